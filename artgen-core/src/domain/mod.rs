@@ -1,0 +1,21 @@
+//! Domain types: models, requests, pricing, identities and usage.
+
+pub mod api_key;
+pub mod ids;
+pub mod model;
+pub mod options;
+pub mod pricing;
+pub mod principal;
+pub mod request;
+pub mod usage;
+
+pub use api_key::{ApiKey, KeyEnv};
+pub use ids::{ImageId, RequestId};
+pub use model::{Catalog, CatalogConfig, ModelFamily, ModelSpec, SizeRule};
+pub use options::{
+    Background, Dimensions, Moderation, OutputFormat, Quality, ResponseFormat, SizeSpec, Style,
+};
+pub use pricing::{Money, PriceKey, Pricing, TokenUsage};
+pub use principal::{Principal, Role};
+pub use request::{GenerateParams, GenerateRequest, ImageCount, Prompt};
+pub use usage::{Operation, UsageQuery, UsageRecord, UsageStatus};

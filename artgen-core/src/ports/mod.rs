@@ -1,0 +1,17 @@
+//! The ports: object-safe traits the service drives and adapters implement.
+
+pub mod authenticator;
+pub mod clock;
+pub mod image_store;
+pub mod provider;
+pub mod rate_limiter;
+pub mod telemetry;
+pub mod usage_store;
+
+pub use authenticator::Authenticator;
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use image_store::{ImageMeta, ImageStore};
+pub use provider::{ImageProvider, ProviderImage, ProviderResponse};
+pub use rate_limiter::{RateLimiter, Unlimited};
+pub use telemetry::{NoTelemetry, Telemetry};
+pub use usage_store::UsageStore;

@@ -1,0 +1,53 @@
+//! The port to an image model provider (OpenAI, Azure OpenAI, a compatible server, the mock).
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::domain::{GenerateRequest, TokenUsage};
+use crate::error::Result;
+
+/// One image as the provider returned it: encoded bytes, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderImage {
+    /// Encoded image (PNG, JPEG or WebP).
+    pub bytes: Bytes,
+    /// The prompt the model actually used, where it rewrites prompts (DALL·E 3).
+    pub revised_prompt: Option<String>,
+}
+
+/// A provider's answer to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderResponse {
+    /// The images.
+    pub images: Vec<ProviderImage>,
+    /// Token usage, where the upstream reports it.
+    pub usage: Option<TokenUsage>,
+    /// Name of the provider that served the call (after fallbacks).
+    pub provider: String,
+}
+
+/// Something that turns a validated request into images.
+///
+/// Implementations must be cheap to share (`Arc<dyn ImageProvider>`) and safe to call
+/// concurrently.
+#[async_trait]
+pub trait ImageProvider: Send + Sync {
+    /// A short name for logs, metrics and usage rows (e.g. `openai`, `azure`, `mock`).
+    fn name(&self) -> &str;
+
+    /// Generates `request.n()` images from a prompt.
+    ///
+    /// # Errors
+    /// Adapters MUST map failures to these codes:
+    /// - the upstream's safety system refused → `content_policy_violation` with the upstream's
+    ///   reason as the message, not retryable;
+    /// - the model is unknown or retired upstream → `model_unavailable`;
+    /// - the upstream refused ArtGen's credentials (401/403) → `upstream_auth`, not retryable;
+    /// - the upstream rate limit (429) → `upstream_rate_limited`, retryable unless the quota is
+    ///   exhausted, with `retry_after` when the upstream said;
+    /// - 408, 409, 5xx and connection failures → `upstream_error`, retryable;
+    /// - a timeout → `upstream_timeout`;
+    /// - any other 4xx → `upstream_error`, not retryable;
+    /// - an answer that cannot be parsed → `upstream_error`, not retryable.
+    async fn generate(&self, request: &GenerateRequest) -> Result<ProviderResponse>;
+}

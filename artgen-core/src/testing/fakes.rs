@@ -1,0 +1,118 @@
+//! In-memory fakes of the storage and auth ports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::domain::{ImageId, Principal, Role, UsageQuery, UsageRecord};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ports::{
+    Authenticator, ImageMeta, ImageProvider, ImageStore, NoTelemetry, SystemClock, Unlimited,
+    UsageStore,
+};
+use crate::service::Ports;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Usage rows kept in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryUsageStore(Mutex<Vec<UsageRecord>>);
+
+impl InMemoryUsageStore {
+    /// Every row, oldest first.
+    pub fn rows(&self) -> Vec<UsageRecord> {
+        lock(&self.0).clone()
+    }
+}
+
+#[async_trait]
+impl UsageStore for InMemoryUsageStore {
+    async fn record(&self, record: &UsageRecord) -> Result<()> {
+        let mut rows = lock(&self.0);
+        if !rows.iter().any(|r| r.request_id == record.request_id) {
+            rows.push(record.clone());
+        }
+        Ok(())
+    }
+
+    async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>> {
+        let rows = lock(&self.0);
+        let limit = query.limit.unwrap_or(100) as usize;
+        Ok(rows
+            .iter()
+            .rev()
+            .filter(|r| query.user.as_ref().is_none_or(|u| &r.user == u))
+            .filter(|r| query.since_ms.is_none_or(|t| r.created_at_ms >= t))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+/// Images kept in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryImageStore(Mutex<HashMap<ImageId, (ImageMeta, Bytes)>>);
+
+#[async_trait]
+impl ImageStore for InMemoryImageStore {
+    async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> Result<()> {
+        lock(&self.0)
+            .entry(meta.id.clone())
+            .or_insert_with(|| (meta.clone(), bytes));
+        Ok(())
+    }
+
+    async fn get(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>> {
+        Ok(lock(&self.0).get(id).cloned())
+    }
+}
+
+/// Accepts a fixed set of tokens.
+#[derive(Debug, Default)]
+pub struct StaticAuthenticator(HashMap<String, Principal>);
+
+impl StaticAuthenticator {
+    /// Adds a token for a user.
+    #[must_use]
+    pub fn with_user(mut self, token: &str, user: &str, role: Role) -> Self {
+        self.0.insert(
+            token.to_owned(),
+            Principal {
+                user: user.to_owned(),
+                role,
+                credential_id: None,
+            },
+        );
+        self
+    }
+}
+
+#[async_trait]
+impl Authenticator for StaticAuthenticator {
+    async fn authenticate(&self, credential: &str) -> Result<Principal> {
+        self.0
+            .get(credential)
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "invalid credentials"))
+    }
+}
+
+impl Ports {
+    /// Every port faked in memory around the given provider, with no rate limit and an
+    /// authenticator that knows no tokens.
+    pub fn in_memory(provider: Arc<dyn ImageProvider>) -> Self {
+        Self {
+            provider,
+            rate_limiter: Arc::new(Unlimited),
+            usage: Arc::new(InMemoryUsageStore::default()),
+            authenticator: Arc::new(StaticAuthenticator::default()),
+            images: Arc::new(InMemoryImageStore::default()),
+            clock: Arc::new(SystemClock),
+            telemetry: Arc::new(NoTelemetry),
+        }
+    }
+}

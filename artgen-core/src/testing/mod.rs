@@ -1,0 +1,8 @@
+//! Test doubles (feature `testing`): a scriptable mock provider that draws real images, and
+//! in-memory fakes of every other port.
+
+mod fakes;
+mod mock;
+
+pub use fakes::{InMemoryImageStore, InMemoryUsageStore, StaticAuthenticator};
+pub use mock::{render, MockCall, MockProvider, MockStep};
