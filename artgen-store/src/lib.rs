@@ -1,1 +1,49 @@
-//! artgen-store
+//! # artgen-store
+//!
+//! Storage adapters for ArtGen's ports:
+//!
+//! - [`SqliteStore`]: the [`UsageStore`](artgen_core::ports::UsageStore) (one row per request,
+//!   idempotent on the request id, money in integer micro-dollars) and the API-key store with
+//!   its [`Authenticator`](artgen_core::ports::Authenticator) (only SHA-256 hashes stored,
+//!   constant-time comparison, malformed keys refused without a query);
+//! - [`GovernorRateLimiter`]: an in-memory per-key [`RateLimiter`](artgen_core::ports::RateLimiter);
+//! - [`FsImageStore`]: a content-addressed [`ImageStore`](artgen_core::ports::ImageStore) on
+//!   local disk with atomic writes.
+//!
+//! Every adapter error is a [`StoreError`], which becomes `internal_error` in the core (the
+//! cause is kept for the logs). Backend-independent rules (key generation and hashing, listing
+//! limits) live outside the backend folders so a Postgres backend can reuse them.
+//!
+//! ```
+//! use artgen_core::domain::{KeyEnv, Role};
+//! use artgen_core::ports::Authenticator;
+//! use artgen_store::SqliteStore;
+//!
+//! # tokio_block_on(async {
+//! let store = SqliteStore::in_memory().await.expect("in-memory database opens");
+//! let key = store.create_key("lisa", Role::User, KeyEnv::Test).await.expect("key issued");
+//! // The key text is shown once; the database keeps only its hash.
+//! let principal = store.authenticate(key.expose_secret()).await.expect("key is valid");
+//! assert_eq!(principal.user, "lisa");
+//! assert_eq!(principal.credential_id.as_deref(), Some(key.public_id()));
+//! # });
+//! # fn tokio_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod fs_images;
+pub mod governor;
+pub mod keys;
+pub mod sqlite;
+pub mod usage;
+
+pub use crate::config::RateLimitConfig;
+pub use crate::error::StoreError;
+pub use crate::fs_images::FsImageStore;
+pub use crate::governor::GovernorRateLimiter;
+pub use crate::keys::{KeyInfo, INVALID_KEY_MESSAGE};
+pub use crate::sqlite::SqliteStore;
+pub use crate::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};

@@ -1,0 +1,112 @@
+//! The one error type of this crate and its mapping into the core error.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside a storage adapter.
+///
+/// Callers on the request path see these only as `internal_error` (see the `From` impl below);
+/// the variant and its source chain are kept for the logs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database refused or failed a query.
+    #[error("database query failed")]
+    Database(#[from] sqlx::Error),
+
+    /// The schema migrations could not be applied.
+    #[error("database migration failed")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+
+    /// A file operation failed.
+    #[error("file operation failed on {}", path.display())]
+    Io {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A stored image's metadata file could not be read or written as JSON.
+    #[error("image metadata is not valid JSON")]
+    Json(#[from] serde_json::Error),
+
+    /// A stored value cannot be turned back into a domain value.
+    #[error("stored {field} is corrupt: {reason}")]
+    Corrupt {
+        /// What was being read.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A value does not fit the storage type (e.g. a `u64` above `i64::MAX`).
+    #[error("{field} is out of range for storage")]
+    OutOfRange {
+        /// The value's name.
+        field: &'static str,
+    },
+
+    /// A freshly generated key's public id collided with existing keys on every attempt.
+    #[error("could not generate a unique API key id")]
+    KeyIdCollision,
+
+    /// An image id handed to the store is not a well-formed image id.
+    #[error("malformed image id")]
+    InvalidImageId,
+
+    /// Adapter configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+}
+
+impl From<StoreError> for artgen_core::Error {
+    fn from(err: StoreError) -> Self {
+        artgen_core::Error::internal(err)
+    }
+}
+
+/// Converts a `u64` into the `i64` SQL integers hold, refusing values that do not fit.
+pub(crate) fn to_db(value: u64, field: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { field })
+}
+
+/// Converts a stored `i64` back into a `u64`, refusing negative values.
+pub(crate) fn from_db(value: i64, field: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt {
+        field,
+        reason: format!("negative value {value}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use artgen_core::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn store_errors_become_internal_errors_keeping_the_source() {
+        let err = artgen_core::Error::from(StoreError::KeyIdCollision);
+        assert_eq!(err.code(), ErrorCode::Internal);
+        assert_eq!(err.message(), "internal error");
+        let source = err.source().expect("the store error is kept as the source");
+        assert_eq!(source.to_string(), "could not generate a unique API key id");
+    }
+
+    #[test]
+    fn integer_conversions_refuse_values_that_do_not_fit() {
+        assert_eq!(to_db(7, "n").expect("fits"), 7);
+        assert!(matches!(
+            to_db(u64::MAX, "cost"),
+            Err(StoreError::OutOfRange { field: "cost" })
+        ));
+        assert_eq!(from_db(i64::MAX, "n").expect("fits"), i64::MAX as u64);
+        assert!(matches!(
+            from_db(-1, "cost"),
+            Err(StoreError::Corrupt { field: "cost", .. })
+        ));
+    }
+}

@@ -1,0 +1,215 @@
+//! [`ImageStore`] on the local filesystem.
+//!
+//! Layout under the root folder:
+//! - `blobs/<first two hex digits>/<sha256>.<ext>`: the bytes, content-addressed, so identical
+//!   images are stored once;
+//! - `meta/<image id>.json`: the [`ImageMeta`] plus the blob's SHA-256.
+//!
+//! Every file is written to a temporary file in its final folder, fsynced, then renamed into
+//! place (and the folder fsynced), so a reader sees either nothing or the whole file. The blob
+//! is written before the metadata that points to it. Paths are only ever built from ids that
+//! pass [`ImageId::parse`] and from hashes this store computed.
+
+use std::path::{Path, PathBuf};
+
+use artgen_core::domain::{ImageId, OutputFormat};
+use artgen_core::ports::{ImageMeta, ImageStore};
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::StoreError;
+
+/// What `meta/<id>.json` holds.
+#[derive(Serialize, Deserialize)]
+struct StoredMeta {
+    #[serde(flatten)]
+    meta: ImageMeta,
+    /// Lower-case hex SHA-256 of the image bytes (names the blob).
+    sha256: String,
+}
+
+/// Images on local disk, content-addressed by SHA-256.
+#[derive(Debug, Clone)]
+pub struct FsImageStore {
+    root: PathBuf,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn extension(format: OutputFormat) -> &'static str {
+    match format {
+        OutputFormat::Png => "png",
+        OutputFormat::Jpeg => "jpg",
+        OutputFormat::Webp => "webp",
+    }
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Writes `contents` to `path` atomically: temp file in the same folder, fsync, rename, fsync
+/// the folder.
+async fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().ok_or_else(|| StoreError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other("path has no parent folder"),
+    })?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(io_error(dir))?;
+    let temp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
+    let written = async {
+        let mut file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(io_error(&temp))?;
+        file.write_all(contents).await.map_err(io_error(&temp))?;
+        file.sync_all().await.map_err(io_error(&temp))?;
+        drop(file);
+        tokio::fs::rename(&temp, path).await.map_err(io_error(path))
+    }
+    .await;
+    if written.is_err() {
+        // Best effort: the temp file is garbage either way.
+        let _ignored = tokio::fs::remove_file(&temp).await;
+        return written;
+    }
+    sync_dir(dir).await
+}
+
+#[cfg(unix)]
+async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    let handle = tokio::fs::File::open(dir).await.map_err(io_error(dir))?;
+    handle.sync_all().await.map_err(io_error(dir))
+}
+
+#[cfg(not(unix))]
+async fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Reads a whole file, `None` when it does not exist.
+async fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(io_error(path)(err)),
+    }
+}
+
+impl FsImageStore {
+    /// A store rooted at `root`; folders are created on first write.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The metadata file of a well-formed id.
+    fn meta_path(&self, id: &ImageId) -> PathBuf {
+        self.root.join("meta").join(format!("{}.json", id.as_str()))
+    }
+
+    /// The blob file of a hash this store computed or validated.
+    fn blob_path(&self, sha256: &str, format: OutputFormat) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(&sha256[..2])
+            .join(format!("{sha256}.{}", extension(format)))
+    }
+
+    async fn put_image(&self, meta: &ImageMeta, bytes: &[u8]) -> Result<(), StoreError> {
+        let id = ImageId::parse(meta.id.as_str()).ok_or(StoreError::InvalidImageId)?;
+        let meta_path = self.meta_path(&id);
+        if tokio::fs::try_exists(&meta_path)
+            .await
+            .map_err(io_error(&meta_path))?
+        {
+            return Ok(());
+        }
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let blob_path = self.blob_path(&sha256, meta.format);
+        let blob_exists = tokio::fs::try_exists(&blob_path)
+            .await
+            .map_err(io_error(&blob_path))?;
+        if !blob_exists {
+            write_atomically(&blob_path, bytes).await?;
+        }
+        let stored = StoredMeta {
+            meta: meta.clone(),
+            sha256,
+        };
+        write_atomically(&meta_path, &serde_json::to_vec_pretty(&stored)?).await
+    }
+
+    async fn get_image(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
+        let Some(id) = ImageId::parse(id.as_str()) else {
+            return Ok(None);
+        };
+        let meta_path = self.meta_path(&id);
+        let Some(json) = read_optional(&meta_path).await? else {
+            return Ok(None);
+        };
+        let stored: StoredMeta = serde_json::from_slice(&json)?;
+        if !is_sha256_hex(&stored.sha256) || stored.meta.id != id {
+            return Err(StoreError::Corrupt {
+                field: "image metadata",
+                reason: format!("{} names a bad hash or another id", meta_path.display()),
+            });
+        }
+        let blob_path = self.blob_path(&stored.sha256, stored.meta.format);
+        let bytes = tokio::fs::read(&blob_path)
+            .await
+            .map_err(io_error(&blob_path))?;
+        if hex::encode(Sha256::digest(&bytes)) != stored.sha256 {
+            return Err(StoreError::Corrupt {
+                field: "image blob",
+                reason: format!("{} does not match its hash", blob_path.display()),
+            });
+        }
+        Ok(Some((stored.meta, Bytes::from(bytes))))
+    }
+}
+
+#[async_trait]
+impl ImageStore for FsImageStore {
+    async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> artgen_core::Result<()> {
+        Ok(self.put_image(meta, &bytes).await?)
+    }
+
+    async fn get(&self, id: &ImageId) -> artgen_core::Result<Option<(ImageMeta, Bytes)>> {
+        Ok(self.get_image(id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jpeg_blobs_use_the_jpg_extension() {
+        assert_eq!(extension(OutputFormat::Png), "png");
+        assert_eq!(extension(OutputFormat::Jpeg), "jpg");
+        assert_eq!(extension(OutputFormat::Webp), "webp");
+    }
+
+    #[test]
+    fn only_lower_case_sha256_hex_is_a_valid_blob_name() {
+        let hash = hex::encode(Sha256::digest(b"x"));
+        assert!(is_sha256_hex(&hash));
+        assert!(!is_sha256_hex(&hash.to_uppercase()));
+        assert!(!is_sha256_hex("../../etc/passwd"));
+        assert!(!is_sha256_hex(&hash[..63]));
+    }
+}

@@ -1,0 +1,139 @@
+//! An in-memory, per-key [`RateLimiter`] on the `governor` crate (GCRA, equivalent to a token
+//! bucket of `burst` units refilled at `per_minute` units per minute).
+//!
+//! State lives in this process only: replicas do not share it (a shared limiter needs the
+//! Redis adapter). One entry is kept per key seen, so memory grows with the number of distinct
+//! users; call [`GovernorRateLimiter::housekeeping`] periodically (e.g. every minute) to drop
+//! keys whose bucket has refilled completely and release the map's spare capacity.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use ::governor::clock::{Clock, DefaultClock, Reference};
+use ::governor::middleware::NoOpMiddleware;
+use ::governor::state::keyed::DefaultKeyedStateStore;
+use ::governor::Quota;
+use artgen_core::ports::RateLimiter;
+use artgen_core::{Error, ErrorCode};
+use async_trait::async_trait;
+
+use crate::config::RateLimitConfig;
+use crate::error::StoreError;
+
+/// The smallest `retry_after` reported with a refusal, so a refusal never says "now".
+const MIN_RETRY_AFTER: Duration = Duration::from_millis(1);
+
+type Keyed<C> = ::governor::RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+/// Per-key rate limiter held in memory.
+///
+/// Generic over governor's clock so tests can drive time with
+/// [`FakeRelativeClock`](::governor::clock::FakeRelativeClock); servers use [`Self::new`].
+pub struct GovernorRateLimiter<C: Clock = DefaultClock> {
+    limiter: Keyed<C>,
+    burst: u32,
+}
+
+impl GovernorRateLimiter {
+    /// A limiter on the default monotonic clock.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidConfig`] when the rate or the burst is zero.
+    pub fn new(config: &RateLimitConfig) -> Result<Self, StoreError> {
+        Self::with_clock(config, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> GovernorRateLimiter<C> {
+    /// A limiter on the given clock.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidConfig`] when the rate or the burst is zero.
+    pub fn with_clock(config: &RateLimitConfig, clock: C) -> Result<Self, StoreError> {
+        config.validate()?;
+        let (Some(per_minute), Some(burst)) = (
+            NonZeroU32::new(config.per_minute),
+            NonZeroU32::new(config.burst),
+        ) else {
+            return Err(StoreError::InvalidConfig(
+                "rate limit values must be at least 1".to_owned(),
+            ));
+        };
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        Ok(Self {
+            limiter: ::governor::RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock),
+            burst: burst.get(),
+        })
+    }
+
+    /// Takes `cost` units for `key` now, without waiting. Same contract as
+    /// [`RateLimiter::acquire`].
+    ///
+    /// # Errors
+    /// `rate_limited` with `retry_after` (> 0) when the units are not there yet;
+    /// `rate_limited` without `retry_after` when `cost` exceeds the burst.
+    pub fn check(&self, key: &str, cost: u32) -> artgen_core::Result<()> {
+        let Some(n) = NonZeroU32::new(cost) else {
+            return Ok(());
+        };
+        match self.limiter.check_key_n(&key.to_owned(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                Err(Error::new(ErrorCode::RateLimited, "rate limit exceeded")
+                    .with_retry_after(wait.max(MIN_RETRY_AFTER)))
+            }
+            Err(_insufficient) => Err(Error::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "request cost {cost} exceeds the rate-limit burst of {}; it can never be \
+                     admitted",
+                    self.burst
+                ),
+            )),
+        }
+    }
+
+    /// Drops keys whose bucket is full again (indistinguishable from a new key) and shrinks
+    /// the map. Cheap enough to call every minute from a background task.
+    pub fn housekeeping(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// How many keys currently hold state (approximate under concurrency).
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// The largest cost that can ever be admitted.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+}
+
+impl<C: Clock> fmt::Debug for GovernorRateLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GovernorRateLimiter")
+            .field("burst", &self.burst)
+            .field("tracked_keys", &self.tracked_keys())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<C> RateLimiter for GovernorRateLimiter<C>
+where
+    C: Clock + Send + Sync + 'static,
+    C::Instant: Reference + Send + Sync,
+{
+    async fn acquire(&self, key: &str, cost: u32) -> artgen_core::Result<()> {
+        self.check(key, cost)
+    }
+}

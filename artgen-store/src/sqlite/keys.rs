@@ -1,0 +1,205 @@
+//! API keys on SQLite: issue, revoke, list, and the [`Authenticator`] that checks them.
+
+use artgen_core::domain::{ApiKey, KeyEnv, Principal, Role};
+use artgen_core::ports::Authenticator;
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::SqliteStore;
+use crate::error::{from_db, StoreError};
+use crate::keys::{generate_key, hash_key, hashes_match, invalid_key, parse_role, KeyInfo};
+
+/// Attempts at drawing a key whose public id is not taken yet (a collision of 8 random base62
+/// characters is already unlikely once).
+const ISSUE_ATTEMPTS: usize = 3;
+
+/// A stored key as the authenticator reads it.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    user_id: String,
+    role: String,
+    key_hash: Vec<u8>,
+    revoked_at_ms: Option<i64>,
+}
+
+/// A stored key as listings read it.
+#[derive(sqlx::FromRow)]
+struct KeyInfoRow {
+    public_id: String,
+    user_id: String,
+    role: String,
+    last_four: String,
+    created_at_ms: i64,
+    revoked_at_ms: Option<i64>,
+    last_used_at_ms: Option<i64>,
+}
+
+fn role_of(text: &str) -> Result<Role, StoreError> {
+    parse_role(text).ok_or_else(|| StoreError::Corrupt {
+        field: "role",
+        reason: format!("unknown role {text:?}"),
+    })
+}
+
+impl TryFrom<KeyInfoRow> for KeyInfo {
+    type Error = StoreError;
+
+    fn try_from(row: KeyInfoRow) -> Result<Self, StoreError> {
+        Ok(KeyInfo {
+            role: role_of(&row.role)?,
+            public_id: row.public_id,
+            user: row.user_id,
+            last_four: row.last_four,
+            created_at_ms: row.created_at_ms,
+            revoked_at_ms: row.revoked_at_ms,
+            last_used_at_ms: row.last_used_at_ms,
+        })
+    }
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl SqliteStore {
+    /// Issues a new API key for `user` with `role`.
+    ///
+    /// The key body is 40 base62 characters from the operating system's CSPRNG; only the
+    /// SHA-256 of the full key is stored. The returned key is the only time its secret is
+    /// available: show it once.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the insert fails, [`StoreError::KeyIdCollision`] when
+    /// every attempt drew a public id that is already taken.
+    pub async fn create_key(
+        &self,
+        user: &str,
+        role: Role,
+        env: KeyEnv,
+    ) -> Result<ApiKey, StoreError> {
+        for _ in 0..ISSUE_ATTEMPTS {
+            let key = generate_key(env).ok_or_else(|| StoreError::Corrupt {
+                field: "generated key",
+                reason: "random body was refused by the key format".to_owned(),
+            })?;
+            let inserted = sqlx::query(
+                "INSERT INTO api_keys (public_id, user_id, role, key_hash, last_four, \
+                 created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(key.public_id())
+            .bind(user)
+            .bind(role.as_str())
+            .bind(hash_key(&key).as_slice())
+            .bind(key.last_four())
+            .bind(self.clock.now_ms())
+            .execute(&self.pool)
+            .await;
+            match inserted {
+                Ok(_) => return Ok(key),
+                Err(err) if is_unique_violation(&err) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::KeyIdCollision)
+    }
+
+    /// Revokes the key with this public id. Returns `true` when a live key was revoked and
+    /// `false` when there is no such key or it was already revoked.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the update fails.
+    pub async fn revoke_key(&self, public_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = ? \
+             WHERE public_id = ? AND revoked_at_ms IS NULL",
+        )
+        .bind(self.clock.now_ms())
+        .bind(public_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Lists keys (revoked ones included), newest first, optionally only `user`'s. Never
+    /// returns key material beyond the public id and the last four characters.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the query fails, [`StoreError::Corrupt`] for a row that
+    /// cannot be read back.
+    pub async fn list_keys(&self, user: Option<&str>) -> Result<Vec<KeyInfo>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT public_id, user_id, role, last_four, created_at_ms, revoked_at_ms, \
+             last_used_at_ms FROM api_keys",
+        );
+        if let Some(user) = user {
+            sql.push(" WHERE user_id = ").push_bind(user);
+        }
+        sql.push(" ORDER BY created_at_ms DESC, public_id");
+        let rows: Vec<KeyInfoRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(KeyInfo::try_from).collect()
+    }
+
+    /// How many keys exist (revoked ones included); lets a server decide whether to bootstrap
+    /// an admin key.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the query fails.
+    pub async fn count_keys(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?;
+        from_db(count, "key count")
+    }
+
+    async fn find_key(&self, public_id: &str) -> Result<Option<KeyRow>, StoreError> {
+        self.count_key_lookup();
+        let row = sqlx::query_as(
+            "SELECT user_id, role, key_hash, revoked_at_ms FROM api_keys WHERE public_id = ?",
+        )
+        .bind(public_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    async fn touch_key(&self, public_id: &str) {
+        let updated = sqlx::query("UPDATE api_keys SET last_used_at_ms = ? WHERE public_id = ?")
+            .bind(self.clock.now_ms())
+            .bind(public_id)
+            .execute(&self.pool)
+            .await;
+        if let Err(err) = updated {
+            tracing::warn!(
+                public_id,
+                error = &err as &dyn std::error::Error,
+                "could not record API key use"
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for SqliteStore {
+    async fn authenticate(&self, credential: &str) -> artgen_core::Result<Principal> {
+        // Shape and checksum first: a malformed key never reaches the database.
+        let Some(key) = ApiKey::parse(credential) else {
+            return Err(invalid_key());
+        };
+        let presented = hash_key(&key);
+        let row = self.find_key(key.public_id()).await?;
+        // Compare against a dummy hash when the row is missing, so an unknown id costs the
+        // same comparison as a wrong secret.
+        let stored = row.as_ref().map_or(&[0_u8; 32][..], |r| &r.key_hash[..]);
+        let matches = hashes_match(stored, &presented);
+        let Some(row) = row.filter(|r| matches && r.revoked_at_ms.is_none()) else {
+            return Err(invalid_key());
+        };
+        let role = role_of(&row.role)?;
+        self.touch_key(key.public_id()).await;
+        Ok(Principal {
+            user: row.user_id,
+            role,
+            credential_id: Some(key.public_id().to_owned()),
+        })
+    }
+}

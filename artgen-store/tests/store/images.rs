@@ -1,0 +1,160 @@
+//! The filesystem image store: round trips, dedup, atomicity leftovers and hostile ids.
+
+use std::path::Path;
+
+use artgen_core::domain::{Dimensions, ImageId, OutputFormat, RequestId};
+use artgen_core::ports::{ImageMeta, ImageStore};
+use artgen_core::ErrorCode;
+use artgen_store::FsImageStore;
+use bytes::Bytes;
+
+fn meta(format: OutputFormat) -> ImageMeta {
+    ImageMeta {
+        id: ImageId::generate(),
+        owner: "ann".to_owned(),
+        request_id: RequestId::generate(),
+        format,
+        dimensions: Dimensions::new(1024, 1536),
+        created_at_ms: 1_700_000_000_123,
+    }
+}
+
+/// Every file below `dir`, recursively.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn stored_images_come_back_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+    let meta = meta(OutputFormat::Jpeg);
+    let bytes = Bytes::from_static(b"\xFF\xD8\xFFnot really a jpeg");
+
+    store.put(&meta, bytes.clone()).await.expect("put succeeds");
+    let got = store.get(&meta.id).await.expect("get succeeds");
+
+    assert_eq!(got, Some((meta, bytes)));
+    let all = files(dir.path());
+    assert_eq!(all.len(), 2, "one blob and one metadata file: {all:?}");
+    assert!(all
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "jpg")));
+    assert!(
+        all.iter().all(|p| !p.to_string_lossy().contains(".tmp-")),
+        "no temp files left behind"
+    );
+}
+
+#[tokio::test]
+async fn identical_bytes_are_stored_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+    let (first, second) = (meta(OutputFormat::Png), meta(OutputFormat::Png));
+    let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nsame pixels");
+
+    store
+        .put(&first, bytes.clone())
+        .await
+        .expect("put succeeds");
+    store
+        .put(&second, bytes.clone())
+        .await
+        .expect("put succeeds");
+
+    assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+    assert_eq!(files(&dir.path().join("meta")).len(), 2);
+    let got = store.get(&second.id).await.expect("get succeeds");
+    assert_eq!(got, Some((second, bytes)));
+}
+
+#[tokio::test]
+async fn putting_an_existing_id_again_is_a_no_op() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+    let meta = meta(OutputFormat::Webp);
+    let original = Bytes::from_static(b"RIFF\0\0\0\0WEBPoriginal");
+
+    store
+        .put(&meta, original.clone())
+        .await
+        .expect("put succeeds");
+    store
+        .put(&meta, Bytes::from_static(b"RIFF\0\0\0\0WEBPother"))
+        .await
+        .expect("second put succeeds");
+
+    assert_eq!(
+        store.get(&meta.id).await.expect("get succeeds"),
+        Some((meta, original))
+    );
+    assert_eq!(files(&dir.path().join("blobs")).len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_ids_are_none() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+
+    assert_eq!(
+        store.get(&ImageId::generate()).await.expect("get succeeds"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn path_traversal_looking_ids_are_none_and_touch_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path().join("images"));
+    std::fs::write(dir.path().join("secret.json"), b"{}").expect("decoy written");
+
+    for text in [
+        "img_../../secret",
+        "../secret",
+        "img_/etc/passwd",
+        "img_abc",
+        "",
+    ] {
+        let id = ImageId::from_trusted(text.to_owned());
+        assert_eq!(store.get(&id).await.expect("get succeeds"), None, "{text}");
+    }
+    let mut bad = meta(OutputFormat::Png);
+    bad.id = ImageId::from_trusted("img_../../secret".to_owned());
+    let err = store
+        .put(&bad, Bytes::from_static(b"x"))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), ErrorCode::Internal);
+    assert!(!dir.path().join("images").exists(), "nothing was written");
+}
+
+#[tokio::test]
+async fn a_tampered_blob_is_an_error_not_wrong_bytes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+    let meta = meta(OutputFormat::Png);
+    store
+        .put(&meta, Bytes::from_static(b"\x89PNG\r\n\x1a\nreal"))
+        .await
+        .expect("put succeeds");
+    let blob = files(&dir.path().join("blobs")).pop().expect("one blob");
+    std::fs::write(&blob, b"\x89PNG\r\n\x1a\nswapped").expect("blob overwritten");
+
+    let err = store
+        .get(&meta.id)
+        .await
+        .expect_err("hash mismatch detected");
+
+    assert_eq!(err.code(), ErrorCode::Internal);
+}
