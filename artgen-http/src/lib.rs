@@ -1,1 +1,23 @@
-//! artgen-http
+//! # artgen-http
+//!
+//! The driving adapter of ArtGen: the axum router as a library ([`build_router`]), the
+//! composition of adapters from typed [`Settings`](settings::Settings), and the reference
+//! server binary `artgen`.
+//!
+//! Routes: `POST /generate`, `GET /images/{id}`, `GET /health`, `GET /metrics`. Every error is
+//! the JSON envelope `{"error": {"code", "message", "type", "param", "request_id"}}`.
+
+pub mod compose;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod router;
+pub mod routes;
+pub mod settings;
+pub mod signing;
+pub mod state;
+
+pub use error::ApiError;
+pub use router::build_router;
+pub use state::{AppState, HttpConfig, ProviderInfo};

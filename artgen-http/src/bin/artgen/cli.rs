@@ -1,0 +1,226 @@
+//! Command line and settings loading: defaults ← TOML file ← environment ← flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use artgen_core::domain::{KeyEnv, Role};
+use artgen_http::settings::Settings;
+use clap::{Args, Parser, Subcommand};
+
+use crate::serve;
+
+/// ArtGen: a gateway in front of OpenAI's Image API.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Common {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "ARTGEN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder for the database, images and the link-signing secret.
+    #[arg(long, global = true, env = "ARTGEN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Listen address.
+        #[arg(long, env = "ARTGEN_BIND")]
+        bind: Option<SocketAddr>,
+    },
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the effective configuration (secrets redacted).
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key; it is printed once, alone on the last line.
+    Create {
+        /// The user the key belongs to.
+        #[arg(long)]
+        user: String,
+        /// Give the key the admin role.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List keys (prefix and last four characters only).
+    List {
+        /// Only this user's keys.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a key by its public id (e.g. `ag_live_Ab12Cd34`).
+    Revoke {
+        /// The key's public id.
+        public_id: String,
+    },
+}
+
+impl Cli {
+    pub(crate) async fn run(self) -> Result<()> {
+        let mut settings = load_settings(self.common.config.as_deref())?;
+        if let Some(dir) = self.common.data_dir {
+            settings.data_dir = dir;
+        }
+        match self.command {
+            Command::Serve { bind } => {
+                if let Some(bind) = bind {
+                    settings.bind = bind;
+                }
+                serve::run(settings).await
+            }
+            Command::Keys(command) => keys(&settings, command).await,
+            Command::Config => {
+                let text = toml::to_string_pretty(&settings).context("rendering settings")?;
+                let key_set = std::env::var_os(&settings.openai.api_key_env).is_some();
+                out(&format!(
+                    "{text}\n# {} is {}\n",
+                    settings.openai.api_key_env,
+                    if key_set {
+                        "set ([redacted])"
+                    } else {
+                        "not set (mock provider)"
+                    }
+                ));
+                Ok(())
+            }
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI's output")]
+fn out(text: &str) {
+    println!("{text}");
+}
+
+async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
+    let store = artgen_http::compose::open_store(settings).await?;
+    match command {
+        KeysCommand::Create { user, admin } => {
+            let role = if admin { Role::Admin } else { Role::User };
+            let key = store.create_key(&user, role, KeyEnv::Live).await?;
+            out(&format!(
+                "Created {role} key {} for user '{user}'. It is shown only once:",
+                key.public_id()
+            ));
+            out(key.expose_secret());
+        }
+        KeysCommand::List { user } => {
+            for k in store.list_keys(user.as_deref()).await? {
+                let state = if k.revoked_at_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                out(&format!(
+                    "{}…{}  user={}  role={}  {state}",
+                    k.public_id, k.last_four, k.user, k.role
+                ));
+            }
+        }
+        KeysCommand::Revoke { public_id } => {
+            if store.revoke_key(&public_id).await? {
+                out(&format!("Revoked {public_id}."));
+            } else {
+                anyhow::bail!("no active key {public_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Defaults, then the TOML file, then environment variables.
+fn load_settings(file: Option<&Path>) -> Result<Settings> {
+    let mut settings = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("parsing config file {}", path.display()))?
+        }
+        None => Settings::default(),
+    };
+    apply_env(&mut settings, |name| std::env::var(name).ok())?;
+    Ok(settings)
+}
+
+fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+    fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        value
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
+    }
+    if let Some(v) = var("ARTGEN_BIND") {
+        settings.bind = parse("ARTGEN_BIND", &v)?;
+    }
+    if let Some(v) = var("ARTGEN_DATA_DIR") {
+        settings.data_dir = PathBuf::from(v);
+    }
+    if let Some(v) = var("ARTGEN_PUBLIC_URL") {
+        settings.public_url = Some(v);
+    }
+    if let Some(v) = var("ARTGEN_METRICS_PUBLIC") {
+        settings.metrics_public = parse("ARTGEN_METRICS_PUBLIC", &v)?;
+    }
+    if let Some(v) = var("ARTGEN_RATE_LIMIT_PER_MINUTE") {
+        settings.rate_limit.per_minute = parse("ARTGEN_RATE_LIMIT_PER_MINUTE", &v)?;
+    }
+    if let Some(v) = var("ARTGEN_RATE_LIMIT_BURST") {
+        settings.rate_limit.burst = parse("ARTGEN_RATE_LIMIT_BURST", &v)?;
+    }
+    if let Some(v) = var("OPENAI_BASE_URL") {
+        settings.openai.base_url = Some(v);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut settings: Settings =
+            toml::from_str("bind = \"0.0.0.0:9000\"\n[rate_limit]\nper_minute = 5\nburst = 2\n")
+                .expect("valid toml");
+        apply_env(&mut settings, |name| {
+            (name == "ARTGEN_RATE_LIMIT_BURST").then(|| "7".to_owned())
+        })
+        .expect("valid env");
+        assert_eq!(settings.bind.port(), 9000);
+        assert_eq!(settings.rate_limit.per_minute, 5);
+        assert_eq!(settings.rate_limit.burst, 7);
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let mut settings = Settings::default();
+        let err = apply_env(&mut settings, |name| {
+            (name == "ARTGEN_BIND").then(|| "nope".to_owned())
+        })
+        .expect_err("invalid address");
+        assert!(err.to_string().contains("ARTGEN_BIND"));
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! `artgen serve`.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use artgen_core::domain::{KeyEnv, Role};
+use artgen_http::compose;
+use artgen_http::settings::Settings;
+use artgen_openai::SecretString;
+
+pub(crate) async fn run(settings: Settings) -> Result<()> {
+    let api_key = std::env::var(&settings.openai.api_key_env)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .map(SecretString::from);
+    let provider = compose::provider(&settings, api_key)?;
+    let app = compose::build(&settings, provider).await?;
+
+    if app.state.provider().mock {
+        tracing::warn!(
+            "NO {} SET: using the MOCK provider. Images are generated test patterns and cost nothing. \
+             Set {} to call OpenAI.",
+            settings.openai.api_key_env,
+            settings.openai.api_key_env
+        );
+    }
+    if app.store.count_keys().await? == 0 {
+        let key = app
+            .store
+            .create_key("admin", Role::Admin, KeyEnv::Live)
+            .await?;
+        first_start_banner(key.expose_secret());
+    }
+
+    let limiter = app.limiter.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.housekeeping();
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    tracing::info!(
+        bind = %settings.bind,
+        data_dir = %settings.data_dir.display(),
+        provider = app.state.provider().name,
+        "artgen listening"
+    );
+    let router = artgen_http::build_router(app.state);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the first admin key is shown once, on purpose"
+)]
+fn first_start_banner(key: &str) {
+    println!(
+        "\n================================================================\n\
+         First start: created an admin API key. It is shown only once:\n\n{key}\n\n\
+         Use it as 'Authorization: Bearer <key>'. Create more with 'artgen keys create'.\n\
+         ================================================================\n"
+    );
+}
+
+/// Resolves on SIGINT or SIGTERM; axum then stops accepting and drains in-flight requests.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,145 @@
+//! Extractors that turn every client mistake into an [`ApiError`] naming the parameter.
+
+use artgen_core::domain::RequestId;
+use artgen_core::{Error, ErrorCode};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body parsed strictly: malformed JSON, a non-object, an unknown field, a wrong type or
+/// an out-of-range value is a 400 naming the field; a body over the limit is a 413.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = req.extensions().get::<RequestId>().cloned();
+        let fail = |e: Error| ApiError::new(e, request_id.clone());
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| fail(body_error(&r)))?;
+        parse_json(&bytes).map(JsonBody).map_err(fail)
+    }
+}
+
+fn body_error(rejection: &BytesRejection) -> Error {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+    } else {
+        Error::new(
+            ErrorCode::InvalidRequest,
+            "the request body could not be read",
+        )
+    }
+}
+
+/// Parses a JSON object into `T`, naming the offending field on failure.
+///
+/// # Errors
+/// `invalid_request`, with `param` set whenever one field is to blame.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidRequest,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.inner().to_string();
+        let param = backticked(&inner, "unknown field `")
+            .or_else(|| backticked(&inner, "missing field `"))
+            .map(str::to_owned)
+            .or_else(|| Some(e.path().to_string()).filter(|p| p != "."));
+        let message = match backticked(&inner, "unknown field `") {
+            Some(field) => format!("unknown parameter '{field}'"),
+            None => {
+                inner
+                    .split(", expected one of")
+                    .next()
+                    .unwrap_or(&inner)
+                    .to_owned()
+                    + &expected_suffix(&inner)
+            }
+        };
+        let err = Error::new(ErrorCode::InvalidRequest, message);
+        match param {
+            Some(p) => err.with_param(p),
+            None => err,
+        }
+    })
+}
+
+fn expected_suffix(message: &str) -> String {
+    message
+        .split_once(", expected one of")
+        .map(|(_, rest)| format!(", expected one of{rest}"))
+        .unwrap_or_default()
+}
+
+fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use artgen_core::domain::GenerateParams;
+
+    use super::*;
+
+    fn param_of(body: &str) -> Option<String> {
+        parse_json::<GenerateParams>(body.as_bytes())
+            .expect_err("invalid")
+            .param()
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn names_unknown_missing_and_mistyped_fields() {
+        assert_eq!(
+            param_of(r#"{"model":"x","prompt":"y","user_id":"z"}"#).as_deref(),
+            Some("user_id")
+        );
+        assert_eq!(param_of(r#"{"model":"x"}"#).as_deref(), Some("prompt"));
+        assert_eq!(
+            param_of(r#"{"model":"x","prompt":"y","n":"2"}"#).as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            param_of(r#"{"model":"x","prompt":"y","n":-1}"#).as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            param_of(r#"{"model":"x","prompt":"y","quality":"ultra"}"#).as_deref(),
+            Some("quality")
+        );
+        assert_eq!(
+            param_of(r#"{"model":5,"prompt":"y"}"#).as_deref(),
+            Some("model")
+        );
+    }
+
+    #[test]
+    fn malformed_json_and_non_objects_are_invalid_requests() {
+        for body in ["{", "[]", "null", "\"text\""] {
+            let err = parse_json::<GenerateParams>(body.as_bytes()).expect_err("invalid");
+            assert_eq!(err.code(), ErrorCode::InvalidRequest, "{body}");
+        }
+    }
+}

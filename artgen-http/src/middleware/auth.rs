@@ -1,0 +1,66 @@
+//! Bearer authentication: puts a [`RequestContext`] in the request's extensions or answers
+//! 401 with `WWW-Authenticate: Bearer`.
+
+use artgen_core::domain::{Principal, RequestId};
+use artgen_core::{Error, ErrorCode, RequestContext};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated user's id, copied into response extensions for the access log.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUser(pub String);
+
+/// Verifies the `Authorization: Bearer` header.
+///
+/// # Errors
+/// `unauthenticated` when the header is missing or not a bearer credential, or the
+/// credential is refused.
+pub async fn authenticate_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, Error> {
+    let missing = || {
+        Error::new(
+            ErrorCode::Unauthenticated,
+            "missing credentials: send 'Authorization: Bearer <API key>'",
+        )
+    };
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let text = value.to_str().map_err(|_| missing())?;
+    let (scheme, token) = text.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    state.service().authenticate(token.trim()).await
+}
+
+/// Middleware for protected routes.
+pub async fn require_auth(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(RequestId::generate);
+    match authenticate_headers(&state, request.headers()).await {
+        Ok(principal) => {
+            let user = principal.user.clone();
+            request.extensions_mut().insert(RequestContext {
+                request_id,
+                principal,
+            });
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(AuthenticatedUser(user));
+            response
+        }
+        Err(err) => ApiError::new(err, Some(request_id)).into_response(),
+    }
+}

@@ -1,0 +1,7 @@
+//! Middleware: request ids and the access log (outermost), bearer authentication.
+
+pub mod auth;
+pub mod observe;
+
+pub use auth::{authenticate_headers, require_auth, AuthenticatedUser};
+pub use observe::{observe, RequestSummary};

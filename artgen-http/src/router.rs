@@ -1,0 +1,49 @@
+//! The router: every route, with its layers.
+
+use artgen_core::domain::RequestId;
+use artgen_core::{Error, ErrorCode};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+
+use crate::error::ApiError;
+use crate::middleware::{observe, require_auth};
+use crate::routes;
+use crate::state::AppState;
+
+/// Builds the whole application. Both the server binary and the tests call this.
+pub fn build_router(state: AppState) -> Router {
+    let protected = Router::new()
+        .merge(routes::generate::router())
+        .route_layer(from_fn_with_state(state.clone(), require_auth));
+    let open = Router::new()
+        .merge(routes::health::router())
+        .merge(routes::images::router())
+        .merge(routes::metrics::router());
+    Router::new()
+        .merge(protected)
+        .merge(open)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Layers run outside-in from the bottom: `observe` (request id, access log, metrics)
+        // wraps everything, then the body limit.
+        .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn not_found(request_id: Option<Extension<RequestId>>) -> Response {
+    let err = Error::new(ErrorCode::NotFound, "no such route");
+    ApiError::new(err, request_id.map(|Extension(id)| id)).into_response()
+}
+
+async fn method_not_allowed(request_id: Option<Extension<RequestId>>) -> Response {
+    let err = Error::new(
+        ErrorCode::InvalidRequest,
+        "method not allowed on this route",
+    );
+    let mut response = ApiError::new(err, request_id.map(|Extension(id)| id)).into_response();
+    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    response
+}

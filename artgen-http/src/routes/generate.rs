@@ -1,0 +1,141 @@
+//! `POST /generate`: the PRD's Appendix A request and response.
+
+use artgen_core::domain::{GenerateParams, ResponseFormat, TokenUsage};
+use artgen_core::{Generation, RequestContext};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::images::signed_url;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::middleware::RequestSummary;
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/generate", post(generate))
+}
+
+/// The answer to a generate request.
+#[derive(Debug, Serialize)]
+pub struct GenerateResponse {
+    /// Request id.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Model id.
+    pub model: String,
+    /// Provider that served.
+    pub provider: String,
+    /// The images.
+    pub images: Vec<ImageDto>,
+    /// Token usage (`null` for models billed per image).
+    pub usage: Option<UsageDto>,
+    /// Settled cost in micro-dollars.
+    pub cost_micros: u64,
+    /// Settled cost in dollars, as a decimal string.
+    pub cost_usd: String,
+}
+
+/// One image of the answer.
+#[derive(Debug, Serialize)]
+pub struct ImageDto {
+    /// Image id (for `GET /images/{id}`).
+    pub id: String,
+    /// Base64 bytes, unless `response_format` was `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub b64_json: Option<String>,
+    /// A signed, expiring link to the image.
+    pub url: String,
+    /// `png`, `jpeg` or `webp`.
+    pub filetype: &'static str,
+    /// `WxH`.
+    pub size: String,
+    /// The prompt the model used, where it rewrites prompts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revised_prompt: Option<String>,
+}
+
+/// Token usage in the shape of Appendix A, plus the upstream's fields.
+#[derive(Debug, Serialize)]
+pub struct UsageDto {
+    /// Input tokens (text and image).
+    pub prompt_tokens: u64,
+    /// Output image tokens.
+    pub image_tokens: u64,
+    /// All tokens.
+    pub total_tokens: u64,
+    /// Input tokens, as the upstream names them.
+    pub input_tokens: u64,
+    /// Output tokens, as the upstream names them.
+    pub output_tokens: u64,
+}
+
+impl From<&TokenUsage> for UsageDto {
+    fn from(u: &TokenUsage) -> Self {
+        Self {
+            prompt_tokens: u.input_tokens(),
+            image_tokens: u.output_image_tokens,
+            total_tokens: u.total_tokens(),
+            input_tokens: u.input_tokens(),
+            output_tokens: u.output_tokens(),
+        }
+    }
+}
+
+impl GenerateResponse {
+    /// Builds the answer, signing a URL for each image.
+    pub fn new(state: &AppState, generation: &Generation) -> Self {
+        let inline = generation.response_format == ResponseFormat::B64Json;
+        let engine = base64::engine::general_purpose::STANDARD;
+        Self {
+            id: generation.request_id.to_string(),
+            created: generation.created,
+            model: generation.model.clone(),
+            provider: generation.provider.clone(),
+            images: generation
+                .images
+                .iter()
+                .map(|image| ImageDto {
+                    id: image.id.to_string(),
+                    b64_json: inline.then(|| engine.encode(&image.bytes)),
+                    url: signed_url(state, image.id.as_str()),
+                    filetype: image.format.as_str(),
+                    size: image.dimensions.to_string(),
+                    revised_prompt: image.revised_prompt.clone(),
+                })
+                .collect(),
+            usage: generation.usage.as_ref().map(UsageDto::from),
+            cost_micros: generation.cost.micros(),
+            cost_usd: generation
+                .cost
+                .to_string()
+                .trim_start_matches('$')
+                .to_owned(),
+        }
+    }
+}
+
+async fn generate(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    JsonBody(params): JsonBody<GenerateParams>,
+) -> Result<Response, ApiError> {
+    let generation = state
+        .service()
+        .generate(&ctx, params)
+        .await
+        .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
+    let summary = RequestSummary {
+        model: generation.model.clone(),
+        cost: generation.cost,
+        images: generation.images.len(),
+    };
+    let mut response = Json(GenerateResponse::new(&state, &generation)).into_response();
+    response.extensions_mut().insert(summary);
+    Ok(response)
+}

@@ -1,0 +1,29 @@
+//! `GET /health`: liveness and what the server is wired to.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health(State(state): State<AppState>) -> Json<Value> {
+    let provider = state.provider();
+    let mut body = json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "provider": provider.name,
+        "mock_provider": provider.mock,
+    });
+    if provider.mock {
+        body["warning"] = json!(
+            "no OPENAI_API_KEY is set: the mock provider answers with generated test images and no real cost"
+        );
+    }
+    Json(body)
+}

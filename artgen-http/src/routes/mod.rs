@@ -1,0 +1,6 @@
+//! Route handlers, one module per resource.
+
+pub mod generate;
+pub mod health;
+pub mod images;
+pub mod metrics;

@@ -1,0 +1,85 @@
+//! Typed settings of the reference server. The binary fills them from defaults, an optional
+//! TOML file and `ARTGEN_*` environment variables; this module never reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use artgen_core::decorators::RetryPolicy;
+use artgen_core::domain::CatalogConfig;
+use artgen_store::RateLimitConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything the server is configured by (secrets excepted: the OpenAI key is read from the
+/// environment variable named in [`OpenAiSettings::api_key_env`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Folder for the SQLite database, images and the link-signing secret.
+    pub data_dir: PathBuf,
+    /// Base of image URLs (default: `http://<bind>`).
+    pub public_url: Option<String>,
+    /// Serve `/metrics` without credentials.
+    pub metrics_public: bool,
+    /// Lifetime of signed image links, seconds.
+    pub signed_url_ttl_secs: u64,
+    /// Largest JSON body, bytes.
+    pub max_body_bytes: usize,
+    /// Per-user rate limit.
+    pub rate_limit: RateLimitConfig,
+    /// Upstream retries.
+    pub retry: RetryPolicy,
+    /// The OpenAI (or compatible) upstream.
+    pub openai: OpenAiSettings,
+    /// Catalogue changes: added models, aliases, prices.
+    pub catalog: CatalogConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./artgen-data"),
+            public_url: None,
+            metrics_public: false,
+            signed_url_ttl_secs: 3600,
+            max_body_bytes: 1024 * 1024,
+            rate_limit: RateLimitConfig::default(),
+            retry: RetryPolicy::default(),
+            openai: OpenAiSettings::default(),
+            catalog: CatalogConfig::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// The base of image URLs.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+    }
+}
+
+/// The upstream provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiSettings {
+    /// Base URL (default: OpenAI's).
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key.
+    pub api_key_env: String,
+    /// Whole-request timeout, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key_env: "OPENAI_API_KEY".into(),
+            timeout_secs: 600,
+        }
+    }
+}

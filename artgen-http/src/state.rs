@@ -1,0 +1,99 @@
+//! Shared state of the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artgen_core::ArtGen;
+
+use crate::metrics::Metrics;
+use crate::signing::UrlSigner;
+
+/// Settings of the HTTP surface.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Base of the URLs handed out for images, e.g. `http://127.0.0.1:8080`.
+    pub public_url: String,
+    /// How long a signed image link stays valid.
+    pub signed_url_ttl: Duration,
+    /// Whether `/metrics` is served without credentials.
+    pub metrics_public: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            signed_url_ttl: Duration::from_secs(3600),
+            metrics_public: false,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What `/health` reports about the provider.
+#[derive(Debug, Clone)]
+pub struct ProviderInfo {
+    /// Provider name.
+    pub name: String,
+    /// Whether it is the mock (no real images, no real cost).
+    pub mock: bool,
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    service: ArtGen,
+    metrics: Arc<Metrics>,
+    signer: UrlSigner,
+    config: HttpConfig,
+    provider: ProviderInfo,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        service: ArtGen,
+        metrics: Arc<Metrics>,
+        signer: UrlSigner,
+        config: HttpConfig,
+        provider: ProviderInfo,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            service,
+            metrics,
+            signer,
+            config,
+            provider,
+        }))
+    }
+
+    /// The service.
+    pub fn service(&self) -> &ArtGen {
+        &self.0.service
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// The link signer.
+    pub fn signer(&self) -> &UrlSigner {
+        &self.0.signer
+    }
+
+    /// HTTP settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.0.config
+    }
+
+    /// Provider facts for `/health`.
+    pub fn provider(&self) -> &ProviderInfo {
+        &self.0.provider
+    }
+}
