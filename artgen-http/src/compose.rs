@@ -78,7 +78,8 @@ pub fn provider(
     api_key: Option<SecretString>,
 ) -> Result<Arc<dyn ImageProvider>, ComposeError> {
     let Some(key) = api_key else {
-        return Ok(Arc::new(MockProvider::new()));
+        let latency = Duration::from_millis(settings.mock.latency_ms);
+        return Ok(Arc::new(MockProvider::new().with_latency(latency)));
     };
     let mut config = OpenAiConfig::default()
         .with_api_key(key)

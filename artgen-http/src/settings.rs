@@ -34,6 +34,16 @@ pub struct Settings {
     pub openai: OpenAiSettings,
     /// Catalogue changes: added models, aliases, prices.
     pub catalog: CatalogConfig,
+    /// The mock provider, used when no upstream key is set.
+    pub mock: MockSettings,
+}
+
+/// Behaviour of the mock provider (testers script delays with it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MockSettings {
+    /// Delay before each answer, milliseconds.
+    pub latency_ms: u64,
 }
 
 impl Default for Settings {
@@ -49,6 +59,7 @@ impl Default for Settings {
             retry: RetryPolicy::default(),
             openai: OpenAiSettings::default(),
             catalog: CatalogConfig::default(),
+            mock: MockSettings::default(),
         }
     }
 }

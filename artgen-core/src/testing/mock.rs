@@ -202,3 +202,26 @@ pub fn render(
     encoded.map_err(Error::internal)?;
     Ok(Bytes::from(out.into_inner()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_decodable_images_of_the_requested_size_in_every_format() {
+        for format in OutputFormat::ALL {
+            let bytes = render(Dimensions::new(64, 48), *format, false, 0).expect("encodes");
+            let image = image::load_from_memory(&bytes).expect("decodes");
+            assert_eq!((image.width(), image.height()), (64, 48), "{format}");
+            assert_eq!(OutputFormat::sniff(&bytes), Some(*format));
+        }
+    }
+
+    #[test]
+    fn transparent_backgrounds_are_transparent_outside_the_subject() {
+        let bytes = render(Dimensions::new(64, 64), OutputFormat::Png, true, 0).expect("encodes");
+        let image = image::load_from_memory(&bytes).expect("decodes").to_rgba8();
+        assert_eq!(image.get_pixel(0, 0)[3], 0, "corner is transparent");
+        assert_eq!(image.get_pixel(32, 32)[3], 255, "centre is opaque");
+    }
+}

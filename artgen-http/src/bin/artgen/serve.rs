@@ -8,7 +8,12 @@ use artgen_http::compose;
 use artgen_http::settings::Settings;
 use artgen_openai::SecretString;
 
-pub(crate) async fn run(settings: Settings) -> Result<()> {
+pub(crate) async fn run(mut settings: Settings) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    settings.bind = bound;
     let api_key = std::env::var(&settings.openai.api_key_env)
         .ok()
         .filter(|k| !k.trim().is_empty())
@@ -41,11 +46,8 @@ pub(crate) async fn run(settings: Settings) -> Result<()> {
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(settings.bind)
-        .await
-        .with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!(
-        bind = %settings.bind,
+        bind = %bound,
         data_dir = %settings.data_dir.display(),
         provider = app.state.provider().name,
         "artgen listening"

@@ -1,0 +1,159 @@
+//! The `artgen` binary as an operator meets it: key creation, first start, graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn artgen(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artgen"));
+    cmd.env_remove("OPENAI_API_KEY")
+        .env_remove("ARTGEN_CONFIG")
+        .env("ARTGEN_DATA_DIR", data_dir)
+        .env("ARTGEN_LOG_FORMAT", "json");
+    cmd
+}
+
+fn is_key(line: &str) -> bool {
+    artgen_core::domain::ApiKey::parse(line.trim()).is_some()
+}
+
+#[test]
+fn keys_create_prints_the_key_alone_on_the_last_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = artgen(dir.path())
+        .args(["keys", "create", "--user", "lisa"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let last = stdout.lines().last().expect("some output");
+    assert!(is_key(last), "last line is not a key: {last:?}");
+}
+
+/// A running `artgen serve` whose stdout lines arrive on a channel.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path, config: &Path) -> Self {
+        let mut child = artgen(data_dir)
+            .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawns");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Lines up to and including the first one containing `needle`.
+    fn wait_for(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no line containing {needle:?}; saw {seen:#?}"));
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    }
+
+    fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+impl Server {
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().expect("waitable") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not exit within 15 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn bound_address(lines: &[String]) -> String {
+    let listening = lines
+        .iter()
+        .find(|l| l.contains("artgen listening"))
+        .expect("listening line");
+    let json: serde_json::Value = serde_json::from_str(listening).expect("json log line");
+    json["bind"].as_str().expect("bind field").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_prints_an_admin_key_once_and_drains_in_flight_requests_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("artgen.toml");
+    std::fs::write(&config, "[mock]\nlatency_ms = 1500\n").expect("config written");
+
+    let mut server = Server::start(&dir.path().join("data"), &config);
+    let lines = server.wait_for("artgen listening");
+    assert!(
+        lines.iter().any(|l| l.contains("MOCK provider")),
+        "the mock is announced: {lines:#?}"
+    );
+    let key = lines
+        .iter()
+        .find(|l| is_key(l))
+        .expect("admin key printed at first start")
+        .trim()
+        .to_owned();
+    let address = bound_address(&lines);
+
+    // A request in flight when SIGTERM arrives still completes.
+    let client = reqwest::Client::new();
+    let request = client
+        .post(format!("http://{address}/generate"))
+        .bearer_auth(&key)
+        .json(
+            &serde_json::json!({"model": "dall-e-2", "prompt": "a lighthouse", "size": "256x256"}),
+        )
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.terminate();
+    let response = in_flight.await.expect("task").expect("answered");
+    assert_eq!(response.status(), 200);
+    let status = server.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+
+    // A second start on the same data prints no new key.
+    let mut again = Server::start(&dir.path().join("data"), &config);
+    let lines = again.wait_for("artgen listening");
+    assert!(
+        !lines.iter().any(|l| is_key(l)),
+        "no second admin key: {lines:#?}"
+    );
+    again.terminate();
+}
