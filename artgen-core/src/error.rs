@@ -34,6 +34,8 @@ pub enum ErrorKind {
     UpstreamTimeout,
     /// A dependency is unavailable or overloaded; try again later.
     Unavailable,
+    /// The caller went away before the answer was complete.
+    Cancelled,
     /// A bug or an unexpected failure inside ArtGen.
     Internal,
 }
@@ -78,6 +80,10 @@ pub enum ErrorCode {
     UpstreamBusy,
     /// The request conflicts with an earlier one (e.g. idempotency key reuse).
     Conflict,
+    /// A request with the same idempotency key is still running.
+    IdempotencyInProgress,
+    /// The client closed the connection before the answer was complete.
+    Cancelled,
     /// An unexpected failure inside ArtGen.
     Internal,
 }
@@ -104,6 +110,8 @@ impl ErrorCode {
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamBusy => "upstream_busy",
             Self::Conflict => "conflict",
+            Self::IdempotencyInProgress => "idempotency_in_progress",
+            Self::Cancelled => "cancelled",
             Self::Internal => "internal_error",
         }
     }
@@ -122,7 +130,8 @@ impl ErrorCode {
             Self::BudgetExceeded => ErrorKind::QuotaExceeded,
             Self::PayloadTooLarge => ErrorKind::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorKind::UnsupportedMedia,
-            Self::Conflict => ErrorKind::Conflict,
+            Self::Conflict | Self::IdempotencyInProgress => ErrorKind::Conflict,
+            Self::Cancelled => ErrorKind::Cancelled,
             Self::UpstreamAuth | Self::UpstreamError => ErrorKind::Upstream,
             Self::UpstreamTimeout => ErrorKind::UpstreamTimeout,
             Self::UpstreamUnavailable | Self::UpstreamBusy => ErrorKind::Unavailable,
@@ -131,7 +140,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
         Self::Forbidden,
@@ -150,6 +159,8 @@ impl ErrorCode {
         Self::UpstreamUnavailable,
         Self::UpstreamBusy,
         Self::Conflict,
+        Self::IdempotencyInProgress,
+        Self::Cancelled,
         Self::Internal,
     ];
 }

@@ -7,15 +7,55 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use async_trait::async_trait;
+
 use crate::domain::{
-    Catalog, Dimensions, GenerateParams, GenerateRequest, ImageId, Money, Operation, OutputFormat,
+    Catalog, Dimensions, GenerateParams, ImageId, ImageJob, JobParams, Money, OutputFormat,
     Principal, RequestId, ResponseFormat, TokenUsage, UsageRecord, UsageStatus,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
-    Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderResponse, RateLimiter,
-    Telemetry, UsageStore,
+    Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderImage, RateLimiter,
+    StreamEvent, Telemetry, UsageStore,
 };
+
+/// What a streaming request tells its caller, in order.
+#[derive(Debug, Clone)]
+pub enum ServiceEvent {
+    /// A preview.
+    Partial {
+        /// 0-based preview index.
+        index: u32,
+        /// Encoded preview.
+        image: Bytes,
+        /// Its format.
+        format: OutputFormat,
+    },
+    /// A finished, stored image.
+    Completed {
+        /// The image.
+        image: GeneratedImage,
+        /// Token usage of this image, where reported.
+        usage: Option<TokenUsage>,
+    },
+}
+
+/// Where a streaming request's events go (an SSE response, a test's vector).
+#[async_trait]
+pub trait EventSink: Send {
+    /// Delivers one event; `false` means the receiver is gone and the stream must stop.
+    async fn send(&mut self, event: ServiceEvent) -> bool;
+}
+
+fn add_usage(total: Option<TokenUsage>, part: &TokenUsage) -> TokenUsage {
+    let t = total.unwrap_or_default();
+    TokenUsage {
+        input_text_tokens: t.input_text_tokens + part.input_text_tokens,
+        input_image_tokens: t.input_image_tokens + part.input_image_tokens,
+        output_image_tokens: t.output_image_tokens + part.output_image_tokens,
+        output_text_tokens: t.output_text_tokens + part.output_text_tokens,
+    }
+}
 
 /// The adapters a service is built from.
 #[derive(Clone)]
@@ -139,58 +179,176 @@ impl ArtGen {
             .await
     }
 
-    /// Generates images.
+    /// Generates images (a non-streaming generate request).
     ///
     /// # Errors
-    /// `invalid_request` naming the parameter; `rate_limited` with a retry delay; the
-    /// provider's errors (see [`ImageProvider::generate`]); `upstream_error` when the provider
-    /// answers with something that is not the images asked for; `internal_error` when storage
-    /// fails.
+    /// As [`ArtGen::execute`].
     pub async fn generate(
         &self,
         ctx: &RequestContext,
         params: GenerateParams,
     ) -> Result<Generation> {
+        self.execute(ctx, JobParams::Generate(params)).await
+    }
+
+    /// Validates and runs a generation, edit or variation.
+    ///
+    /// # Errors
+    /// `invalid_request` (or an upload error) naming the parameter, also when the request asks
+    /// for a stream (use [`ArtGen::execute_stream`]); `rate_limited` with a retry delay; the
+    /// provider's errors (see [`ImageProvider::run`]); `upstream_error` when the provider
+    /// answers with something that is not the images asked for; `internal_error` when storage
+    /// fails.
+    pub async fn execute(&self, ctx: &RequestContext, params: JobParams) -> Result<Generation> {
         let started = Instant::now();
-        let request = params.validate(&self.inner.catalog)?;
-        if request.stream() {
+        let job = params.validate(&self.inner.catalog)?;
+        if job.stream() {
             return Err(Error::invalid_param(
                 "stream",
-                "streaming responses are not available in this version; omit stream",
+                "this endpoint answers with JSON; streaming requests go through execute_stream",
             ));
         }
+        let mut row = self.admit(ctx, &job).await?;
         let ports = &self.inner.ports;
-        let model = request.model().clone();
-        let (_, estimate) = model.pricing.estimate(
-            request.price_key(),
-            request.n().get(),
-            request.prompt().as_str(),
-        );
+        let upstream_started = Instant::now();
+        let answer = ports.provider.run(&job).await;
+        self.observe_upstream(&job, upstream_started, &answer, &mut row);
+        let result = match answer {
+            Ok(response) => {
+                row.provider.clone_from(&response.provider);
+                self.deliver(
+                    ctx,
+                    &job,
+                    response.images,
+                    response.usage,
+                    &response.provider,
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        self.close(&mut row, started, &result).await;
+        result
+    }
 
+    /// Validates and runs a streamed generation or edit, sending each event to `sink` as it
+    /// arrives. When the sink reports the client gone, the upstream stream is dropped
+    /// (cancelling the call) and the usage row records what was delivered.
+    ///
+    /// # Errors
+    /// As [`ArtGen::execute`]; a stream failure after some events is returned after the row is
+    /// written.
+    pub async fn execute_stream(
+        &self,
+        ctx: &RequestContext,
+        params: JobParams,
+        sink: &mut dyn EventSink,
+    ) -> Result<Generation> {
+        let started = Instant::now();
+        let job = params.validate(&self.inner.catalog)?;
+        if !job.stream() {
+            return Err(Error::invalid_param("stream", "set stream: true to stream"));
+        }
+        let mut row = self.admit(ctx, &job).await?;
+        let ports = &self.inner.ports;
+        let upstream_started = Instant::now();
+        let opened = ports.provider.stream(&job).await;
+        let mut events = match opened {
+            Ok(events) => events,
+            Err(err) => {
+                let failed: Result<Generation> = Err(err);
+                self.observe_upstream(&job, upstream_started, &failed, &mut row);
+                self.close(&mut row, started, &failed).await;
+                return failed;
+            }
+        };
+        let mut images = Vec::new();
+        let mut usage: Option<TokenUsage> = None;
+        let mut outcome: Result<()> = Ok(());
+        let mut cancelled = false;
+        while let Some(event) = std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await {
+            let delivered = match event {
+                Ok(StreamEvent::Partial { index, image }) => {
+                    sink.send(ServiceEvent::Partial {
+                        index,
+                        image,
+                        format: job.effective_format(),
+                    })
+                    .await
+                }
+                Ok(StreamEvent::Completed { image, usage: part }) => {
+                    if let Some(part) = part {
+                        usage = Some(add_usage(usage, &part));
+                    }
+                    match self.store(ctx, &job, image.clone()).await {
+                        Ok(stored) => {
+                            let sent = sink
+                                .send(ServiceEvent::Completed {
+                                    image: stored.clone(),
+                                    usage: part,
+                                })
+                                .await;
+                            images.push(stored);
+                            sent
+                        }
+                        Err(err) => {
+                            outcome = Err(err);
+                            break;
+                        }
+                    }
+                }
+                Err(err) => {
+                    outcome = Err(err);
+                    break;
+                }
+            };
+            if !delivered {
+                cancelled = true;
+                break;
+            }
+        }
+        // Dropping the upstream stream cancels the call if it is still running.
+        drop(events);
+        let observed: Result<()> = match &outcome {
+            Ok(()) => Ok(()),
+            Err(err) => Err(Error::new(err.code(), err.message())),
+        };
+        self.observe_upstream(&job, upstream_started, &observed, &mut row);
+        let result = match outcome {
+            Err(err) => Err(err),
+            Ok(()) if images.is_empty() && cancelled => Err(Error::new(
+                ErrorCode::Cancelled,
+                "the client closed the stream",
+            )),
+            Ok(()) if images.is_empty() => Err(Error::new(
+                ErrorCode::UpstreamError,
+                "the upstream stream ended without an image",
+            )),
+            Ok(()) => Ok(self.generation(ctx, &job, images, usage, ports.provider.name())),
+        };
+        self.close(&mut row, started, &result).await;
+        result
+    }
+
+    /// Rate limit, then the usage row that will record this request.
+    async fn admit(&self, ctx: &RequestContext, job: &ImageJob) -> Result<UsageRecord> {
+        let ports = &self.inner.ports;
+        let (_, estimate) = job.estimate();
         if let Err(err) = ports.rate_limiter.acquire(&ctx.principal.user, 1).await {
             if err.code() == ErrorCode::RateLimited {
                 ports.telemetry.rate_limited(&ctx.principal.user);
             }
             return Err(err);
         }
-
-        let upstream_started = Instant::now();
-        let answer = ports.provider.generate(&request).await;
-        let upstream_elapsed = upstream_started.elapsed();
-        let outcome = answer.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok");
-        ports
-            .telemetry
-            .upstream_call(&model.id, ports.provider.name(), upstream_elapsed, outcome);
-
-        let mut row = UsageRecord {
+        Ok(UsageRecord {
             request_id: ctx.request_id.clone(),
             user: ctx.principal.user.clone(),
-            operation: Operation::Generate,
-            model: model.id.clone(),
+            operation: job.operation(),
+            model: job.model().id.clone(),
             provider: ports.provider.name().to_owned(),
-            n: request.n().get(),
-            size: request.size().to_string(),
-            quality: request.effective_quality().to_string(),
+            n: job.n().get(),
+            size: job.size().to_string(),
+            quality: job.effective_quality().to_string(),
             status: UsageStatus::Failed,
             error_code: None,
             images: 0,
@@ -198,22 +356,112 @@ impl ArtGen {
             estimated_cost: estimate,
             cost: Money::ZERO,
             latency_ms: 0,
-            upstream_latency_ms: millis(upstream_elapsed),
-            prompt: request.prompt().as_str().to_owned(),
+            upstream_latency_ms: 0,
+            prompt: job.prompt().to_owned(),
+            created_at_ms: ports.clock.now_ms(),
+        })
+    }
+
+    fn observe_upstream<T>(
+        &self,
+        job: &ImageJob,
+        started: Instant,
+        answer: &Result<T>,
+        row: &mut UsageRecord,
+    ) {
+        let elapsed = started.elapsed();
+        let outcome = answer.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok");
+        let ports = &self.inner.ports;
+        ports
+            .telemetry
+            .upstream_call(&job.model().id, ports.provider.name(), elapsed, outcome);
+        row.upstream_latency_ms = millis(elapsed);
+    }
+
+    /// Checks, stores and wraps the images of a finished call.
+    async fn deliver(
+        &self,
+        ctx: &RequestContext,
+        job: &ImageJob,
+        images: Vec<ProviderImage>,
+        usage: Option<TokenUsage>,
+        provider: &str,
+    ) -> Result<Generation> {
+        if images.is_empty() || images.len() > usize::from(job.n().get()) {
+            return Err(Error::new(
+                ErrorCode::UpstreamError,
+                "the upstream returned an unexpected number of images",
+            ));
+        }
+        let mut stored = Vec::with_capacity(images.len());
+        for image in images {
+            let mut one = self.store(ctx, job, image.bytes).await?;
+            one.revised_prompt = image.revised_prompt;
+            stored.push(one);
+        }
+        Ok(self.generation(ctx, job, stored, usage, provider))
+    }
+
+    async fn store(
+        &self,
+        ctx: &RequestContext,
+        _job: &ImageJob,
+        bytes: Bytes,
+    ) -> Result<GeneratedImage> {
+        let ports = &self.inner.ports;
+        let (format, dimensions) = inspect(&bytes)?;
+        let meta = ImageMeta {
+            id: ImageId::generate(),
+            owner: ctx.principal.user.clone(),
+            request_id: ctx.request_id.clone(),
+            format,
+            dimensions,
             created_at_ms: ports.clock.now_ms(),
         };
+        ports.images.put(&meta, bytes.clone()).await?;
+        Ok(GeneratedImage {
+            id: meta.id,
+            bytes,
+            format,
+            dimensions,
+            revised_prompt: None,
+        })
+    }
 
-        let result = match answer {
-            Ok(response) => self.finish(ctx, &request, response, &mut row).await,
-            Err(err) => Err(err),
-        };
+    fn generation(
+        &self,
+        ctx: &RequestContext,
+        job: &ImageJob,
+        images: Vec<GeneratedImage>,
+        usage: Option<TokenUsage>,
+        provider: &str,
+    ) -> Generation {
+        let count = u8::try_from(images.len()).unwrap_or(u8::MAX);
+        Generation {
+            request_id: ctx.request_id.clone(),
+            created: self.inner.ports.clock.now_secs(),
+            model: job.model().id.clone(),
+            provider: provider.to_owned(),
+            cost: job.settle(usage.as_ref(), count),
+            images,
+            usage,
+            response_format: job.response_format(),
+        }
+    }
+
+    /// Completes and writes the usage row, and reports the bill.
+    async fn close(&self, row: &mut UsageRecord, started: Instant, result: &Result<Generation>) {
+        let ports = &self.inner.ports;
         row.latency_ms = millis(started.elapsed());
-        match &result {
+        match result {
             Ok(generation) => {
                 row.status = UsageStatus::Succeeded;
+                row.provider.clone_from(&generation.provider);
                 row.cost = generation.cost;
+                row.images = u32::try_from(generation.images.len()).unwrap_or(u32::MAX);
+                row.tokens = generation.usage.unwrap_or_default();
                 ports.telemetry.billed(
-                    &model.id,
+                    &row.model,
                     row.images,
                     generation.usage.as_ref(),
                     generation.cost,
@@ -221,69 +469,11 @@ impl ArtGen {
             }
             Err(err) => row.error_code = Some(err.code().as_str().to_owned()),
         }
-        if let Err(err) = ports.usage.record(&row).await {
+        if let Err(err) = ports.usage.record(row).await {
             // The upstream has billed us: the caller still gets the images, and the failure
             // to account is loud in the logs.
             tracing::error!(request_id = %row.request_id, error = %err, "failed to record usage");
         }
-        result
-    }
-
-    async fn finish(
-        &self,
-        ctx: &RequestContext,
-        request: &GenerateRequest,
-        response: ProviderResponse,
-        row: &mut UsageRecord,
-    ) -> Result<Generation> {
-        let ports = &self.inner.ports;
-        row.provider.clone_from(&response.provider);
-        if response.images.is_empty() || response.images.len() > usize::from(request.n().get()) {
-            return Err(Error::new(
-                ErrorCode::UpstreamError,
-                "the upstream returned an unexpected number of images",
-            ));
-        }
-        let created_at_ms = ports.clock.now_ms();
-        let mut images = Vec::with_capacity(response.images.len());
-        for image in response.images {
-            let (format, dimensions) = inspect(&image.bytes)?;
-            let meta = ImageMeta {
-                id: ImageId::generate(),
-                owner: ctx.principal.user.clone(),
-                request_id: ctx.request_id.clone(),
-                format,
-                dimensions,
-                created_at_ms,
-            };
-            ports.images.put(&meta, image.bytes.clone()).await?;
-            images.push(GeneratedImage {
-                id: meta.id,
-                bytes: image.bytes,
-                format,
-                dimensions,
-                revised_prompt: image.revised_prompt,
-            });
-        }
-        let model = request.model();
-        let cost = model.pricing.settle(
-            request.price_key(),
-            u8::try_from(images.len()).unwrap_or(u8::MAX),
-            request.prompt().as_str(),
-            response.usage.as_ref(),
-        );
-        row.images = u32::try_from(images.len()).unwrap_or(u32::MAX);
-        row.tokens = response.usage.unwrap_or_default();
-        Ok(Generation {
-            request_id: ctx.request_id.clone(),
-            created: ports.clock.now_secs(),
-            model: model.id.clone(),
-            provider: response.provider,
-            images,
-            usage: response.usage,
-            cost,
-            response_format: request.response_format(),
-        })
     }
 
     /// Fetches an image the principal may see (their own; admins see all).

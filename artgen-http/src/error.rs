@@ -62,6 +62,8 @@ pub fn status_code(kind: ErrorKind) -> StatusCode {
         ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
         ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // nginx's "client closed request": only ever logged, the client is gone.
+        ErrorKind::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

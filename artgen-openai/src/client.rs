@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use artgen_core::domain::GenerateRequest;
-use artgen_core::ports::{ImageProvider, ProviderResponse};
+use artgen_core::domain::ImageJob;
+use artgen_core::ports::{ImageEventStream, ImageProvider, ProviderResponse};
 use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
@@ -122,7 +122,10 @@ impl ImageProvider for OpenAiProvider {
         &self.config.name
     }
 
-    async fn generate(&self, request: &GenerateRequest) -> artgen_core::Result<ProviderResponse> {
+    async fn run(&self, job: &ImageJob) -> artgen_core::Result<ProviderResponse> {
+        let ImageJob::Generate(request) = job else {
+            return Err(not_supported(job));
+        };
         let body =
             serde_json::to_vec(&CreateImageRequest::new(request)).map_err(OpenAiError::Encode)?;
         let call = self
@@ -137,6 +140,20 @@ impl ImageProvider for OpenAiProvider {
             provider: self.config.name.clone(),
         })
     }
+
+    async fn stream(&self, job: &ImageJob) -> artgen_core::Result<ImageEventStream> {
+        Err(not_supported(job))
+    }
+}
+
+fn not_supported(job: &ImageJob) -> artgen_core::Error {
+    artgen_core::Error::new(
+        artgen_core::ErrorCode::UpstreamError,
+        format!(
+            "the OpenAI adapter does not support {} requests yet",
+            job.operation().as_str()
+        ),
+    )
 }
 
 /// Reads the body chunk by chunk; `None` as soon as it would exceed `limit` bytes (at once when

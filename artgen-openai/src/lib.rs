@@ -40,7 +40,7 @@
 //!         ..Default::default()
 //!     }
 //!     .validate(&Catalog::default())?;
-//!     Ok(provider.generate(&request).await?.images.len())
+//!     Ok(provider.run(&request.into()).await?.images.len())
 //! }
 //! # let _ = draw;
 //! # Ok::<(), artgen_openai::OpenAiError>(())

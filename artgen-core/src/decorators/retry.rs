@@ -11,9 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::GenerateRequest;
+use crate::domain::ImageJob;
 use crate::error::Result;
-use crate::ports::{ImageProvider, NoTelemetry, ProviderResponse, Telemetry};
+use crate::ports::{ImageEventStream, ImageProvider, NoTelemetry, ProviderResponse, Telemetry};
 
 /// How to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,23 +119,23 @@ impl Retrying {
     }
 }
 
-#[async_trait]
-impl ImageProvider for Retrying {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    async fn generate(&self, request: &GenerateRequest) -> Result<ProviderResponse> {
+impl Retrying {
+    /// Runs `attempt` until it succeeds, fails for good, or attempts run out.
+    async fn with_retries<T, F, Fut>(&self, job: &ImageJob, attempt: F) -> Result<T>
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<T>> + Send,
+    {
         let mut retry = 0;
         loop {
-            match self.inner.generate(request).await {
-                Ok(response) => return Ok(response),
+            match attempt().await {
+                Ok(answer) => return Ok(answer),
                 Err(err) => {
                     let Some(delay) = self.delay_for(&err, retry) else {
                         return Err(err);
                     };
                     tracing::warn!(
-                        model = %request.model().id,
+                        model = %job.model().id,
                         provider = self.inner.name(),
                         code = err.code().as_str(),
                         attempt = retry + 1,
@@ -143,12 +143,28 @@ impl ImageProvider for Retrying {
                         "upstream call failed; retrying"
                     );
                     self.telemetry
-                        .upstream_retry(&request.model().id, self.inner.name());
+                        .upstream_retry(&job.model().id, self.inner.name());
                     tokio::time::sleep(delay).await;
                     retry += 1;
                 }
             }
         }
+    }
+}
+
+#[async_trait]
+impl ImageProvider for Retrying {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn run(&self, job: &ImageJob) -> Result<ProviderResponse> {
+        self.with_retries(job, || self.inner.run(job)).await
+    }
+
+    /// Only opening the stream is retried; once events flow, a failure is the caller's.
+    async fn stream(&self, job: &ImageJob) -> Result<ImageEventStream> {
+        self.with_retries(job, || self.inner.stream(job)).await
     }
 }
 
@@ -159,15 +175,17 @@ mod tests {
     use crate::error::{Error, ErrorCode};
     use crate::testing::{MockProvider, MockStep};
 
-    fn request() -> GenerateRequest {
-        GenerateParams {
-            model: "dall-e-2".into(),
-            prompt: "a lighthouse".into(),
-            size: Some("256x256".into()),
-            ..Default::default()
-        }
-        .validate(&Catalog::default())
-        .expect("valid")
+    fn request() -> ImageJob {
+        ImageJob::Generate(
+            GenerateParams {
+                model: "dall-e-2".into(),
+                prompt: "a lighthouse".into(),
+                size: Some("256x256".into()),
+                ..Default::default()
+            }
+            .validate(&Catalog::default())
+            .expect("valid"),
+        )
     }
 
     fn server_error() -> Error {
@@ -182,7 +200,7 @@ mod tests {
         let retrying = Retrying::new(mock.clone(), RetryPolicy::default());
 
         let started = tokio::time::Instant::now();
-        let answer = retrying.generate(&request()).await;
+        let answer = retrying.run(&request()).await;
 
         assert!(answer.is_ok(), "{answer:?}");
         assert_eq!(mock.calls(), 3);
@@ -203,7 +221,7 @@ mod tests {
         let retrying = Retrying::new(mock.clone(), RetryPolicy::default().with_max_attempts(3));
 
         let err = retrying
-            .generate(&request())
+            .run(&request())
             .await
             .expect_err("all attempts fail");
 
@@ -223,7 +241,7 @@ mod tests {
 
         let started = tokio::time::Instant::now();
         retrying
-            .generate(&request())
+            .run(&request())
             .await
             .expect("second attempt succeeds");
 
@@ -241,10 +259,7 @@ mod tests {
         ));
         let retrying = Retrying::new(mock.clone(), RetryPolicy::default());
 
-        let err = retrying
-            .generate(&request())
-            .await
-            .expect_err("not retried");
+        let err = retrying.run(&request()).await.expect_err("not retried");
 
         assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
         assert_eq!(mock.calls(), 1);
@@ -261,7 +276,7 @@ mod tests {
             mock.push(MockStep::Fail(Error::new(code, "no")));
             let retrying = Retrying::new(mock.clone(), RetryPolicy::default());
 
-            let err = retrying.generate(&request()).await.expect_err("fails");
+            let err = retrying.run(&request()).await.expect_err("fails");
 
             assert_eq!(err.code(), code);
             assert_eq!(mock.calls(), 1, "{code}");

@@ -1,16 +1,21 @@
 //! Domain types: models, requests, pricing, identities and usage.
 
 pub mod api_key;
+pub mod edit;
 pub mod ids;
+pub mod job;
 pub mod model;
 pub mod options;
 pub mod pricing;
 pub mod principal;
 pub mod request;
+pub mod upload;
 pub mod usage;
 
 pub use api_key::{ApiKey, KeyEnv};
+pub use edit::{EditParams, EditRequest, InputFidelity, VariationParams, VariationRequest};
 pub use ids::{ImageId, RequestId};
+pub use job::{ImageJob, JobParams};
 pub use model::{Catalog, CatalogConfig, ModelFamily, ModelSpec, SizeRule};
 pub use options::{
     Background, Dimensions, Moderation, OutputFormat, Quality, ResponseFormat, SizeSpec, Style,
@@ -18,4 +23,5 @@ pub use options::{
 pub use pricing::{Money, PriceKey, Pricing, TokenUsage};
 pub use principal::{Principal, Role};
 pub use request::{GenerateParams, GenerateRequest, ImageCount, Prompt};
+pub use upload::UploadedImage;
 pub use usage::{Operation, UsageQuery, UsageRecord, UsageStatus};

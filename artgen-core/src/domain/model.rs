@@ -161,6 +161,54 @@ pub struct ModelSpec {
     pub revises_prompt: bool,
     /// Prices.
     pub pricing: Pricing,
+    /// What the model accepts for edits (`None`: no edits).
+    pub edits: Option<EditCaps>,
+    /// Whether the model makes variations of an image.
+    pub variations: bool,
+    /// Whether edits accept `input_fidelity`.
+    pub input_fidelity: bool,
+}
+
+/// What a model accepts as edit input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditCaps {
+    /// Most input images.
+    pub max_images: u8,
+    /// Largest input image (and mask), bytes.
+    pub max_image_bytes: u64,
+    /// Accepted input formats.
+    pub input_formats: Vec<OutputFormat>,
+    /// Whether inputs must be square.
+    pub square_only: bool,
+}
+
+impl EditCaps {
+    fn gpt() -> Self {
+        Self {
+            max_images: 16,
+            max_image_bytes: 50 * 1024 * 1024,
+            input_formats: OutputFormat::ALL.to_vec(),
+            square_only: false,
+        }
+    }
+
+    fn dall_e_2() -> Self {
+        Self {
+            max_images: 1,
+            max_image_bytes: 4 * 1024 * 1024,
+            input_formats: vec![OutputFormat::Png],
+            square_only: true,
+        }
+    }
+}
+
+/// The largest upload any model of the catalogue accepts, bytes.
+pub fn largest_edit_input(catalog: &Catalog) -> u64 {
+    catalog
+        .models()
+        .filter_map(|m| m.edits.as_ref().map(|e| e.max_image_bytes))
+        .max()
+        .unwrap_or(0)
 }
 
 const fn d(width: u32, height: u32) -> Dimensions {
@@ -217,6 +265,12 @@ fn gpt_model(id: &str, pricing: TokenRates, sizes: SizeRule) -> ModelSpec {
         reports_usage: true,
         revises_prompt: false,
         pricing: Pricing::Tokens(pricing),
+        edits: Some(EditCaps::gpt()),
+        variations: false,
+        input_fidelity: !matches!(
+            id,
+            "gpt-image-2" | "gpt-image-2-2026-04-21" | "gpt-image-1-mini"
+        ),
     }
 }
 
@@ -322,6 +376,9 @@ pub fn default_models() -> Vec<ModelSpec> {
             (Quality::Hd, d(1792, 1024), 120_000),
             (Quality::Hd, d(1024, 1792), 120_000),
         ]),
+        edits: None,
+        variations: false,
+        input_fidelity: false,
     };
     let dalle2 = ModelSpec {
         id: "dall-e-2".into(),
@@ -348,6 +405,9 @@ pub fn default_models() -> Vec<ModelSpec> {
             (Quality::Standard, d(512, 512), 18_000),
             (Quality::Standard, d(1024, 1024), 20_000),
         ]),
+        edits: Some(EditCaps::dall_e_2()),
+        variations: true,
+        input_fidelity: false,
     };
 
     vec![

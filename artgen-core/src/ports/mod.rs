@@ -11,7 +11,7 @@ pub mod usage_store;
 pub use authenticator::Authenticator;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use image_store::{ImageMeta, ImageStore};
-pub use provider::{ImageProvider, ProviderImage, ProviderResponse};
+pub use provider::{ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, StreamEvent};
 pub use rate_limiter::{RateLimiter, Unlimited};
 pub use telemetry::{NoTelemetry, Telemetry};
 pub use usage_store::UsageStore;

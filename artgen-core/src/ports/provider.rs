@@ -1,9 +1,11 @@
 //! The port to an image model provider (OpenAI, Azure OpenAI, a compatible server, the mock).
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{GenerateRequest, TokenUsage};
+use crate::domain::{ImageJob, TokenUsage};
 use crate::error::Result;
 
 /// One image as the provider returned it: encoded bytes, not yet checked.
@@ -26,7 +28,29 @@ pub struct ProviderResponse {
     pub provider: String,
 }
 
-/// Something that turns a validated request into images.
+/// One event of a streamed generation or edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A preview while the image is being drawn.
+    Partial {
+        /// 0-based index of the preview.
+        index: u32,
+        /// Encoded preview.
+        image: Bytes,
+    },
+    /// A finished image (one per requested image).
+    Completed {
+        /// Encoded image.
+        image: Bytes,
+        /// Token usage of this image's call, where reported.
+        usage: Option<TokenUsage>,
+    },
+}
+
+/// A stream of events; dropping it cancels the upstream call.
+pub type ImageEventStream = Pin<Box<dyn futures_core::Stream<Item = Result<StreamEvent>> + Send>>;
+
+/// Something that turns validated jobs into images.
 ///
 /// Implementations must be cheap to share (`Arc<dyn ImageProvider>`) and safe to call
 /// concurrently.
@@ -35,7 +59,7 @@ pub trait ImageProvider: Send + Sync {
     /// A short name for logs, metrics and usage rows (e.g. `openai`, `azure`, `mock`).
     fn name(&self) -> &str;
 
-    /// Generates `request.n()` images from a prompt.
+    /// Runs a generation, edit or variation and returns all its images.
     ///
     /// # Errors
     /// Adapters MUST map failures to these codes:
@@ -45,9 +69,18 @@ pub trait ImageProvider: Send + Sync {
     /// - the upstream refused ArtGen's credentials (401/403) → `upstream_auth`, not retryable;
     /// - the upstream rate limit (429) → `upstream_rate_limited`, retryable unless the quota is
     ///   exhausted, with `retry_after` when the upstream said;
-    /// - 408, 409, 5xx and connection failures → `upstream_error`, retryable;
-    /// - a timeout → `upstream_timeout`;
+    /// - 408, 409, 5xx and connection failures before the request was sent → `upstream_error`,
+    ///   retryable;
+    /// - a timeout after the request was sent → `upstream_timeout`, not retryable (the
+    ///   upstream may have billed);
     /// - any other 4xx → `upstream_error`, not retryable;
     /// - an answer that cannot be parsed → `upstream_error`, not retryable.
-    async fn generate(&self, request: &GenerateRequest) -> Result<ProviderResponse>;
+    async fn run(&self, job: &ImageJob) -> Result<ProviderResponse>;
+
+    /// Runs a generation or edit as a stream of partial and completed images.
+    ///
+    /// # Errors
+    /// As [`ImageProvider::run`], for failures before the first event; later failures are
+    /// items of the stream. A provider that cannot stream returns `upstream_error`.
+    async fn stream(&self, job: &ImageJob) -> Result<ImageEventStream>;
 }

@@ -1,18 +1,23 @@
 //! A scriptable mock provider that draws real, decodable images.
 
 use std::collections::VecDeque;
+use std::future::Future as _;
 use std::io::Cursor;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use image::{ImageFormat, Rgba, RgbaImage};
 
-use crate::domain::{Background, Dimensions, GenerateRequest, OutputFormat, SizeSpec, TokenUsage};
+use crate::domain::{
+    Background, Dimensions, EditRequest, ImageJob, OutputFormat, SizeSpec, TokenUsage,
+};
 use crate::error::{Error, ErrorCode, Result};
-use crate::ports::{ImageProvider, ProviderImage, ProviderResponse};
+use crate::ports::{ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, StreamEvent};
 
 /// What the mock does on one call.
 #[derive(Debug)]
@@ -107,19 +112,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-#[async_trait]
-impl ImageProvider for MockProvider {
-    fn name(&self) -> &str {
-        "mock"
-    }
-
-    async fn generate(&self, request: &GenerateRequest) -> Result<ProviderResponse> {
+impl MockProvider {
+    /// Records the call and plays the next scripted step.
+    async fn play(&self, job: &ImageJob) -> Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         lock(&self.log).push(MockCall {
-            model: request.model().id.clone(),
-            prompt: request.prompt().as_str().to_owned(),
-            n: request.n().get(),
-            size: request.size().to_string(),
+            model: job.model().id.clone(),
+            prompt: job.prompt().to_owned(),
+            n: job.n().get(),
+            size: job.size().to_string(),
         });
         let step = lock(&self.script).pop_front();
         match step {
@@ -129,41 +130,186 @@ impl ImageProvider for MockProvider {
             None if !self.latency.is_zero() => tokio::time::sleep(self.latency).await,
             None => {}
         }
-        respond(request)
+        Ok(())
     }
 }
 
-fn respond(request: &GenerateRequest) -> Result<ProviderResponse> {
-    let dims = match request.size() {
-        SizeSpec::Exact(d) => d,
-        SizeSpec::Auto => Dimensions::new(1024, 1024),
-    };
-    let transparent = request.background() == Some(Background::Transparent);
-    let images = (0..request.n().get())
+#[async_trait]
+impl ImageProvider for MockProvider {
+    fn name(&self) -> &str {
+        "mock"
+    }
+
+    async fn run(&self, job: &ImageJob) -> Result<ProviderResponse> {
+        self.play(job).await?;
+        respond(job)
+    }
+
+    async fn stream(&self, job: &ImageJob) -> Result<ImageEventStream> {
+        self.play(job).await?;
+        let response = respond(job)?;
+        let dims = output_dimensions(job);
+        let mut events = VecDeque::new();
+        for index in 0..job.partial_images() {
+            let preview = render(dims, job.effective_format(), false, 200 + index)?;
+            events.push_back(Ok(StreamEvent::Partial {
+                index: u32::from(index),
+                image: preview,
+            }));
+        }
+        let count = response.images.len() as u64;
+        for (i, image) in response.images.into_iter().enumerate() {
+            // The upstream reports usage per completed image; split the total evenly.
+            let usage = response.usage.map(|u| per_image(&u, count, i as u64));
+            events.push_back(Ok(StreamEvent::Completed {
+                image: image.bytes,
+                usage,
+            }));
+        }
+        Ok(Box::pin(ScriptedStream {
+            events,
+            pause: self.latency / 4,
+            sleep: None,
+        }))
+    }
+}
+
+fn per_image(total: &TokenUsage, count: u64, index: u64) -> TokenUsage {
+    let share = |v: u64| v / count + u64::from(index < v % count);
+    TokenUsage {
+        input_text_tokens: share(total.input_text_tokens),
+        input_image_tokens: share(total.input_image_tokens),
+        output_image_tokens: share(total.output_image_tokens),
+        output_text_tokens: share(total.output_text_tokens),
+    }
+}
+
+/// A stream of prepared events with an optional pause before each.
+struct ScriptedStream {
+    events: VecDeque<Result<StreamEvent>>,
+    pause: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl futures_core::Stream for ScriptedStream {
+    type Item = Result<StreamEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.events.is_empty() {
+            return Poll::Ready(None);
+        }
+        if !self.pause.is_zero() {
+            let pause = self.pause;
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.sleep = None;
+        }
+        Poll::Ready(self.events.pop_front())
+    }
+}
+
+fn output_dimensions(job: &ImageJob) -> Dimensions {
+    match (job.size(), job) {
+        (SizeSpec::Exact(d), _) => d,
+        (SizeSpec::Auto, ImageJob::Edit(edit)) => edit
+            .images()
+            .first()
+            .map_or(Dimensions::new(1024, 1024), |i| i.dimensions()),
+        (SizeSpec::Auto, _) => Dimensions::new(1024, 1024),
+    }
+}
+
+fn respond(job: &ImageJob) -> Result<ProviderResponse> {
+    let dims = output_dimensions(job);
+    let transparent = job.background() == Some(Background::Transparent);
+    let format = job.effective_format();
+    let images = (0..job.n().get())
         .map(|i| {
-            let bytes = render(dims, request.effective_format(), transparent, i)?;
+            let bytes = match job {
+                ImageJob::Edit(edit) => edit_image(edit, dims, format, i)?,
+                _ => render(dims, format, transparent, i)?,
+            };
             Ok(ProviderImage {
                 bytes,
-                revised_prompt: request
+                revised_prompt: job
                     .model()
                     .revises_prompt
-                    .then(|| format!("{} (as drawn by the mock)", request.prompt().as_str())),
+                    .then(|| format!("{} (as drawn by the mock)", job.prompt())),
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let usage = request.model().reports_usage.then(|| {
-        let (estimate, _) = request.model().pricing.estimate(
-            request.price_key(),
-            request.n().get(),
-            request.prompt().as_str(),
-        );
-        estimate.unwrap_or(TokenUsage::default())
-    });
+    let usage = job
+        .model()
+        .reports_usage
+        .then(|| job.estimate().0.unwrap_or_default());
     Ok(ProviderResponse {
         images,
         usage,
         provider: "mock".into(),
     })
+}
+
+/// The mock's edit: where the mask is transparent the pixels are replaced by the generated
+/// pattern; where it is opaque the original pixels are kept. Without a mask, everything is
+/// replaced.
+fn edit_image(
+    edit: &EditRequest,
+    dims: Dimensions,
+    format: OutputFormat,
+    seed: u8,
+) -> Result<Bytes> {
+    let pattern = image::load_from_memory(&render(dims, OutputFormat::Png, false, seed)?)
+        .map_err(Error::internal)?
+        .to_rgba8();
+    let Some(first) = edit.images().first() else {
+        return render(dims, format, false, seed);
+    };
+    let original = resized(first.bytes(), dims)?;
+    let mut out = original.clone();
+    if let Some(mask) = edit.mask() {
+        let mask = resized(mask.bytes(), dims)?;
+        for (x, y, pixel) in out.enumerate_pixels_mut() {
+            if mask.get_pixel(x, y)[3] == 0 {
+                *pixel = *pattern.get_pixel(x, y);
+            }
+        }
+    } else {
+        out = pattern;
+    }
+    encode(out, format)
+}
+
+fn resized(bytes: &[u8], dims: Dimensions) -> Result<RgbaImage> {
+    let image = image::load_from_memory(bytes)
+        .map_err(Error::internal)?
+        .to_rgba8();
+    if image.dimensions() == (dims.width, dims.height) {
+        Ok(image)
+    } else {
+        Ok(image::imageops::resize(
+            &image,
+            dims.width,
+            dims.height,
+            image::imageops::FilterType::Nearest,
+        ))
+    }
+}
+
+fn encode(img: RgbaImage, format: OutputFormat) -> Result<Bytes> {
+    let mut out = Cursor::new(Vec::new());
+    let encoded = match format {
+        OutputFormat::Png => img.write_to(&mut out, ImageFormat::Png),
+        OutputFormat::Webp => img.write_to(&mut out, ImageFormat::WebP),
+        OutputFormat::Jpeg => image::DynamicImage::ImageRgba8(img)
+            .to_rgb8()
+            .write_to(&mut out, ImageFormat::Jpeg),
+    };
+    encoded.map_err(Error::internal)?;
+    Ok(Bytes::from(out.into_inner()))
 }
 
 /// Draws a gradient image of the given size and encodes it. With `transparent`, pixels
@@ -191,16 +337,7 @@ pub fn render(
             alpha,
         ])
     });
-    let mut out = Cursor::new(Vec::new());
-    let encoded = match format {
-        OutputFormat::Png => img.write_to(&mut out, ImageFormat::Png),
-        OutputFormat::Webp => img.write_to(&mut out, ImageFormat::WebP),
-        OutputFormat::Jpeg => image::DynamicImage::ImageRgba8(img)
-            .to_rgb8()
-            .write_to(&mut out, ImageFormat::Jpeg),
-    };
-    encoded.map_err(Error::internal)?;
-    Ok(Bytes::from(out.into_inner()))
+    encode(img, format)
 }
 
 #[cfg(test)]

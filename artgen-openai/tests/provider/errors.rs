@@ -96,7 +96,7 @@ async fn a_retired_model_is_model_unavailable_naming_the_model() {
     .await;
 
     let err = provider(&server)
-        .generate(&request("dall-e-2", GenerateParams::default()))
+        .run(&request("dall-e-2", GenerateParams::default()))
         .await
         .expect_err("the model is gone");
 
@@ -253,7 +253,7 @@ async fn a_slow_upstream_is_a_non_retryable_timeout() {
     let provider = artgen_openai::OpenAiProvider::new(config).expect("valid config");
 
     let err = provider
-        .generate(&request("gpt-image-1", GenerateParams::default()))
+        .run(&request("gpt-image-1", GenerateParams::default()))
         .await
         .expect_err("the deadline passes");
 
@@ -272,7 +272,7 @@ async fn a_refused_connection_is_a_retryable_upstream_error() {
     let provider = artgen_openai::OpenAiProvider::new(config).expect("valid config");
 
     let err = provider
-        .generate(&request("gpt-image-1", GenerateParams::default()))
+        .run(&request("gpt-image-1", GenerateParams::default()))
         .await
         .expect_err("nobody listens");
 

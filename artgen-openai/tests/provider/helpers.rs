@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use artgen_core::domain::{Catalog, Dimensions, GenerateParams, GenerateRequest, OutputFormat};
+use artgen_core::domain::{Catalog, Dimensions, GenerateParams, ImageJob, OutputFormat};
 use artgen_core::ports::{ImageProvider, ProviderResponse};
 use artgen_core::testing::render;
 use artgen_openai::{OpenAiConfig, OpenAiProvider};
@@ -32,14 +32,16 @@ pub(crate) fn provider(server: &MockServer) -> OpenAiProvider {
 }
 
 /// A validated request for `model`, with other parameters from `params`.
-pub(crate) fn request(model: &str, params: GenerateParams) -> GenerateRequest {
-    GenerateParams {
-        model: model.into(),
-        prompt: "a lighthouse in a storm".into(),
-        ..params
-    }
-    .validate(&Catalog::default())
-    .expect("test request is valid")
+pub(crate) fn request(model: &str, params: GenerateParams) -> ImageJob {
+    ImageJob::Generate(
+        GenerateParams {
+            model: model.into(),
+            prompt: "a lighthouse in a storm".into(),
+            ..params
+        }
+        .validate(&Catalog::default())
+        .expect("test request is valid"),
+    )
 }
 
 /// A real PNG, different per seed.
@@ -76,7 +78,7 @@ pub(crate) async fn answer_with(server: &MockServer, answer: ResponseTemplate) {
 /// Calls the provider for a gpt-image-1 request.
 pub(crate) async fn generate(server: &MockServer) -> artgen_core::Result<ProviderResponse> {
     provider(server)
-        .generate(&request("gpt-image-1", GenerateParams::default()))
+        .run(&request("gpt-image-1", GenerateParams::default()))
         .await
 }
 

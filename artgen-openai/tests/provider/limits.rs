@@ -107,7 +107,7 @@ async fn an_answer_over_max_response_bytes_is_an_upstream_error() {
         .expect("valid config");
 
     let err = provider
-        .generate(&request("gpt-image-1", GenerateParams::default()))
+        .run(&request("gpt-image-1", GenerateParams::default()))
         .await
         .expect_err("the answer is too large");
 
@@ -127,7 +127,7 @@ async fn a_chunked_answer_is_read_whole_when_under_the_limit() {
     let addr = serve_chunked(chunks).await;
 
     let response = chunked_provider(addr, body.len())
-        .generate(&request("gpt-image-1", GenerateParams::default()))
+        .run(&request("gpt-image-1", GenerateParams::default()))
         .await
         .expect("the answer fits");
 
@@ -143,7 +143,7 @@ async fn a_chunked_answer_without_length_is_cut_off_past_the_limit() {
     let addr = serve_chunked(body.chunks(1024).map(<[u8]>::to_vec).collect()).await;
 
     let err = chunked_provider(addr, 4 * 1024)
-        .generate(&request("gpt-image-1", GenerateParams::default()))
+        .run(&request("gpt-image-1", GenerateParams::default()))
         .await
         .expect_err("the answer is too large");
 

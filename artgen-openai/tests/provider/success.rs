@@ -40,7 +40,7 @@ async fn gpt_image_1_images_decode_to_the_upstream_bytes_and_usage_is_read() {
     };
 
     let response = provider(&server)
-        .generate(&request("gpt-image-1", params))
+        .run(&request("gpt-image-1", params))
         .await
         .expect("the call succeeds");
 
@@ -118,7 +118,7 @@ async fn dall_e_3_is_asked_for_base64_with_its_style_and_the_revised_prompt_is_r
     };
 
     let response = provider(&server)
-        .generate(&request("dall-e-3", params))
+        .run(&request("dall-e-3", params))
         .await
         .expect("the call succeeds");
 
@@ -144,7 +144,7 @@ async fn dall_e_2_bodies_have_no_gpt_only_parameters() {
     };
 
     provider(&server)
-        .generate(&request("dall-e-2", params))
+        .run(&request("dall-e-2", params))
         .await
         .expect("the call succeeds");
 
