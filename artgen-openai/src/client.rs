@@ -1,22 +1,23 @@
-//! The provider: builds the upstream request for a validated [`GenerateRequest`], sends it with
-//! the key, reads a size-capped answer and maps every failure to the core's error codes.
+//! The provider: builds the upstream request for a validated [`ImageJob`], sends it with the
+//! key, reports the rate-limit headers, reads a size-capped answer (or a stream of events)
+//! and maps every failure to the core's error codes.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use artgen_core::domain::ImageJob;
+use artgen_core::domain::{ImageJob, ModelSpec};
 use artgen_core::ports::{ImageEventStream, ImageProvider, ProviderResponse};
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::header::CONTENT_TYPE;
-use reqwest::{redirect, RequestBuilder, Response, Url};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{redirect, RequestBuilder, Response};
 
+use crate::body::CreateImageRequest;
 use crate::config::OpenAiConfig;
+use crate::endpoint::{Endpoint, Target};
 use crate::error::{error_from_response, OpenAiError};
-use crate::headers;
-use crate::types::{parse_images, CreateImageRequest};
-
-/// Path of the generations endpoint, relative to the base URL.
-const GENERATIONS: &str = "images/generations";
+use crate::quota::{Observer, QuotaObserver};
+use crate::{headers, multipart, stream};
 
 /// Most of an error answer that is read: enough for OpenAI's `error` object, and a hostile
 /// upstream cannot make ArtGen buffer more.
@@ -24,8 +25,8 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 const USER_AGENT: &str = concat!("artgen-openai/", env!("CARGO_PKG_VERSION"));
 
-/// An [`ImageProvider`] for OpenAI's Image API (`POST {base_url}/images/generations`) and
-/// servers that speak it.
+/// An [`ImageProvider`] for OpenAI's Image API (generations, edits, variations, streaming),
+/// Azure OpenAI and servers that speak the same API.
 ///
 /// Cheap to clone (the HTTP client is reference-counted) and safe to share as
 /// `Arc<dyn ImageProvider>`.
@@ -33,8 +34,8 @@ const USER_AGENT: &str = concat!("artgen-openai/", env!("CARGO_PKG_VERSION"));
 pub struct OpenAiProvider {
     config: OpenAiConfig,
     http: reqwest::Client,
-    /// `config.base_url` without a trailing `/`, checked to be an http(s) URL.
-    base_url: String,
+    target: Target,
+    observer: Observer,
 }
 
 impl OpenAiProvider {
@@ -42,8 +43,10 @@ impl OpenAiProvider {
     /// (an API answer is never a redirect, and a key must not follow one).
     ///
     /// # Errors
-    /// [`OpenAiError::InvalidConfig`] when the base URL is not http(s), the key or name is
-    /// empty or a timeout is zero; [`OpenAiError::Client`] when the TLS backend cannot start.
+    /// [`OpenAiError::InvalidConfig`] when the base URL is not http(s), the key is empty or
+    /// not sendable in a header, the name is empty, a timeout is zero, or Azure's
+    /// `api_version` or a deployment name is empty; [`OpenAiError::Client`] when the TLS
+    /// backend cannot start.
     pub fn new(config: OpenAiConfig) -> Result<Self, OpenAiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -61,12 +64,22 @@ impl OpenAiProvider {
     /// # Errors
     /// [`OpenAiError::InvalidConfig`] as for [`OpenAiProvider::new`].
     pub fn with_client(config: OpenAiConfig, http: reqwest::Client) -> Result<Self, OpenAiError> {
-        let base_url = check(&config)?;
+        let target = Target::new(&config)?;
+        check(&config)?;
         Ok(Self {
             config,
             http,
-            base_url,
+            target,
+            observer: Observer::default(),
         })
+    }
+
+    /// Reports the `x-ratelimit-*` headers of every upstream answer (success or error) that
+    /// carries them to `observer`.
+    #[must_use]
+    pub fn with_quota_observer(mut self, observer: Arc<dyn QuotaObserver>) -> Self {
+        self.observer = Observer(Some(observer));
+        self
     }
 
     /// The configuration (its key stays redacted in `Debug`).
@@ -74,18 +87,46 @@ impl OpenAiProvider {
         &self.config
     }
 
-    /// A POST to `path` under the base URL, with the key and the deadline.
-    fn post(&self, path: &str) -> RequestBuilder {
+    /// A POST to `endpoint` for `model`, with the key and the deadline.
+    fn post(&self, endpoint: Endpoint, model: &ModelSpec) -> RequestBuilder {
+        let (name, value) = self.target.auth();
         self.http
-            .post(format!("{}/{path}", self.base_url))
-            .bearer_auth(self.config.api_key.expose_secret())
+            .post(self.target.url(endpoint, model))
+            .header(name, value)
             .timeout(self.config.timeout)
     }
 
-    /// Sends a prepared request and returns the body of a success answer, read up to
-    /// `max_response_bytes`. Error answers become the core error their status, headers and
-    /// body mean. Logs status, time and the upstream request id, never the headers we send.
-    async fn send(&self, model: &str, request: RequestBuilder) -> artgen_core::Result<Bytes> {
+    /// The request for `job`; with `stream`, asking for events.
+    fn request(&self, job: &ImageJob, stream: bool) -> Result<RequestBuilder, OpenAiError> {
+        let call = match job {
+            ImageJob::Generate(request) => {
+                let mut body = CreateImageRequest::new(request);
+                if stream {
+                    body = body.streaming(request.partial_images());
+                }
+                self.post(Endpoint::Generations, request.model())
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.to_json()?)
+            }
+            ImageJob::Edit(edit) => self
+                .post(Endpoint::Edits, edit.base().model())
+                .multipart(multipart::edit_form(edit, stream)?),
+            ImageJob::Variation(variation) => self
+                .post(Endpoint::Variations, variation.model())
+                .multipart(multipart::variation_form(variation)?),
+        };
+        Ok(if stream {
+            call.header(ACCEPT, "text/event-stream")
+        } else {
+            call
+        })
+    }
+
+    /// Sends a prepared request and returns a success answer, its body unread. Reports the
+    /// rate-limit headers of any answer; error answers become the core error their status,
+    /// headers and body mean. Logs status, time and the upstream request id, never the
+    /// headers we send.
+    async fn send(&self, model: &str, request: RequestBuilder) -> artgen_core::Result<Response> {
         let started = Instant::now();
         let response = request.send().await.map_err(OpenAiError::Transport)?;
         let status = response.status();
@@ -96,13 +137,10 @@ impl OpenAiProvider {
             upstream_request_id = headers::request_id(response.headers()).as_deref().unwrap_or("-"),
             "upstream answered"
         );
+        self.observer
+            .report(&self.config.name, model, response.headers());
         if status.is_success() {
-            let limit = self.config.max_response_bytes;
-            return match read_capped(response, limit).await {
-                Ok(Some(body)) => Ok(body),
-                Ok(None) => Err(OpenAiError::TooLarge { limit }.into()),
-                Err(err) => Err(OpenAiError::Transport(err).into()),
-            };
+            return Ok(response);
         }
         let headers = response.headers().clone();
         let limit = MAX_ERROR_BODY_BYTES.min(self.config.max_response_bytes);
@@ -114,6 +152,16 @@ impl OpenAiProvider {
             .unwrap_or_default();
         Err(error_from_response(model, status, &headers, &body))
     }
+
+    /// Reads a success answer's body up to `max_response_bytes`.
+    async fn read_body(&self, response: Response) -> artgen_core::Result<Bytes> {
+        let limit = self.config.max_response_bytes;
+        match read_capped(response, limit).await {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(OpenAiError::TooLarge { limit }.into()),
+            Err(err) => Err(OpenAiError::Transport(err).into()),
+        }
+    }
 }
 
 #[async_trait]
@@ -123,17 +171,10 @@ impl ImageProvider for OpenAiProvider {
     }
 
     async fn run(&self, job: &ImageJob) -> artgen_core::Result<ProviderResponse> {
-        let ImageJob::Generate(request) = job else {
-            return Err(not_supported(job));
-        };
-        let body =
-            serde_json::to_vec(&CreateImageRequest::new(request)).map_err(OpenAiError::Encode)?;
-        let call = self
-            .post(GENERATIONS)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        let answer = self.send(&request.model().id, call).await?;
-        let (images, usage) = parse_images(&answer)?;
+        let model = &job.model().id;
+        let response = self.send(model, self.request(job, false)?).await?;
+        let answer = self.read_body(response).await?;
+        let (images, usage) = crate::types::parse_images(&answer)?;
         Ok(ProviderResponse {
             images,
             usage,
@@ -142,18 +183,28 @@ impl ImageProvider for OpenAiProvider {
     }
 
     async fn stream(&self, job: &ImageJob) -> artgen_core::Result<ImageEventStream> {
-        Err(not_supported(job))
+        let model = job.model();
+        let reason = match job {
+            ImageJob::Variation(_) => Some("variations cannot be streamed".to_owned()),
+            _ if !model.streaming => Some(format!("model '{}' does not stream", model.id)),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(OpenAiError::NotStreamable { reason }.into());
+        }
+        let response = self.send(&model.id, self.request(job, true)?).await?;
+        let is_sse = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if is_sse {
+            let limit = self.config.max_response_bytes;
+            return Ok(stream::sse_events(response, model.id.clone(), limit));
+        }
+        let body = self.read_body(response).await?;
+        Ok(stream::json_events(&body)?)
     }
-}
-
-fn not_supported(job: &ImageJob) -> artgen_core::Error {
-    artgen_core::Error::new(
-        artgen_core::ErrorCode::UpstreamError,
-        format!(
-            "the OpenAI adapter does not support {} requests yet",
-            job.operation().as_str()
-        ),
-    )
 }
 
 /// Reads the body chunk by chunk; `None` as soon as it would exceed `limit` bytes (at once when
@@ -176,33 +227,19 @@ async fn read_capped(mut response: Response, limit: usize) -> reqwest::Result<Op
     Ok(Some(Bytes::from(body)))
 }
 
-/// Checks the config and returns the base URL without its trailing `/`.
-fn check(config: &OpenAiConfig) -> Result<String, OpenAiError> {
-    let invalid = |field, reason: String| OpenAiError::InvalidConfig { field, reason };
-    let base_url = config.base_url.trim_end_matches('/');
-    let url = Url::parse(base_url).map_err(|err| invalid("base_url", err.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("base_url", "must be an http or https URL".into()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "base_url",
-            "must not have a query or fragment".into(),
-        ));
-    }
-    if config.api_key.is_empty() {
-        return Err(invalid("api_key", "must not be empty".into()));
-    }
+/// Checks what [`Target::new`] does not: the name and the timeouts.
+fn check(config: &OpenAiConfig) -> Result<(), OpenAiError> {
+    let invalid = |field, reason: &str| OpenAiError::InvalidConfig {
+        field,
+        reason: reason.to_owned(),
+    };
     if config.name.trim().is_empty() {
-        return Err(invalid("name", "must not be empty".into()));
+        return Err(invalid("name", "must not be empty"));
     }
     if config.timeout.is_zero() || config.connect_timeout.is_zero() {
-        return Err(invalid(
-            "timeout",
-            "timeouts must be greater than zero".into(),
-        ));
+        return Err(invalid("timeout", "timeouts must be greater than zero"));
     }
-    Ok(base_url.to_owned())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -221,23 +258,11 @@ mod tests {
     }
 
     #[test]
-    fn joins_the_endpoint_path_whatever_the_trailing_slash() {
-        let provider = OpenAiProvider::new(config().with_base_url("http://localhost:9/v1/"))
-            .expect("valid config");
-
-        let request = provider.post(GENERATIONS).build().expect("request builds");
-
-        assert_eq!(
-            request.url().as_str(),
-            "http://localhost:9/v1/images/generations"
-        );
-    }
-
-    #[test]
     fn refuses_configs_that_cannot_work() {
         let cases = [
             (config().with_base_url("ftp://example.com"), "base_url"),
             (config().with_base_url("not a url"), "base_url"),
+            (config().with_base_url("http://h/v1?x=1"), "base_url"),
             (OpenAiConfig::default(), "api_key"),
             (config().with_name(" "), "name"),
             (config().with_timeout(std::time::Duration::ZERO), "timeout"),
@@ -252,9 +277,13 @@ mod tests {
 
     #[test]
     fn debug_of_the_provider_never_contains_the_key() {
-        let provider =
-            OpenAiProvider::new(config().with_api_key("sk-secret-42")).expect("valid config");
+        for config in [
+            config().with_api_key("sk-secret-42"),
+            OpenAiConfig::azure("https://r.openai.azure.com", "sk-secret-42"),
+        ] {
+            let provider = OpenAiProvider::new(config).expect("valid config");
 
-        assert!(!format!("{provider:?}").contains("sk-secret-42"));
+            assert!(!format!("{provider:?}").contains("sk-secret-42"));
+        }
     }
 }

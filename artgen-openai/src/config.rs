@@ -1,92 +1,79 @@
 //! Configuration of the OpenAI provider: a typed serde struct with defaults and `with_*`
 //! setters. The library never reads the environment; the binary fills this in.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// A secret (an API key) that never shows itself: `Debug`, `Display` and `Serialize` all print
-/// `[redacted]`. Read it only where it is sent, with [`SecretString::expose_secret`].
-#[derive(Clone, Default)]
-pub struct SecretString(String);
+pub use crate::secret::SecretString;
 
-impl SecretString {
-    /// What `Debug`, `Display` and `Serialize` print instead of the secret.
-    pub const REDACTED: &'static str = "[redacted]";
+/// Which dialect of the Image API the upstream speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiFlavor {
+    /// OpenAI and compatible servers: `POST {base_url}/images/{operation}` with
+    /// `Authorization: Bearer <key>`.
+    #[default]
+    OpenAi,
+    /// Azure OpenAI: `POST {base_url}/openai/deployments/{deployment}/images/{operation}
+    /// ?api-version={api_version}` with `api-key: <key>`.
+    Azure,
+}
 
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself. Call it only to send the secret, never to log it.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the secret is empty (e.g. an unset environment variable).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+impl ApiFlavor {
+    /// The config name (`openai`, `azure`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Azure => "azure",
+        }
     }
 }
 
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::REDACTED)
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::REDACTED)
-    }
-}
-
-impl From<String> for SecretString {
-    fn from(secret: String) -> Self {
-        Self(secret)
-    }
-}
-
-impl From<&str> for SecretString {
-    fn from(secret: &str) -> Self {
-        Self(secret.to_owned())
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
-    }
-}
-
-impl Serialize for SecretString {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(Self::REDACTED)
-    }
-}
-
-/// How to reach an OpenAI (or OpenAI-compatible) Image API.
+/// How to reach an OpenAI, Azure OpenAI or OpenAI-compatible Image API.
 ///
 /// Durations are written in seconds (`timeout = 600`, `connect_timeout = 2.5`). Unknown fields
 /// are refused so that a typo in a config file fails at startup.
+///
+/// An Azure OpenAI resource, as TOML:
+///
+/// ```toml
+/// name = "azure"
+/// kind = "azure"
+/// base_url = "https://my-resource.openai.azure.com"
+/// api_key = "..."
+/// api_version = "2025-04-01-preview"
+/// deployments = { "gpt-image-1" = "images-prod" }
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenAiConfig {
     /// Name of this provider in logs, metrics and usage rows.
     pub name: String,
-    /// Base URL up to and including the version, e.g. `https://api.openai.com/v1`.
+    /// The dialect (serde name `kind`: `"openai"`, the default, or `"azure"`).
+    #[serde(rename = "kind")]
+    pub flavor: ApiFlavor,
+    /// Base URL. OpenAI: up to and including the version, e.g. `https://api.openai.com/v1`.
+    /// Azure: the resource's endpoint, e.g. `https://my-resource.openai.azure.com`.
     pub base_url: String,
-    /// The API key, sent as `Authorization: Bearer <key>`.
+    /// The API key, sent as `Authorization: Bearer <key>` (OpenAI) or `api-key: <key>` (Azure).
     pub api_key: SecretString,
-    /// Deadline for one whole call, from connecting to the last byte of the answer.
-    #[serde(with = "seconds")]
+    /// Azure only: the `api-version` query parameter of every call.
+    pub api_version: String,
+    /// Azure only: deployment name per ArtGen model id. A model not listed is sent to the
+    /// deployment named like its upstream id.
+    pub deployments: BTreeMap<String, String>,
+    /// Deadline for one whole call, from connecting to the last byte of the answer (for a
+    /// stream: to its last event).
+    #[serde(with = "crate::seconds")]
     pub timeout: Duration,
     /// Deadline for opening the connection.
-    #[serde(with = "seconds")]
+    #[serde(with = "crate::seconds")]
     pub connect_timeout: Duration,
-    /// Largest answer read from the upstream (which is not trusted), in bytes.
+    /// Largest answer read from the upstream (which is not trusted), in bytes; for a stream,
+    /// the largest single event.
     pub max_response_bytes: usize,
 }
 
@@ -95,6 +82,9 @@ impl OpenAiConfig {
     pub const DEFAULT_NAME: &'static str = "openai";
     /// Default [`OpenAiConfig::base_url`].
     pub const DEFAULT_BASE_URL: &'static str = "https://api.openai.com/v1";
+    /// Default [`OpenAiConfig::api_version`] (Azure's first version with image edits and
+    /// gpt-image-1).
+    pub const DEFAULT_API_VERSION: &'static str = "2025-04-01-preview";
     /// Default [`OpenAiConfig::timeout`]: 600 s, as the official SDKs.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
     /// Default [`OpenAiConfig::connect_timeout`]: 10 s.
@@ -102,10 +92,29 @@ impl OpenAiConfig {
     /// Default [`OpenAiConfig::max_response_bytes`]: 256 MiB (ten large base64 images fit).
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
+    /// An Azure OpenAI config for a resource endpoint and key, with the default API version.
+    #[must_use]
+    pub fn azure(base_url: impl Into<String>, api_key: impl Into<SecretString>) -> Self {
+        Self {
+            name: ApiFlavor::Azure.as_str().to_owned(),
+            flavor: ApiFlavor::Azure,
+            ..Self::default()
+        }
+        .with_base_url(base_url)
+        .with_api_key(api_key)
+    }
+
     /// Sets the provider's name.
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Sets the dialect.
+    #[must_use]
+    pub fn with_flavor(mut self, flavor: ApiFlavor) -> Self {
+        self.flavor = flavor;
         self
     }
 
@@ -120,6 +129,24 @@ impl OpenAiConfig {
     #[must_use]
     pub fn with_api_key(mut self, api_key: impl Into<SecretString>) -> Self {
         self.api_key = api_key.into();
+        self
+    }
+
+    /// Sets Azure's `api-version`.
+    #[must_use]
+    pub fn with_api_version(mut self, api_version: impl Into<String>) -> Self {
+        self.api_version = api_version.into();
+        self
+    }
+
+    /// Maps an ArtGen model id to an Azure deployment name.
+    #[must_use]
+    pub fn with_deployment(
+        mut self,
+        model: impl Into<String>,
+        deployment: impl Into<String>,
+    ) -> Self {
+        self.deployments.insert(model.into(), deployment.into());
         self
     }
 
@@ -149,8 +176,11 @@ impl Default for OpenAiConfig {
     fn default() -> Self {
         Self {
             name: Self::DEFAULT_NAME.to_owned(),
+            flavor: ApiFlavor::default(),
             base_url: Self::DEFAULT_BASE_URL.to_owned(),
             api_key: SecretString::default(),
+            api_version: Self::DEFAULT_API_VERSION.to_owned(),
+            deployments: BTreeMap::new(),
             timeout: Self::DEFAULT_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
@@ -161,60 +191,6 @@ impl Default for OpenAiConfig {
 impl fmt::Display for OpenAiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at {}", self.name, self.base_url)
-    }
-}
-
-/// Durations as seconds: whole seconds are written as integers, others as floats; numbers and
-/// numeric strings (as environment variables give them) are read.
-mod seconds {
-    use std::fmt;
-    use std::time::Duration;
-
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        if d.subsec_nanos() == 0 {
-            s.serialize_u64(d.as_secs())
-        } else {
-            s.serialize_f64(d.as_secs_f64())
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        d.deserialize_any(Seconds)
-    }
-
-    struct Seconds;
-
-    impl Visitor<'_> for Seconds {
-        type Value = Duration;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a non-negative number of seconds")
-        }
-
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-            Ok(Duration::from_secs(v))
-        }
-
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-            u64::try_from(v)
-                .map(Duration::from_secs)
-                .map_err(|_| E::custom("seconds must not be negative"))
-        }
-
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-            Duration::try_from_secs_f64(v).map_err(|_| E::custom("seconds must be 0 or more"))
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-            let secs: f64 = v
-                .trim()
-                .parse()
-                .map_err(|_| E::custom(format!("'{v}' is not a number of seconds")))?;
-            self.visit_f64(secs)
-        }
     }
 }
 
@@ -271,6 +247,22 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_millis(2500));
         assert_eq!(config.name, "main");
         assert_eq!(config.base_url, OpenAiConfig::DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn reads_the_azure_flavor_with_its_deployments() {
+        let json = r#"{"kind":"azure","base_url":"https://r.openai.azure.com","api_key":"k",
+            "deployments":{"gpt-image-1":"images-prod"}}"#;
+
+        let config: OpenAiConfig = serde_json::from_str(json).expect("valid config");
+
+        assert_eq!(config.flavor, ApiFlavor::Azure);
+        assert_eq!(config.api_version, OpenAiConfig::DEFAULT_API_VERSION);
+        assert_eq!(config.deployments["gpt-image-1"], "images-prod");
+        assert_eq!(OpenAiConfig::default().flavor, ApiFlavor::OpenAi);
+        let openai: OpenAiConfig = serde_json::from_str(r#"{"kind":"openai"}"#).expect("valid");
+        assert_eq!(openai.flavor, ApiFlavor::OpenAi);
+        assert!(serde_json::from_str::<OpenAiConfig>(r#"{"kind":"gcp"}"#).is_err());
     }
 
     #[test]

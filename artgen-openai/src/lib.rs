@@ -1,18 +1,30 @@
 //! # artgen-openai
 //!
-//! The [`ImageProvider`](artgen_core::ports::ImageProvider) that sends ArtGen's validated
-//! requests to OpenAI's Image API (`POST {base_url}/images/generations`) or a server that
-//! speaks it.
+//! The [`ImageProvider`](artgen_core::ports::ImageProvider) that sends ArtGen's validated jobs
+//! to OpenAI's Image API, to Azure OpenAI, or to a server that speaks the same API.
 //!
-//! - The body carries only the parameters the model family accepts; DALL·E is always asked for
+//! - **Generations** go as JSON to `images/generations`; **edits** and **variations** as
+//!   `multipart/form-data` to `images/edits` and `images/variations`, each input image with its
+//!   file name, the MIME type of its content and its bytes unchanged (one image as part
+//!   `image`, several as repeated `image[]` parts, the mask as `mask`).
+//! - Bodies carry only the parameters the model family accepts; DALL·E is always asked for
 //!   `b64_json`, because upstream URLs expire and ArtGen stores every image.
-//! - Answers are read in chunks up to [`OpenAiConfig::max_response_bytes`] and parsed
-//!   leniently; an image given only as a URL is refused, never fetched.
-//! - Failures map to the core's error codes as the `ImageProvider::generate` contract says:
+//! - **Streaming** (`ImageProvider::stream`, GPT image generations and edits) asks for
+//!   `stream: true` and `partial_images` and parses the `text/event-stream` answer as it
+//!   arrives: partial and completed images become `StreamEvent`s, an error event becomes an
+//!   error item. The stream spawns no task: dropping it closes the upstream connection.
+//! - Answers are read in chunks up to [`OpenAiConfig::max_response_bytes`] (for a stream: per
+//!   event) and parsed leniently; an image given only as a URL is refused, never fetched.
+//! - Failures map to the core's error codes as the `ImageProvider::run` contract says:
 //!   safety refusals carry the upstream's reason, `Retry-After`, `retry-after-ms` and
 //!   `x-should-retry` steer retries, the upstream's own words stay in the error's cause.
-//! - The key is sent as `Authorization: Bearer <key>` and never logged: [`SecretString`]
-//!   prints `[redacted]`.
+//! - **Azure OpenAI** is configuration ([`ApiFlavor::Azure`], serde `kind = "azure"`): calls go
+//!   to `{base_url}/openai/deployments/{deployment}/images/...?api-version=...`, the deployment
+//!   taken from [`OpenAiConfig::deployments`].
+//! - The upstream's **rate-limit headers** (`x-ratelimit-*`) of every answer reach an optional
+//!   [`QuotaObserver`] as a [`QuotaReading`].
+//! - The key is sent as `Authorization: Bearer <key>` (Azure: `api-key: <key>`) in a header
+//!   marked sensitive, and never logged: [`SecretString`] prints `[redacted]`.
 //!
 //! The library never reads the environment; the binary fills in an [`OpenAiConfig`].
 //!
@@ -22,7 +34,7 @@
 //!
 //! use artgen_core::domain::{Catalog, GenerateParams};
 //! use artgen_core::ports::ImageProvider;
-//! use artgen_openai::{OpenAiConfig, OpenAiProvider};
+//! use artgen_openai::{OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading};
 //!
 //! let config = OpenAiConfig::default()
 //!     .with_api_key("sk-example")
@@ -31,6 +43,18 @@
 //!
 //! let provider: Arc<dyn ImageProvider> = Arc::new(OpenAiProvider::new(config)?);
 //! assert_eq!(provider.name(), "openai");
+//!
+//! // Azure OpenAI, reporting the upstream's rate-limit headers.
+//! struct Quota;
+//! impl QuotaObserver for Quota {
+//!     fn observe(&self, reading: &QuotaReading) {
+//!         tracing::debug!(remaining = ?reading.remaining_requests, "upstream quota");
+//!     }
+//! }
+//! let azure = OpenAiConfig::azure("https://my-resource.openai.azure.com", "azure-key")
+//!     .with_deployment("gpt-image-1", "images-prod");
+//! let azure = OpenAiProvider::new(azure)?.with_quota_observer(Arc::new(Quota));
+//! assert_eq!(azure.name(), "azure");
 //!
 //! // What the service does with it (not run here: it would call OpenAI).
 //! async fn draw(provider: &dyn ImageProvider) -> artgen_core::Result<usize> {
@@ -46,12 +70,22 @@
 //! # Ok::<(), artgen_openai::OpenAiError>(())
 //! ```
 
+mod api_error;
+mod body;
 mod client;
 mod config;
+mod endpoint;
 mod error;
 mod headers;
+mod multipart;
+mod quota;
+mod seconds;
+mod secret;
+mod sse;
+mod stream;
 mod types;
 
 pub use client::OpenAiProvider;
-pub use config::{OpenAiConfig, SecretString};
+pub use config::{ApiFlavor, OpenAiConfig, SecretString};
 pub use error::{ApiError, OpenAiError};
+pub use quota::{parse_go_duration, QuotaObserver, QuotaReading};

@@ -1,90 +1,18 @@
-//! OpenAI's wire format for the Images API. Private to the crate: nothing here leaves it.
+//! OpenAI's answers: images, usage and error objects. Private to the crate: nothing here
+//! leaves it.
 //!
 //! Answers are parsed leniently: unknown fields and the echo fields (`size`, `quality`,
 //! `background`, `output_format`, `created`) are ignored, so new upstream values never break a
 //! call that produced images.
 
-use artgen_core::domain::{
-    Background, GenerateRequest, ModelFamily, Moderation, OutputFormat, Quality, Style, TokenUsage,
-};
+use artgen_core::domain::TokenUsage;
 use artgen_core::ports::ProviderImage;
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::error::OpenAiError;
-
-/// `response_format` ArtGen always asks DALL·E for: upstream URLs expire, and every image is
-/// stored.
-const B64_JSON: &str = "b64_json";
-
-/// Body of `POST /images/generations` (`CreateImageRequest`), holding only the parameters the
-/// request's model family accepts.
-#[derive(Debug, Serialize)]
-pub(crate) struct CreateImageRequest<'a> {
-    model: &'a str,
-    prompt: &'a str,
-    n: u8,
-    size: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    quality: Option<Quality>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output_format: Option<OutputFormat>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output_compression: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    background: Option<Background>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    moderation: Option<Moderation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    style: Option<Style>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a str>,
-}
-
-impl<'a> CreateImageRequest<'a> {
-    /// The body for a validated request; never sends a parameter the family does not accept.
-    pub(crate) fn new(request: &'a GenerateRequest) -> Self {
-        let model = request.model();
-        let common = Self {
-            model: &model.upstream_id,
-            prompt: request.prompt().as_str(),
-            n: request.n().get(),
-            size: request.size().to_string(),
-            quality: None,
-            output_format: None,
-            output_compression: None,
-            background: None,
-            moderation: None,
-            style: None,
-            response_format: None,
-            user: request.user(),
-        };
-        match model.family {
-            ModelFamily::GptImage => Self {
-                quality: request.quality(),
-                output_format: request.output_format(),
-                output_compression: request.output_compression(),
-                background: request.background(),
-                moderation: request.moderation(),
-                ..common
-            },
-            ModelFamily::DallE3 => Self {
-                quality: request.quality(),
-                style: request.style(),
-                response_format: Some(B64_JSON),
-                ..common
-            },
-            ModelFamily::DallE2 => Self {
-                response_format: Some(B64_JSON),
-                ..common
-            },
-        }
-    }
-}
 
 /// A success answer (`ImagesResponse`).
 #[derive(Debug, Deserialize)]
@@ -176,12 +104,23 @@ pub(crate) fn parse_images(
         .enumerate()
         .map(|(index, image)| decode_image(index, image))
         .collect::<Result<Vec<_>, _>>()?;
-    let usage = answer.usage.filter(|u| !u.is_null()).and_then(|raw| {
-        serde_json::from_value::<Usage>(raw)
-            .inspect_err(|err| tracing::warn!(error = %err, "ignoring unparsable upstream usage"))
-            .ok()
-    });
-    Ok((images, usage.map(TokenUsage::from)))
+    Ok((images, usage(answer.usage)))
+}
+
+/// A raw `usage` block as [`TokenUsage`]; one that does not parse is logged and ignored.
+pub(crate) fn usage(raw: Option<Value>) -> Option<TokenUsage> {
+    let raw = raw.filter(|u| !u.is_null())?;
+    serde_json::from_value::<Usage>(raw)
+        .inspect_err(|err| tracing::warn!(error = %err, "ignoring unparsable upstream usage"))
+        .ok()
+        .map(TokenUsage::from)
+}
+
+/// Decodes standard base64, as `b64_json` carries images.
+pub(crate) fn decode_base64(b64: &str) -> Result<Bytes, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map(Bytes::from)
 }
 
 fn decode_image(index: usize, image: Image) -> Result<ProviderImage, OpenAiError> {
@@ -191,11 +130,9 @@ fn decode_image(index: usize, image: Image) -> Result<ProviderImage, OpenAiError
             None => OpenAiError::EmptyImage { index },
         });
     };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|source| OpenAiError::Base64 { index, source })?;
+    let bytes = decode_base64(&b64).map_err(|source| OpenAiError::Base64 { index, source })?;
     Ok(ProviderImage {
-        bytes: Bytes::from(bytes),
+        bytes,
         revised_prompt: image.revised_prompt,
     })
 }
@@ -216,24 +153,34 @@ impl WireError {
             return Self::default();
         };
         match root.remove("error") {
-            Some(Value::Object(error)) => {
-                let field = |name: &str| match error.get(name) {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                };
-                Self {
-                    message: field("message"),
-                    error_type: field("type"),
-                    param: field("param"),
-                    code: field("code"),
-                }
-            }
-            Some(Value::String(message)) => Self {
-                message: Some(message),
+            Some(error) => Self::from_value(&error),
+            None => Self::default(),
+        }
+    }
+
+    /// An error object (`{"message", "type", "param", "code"}`), or a bare message string.
+    pub(crate) fn from_value(error: &Value) -> Self {
+        match error {
+            Value::Object(error) => Self::from_object(error),
+            Value::String(message) => Self {
+                message: Some(message.clone()),
                 ..Self::default()
             },
             _ => Self::default(),
+        }
+    }
+
+    fn from_object(error: &Map<String, Value>) -> Self {
+        let field = |name: &str| match error.get(name) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        Self {
+            message: field("message"),
+            error_type: field("type"),
+            param: field("param"),
+            code: field("code"),
         }
     }
 }

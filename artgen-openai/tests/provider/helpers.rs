@@ -9,8 +9,9 @@ use artgen_openai::{OpenAiConfig, OpenAiProvider};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
+use tokio::io::AsyncReadExt;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// The key the provider sends.
 pub(crate) const KEY: &str = "sk-test-0123456789";
@@ -87,14 +88,32 @@ pub(crate) async fn generate_err(server: &MockServer) -> artgen_core::Error {
     generate(server).await.expect_err("the call must fail")
 }
 
-/// The JSON body of the only request the fake received.
-pub(crate) async fn sent_body(server: &MockServer) -> Value {
-    let requests = server
+/// The only request the fake received.
+pub(crate) async fn only_request(server: &MockServer) -> Request {
+    let mut requests = server
         .received_requests()
         .await
         .expect("request recording is on");
     assert_eq!(requests.len(), 1, "exactly one upstream call");
-    serde_json::from_slice(&requests[0].body).expect("the provider sends JSON")
+    requests.remove(0)
+}
+
+/// The JSON body of the only request the fake received.
+pub(crate) async fn sent_body(server: &MockServer) -> Value {
+    serde_json::from_slice(&only_request(server).await.body).expect("the provider sends JSON")
+}
+
+/// An answer with one image per seed (`png(seed)`) and, when given, usage.
+pub(crate) fn images_answer(seeds: &[u8], usage: Option<Value>) -> ResponseTemplate {
+    let data: Vec<Value> = seeds
+        .iter()
+        .map(|s| json!({"b64_json": b64(&png(*s))}))
+        .collect();
+    let mut body = json!({"created": 1, "data": data});
+    if let Some(usage) = usage {
+        body["usage"] = usage;
+    }
+    ResponseTemplate::new(200).set_body_json(body)
 }
 
 /// The top-level keys of a JSON object, sorted.
@@ -107,4 +126,27 @@ pub(crate) fn keys(body: &Value) -> Vec<String> {
         .collect();
     keys.sort();
     keys
+}
+
+/// Reads one request with a `Content-Length` body, so the answer never races the upload.
+pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) {
+    let mut seen = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        let read = socket.read(&mut buf).await.expect("the request arrives");
+        seen.extend_from_slice(&buf[..read]);
+        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length || read == 0 {
+                return;
+            }
+        } else if read == 0 {
+            return;
+        }
+    }
 }

@@ -7,11 +7,11 @@ use artgen_core::ports::ImageProvider;
 use artgen_core::{Error, ErrorCode};
 use artgen_openai::{OpenAiConfig, OpenAiError, OpenAiProvider};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use wiremock::{MockServer, ResponseTemplate};
 
-use crate::helpers::{answer_with, b64, config, generate_err, png, request};
+use crate::helpers::{answer_with, b64, config, generate_err, png, read_request, request};
 
 /// Asserts a non-retryable `upstream_error` and returns the crate's error kept as its cause.
 fn unusable(err: &Error) -> &OpenAiError {
@@ -182,27 +182,4 @@ async fn serve_chunked(chunks: Vec<Vec<u8>>) -> SocketAddr {
         let _ = socket.shutdown().await;
     });
     addr
-}
-
-/// Reads one request with a `Content-Length` body, so the answer never races the upload.
-async fn read_request(socket: &mut tokio::net::TcpStream) {
-    let mut seen = Vec::new();
-    let mut buf = [0_u8; 4096];
-    loop {
-        let read = socket.read(&mut buf).await.expect("the request arrives");
-        seen.extend_from_slice(&buf[..read]);
-        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .and_then(|value| value.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if seen.len() >= end + 4 + length || read == 0 {
-                return;
-            }
-        } else if read == 0 {
-            return;
-        }
-    }
 }

@@ -2,7 +2,13 @@
 //!
 //! Run with: `cargo test -p artgen-openai --test provider`
 
+mod azure;
+mod cancel;
+mod edits;
 mod errors;
+mod forms;
 mod helpers;
 mod limits;
+mod quota;
+mod streaming;
 mod success;

@@ -1,0 +1,186 @@
+//! Streamed generations and edits: the upstream's `text/event-stream` answer, read chunk by
+//! chunk and turned into [`StreamEvent`]s.
+//!
+//! The stream is a plain [`unfold`] over the response (no task is spawned), so dropping it
+//! drops the response and closes the upstream connection. Events:
+//!
+//! - `image_generation.partial_image` / `image_edit.partial_image` → [`StreamEvent::Partial`];
+//! - `*.completed` → [`StreamEvent::Completed`] with its usage;
+//! - an `error` event, or any data with an `error` key → one `Err` item, then the end;
+//! - `data: [DONE]` ends the stream; comments, keepalives and unknown events are skipped.
+//!
+//! A stream that ends before any completed image yields one `upstream_error` item.
+
+use artgen_core::ports::{ImageEventStream, StreamEvent};
+use futures_util::stream::{self, unfold};
+use reqwest::Response;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api_error::ApiError;
+use crate::error::OpenAiError;
+use crate::headers;
+use crate::sse::{SseDecoder, SseEvent};
+use crate::types::{decode_base64, parse_images, usage, WireError};
+
+/// The events of a `text/event-stream` answer, reading at most `limit` bytes per event.
+pub(crate) fn sse_events(response: Response, model: String, limit: usize) -> ImageEventStream {
+    let events = Events {
+        request_id: headers::request_id(response.headers()),
+        response: Some(response),
+        decoder: SseDecoder::new(limit),
+        model,
+        completed: 0,
+    };
+    Box::pin(unfold(events, |mut events| async move {
+        let item = events.next_item().await?;
+        Some((item, events))
+    }))
+}
+
+/// The events of an upstream that answered a stream request with plain JSON (some compatible
+/// servers do): one completed event per image, the call's usage on the first.
+pub(crate) fn json_events(body: &[u8]) -> Result<ImageEventStream, OpenAiError> {
+    let (images, mut usage) = parse_images(body)?;
+    let events = images.into_iter().map(move |image| {
+        Ok(StreamEvent::Completed {
+            image: image.bytes,
+            usage: usage.take(),
+        })
+    });
+    Ok(Box::pin(stream::iter(events)))
+}
+
+/// The state of a stream between items.
+struct Events {
+    /// `None` once the stream has ended (the connection is then closed).
+    response: Option<Response>,
+    decoder: SseDecoder,
+    model: String,
+    request_id: Option<String>,
+    completed: usize,
+}
+
+/// What one SSE event means.
+enum Step {
+    Event(StreamEvent),
+    Skip,
+    Done,
+    Fail(OpenAiError),
+}
+
+impl Events {
+    async fn next_item(&mut self) -> Option<artgen_core::Result<StreamEvent>> {
+        loop {
+            let response = self.response.as_mut()?;
+            match self.decoder.next_event() {
+                Err(err) => return self.fail(err),
+                Ok(Some(event)) => match self.interpret(&event) {
+                    Step::Event(event) => {
+                        if matches!(event, StreamEvent::Completed { .. }) {
+                            self.completed += 1;
+                        }
+                        return Some(Ok(event));
+                    }
+                    Step::Skip => continue,
+                    Step::Done => return self.finish(),
+                    Step::Fail(err) => return self.fail(err),
+                },
+                Ok(None) if self.decoder.is_ended() => return self.finish(),
+                Ok(None) => {}
+            }
+            match response.chunk().await {
+                Ok(Some(chunk)) => self.decoder.push(&chunk),
+                Ok(None) => self.decoder.end(),
+                Err(err) => return self.fail(OpenAiError::Transport(err)),
+            }
+        }
+    }
+
+    /// Ends the stream with an error item.
+    fn fail(&mut self, err: OpenAiError) -> Option<artgen_core::Result<StreamEvent>> {
+        self.response = None;
+        Some(Err(err.into()))
+    }
+
+    /// Ends the stream: quietly after a completed image, else with an error item.
+    fn finish(&mut self) -> Option<artgen_core::Result<StreamEvent>> {
+        self.response = None;
+        (self.completed == 0).then(|| Err(OpenAiError::NoImages.into()))
+    }
+
+    fn interpret(&self, event: &SseEvent) -> Step {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return Step::Done;
+        }
+        let name = event.name.as_deref().unwrap_or_default();
+        if name == "keepalive" || data.is_empty() {
+            return Step::Skip;
+        }
+        let root: Value = match serde_json::from_str(data) {
+            Ok(root) => root,
+            Err(err) => return Step::Fail(OpenAiError::Decode(err)),
+        };
+        let kind = root.get("type").and_then(Value::as_str).unwrap_or(name);
+        if let Some(error) = root.get("error") {
+            return self.error(WireError::from_value(error));
+        }
+        if name == "error" || kind == "error" {
+            return self.error(WireError::from_value(&root));
+        }
+        let partial = kind.ends_with(".partial_image");
+        if !partial && !kind.ends_with(".completed") {
+            tracing::debug!(event = kind, "skipping an unknown stream event");
+            return Step::Skip;
+        }
+        let wire: WireEvent = match serde_json::from_value(root) {
+            Ok(wire) => wire,
+            Err(err) => return Step::Fail(OpenAiError::Decode(err)),
+        };
+        let index = wire.partial_image_index.unwrap_or(0);
+        let position = if partial {
+            usize::try_from(index).unwrap_or(usize::MAX)
+        } else {
+            self.completed
+        };
+        let Some(b64) = wire.b64_json else {
+            return Step::Fail(OpenAiError::EmptyImage { index: position });
+        };
+        let image = match decode_base64(&b64) {
+            Ok(image) => image,
+            Err(source) => {
+                return Step::Fail(OpenAiError::Base64 {
+                    index: position,
+                    source,
+                })
+            }
+        };
+        Step::Event(if partial {
+            StreamEvent::Partial { index, image }
+        } else {
+            StreamEvent::Completed {
+                image,
+                usage: usage(wire.usage),
+            }
+        })
+    }
+
+    fn error(&self, wire: WireError) -> Step {
+        let api = ApiError::from_event(&self.model, wire, self.request_id.clone());
+        Step::Fail(OpenAiError::Api(Box::new(api)))
+    }
+}
+
+/// The fields ArtGen reads from a partial or completed event (`ImageGen*Event`,
+/// `ImageEdit*Event`); the echo fields are ignored.
+#[derive(Debug, Deserialize)]
+struct WireEvent {
+    #[serde(default)]
+    b64_json: Option<String>,
+    #[serde(default)]
+    partial_image_index: Option<u32>,
+    /// Kept raw: a usage block that does not parse must not lose the image.
+    #[serde(default)]
+    usage: Option<Value>,
+}
