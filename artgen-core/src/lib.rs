@@ -40,4 +40,6 @@ pub mod service;
 pub mod testing;
 
 pub use error::{Error, ErrorCode, ErrorKind, Result};
-pub use service::{ArtGen, GeneratedImage, Generation, Ports, RequestContext};
+pub use service::{
+    ArtGen, EventSink, GeneratedImage, Generation, OpenStream, Ports, RequestContext, ServiceEvent,
+};

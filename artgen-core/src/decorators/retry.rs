@@ -4,6 +4,10 @@
 //! connection failures), honours the upstream's `Retry-After` / `retry-after-ms` (carried in the
 //! error's `retry_after`) when it is at most `max_retry_after`, and gives up at once on a longer
 //! advice or on any non-retryable error (validation, policy, auth).
+//!
+//! `upstream_timeout` (the request was sent but no answer came) is not retryable by the
+//! adapter contract: the upstream may already have drawn and billed the image. It is retried
+//! only when [`RetryPolicy::retry_timeouts`] says so.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::millis;
 use crate::domain::ImageJob;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{ImageEventStream, ImageProvider, NoTelemetry, ProviderResponse, Telemetry};
 
 /// How to retry.
@@ -30,6 +35,9 @@ pub struct RetryPolicy {
     /// Upstream advice longer than this is not waited for: the error goes to the caller.
     #[serde(with = "millis")]
     pub max_retry_after: Duration,
+    /// Also retry `upstream_timeout` errors, accepting that a timed-out request may already
+    /// have been billed upstream. Off by default.
+    pub retry_timeouts: bool,
 }
 
 impl Default for RetryPolicy {
@@ -39,6 +47,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(60),
+            retry_timeouts: false,
         }
     }
 }
@@ -58,6 +67,18 @@ impl RetryPolicy {
         self
     }
 
+    /// Sets whether `upstream_timeout` errors are retried.
+    #[must_use]
+    pub fn with_retry_timeouts(mut self, retry: bool) -> Self {
+        self.retry_timeouts = retry;
+        self
+    }
+
+    /// Whether the policy allows retrying `err` at all (attempts and advice aside).
+    pub fn retries(&self, err: &Error) -> bool {
+        err.is_retryable() || (self.retry_timeouts && err.code() == ErrorCode::UpstreamTimeout)
+    }
+
     /// The computed backoff before retry number `retry` (0-based), jittered by a factor in
     /// (0.75, 1].
     pub fn backoff(&self, retry: u32) -> Duration {
@@ -65,20 +86,6 @@ impl RetryPolicy {
         let capped = exp.min(self.max_delay);
         let jitter = 1.0 - fastrand::f64() * 0.25;
         capped.mul_f64(jitter)
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 
@@ -107,8 +114,8 @@ impl Retrying {
     }
 
     /// The delay before retry number `retry`, or `None` when the error must not be retried.
-    fn delay_for(&self, err: &crate::Error, retry: u32) -> Option<Duration> {
-        if !err.is_retryable() || retry + 1 >= self.policy.max_attempts {
+    fn delay_for(&self, err: &Error, retry: u32) -> Option<Duration> {
+        if !self.policy.retries(err) || retry + 1 >= self.policy.max_attempts {
             return None;
         }
         match err.retry_after() {
@@ -172,7 +179,6 @@ impl ImageProvider for Retrying {
 mod tests {
     use super::*;
     use crate::domain::{Catalog, GenerateParams};
-    use crate::error::{Error, ErrorCode};
     use crate::testing::{MockProvider, MockStep};
 
     fn request() -> ImageJob {
@@ -281,6 +287,50 @@ mod tests {
             assert_eq!(err.code(), code);
             assert_eq!(mock.calls(), 1, "{code}");
         }
+    }
+
+    fn timeout() -> Error {
+        Error::new(
+            ErrorCode::UpstreamTimeout,
+            "no answer after the request was sent",
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_timeouts_by_default() {
+        let mock = Arc::new(MockProvider::new());
+        mock.push(MockStep::Fail(timeout()));
+        let retrying = Retrying::new(mock.clone(), RetryPolicy::default());
+
+        let err = retrying.run(&request()).await.expect_err("not retried");
+
+        assert_eq!(err.code(), ErrorCode::UpstreamTimeout);
+        assert_eq!(mock.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_timeouts_when_the_policy_says_so() {
+        let mock = Arc::new(MockProvider::new());
+        mock.push(MockStep::Fail(timeout()));
+        let policy = RetryPolicy::default().with_retry_timeouts(true);
+        let retrying = Retrying::new(mock.clone(), policy);
+
+        retrying
+            .run(&request())
+            .await
+            .expect("second attempt succeeds");
+
+        assert_eq!(mock.calls(), 2);
+    }
+
+    #[test]
+    fn reads_retry_timeouts_from_config_and_defaults_it_to_off() {
+        let policy: RetryPolicy =
+            serde_json::from_str(r#"{"retry_timeouts": true, "base_delay": 250}"#)
+                .expect("valid config");
+        assert!(policy.retry_timeouts);
+        assert_eq!(policy.base_delay, Duration::from_millis(250));
+        assert!(!RetryPolicy::default().retry_timeouts);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod authenticator;
 pub mod clock;
+pub mod idempotency;
 pub mod image_store;
 pub mod provider;
 pub mod rate_limiter;
@@ -10,6 +11,7 @@ pub mod usage_store;
 
 pub use authenticator::Authenticator;
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
 pub use image_store::{ImageMeta, ImageStore};
 pub use provider::{ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, StreamEvent};
 pub use rate_limiter::{RateLimiter, Unlimited};

@@ -18,6 +18,19 @@ pub trait Telemetry: Send + Sync {
 
     /// A request succeeded: its images, tokens and cost.
     fn billed(&self, _model: &str, _images: u32, _tokens: Option<&TokenUsage>, _cost: Money) {}
+
+    /// An upstream failed in a way that allows failing over, and the call moves from the
+    /// provider named `from` to the one named `to`.
+    fn upstream_fallback(&self, _model: &str, _from: &str, _to: &str) {}
+
+    /// A call was turned away (`upstream_busy`) because too many calls for this model were
+    /// already running or waiting.
+    fn upstream_busy(&self, _model: &str) {}
+
+    /// The latest reading of an upstream quota, as the provider reported it (e.g. from
+    /// `x-ratelimit-remaining-requests`): `kind` names the quota (`requests`, `tokens`, ...),
+    /// `remaining` is what is left of it.
+    fn upstream_quota(&self, _provider: &str, _model: &str, _kind: &str, _remaining: u64) {}
 }
 
 /// Telemetry that records nothing.

@@ -2,12 +2,14 @@
 //!
 //! authenticate → validate → estimate → rate limit → provider → store images → record usage.
 
+mod stream;
+
+pub use stream::{EventSink, OpenStream, ServiceEvent};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-
-use async_trait::async_trait;
 
 use crate::domain::{
     Catalog, Dimensions, GenerateParams, ImageId, ImageJob, JobParams, Money, OutputFormat,
@@ -16,46 +18,8 @@ use crate::domain::{
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
     Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderImage, RateLimiter,
-    StreamEvent, Telemetry, UsageStore,
+    Telemetry, UsageStore,
 };
-
-/// What a streaming request tells its caller, in order.
-#[derive(Debug, Clone)]
-pub enum ServiceEvent {
-    /// A preview.
-    Partial {
-        /// 0-based preview index.
-        index: u32,
-        /// Encoded preview.
-        image: Bytes,
-        /// Its format.
-        format: OutputFormat,
-    },
-    /// A finished, stored image.
-    Completed {
-        /// The image.
-        image: GeneratedImage,
-        /// Token usage of this image, where reported.
-        usage: Option<TokenUsage>,
-    },
-}
-
-/// Where a streaming request's events go (an SSE response, a test's vector).
-#[async_trait]
-pub trait EventSink: Send {
-    /// Delivers one event; `false` means the receiver is gone and the stream must stop.
-    async fn send(&mut self, event: ServiceEvent) -> bool;
-}
-
-fn add_usage(total: Option<TokenUsage>, part: &TokenUsage) -> TokenUsage {
-    let t = total.unwrap_or_default();
-    TokenUsage {
-        input_text_tokens: t.input_text_tokens + part.input_text_tokens,
-        input_image_tokens: t.input_image_tokens + part.input_image_tokens,
-        output_image_tokens: t.output_image_tokens + part.output_image_tokens,
-        output_text_tokens: t.output_text_tokens + part.output_text_tokens,
-    }
-}
 
 /// The adapters a service is built from.
 #[derive(Clone)]
@@ -212,7 +176,7 @@ impl ArtGen {
         let ports = &self.inner.ports;
         let upstream_started = Instant::now();
         let answer = ports.provider.run(&job).await;
-        self.observe_upstream(&job, upstream_started, &answer, &mut row);
+        self.observe_upstream(&job, upstream_started, answer.as_ref().err(), &mut row);
         let result = match answer {
             Ok(response) => {
                 row.provider.clone_from(&response.provider);
@@ -227,107 +191,55 @@ impl ArtGen {
             }
             Err(err) => Err(err),
         };
-        self.close(&mut row, started, &result).await;
+        self.close(&mut row, started, result.as_ref()).await;
         result
     }
 
     /// Validates and runs a streamed generation or edit, sending each event to `sink` as it
-    /// arrives. When the sink reports the client gone, the upstream stream is dropped
-    /// (cancelling the call) and the usage row records what was delivered.
+    /// arrives: [`ArtGen::open_stream`] then [`OpenStream::pump`].
     ///
     /// # Errors
-    /// As [`ArtGen::execute`]; a stream failure after some events is returned after the row is
-    /// written.
+    /// As [`ArtGen::open_stream`] and [`OpenStream::pump`].
     pub async fn execute_stream(
         &self,
         ctx: &RequestContext,
         params: JobParams,
         sink: &mut dyn EventSink,
     ) -> Result<Generation> {
+        self.open_stream(ctx, params).await?.pump(sink).await
+    }
+
+    /// Validates a streamed generation or edit, applies the rate limit and opens the upstream
+    /// stream, so that every failure up to the first event can still be answered with a
+    /// status code.
+    ///
+    /// # Errors
+    /// As [`ArtGen::execute`]; `invalid_request` (`stream`) when the request does not ask for
+    /// a stream. A failure to open the upstream stream is recorded in usage before returning.
+    pub async fn open_stream(&self, ctx: &RequestContext, params: JobParams) -> Result<OpenStream> {
         let started = Instant::now();
         let job = params.validate(&self.inner.catalog)?;
         if !job.stream() {
             return Err(Error::invalid_param("stream", "set stream: true to stream"));
         }
         let mut row = self.admit(ctx, &job).await?;
-        let ports = &self.inner.ports;
         let upstream_started = Instant::now();
-        let opened = ports.provider.stream(&job).await;
-        let mut events = match opened {
-            Ok(events) => events,
+        match self.inner.ports.provider.stream(&job).await {
+            Ok(events) => Ok(OpenStream {
+                service: self.clone(),
+                ctx: ctx.clone(),
+                job,
+                row,
+                events,
+                started,
+                upstream_started,
+            }),
             Err(err) => {
-                let failed: Result<Generation> = Err(err);
-                self.observe_upstream(&job, upstream_started, &failed, &mut row);
-                self.close(&mut row, started, &failed).await;
-                return failed;
-            }
-        };
-        let mut images = Vec::new();
-        let mut usage: Option<TokenUsage> = None;
-        let mut outcome: Result<()> = Ok(());
-        let mut cancelled = false;
-        while let Some(event) = std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await {
-            let delivered = match event {
-                Ok(StreamEvent::Partial { index, image }) => {
-                    sink.send(ServiceEvent::Partial {
-                        index,
-                        image,
-                        format: job.effective_format(),
-                    })
-                    .await
-                }
-                Ok(StreamEvent::Completed { image, usage: part }) => {
-                    if let Some(part) = part {
-                        usage = Some(add_usage(usage, &part));
-                    }
-                    match self.store(ctx, &job, image.clone()).await {
-                        Ok(stored) => {
-                            let sent = sink
-                                .send(ServiceEvent::Completed {
-                                    image: stored.clone(),
-                                    usage: part,
-                                })
-                                .await;
-                            images.push(stored);
-                            sent
-                        }
-                        Err(err) => {
-                            outcome = Err(err);
-                            break;
-                        }
-                    }
-                }
-                Err(err) => {
-                    outcome = Err(err);
-                    break;
-                }
-            };
-            if !delivered {
-                cancelled = true;
-                break;
+                self.observe_upstream(&job, upstream_started, Some(&err), &mut row);
+                self.close(&mut row, started, Err(&err)).await;
+                Err(err)
             }
         }
-        // Dropping the upstream stream cancels the call if it is still running.
-        drop(events);
-        let observed: Result<()> = match &outcome {
-            Ok(()) => Ok(()),
-            Err(err) => Err(Error::new(err.code(), err.message())),
-        };
-        self.observe_upstream(&job, upstream_started, &observed, &mut row);
-        let result = match outcome {
-            Err(err) => Err(err),
-            Ok(()) if images.is_empty() && cancelled => Err(Error::new(
-                ErrorCode::Cancelled,
-                "the client closed the stream",
-            )),
-            Ok(()) if images.is_empty() => Err(Error::new(
-                ErrorCode::UpstreamError,
-                "the upstream stream ended without an image",
-            )),
-            Ok(()) => Ok(self.generation(ctx, &job, images, usage, ports.provider.name())),
-        };
-        self.close(&mut row, started, &result).await;
-        result
     }
 
     /// Rate limit, then the usage row that will record this request.
@@ -362,15 +274,15 @@ impl ArtGen {
         })
     }
 
-    fn observe_upstream<T>(
+    fn observe_upstream(
         &self,
         job: &ImageJob,
         started: Instant,
-        answer: &Result<T>,
+        failure: Option<&Error>,
         row: &mut UsageRecord,
     ) {
         let elapsed = started.elapsed();
-        let outcome = answer.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok");
+        let outcome = failure.map_or("ok", |e| e.code().as_str());
         let ports = &self.inner.ports;
         ports
             .telemetry
@@ -395,19 +307,14 @@ impl ArtGen {
         }
         let mut stored = Vec::with_capacity(images.len());
         for image in images {
-            let mut one = self.store(ctx, job, image.bytes).await?;
+            let mut one = self.store(ctx, image.bytes).await?;
             one.revised_prompt = image.revised_prompt;
             stored.push(one);
         }
         Ok(self.generation(ctx, job, stored, usage, provider))
     }
 
-    async fn store(
-        &self,
-        ctx: &RequestContext,
-        _job: &ImageJob,
-        bytes: Bytes,
-    ) -> Result<GeneratedImage> {
+    async fn store(&self, ctx: &RequestContext, bytes: Bytes) -> Result<GeneratedImage> {
         let ports = &self.inner.ports;
         let (format, dimensions) = inspect(&bytes)?;
         let meta = ImageMeta {
@@ -450,7 +357,12 @@ impl ArtGen {
     }
 
     /// Completes and writes the usage row, and reports the bill.
-    async fn close(&self, row: &mut UsageRecord, started: Instant, result: &Result<Generation>) {
+    async fn close(
+        &self,
+        row: &mut UsageRecord,
+        started: Instant,
+        result: Result<&Generation, &Error>,
+    ) {
         let ports = &self.inner.ports;
         row.latency_ms = millis(started.elapsed());
         match result {
@@ -555,3 +467,6 @@ fn inspect(bytes: &[u8]) -> Result<(OutputFormat, Dimensions)> {
     }
     Ok((format, dims))
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,9 @@
 //! in-memory fakes of every other port.
 
 mod fakes;
+mod idempotency;
 mod mock;
 
 pub use fakes::{InMemoryImageStore, InMemoryUsageStore, StaticAuthenticator};
+pub use idempotency::InMemoryIdempotencyStore;
 pub use mock::{render, MockCall, MockProvider, MockStep};

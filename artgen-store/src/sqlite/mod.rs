@@ -3,6 +3,7 @@
 //! Queries are runtime-checked (`sqlx::query` with binds, `QueryBuilder` for the dynamic
 //! listing) so the build needs no database; every query is covered by a test.
 
+mod idempotency;
 mod keys;
 mod usage;
 

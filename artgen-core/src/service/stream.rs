@@ -1,0 +1,160 @@
+//! Streamed requests: the upstream stream is opened by [`ArtGen::open_stream`], then
+//! [`OpenStream::pump`] forwards its events to an [`EventSink`].
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{ArtGen, GeneratedImage, Generation, RequestContext};
+use crate::domain::{ImageJob, OutputFormat, TokenUsage, UsageRecord};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ports::{ImageEventStream, StreamEvent};
+
+/// What a streaming request tells its caller, in order.
+#[derive(Debug, Clone)]
+pub enum ServiceEvent {
+    /// A preview.
+    Partial {
+        /// 0-based preview index.
+        index: u32,
+        /// Encoded preview.
+        image: Bytes,
+        /// Its format.
+        format: OutputFormat,
+    },
+    /// A finished, stored image.
+    Completed {
+        /// The image.
+        image: GeneratedImage,
+        /// Token usage of this image, where reported.
+        usage: Option<TokenUsage>,
+    },
+}
+
+/// Where a streaming request's events go (an SSE response, a test's vector).
+#[async_trait]
+pub trait EventSink: Send {
+    /// Delivers one event; `false` means the receiver is gone and the stream must stop.
+    async fn send(&mut self, event: ServiceEvent) -> bool;
+}
+
+fn add_usage(total: Option<TokenUsage>, part: &TokenUsage) -> TokenUsage {
+    let t = total.unwrap_or_default();
+    TokenUsage {
+        input_text_tokens: t.input_text_tokens + part.input_text_tokens,
+        input_image_tokens: t.input_image_tokens + part.input_image_tokens,
+        output_image_tokens: t.output_image_tokens + part.output_image_tokens,
+        output_text_tokens: t.output_text_tokens + part.output_text_tokens,
+    }
+}
+
+/// A streamed request whose upstream stream is open; [`OpenStream::pump`] delivers it.
+pub struct OpenStream {
+    pub(super) service: ArtGen,
+    pub(super) ctx: RequestContext,
+    pub(super) job: ImageJob,
+    pub(super) row: UsageRecord,
+    pub(super) events: ImageEventStream,
+    pub(super) started: Instant,
+    pub(super) upstream_started: Instant,
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("request_id", &self.ctx.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenStream {
+    /// The job being streamed.
+    pub fn job(&self) -> &ImageJob {
+        &self.job
+    }
+
+    /// Forwards every event to `sink`, storing completed images. When the sink reports the
+    /// client gone, the upstream stream is dropped (cancelling the call) and the usage row
+    /// records what was delivered. The row is written in every case.
+    ///
+    /// # Errors
+    /// A stream failure (mapped like [`ImageProvider::run`]'s errors), `cancelled` when the
+    /// client left before any image was complete, `upstream_error` when the stream ended
+    /// without an image, `internal_error` when storage failed.
+    pub async fn pump(self, sink: &mut dyn EventSink) -> Result<Generation> {
+        let OpenStream {
+            service,
+            ctx,
+            job,
+            mut row,
+            mut events,
+            started,
+            upstream_started,
+        } = self;
+        let mut images = Vec::new();
+        let mut usage: Option<TokenUsage> = None;
+        let mut outcome: Result<()> = Ok(());
+        let mut cancelled = false;
+        while let Some(event) = std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await {
+            let delivered = match event {
+                Ok(StreamEvent::Partial { index, image }) => {
+                    let format = job.effective_format();
+                    sink.send(ServiceEvent::Partial {
+                        index,
+                        image,
+                        format,
+                    })
+                    .await
+                }
+                Ok(StreamEvent::Completed { image, usage: part }) => {
+                    if let Some(part) = part {
+                        usage = Some(add_usage(usage, &part));
+                    }
+                    match service.store(&ctx, image).await {
+                        Ok(stored) => {
+                            let sent = sink
+                                .send(ServiceEvent::Completed {
+                                    image: stored.clone(),
+                                    usage: part,
+                                })
+                                .await;
+                            images.push(stored);
+                            sent
+                        }
+                        Err(err) => {
+                            outcome = Err(err);
+                            break;
+                        }
+                    }
+                }
+                Err(err) => {
+                    outcome = Err(err);
+                    break;
+                }
+            };
+            if !delivered {
+                cancelled = true;
+                break;
+            }
+        }
+        // Dropping the upstream stream cancels the call if it is still running.
+        drop(events);
+        service.observe_upstream(&job, upstream_started, outcome.as_ref().err(), &mut row);
+        let provider = service.inner.ports.provider.name().to_owned();
+        let result = match outcome {
+            Err(err) => Err(err),
+            Ok(()) if images.is_empty() && cancelled => Err(Error::new(
+                ErrorCode::Cancelled,
+                "the client closed the stream",
+            )),
+            Ok(()) if images.is_empty() => Err(Error::new(
+                ErrorCode::UpstreamError,
+                "the upstream stream ended without an image",
+            )),
+            Ok(()) => Ok(service.generation(&ctx, &job, images, usage, &provider)),
+        };
+        service.close(&mut row, started, result.as_ref()).await;
+        result
+    }
+}

@@ -1,0 +1,285 @@
+//! Service tests over in-memory ports and the mock provider.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::domain::{EditParams, Operation, Role, UploadedImage, VariationParams};
+use crate::testing::{render, InMemoryUsageStore, MockProvider, MockStep};
+
+struct Harness {
+    service: ArtGen,
+    usage: Arc<InMemoryUsageStore>,
+    mock: Arc<MockProvider>,
+}
+
+fn harness() -> Harness {
+    let mock = Arc::new(MockProvider::new());
+    let usage = Arc::new(InMemoryUsageStore::default());
+    let mut ports = Ports::in_memory(mock.clone());
+    ports.usage = usage.clone();
+    Harness {
+        service: ArtGen::new(Catalog::default(), ports),
+        usage,
+        mock,
+    }
+}
+
+fn ctx() -> RequestContext {
+    RequestContext {
+        request_id: RequestId::generate(),
+        principal: Principal {
+            user: "lisa".into(),
+            role: Role::User,
+            credential_id: None,
+        },
+    }
+}
+
+fn generate(model: &str, size: &str) -> GenerateParams {
+    GenerateParams {
+        model: model.into(),
+        prompt: "a kite".into(),
+        size: Some(size.into()),
+        ..Default::default()
+    }
+}
+
+fn upload(part: &str, w: u32, h: u32, alpha: bool) -> UploadedImage {
+    let bytes = render(Dimensions::new(w, h), OutputFormat::Png, alpha, 1).expect("renders");
+    UploadedImage::inspect(part, None, Some("image/png"), bytes, 4 * 1024 * 1024)
+        .expect("valid upload")
+}
+
+#[tokio::test]
+async fn a_generation_stores_its_images_and_records_one_row() {
+    let h = harness();
+    let ctx = ctx();
+
+    let generation = h
+        .service
+        .generate(&ctx, generate("dall-e-2", "256x256"))
+        .await
+        .expect("generates");
+
+    let (meta, bytes) = h
+        .service
+        .image(&ctx.principal, generation.images[0].id.as_str())
+        .await
+        .expect("stored");
+    assert_eq!(meta.dimensions, Dimensions::new(256, 256));
+    assert_eq!(bytes, generation.images[0].bytes);
+    let rows = h.usage.rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, UsageStatus::Succeeded);
+    assert_eq!(rows[0].cost, Money::from_micros(16_000));
+    assert_eq!(rows[0].request_id, ctx.request_id);
+}
+
+#[tokio::test]
+async fn a_failed_upstream_call_records_a_failed_row_and_no_cost() {
+    let h = harness();
+    h.mock
+        .push(MockStep::moderation("rejected by the safety system"));
+
+    let err = h
+        .service
+        .generate(&ctx(), generate("gpt-image-1", "1024x1024"))
+        .await
+        .expect_err("blocked");
+
+    assert_eq!(err.code(), ErrorCode::ContentPolicyViolation);
+    let rows = h.usage.rows();
+    assert_eq!(rows[0].status, UsageStatus::Failed);
+    assert_eq!(
+        rows[0].error_code.as_deref(),
+        Some("content_policy_violation")
+    );
+    assert_eq!(rows[0].cost, Money::ZERO);
+}
+
+#[tokio::test]
+async fn validation_failures_never_reach_the_provider_or_the_usage_table() {
+    let h = harness();
+    let err = h
+        .service
+        .generate(&ctx(), generate("gpt-image-1", "256x256"))
+        .await
+        .expect_err("bad size");
+    assert_eq!(err.param(), Some("size"));
+    assert_eq!(h.mock.calls(), 0);
+    assert!(h.usage.rows().is_empty());
+}
+
+#[tokio::test]
+async fn edits_and_variations_run_through_the_same_flow() {
+    let h = harness();
+    let edit = EditParams {
+        options: generate("dall-e-2", "256x256"),
+        images: vec![upload("image", 256, 256, false)],
+        mask: Some(upload("mask", 256, 256, true)),
+        input_fidelity: None,
+    };
+    let edited = h
+        .service
+        .execute(&ctx(), JobParams::Edit(edit))
+        .await
+        .expect("edits");
+    assert_eq!(edited.images[0].dimensions, Dimensions::new(256, 256));
+
+    let variation = VariationParams {
+        n: Some(3),
+        size: Some("512x512".into()),
+        image: Some(upload("image", 64, 64, false)),
+        ..Default::default()
+    };
+    let varied = h
+        .service
+        .execute(&ctx(), JobParams::Variation(variation))
+        .await
+        .expect("varies");
+    assert_eq!(varied.images.len(), 3);
+    assert_eq!(varied.cost, Money::from_micros(3 * 18_000));
+
+    let ops: Vec<_> = h.usage.rows().iter().map(|r| r.operation).collect();
+    assert_eq!(ops, [Operation::Edit, Operation::Variation]);
+}
+
+/// Collects events; says the client left after `keep` events.
+struct VecSink {
+    events: Vec<ServiceEvent>,
+    keep: usize,
+}
+
+#[async_trait]
+impl EventSink for VecSink {
+    async fn send(&mut self, event: ServiceEvent) -> bool {
+        self.events.push(event);
+        self.events.len() < self.keep
+    }
+}
+
+fn streamed() -> JobParams {
+    JobParams::Generate(GenerateParams {
+        stream: Some(true),
+        partial_images: Some(2),
+        quality: Some(crate::domain::Quality::Low),
+        ..generate("gpt-image-1", "1024x1024")
+    })
+}
+
+#[tokio::test]
+async fn a_stream_delivers_partials_then_the_stored_image_and_records_usage() {
+    let h = harness();
+    let ctx = ctx();
+    let mut sink = VecSink {
+        events: Vec::new(),
+        keep: usize::MAX,
+    };
+
+    let generation = h
+        .service
+        .execute_stream(&ctx, streamed(), &mut sink)
+        .await
+        .expect("streams");
+
+    assert!(matches!(
+        sink.events[0],
+        ServiceEvent::Partial { index: 0, .. }
+    ));
+    assert!(matches!(
+        sink.events[1],
+        ServiceEvent::Partial { index: 1, .. }
+    ));
+    let ServiceEvent::Completed { image, usage } = &sink.events[2] else {
+        panic!("completed last");
+    };
+    assert_eq!(image.id, generation.images[0].id);
+    assert_eq!(usage.expect("usage").output_image_tokens, 272);
+    assert!(h
+        .service
+        .image(&ctx.principal, image.id.as_str())
+        .await
+        .is_ok());
+    let rows = h.usage.rows();
+    assert_eq!(rows[0].status, UsageStatus::Succeeded);
+    assert_eq!(rows[0].tokens.output_image_tokens, 272);
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_stream_stops_it_and_records_a_cancelled_row() {
+    let h = harness();
+    let mut sink = VecSink {
+        events: Vec::new(),
+        keep: 1,
+    };
+
+    let err = h
+        .service
+        .execute_stream(&ctx(), streamed(), &mut sink)
+        .await
+        .expect_err("cancelled");
+
+    assert_eq!(err.code(), ErrorCode::Cancelled);
+    assert_eq!(
+        sink.events.len(),
+        1,
+        "nothing is sent after the client left"
+    );
+    let rows = h.usage.rows();
+    assert_eq!(rows[0].error_code.as_deref(), Some("cancelled"));
+    assert_eq!(rows[0].cost, Money::ZERO);
+}
+
+#[tokio::test]
+async fn a_stream_request_on_the_json_path_is_refused_and_vice_versa() {
+    let h = harness();
+    let err = h
+        .service
+        .execute(&ctx(), streamed())
+        .await
+        .expect_err("needs the stream path");
+    assert_eq!(err.param(), Some("stream"));
+    let mut sink = VecSink {
+        events: Vec::new(),
+        keep: usize::MAX,
+    };
+    let plain = JobParams::Generate(generate("gpt-image-1", "1024x1024"));
+    let err = h
+        .service
+        .execute_stream(&ctx(), plain, &mut sink)
+        .await
+        .expect_err("not a stream");
+    assert_eq!(err.param(), Some("stream"));
+}
+
+#[tokio::test]
+async fn others_cannot_read_an_image_but_admins_can() {
+    let h = harness();
+    let generation = h
+        .service
+        .generate(&ctx(), generate("dall-e-2", "256x256"))
+        .await
+        .expect("generates");
+    let id = generation.images[0].id.as_str();
+    let other = Principal {
+        user: "somchai".into(),
+        role: Role::User,
+        credential_id: None,
+    };
+    let admin = Principal {
+        user: "root".into(),
+        role: Role::Admin,
+        credential_id: None,
+    };
+    assert_eq!(
+        h.service
+            .image(&other, id)
+            .await
+            .expect_err("hidden")
+            .code(),
+        ErrorCode::NotFound
+    );
+    assert!(h.service.image(&admin, id).await.is_ok());
+}

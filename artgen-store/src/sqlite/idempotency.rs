@@ -1,0 +1,221 @@
+//! [`IdempotencyStore`] on SQLite: one row per `(user_id, idem_key)`.
+//!
+//! A claim is one upsert that inserts an absent row or replaces an expired one and leaves a
+//! live row alone; SQLite runs it atomically, so of two concurrent claims (from any number of
+//! connections or processes sharing the file) exactly one changes a row and gets `Started`.
+
+use artgen_core::ports::{Begin, IdempotencyStore, StoredResponse};
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::error::StoreError;
+
+const CLAIM: &str = "INSERT INTO idempotency \
+    (user_id, idem_key, fingerprint, state, created_at_ms, expires_at_ms) \
+    VALUES (?, ?, ?, 'in_progress', ?, ?) \
+    ON CONFLICT (user_id, idem_key) DO UPDATE SET \
+    fingerprint = excluded.fingerprint, state = 'in_progress', status = NULL, \
+    content_type = NULL, body = NULL, completed_at_ms = NULL, \
+    created_at_ms = excluded.created_at_ms, expires_at_ms = excluded.expires_at_ms \
+    WHERE idempotency.expires_at_ms <= excluded.created_at_ms";
+
+const SELECT_LIVE: &str = "SELECT fingerprint, state, status, content_type, body, \
+    completed_at_ms FROM idempotency WHERE user_id = ? AND idem_key = ? AND expires_at_ms > ?";
+
+const COMPLETE: &str = "UPDATE idempotency SET state = 'done', status = ?, content_type = ?, \
+    body = ?, completed_at_ms = ?, expires_at_ms = ? \
+    WHERE user_id = ? AND idem_key = ? AND state = 'in_progress'";
+
+const ABANDON: &str =
+    "DELETE FROM idempotency WHERE user_id = ? AND idem_key = ? AND state = 'in_progress'";
+
+const PURGE: &str = "DELETE FROM idempotency WHERE expires_at_ms <= ?";
+
+/// How often `begin` retries when the row it lost the claim to vanished before it was read
+/// (abandoned in between); after that it answers `InProgress` and the caller polls.
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// A live `idempotency` row as SQLite returns it.
+#[derive(sqlx::FromRow)]
+struct LiveRow {
+    fingerprint: Vec<u8>,
+    state: String,
+    status: Option<i64>,
+    content_type: Option<String>,
+    body: Option<Vec<u8>>,
+    completed_at_ms: Option<i64>,
+}
+
+fn corrupt(field: &'static str, reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+impl LiveRow {
+    fn into_begin(self, fingerprint: &[u8; 32]) -> Result<Begin, StoreError> {
+        if self.fingerprint != fingerprint {
+            return Ok(Begin::Mismatch);
+        }
+        match self.state.as_str() {
+            "in_progress" => Ok(Begin::InProgress),
+            "done" => {
+                let status = self.status.ok_or_else(|| corrupt("status", "missing"))?;
+                Ok(Begin::Replay(StoredResponse {
+                    status: u16::try_from(status)
+                        .map_err(|_| corrupt("status", "does not fit u16"))?,
+                    content_type: self
+                        .content_type
+                        .ok_or_else(|| corrupt("content_type", "missing"))?,
+                    body: self.body.ok_or_else(|| corrupt("body", "missing"))?,
+                    created_at_ms: self
+                        .completed_at_ms
+                        .ok_or_else(|| corrupt("completed_at_ms", "missing"))?,
+                }))
+            }
+            other => Err(StoreError::Corrupt {
+                field: "state",
+                reason: format!("unknown value {other:?}"),
+            }),
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn claim_idempotency(
+        &self,
+        user: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Begin, StoreError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let claimed = sqlx::query(CLAIM)
+                .bind(user)
+                .bind(key)
+                .bind(&fingerprint[..])
+                .bind(now_ms)
+                .bind(now_ms.saturating_add(lease_ms))
+                .execute(&self.pool)
+                .await?;
+            if claimed.rows_affected() == 1 {
+                return Ok(Begin::Started);
+            }
+            let live: Option<LiveRow> = sqlx::query_as(SELECT_LIVE)
+                .bind(user)
+                .bind(key)
+                .bind(now_ms)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = live {
+                return row.into_begin(fingerprint);
+            }
+        }
+        Ok(Begin::InProgress)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn begin(
+        &self,
+        user: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> artgen_core::Result<Begin> {
+        Ok(self
+            .claim_idempotency(user, key, fingerprint, now_ms, lease_ms)
+            .await?)
+    }
+
+    async fn complete(
+        &self,
+        user: &str,
+        key: &str,
+        response: &StoredResponse,
+        expires_at_ms: i64,
+    ) -> artgen_core::Result<()> {
+        sqlx::query(COMPLETE)
+            .bind(i64::from(response.status))
+            .bind(&response.content_type)
+            .bind(&response.body)
+            .bind(response.created_at_ms)
+            .bind(expires_at_ms)
+            .bind(user)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn abandon(&self, user: &str, key: &str) -> artgen_core::Result<()> {
+        sqlx::query(ABANDON)
+            .bind(user)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, before_ms: i64) -> artgen_core::Result<u64> {
+        let purged = sqlx::query(PURGE)
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(purged.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done_row(fingerprint: [u8; 32]) -> LiveRow {
+        LiveRow {
+            fingerprint: fingerprint.to_vec(),
+            state: "done".to_owned(),
+            status: Some(201),
+            content_type: Some("application/json".to_owned()),
+            body: Some(b"{}".to_vec()),
+            completed_at_ms: Some(7),
+        }
+    }
+
+    #[test]
+    fn a_done_row_becomes_a_replay_and_a_foreign_fingerprint_a_mismatch() {
+        let replay = done_row([1; 32]).into_begin(&[1; 32]).expect("valid row");
+        let mismatch = done_row([1; 32]).into_begin(&[2; 32]).expect("valid row");
+
+        assert_eq!(
+            replay,
+            Begin::Replay(StoredResponse {
+                status: 201,
+                content_type: "application/json".to_owned(),
+                body: b"{}".to_vec(),
+                created_at_ms: 7,
+            })
+        );
+        assert_eq!(mismatch, Begin::Mismatch);
+    }
+
+    #[test]
+    fn corrupt_rows_are_refused_without_panicking() {
+        let mut unknown_state = done_row([1; 32]);
+        unknown_state.state = "paused".to_owned();
+        let mut missing_body = done_row([1; 32]);
+        missing_body.body = None;
+        let mut huge_status = done_row([1; 32]);
+        huge_status.status = Some(70_000);
+
+        for row in [unknown_state, missing_body, huge_status] {
+            assert!(row.into_begin(&[1; 32]).is_err());
+        }
+    }
+}
