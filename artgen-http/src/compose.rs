@@ -4,17 +4,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use artgen_core::decorators::Retrying;
+use std::collections::HashMap;
+
+use artgen_core::decorators::{ConcurrencyLimit, Deadline, FallbackRouter, Retrying};
 use artgen_core::domain::Catalog;
-use artgen_core::ports::{ImageProvider, SystemClock};
+use artgen_core::ports::{ImageProvider, SystemClock, Telemetry};
 use artgen_core::testing::MockProvider;
 use artgen_core::{ArtGen, Ports};
-use artgen_openai::{OpenAiConfig, OpenAiProvider, SecretString};
+use artgen_openai::{OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString};
 use artgen_store::{FsImageStore, GovernorRateLimiter, SqliteStore};
 use rand::RngCore;
 
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::middleware::IdempotencyLayerState;
+use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
 use crate::state::{AppState, HttpConfig, ProviderInfo};
 
@@ -39,6 +42,14 @@ pub enum ComposeError {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(#[from] artgen_core::Error),
+    /// A configured fallback provider has no key.
+    #[error("provider {provider}: the environment variable {variable} holding its key is not set")]
+    MissingKey {
+        /// The provider's name.
+        provider: String,
+        /// The variable.
+        variable: String,
+    },
 }
 
 /// The built application and the handles the binary needs besides the router.
@@ -68,49 +79,166 @@ pub async fn open_store(settings: &Settings) -> Result<SqliteStore, ComposeError
     Ok(SqliteStore::open(&settings.data_dir.join("artgen.db")).await?)
 }
 
-/// The provider the settings ask for: OpenAI (or compatible) when a key is given, else the
-/// mock.
-///
-/// # Errors
-/// When the HTTP client cannot be built.
-pub fn provider(
-    settings: &Settings,
-    api_key: Option<SecretString>,
-) -> Result<Arc<dyn ImageProvider>, ComposeError> {
-    let Some(key) = api_key else {
-        let latency = Duration::from_millis(settings.mock.latency_ms);
-        return Ok(Arc::new(MockProvider::new().with_latency(latency)));
-    };
-    let mut config = OpenAiConfig::default()
-        .with_api_key(key)
-        .with_timeout(Duration::from_secs(settings.openai.timeout_secs));
-    if let Some(base) = &settings.openai.base_url {
-        config = config.with_base_url(base.clone());
-    }
-    Ok(Arc::new(OpenAiProvider::new(config)?))
+/// The undecorated upstreams: the primary and the named fallbacks.
+#[derive(Clone)]
+pub struct Upstreams {
+    /// The primary provider (OpenAI, Azure, compatible, or the mock).
+    pub primary: Arc<dyn ImageProvider>,
+    /// Further providers by name.
+    pub others: HashMap<String, Arc<dyn ImageProvider>>,
 }
 
-/// Builds the application around a given provider (wrapped in the retry decorator here).
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstreams")
+            .field("primary", &self.primary.name())
+            .field("others", &self.others.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Upstreams {
+    /// Just one provider.
+    pub fn single(primary: Arc<dyn ImageProvider>) -> Self {
+        Self {
+            primary,
+            others: HashMap::new(),
+        }
+    }
+}
+
+/// Reports the upstream's `x-ratelimit-*` readings as metrics.
+struct QuotaToMetrics(Arc<Metrics>);
+
+impl QuotaObserver for QuotaToMetrics {
+    fn observe(&self, reading: &QuotaReading) {
+        for (kind, value) in [
+            ("requests", reading.remaining_requests),
+            ("tokens", reading.remaining_tokens),
+        ] {
+            if let Some(remaining) = value {
+                self.0
+                    .upstream_quota(&reading.provider, &reading.model, kind, remaining);
+            }
+        }
+    }
+}
+
+fn openai_provider(
+    name: &str,
+    settings: &OpenAiSettings,
+    key: SecretString,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn ImageProvider>, ComposeError> {
+    let mut config = OpenAiConfig::default()
+        .with_name(name)
+        .with_flavor(settings.kind)
+        .with_api_key(key)
+        .with_timeout(Duration::from_secs(settings.timeout_secs));
+    if let Some(base) = &settings.base_url {
+        config = config.with_base_url(base.clone());
+    }
+    if let Some(version) = &settings.api_version {
+        config = config.with_api_version(version.clone());
+    }
+    for (model, deployment) in &settings.deployments {
+        config = config.with_deployment(model.clone(), deployment.clone());
+    }
+    let provider =
+        OpenAiProvider::new(config)?.with_quota_observer(Arc::new(QuotaToMetrics(metrics.clone())));
+    Ok(Arc::new(provider))
+}
+
+/// The upstreams the settings ask for. The primary is OpenAI (or compatible) when its key
+/// variable is set, else the mock provider (and then no fallbacks are built). `key` looks an
+/// environment variable up.
 ///
 /// # Errors
-/// When the data folder, the database or the catalogue configuration is unusable.
+/// When a fallback provider's key variable is unset, or an HTTP client cannot be built.
+pub fn upstreams(
+    settings: &Settings,
+    key: &dyn Fn(&str) -> Option<String>,
+    metrics: &Arc<Metrics>,
+) -> Result<Upstreams, ComposeError> {
+    let secret = |var: &str| {
+        key(var)
+            .filter(|k| !k.trim().is_empty())
+            .map(SecretString::from)
+    };
+    let Some(primary_key) = secret(&settings.openai.api_key_env) else {
+        let latency = Duration::from_millis(settings.mock.latency_ms);
+        return Ok(Upstreams::single(Arc::new(
+            MockProvider::new().with_latency(latency),
+        )));
+    };
+    let primary = openai_provider("openai", &settings.openai, primary_key, metrics)?;
+    let mut others = HashMap::new();
+    for (name, provider) in &settings.providers {
+        let key = secret(&provider.api_key_env).ok_or_else(|| ComposeError::MissingKey {
+            provider: name.clone(),
+            variable: provider.api_key_env.clone(),
+        })?;
+        others.insert(name.clone(), openai_provider(name, provider, key, metrics)?);
+    }
+    Ok(Upstreams { primary, others })
+}
+
+/// Stacks the decorators (outermost first): deadline → retry → fallback → per-upstream
+/// concurrency limit → provider.
+fn decorate(
+    settings: &Settings,
+    upstreams: Upstreams,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn ImageProvider>, ComposeError> {
+    let telemetry: Arc<dyn Telemetry> = metrics.clone();
+    let limit = |p: Arc<dyn ImageProvider>| -> Arc<dyn ImageProvider> {
+        Arc::new(ConcurrencyLimit::new(p, settings.concurrency).with_telemetry(telemetry.clone()))
+    };
+    let primary = limit(upstreams.primary);
+    let others: HashMap<_, _> = upstreams
+        .others
+        .into_iter()
+        .map(|(name, p)| (name, limit(p)))
+        .collect();
+    let routed: Arc<dyn ImageProvider> = if others.is_empty() && settings.fallback.models.is_empty()
+    {
+        primary
+    } else {
+        Arc::new(FallbackRouter::from_config(
+            &settings.fallback,
+            primary,
+            &others,
+            telemetry.clone(),
+        )?)
+    };
+    let retrying = Retrying::new(routed, settings.retry).with_telemetry(telemetry);
+    Ok(Arc::new(Deadline::new(
+        Arc::new(retrying),
+        settings.deadline,
+    )))
+}
+
+/// Builds the application around the given upstreams.
+///
+/// # Errors
+/// When the data folder, the database or the catalogue or fallback configuration is unusable.
 pub async fn build(
     settings: &Settings,
-    provider: Arc<dyn ImageProvider>,
+    upstreams: Upstreams,
+    metrics: Arc<Metrics>,
 ) -> Result<App, ComposeError> {
     let catalog = Catalog::with_config(&settings.catalog)?;
     let store = open_store(settings).await?;
     let images = FsImageStore::new(settings.data_dir.join("images"));
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
-    let metrics = Arc::new(Metrics::new());
-    let mock = provider.name() == "mock";
+    let mock = upstreams.primary.name() == "mock";
     let info = ProviderInfo {
-        name: provider.name().to_owned(),
+        name: upstreams.primary.name().to_owned(),
         mock,
     };
-    let retrying = Retrying::new(provider, settings.retry).with_telemetry(metrics.clone());
+    let provider = decorate(settings, upstreams, &metrics)?;
     let ports = Ports {
-        provider: Arc::new(retrying),
+        provider,
         rate_limiter: limiter.clone(),
         usage: Arc::new(store.clone()),
         authenticator: Arc::new(store.clone()),
@@ -125,8 +253,14 @@ pub async fn build(
         signed_url_ttl: Duration::from_secs(settings.signed_url_ttl_secs),
         metrics_public: settings.metrics_public,
         max_body_bytes: settings.max_body_bytes,
+        max_upload_bytes: settings.max_upload_bytes,
     };
-    let state = AppState::new(service, metrics, signer, http, info);
+    let idempotency = IdempotencyLayerState::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        settings.idempotency.clone(),
+    );
+    let state = AppState::new(service, metrics, signer, http, info, idempotency);
     Ok(App {
         state,
         store,

@@ -60,6 +60,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             "the body must be a JSON object",
         ));
     }
+    from_value(value)
+}
+
+/// Deserialises a JSON value into `T`, naming the offending field on failure.
+///
+/// # Errors
+/// `invalid_request`, with `param` set whenever one field is to blame.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.inner().to_string();
         let param = backticked(&inner, "unknown field `")

@@ -10,12 +10,14 @@
 pub mod compose;
 pub mod error;
 pub mod extract;
+pub mod form;
 pub mod metrics;
 pub mod middleware;
 pub mod router;
 pub mod routes;
 pub mod settings;
 pub mod signing;
+pub mod sse;
 pub mod state;
 
 pub use error::ApiError;

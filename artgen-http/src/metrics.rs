@@ -1,6 +1,8 @@
 //! Prometheus metrics, fed by the core through the [`Telemetry`] port and by the access log.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use artgen_core::domain::{Money, TokenUsage};
@@ -8,6 +10,7 @@ use artgen_core::ports::Telemetry;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -33,6 +36,11 @@ pub struct Metrics {
     images: Family<Labels, Counter>,
     rate_limited: Counter,
     upstream_retries: Family<Labels, Counter>,
+    upstream_fallbacks: Family<Labels, Counter>,
+    upstream_busy: Family<Labels, Counter>,
+    upstream_quota: Family<Labels, Gauge>,
+    /// The latest quota readings by (model, kind), for `/health`.
+    quota: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -61,6 +69,9 @@ impl Metrics {
         let images = Family::<Labels, Counter>::default();
         let rate_limited = Counter::default();
         let upstream_retries = Family::<Labels, Counter>::default();
+        let upstream_fallbacks = Family::<Labels, Counter>::default();
+        let upstream_busy = Family::<Labels, Counter>::default();
+        let upstream_quota = Family::<Labels, Gauge>::default();
         registry.register(
             "artgen_requests",
             "HTTP requests by endpoint, model and status",
@@ -97,6 +108,21 @@ impl Metrics {
             "Upstream attempts that failed and were retried",
             upstream_retries.clone(),
         );
+        registry.register(
+            "artgen_upstream_fallbacks",
+            "Upstream calls that failed over to the next provider of the chain",
+            upstream_fallbacks.clone(),
+        );
+        registry.register(
+            "artgen_upstream_busy",
+            "Calls turned away because too many were running or waiting for the upstream",
+            upstream_busy.clone(),
+        );
+        registry.register(
+            "artgen_upstream_quota_remaining",
+            "Latest remaining upstream quota reported by the provider, by model and kind",
+            upstream_quota.clone(),
+        );
         Self {
             registry,
             requests,
@@ -107,7 +133,21 @@ impl Metrics {
             images,
             rate_limited,
             upstream_retries,
+            upstream_fallbacks,
+            upstream_busy,
+            upstream_quota,
+            quota: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The latest upstream quota readings as `(model, kind, remaining)`, sorted.
+    pub fn quota_snapshot(&self) -> Vec<(String, String, u64)> {
+        self.quota
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|((model, kind), remaining)| (model.clone(), kind.clone(), *remaining))
+            .collect()
     }
 
     /// Counts one finished HTTP request.
@@ -146,6 +186,37 @@ impl Telemetry for Metrics {
         self.upstream_retries
             .get_or_create(&vec![("model", model.to_owned())])
             .inc();
+    }
+
+    fn upstream_fallback(&self, model: &str, from: &str, to: &str) {
+        self.upstream_fallbacks
+            .get_or_create(&vec![
+                ("model", model.to_owned()),
+                ("from", from.to_owned()),
+                ("to", to.to_owned()),
+            ])
+            .inc();
+    }
+
+    fn upstream_busy(&self, model: &str) {
+        self.upstream_busy
+            .get_or_create(&vec![("model", model.to_owned())])
+            .inc();
+    }
+
+    /// Keeps the latest reading per model and kind (a reading from another provider for the
+    /// same model replaces it).
+    fn upstream_quota(&self, _provider: &str, model: &str, kind: &str, remaining: u64) {
+        self.upstream_quota
+            .get_or_create(&vec![
+                ("model", model.to_owned()),
+                ("kind", kind.to_owned()),
+            ])
+            .set(i64::try_from(remaining).unwrap_or(i64::MAX));
+        self.quota
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((model.to_owned(), kind.to_owned()), remaining);
     }
 
     fn rate_limited(&self, _user: &str) {
@@ -188,6 +259,10 @@ mod tests {
         metrics.upstream_retry("dall-e-2", "mock");
         metrics.rate_limited("lisa");
         metrics.upstream_call("dall-e-2", "mock", Duration::from_millis(5), "ok");
+        metrics.upstream_fallback("dall-e-2", "openai", "azure");
+        metrics.upstream_busy("dall-e-2");
+        metrics.upstream_quota("openai", "dall-e-2", "requests", 10);
+        metrics.upstream_quota("openai", "dall-e-2", "requests", 9);
         let text = metrics.render().expect("renders");
         for name in [
             "artgen_requests_total{endpoint=\"/generate\",model=\"dall-e-2\",status=\"200\"} 1",
@@ -197,8 +272,29 @@ mod tests {
             "artgen_images_total{model=\"dall-e-2\"} 2",
             "artgen_rate_limited_total 1",
             "artgen_upstream_retries_total{model=\"dall-e-2\"} 1",
+            "artgen_upstream_fallbacks_total{model=\"dall-e-2\",from=\"openai\",to=\"azure\"} 1",
+            "artgen_upstream_busy_total{model=\"dall-e-2\"} 1",
+            "artgen_upstream_quota_remaining{model=\"dall-e-2\",kind=\"requests\"} 9",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
+    }
+
+    #[test]
+    fn keeps_the_latest_quota_reading_per_model_and_kind() {
+        let metrics = Metrics::new();
+        metrics.upstream_quota("openai", "gpt-image-1", "tokens", 5_000);
+        metrics.upstream_quota("openai", "dall-e-3", "requests", 40);
+        metrics.upstream_quota("openai", "gpt-image-1", "tokens", 4_200);
+
+        let snapshot = metrics.quota_snapshot();
+
+        assert_eq!(
+            snapshot,
+            vec![
+                ("dall-e-3".to_owned(), "requests".to_owned(), 40),
+                ("gpt-image-1".to_owned(), "tokens".to_owned(), 4_200),
+            ]
+        );
     }
 }

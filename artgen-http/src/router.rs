@@ -8,15 +8,32 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 
 use crate::error::ApiError;
-use crate::middleware::{observe, require_auth};
+use crate::middleware::{idempotency, observe, require_auth};
 use crate::routes;
 use crate::state::AppState;
 
 /// Builds the whole application. Both the server binary and the tests call this.
 pub fn build_router(state: AppState) -> Router {
-    let protected = Router::new()
-        .merge(routes::generate::router())
-        .route_layer(from_fn_with_state(state.clone(), require_auth));
+    // Route layers wrap outside-in from the bottom: auth, then idempotency (which needs the
+    // authenticated user), then the handler.
+    let protect = |routes: Router<AppState>| {
+        routes
+            .route_layer(from_fn_with_state(state.idempotency().clone(), idempotency))
+            .route_layer(from_fn_with_state(state.clone(), require_auth))
+    };
+    let json = protect(
+        Router::new()
+            .merge(routes::generate::router())
+            .nest("/v1/images", routes::openai::json_router()),
+    );
+    // The upload limit sits outside the idempotency layer, which reads the body first.
+    let uploads = protect(
+        Router::new()
+            .merge(routes::edit::router())
+            .nest("/v1/images", routes::openai::upload_router()),
+    )
+    .layer(DefaultBodyLimit::max(state.config().max_upload_bytes));
+    let protected = Router::new().merge(json).merge(uploads);
     let open = Router::new()
         .merge(routes::health::router())
         .merge(routes::images::router())

@@ -4,8 +4,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use artgen_core::decorators::RetryPolicy;
+use std::collections::BTreeMap;
+
+use artgen_core::decorators::{ConcurrencyConfig, DeadlineConfig, FallbackConfig, RetryPolicy};
 use artgen_core::domain::CatalogConfig;
+use artgen_openai::ApiFlavor;
+
+use crate::middleware::IdempotencyConfig;
 use artgen_store::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
@@ -26,16 +31,28 @@ pub struct Settings {
     pub signed_url_ttl_secs: u64,
     /// Largest JSON body, bytes.
     pub max_body_bytes: usize,
+    /// Largest multipart upload (edits, variations), bytes.
+    pub max_upload_bytes: usize,
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
     /// Upstream retries.
     pub retry: RetryPolicy,
-    /// The OpenAI (or compatible) upstream.
+    /// The primary upstream (OpenAI, Azure OpenAI or compatible), named `openai`.
     pub openai: OpenAiSettings,
+    /// Further upstreams by name, for fallbacks.
+    pub providers: BTreeMap<String, OpenAiSettings>,
+    /// Which upstreams to try after the primary fails (5xx, timeouts, connection errors).
+    pub fallback: FallbackConfig,
+    /// Per-model limit of concurrent upstream calls, per upstream, with a bounded queue.
+    pub concurrency: ConcurrencyConfig,
+    /// The whole-request deadline toward the upstream (retries and fallbacks included).
+    pub deadline: DeadlineConfig,
     /// Catalogue changes: added models, aliases, prices.
     pub catalog: CatalogConfig,
     /// The mock provider, used when no upstream key is set.
     pub mock: MockSettings,
+    /// `Idempotency-Key` handling.
+    pub idempotency: IdempotencyConfig,
 }
 
 /// Behaviour of the mock provider (testers script delays with it).
@@ -55,11 +72,17 @@ impl Default for Settings {
             metrics_public: false,
             signed_url_ttl_secs: 3600,
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 64 * 1024 * 1024,
             rate_limit: RateLimitConfig::default(),
             retry: RetryPolicy::default(),
             openai: OpenAiSettings::default(),
+            providers: BTreeMap::new(),
+            fallback: FallbackConfig::default(),
+            concurrency: ConcurrencyConfig::default(),
+            deadline: DeadlineConfig::default(),
             catalog: CatalogConfig::default(),
             mock: MockSettings::default(),
+            idempotency: IdempotencyConfig::default(),
         }
     }
 }
@@ -73,24 +96,33 @@ impl Settings {
     }
 }
 
-/// The upstream provider.
+/// One upstream provider. The key is never in the file: `api_key_env` names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenAiSettings {
-    /// Base URL (default: OpenAI's).
+    /// `openai` (also any compatible server) or `azure`.
+    pub kind: ApiFlavor,
+    /// Base URL (default: OpenAI's; for Azure, `https://<resource>.openai.azure.com`).
     pub base_url: Option<String>,
     /// Name of the environment variable holding the API key.
     pub api_key_env: String,
-    /// Whole-request timeout, seconds.
+    /// Whole-call timeout of one attempt, seconds.
     pub timeout_secs: u64,
+    /// Azure: the `api-version` query parameter (default: the adapter's).
+    pub api_version: Option<String>,
+    /// Azure: deployment name per model id (default: the model's upstream id).
+    pub deployments: BTreeMap<String, String>,
 }
 
 impl Default for OpenAiSettings {
     fn default() -> Self {
         Self {
+            kind: ApiFlavor::OpenAi,
             base_url: None,
             api_key_env: "OPENAI_API_KEY".into(),
             timeout_secs: 600,
+            api_version: None,
+            deployments: BTreeMap::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use artgen_core::ArtGen;
 
 use crate::metrics::Metrics;
+use crate::middleware::IdempotencyLayerState;
 use crate::signing::UrlSigner;
 
 /// Settings of the HTTP surface.
@@ -17,8 +18,10 @@ pub struct HttpConfig {
     pub signed_url_ttl: Duration,
     /// Whether `/metrics` is served without credentials.
     pub metrics_public: bool,
-    /// Largest request body accepted, in bytes.
+    /// Largest JSON request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest multipart upload (edits, variations), in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -28,6 +31,7 @@ impl Default for HttpConfig {
             signed_url_ttl: Duration::from_secs(3600),
             metrics_public: false,
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -52,6 +56,7 @@ struct Inner {
     signer: UrlSigner,
     config: HttpConfig,
     provider: ProviderInfo,
+    idempotency: IdempotencyLayerState,
 }
 
 impl AppState {
@@ -62,6 +67,7 @@ impl AppState {
         signer: UrlSigner,
         config: HttpConfig,
         provider: ProviderInfo,
+        idempotency: IdempotencyLayerState,
     ) -> Self {
         Self(Arc::new(Inner {
             service,
@@ -69,7 +75,13 @@ impl AppState {
             signer,
             config,
             provider,
+            idempotency,
         }))
+    }
+
+    /// The idempotency layer's state (one per application, so waiters share wake-ups).
+    pub fn idempotency(&self) -> &IdempotencyLayerState {
+        &self.0.idempotency
     }
 
     /// The service.

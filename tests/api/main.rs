@@ -1,10 +1,15 @@
 //! Black-box HTTP tests: the real router on a random port against a wiremock upstream.
 
 mod auth;
+mod compat;
 mod generate;
 mod helpers;
+mod idempotency;
 mod images;
 mod limits;
 mod observability;
+mod resilience;
+mod streaming;
+mod uploads;
 mod upstream;
 mod validation;

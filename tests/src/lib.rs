@@ -13,9 +13,9 @@ use artgen_core::decorators::RetryPolicy;
 use artgen_core::domain::{KeyEnv, Role};
 use artgen_core::ports::ImageProvider;
 use artgen_core::testing::MockProvider;
-use artgen_http::compose;
-use artgen_http::settings::Settings;
-use artgen_openai::SecretString;
+use artgen_http::compose::{self, Upstreams};
+use artgen_http::metrics::Metrics;
+use artgen_http::settings::{OpenAiSettings, Settings};
 use artgen_store::{RateLimitConfig, SqliteStore};
 use serde_json::Value;
 use wiremock::MockServer;
@@ -43,6 +43,12 @@ pub struct TestOptions {
     pub retry: RetryPolicy,
     /// Largest JSON body.
     pub max_body_bytes: usize,
+    /// Latency of the mock provider (with [`Upstream::Mock`]).
+    pub mock_latency: Duration,
+    /// A second wiremock upstream named `backup`, tried after the primary fails.
+    pub backup: bool,
+    /// Last changes to the server settings (deadlines, concurrency, ...).
+    pub tweak: fn(&mut Settings),
 }
 
 impl Default for TestOptions {
@@ -55,6 +61,9 @@ impl Default for TestOptions {
             },
             retry: RetryPolicy::default().with_base_delay(Duration::from_millis(10)),
             max_body_bytes: 64 * 1024,
+            mock_latency: Duration::ZERO,
+            backup: false,
+            tweak: |_| {},
         }
     }
 }
@@ -78,6 +87,8 @@ pub struct TestApp {
     pub upstream: Option<MockServer>,
     /// The mock provider, when used.
     pub mock: Option<Arc<MockProvider>>,
+    /// The `backup` upstream, when asked for.
+    pub backup: Option<MockServer>,
     _data: tempfile::TempDir,
 }
 
@@ -104,21 +115,39 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
         max_body_bytes: options.max_body_bytes,
         ..Settings::default()
     };
-    let (provider, upstream, mock): (Arc<dyn ImageProvider>, _, _) = match options.upstream {
+    let backup = if options.backup {
+        let server = MockServer::start().await;
+        let provider = OpenAiSettings {
+            base_url: Some(server.uri()),
+            api_key_env: "BACKUP_KEY".into(),
+            ..Default::default()
+        };
+        settings.providers.insert("backup".into(), provider);
+        settings.fallback.fallbacks.push("backup".into());
+        Some(server)
+    } else {
+        None
+    };
+    (options.tweak)(&mut settings);
+    let metrics = Arc::new(Metrics::new());
+    let (upstreams, upstream, mock) = match options.upstream {
         Upstream::Wiremock => {
             let server = MockServer::start().await;
             settings.openai.base_url = Some(server.uri());
-            let provider =
-                compose::provider(&settings, Some(SecretString::from(OPENAI_KEY.to_owned())))
-                    .expect("openai provider");
-            (provider, Some(server), None)
+            let key = |_: &str| Some(OPENAI_KEY.to_owned());
+            let upstreams = compose::upstreams(&settings, &key, &metrics).expect("openai provider");
+            (upstreams, Some(server), None)
         }
         Upstream::Mock => {
-            let mock = Arc::new(MockProvider::new());
-            (mock.clone() as Arc<dyn ImageProvider>, None, Some(mock))
+            let mock = Arc::new(MockProvider::new().with_latency(options.mock_latency));
+            (
+                Upstreams::single(mock.clone() as Arc<dyn ImageProvider>),
+                None,
+                Some(mock),
+            )
         }
     };
-    let app = compose::build(&settings, provider)
+    let app = compose::build(&settings, upstreams, metrics)
         .await
         .expect("app builds");
     let store = app.store.clone();
@@ -149,6 +178,7 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
         store,
         upstream,
         mock,
+        backup,
         _data: data,
     }
 }
@@ -192,6 +222,26 @@ impl TestApp {
             req = req.bearer_auth(key);
         }
         req.send().await.expect("server reachable")
+    }
+
+    /// `POST` of a multipart form with a bearer key.
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    #[expect(clippy::expect_used, reason = "test harness")]
+    pub async fn post_form(
+        &self,
+        path: &str,
+        key: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+            .await
+            .expect("server reachable")
     }
 
     /// Requests the upstream received so far.

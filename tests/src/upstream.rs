@@ -78,3 +78,20 @@ pub async fn mount_failure(server: &MockServer, template: ResponseTemplate, time
         .mount(server)
         .await;
 }
+
+/// Mounts responders for `/images/edits` and `/images/variations` answering one 256x256 PNG
+/// (the multipart body is not parsed).
+pub async fn mount_uploads(server: &MockServer) {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let png = render(Dimensions::new(256, 256), OutputFormat::Png, false, 7)
+        .map_or_else(|_| Vec::new(), |b| b.to_vec());
+    let answer = json!({ "created": 1_745_575_400, "data": [{ "b64_json": engine.encode(png) }] });
+    for route in ["/images/edits", "/images/variations"] {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer.clone()))
+            .with_priority(10)
+            .mount(server)
+            .await;
+    }
+}

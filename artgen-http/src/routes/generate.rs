@@ -1,6 +1,6 @@
 //! `POST /generate`: the PRD's Appendix A request and response.
 
-use artgen_core::domain::{GenerateParams, ResponseFormat, TokenUsage};
+use artgen_core::domain::{GenerateParams, JobParams, ResponseFormat, TokenUsage};
 use artgen_core::{Generation, RequestContext};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -125,17 +125,37 @@ async fn generate(
     Extension(ctx): Extension<RequestContext>,
     JsonBody(params): JsonBody<GenerateParams>,
 ) -> Result<Response, ApiError> {
+    answer(state, ctx, JobParams::Generate(params)).await
+}
+
+/// Runs a job and answers natively: server-sent events when it asks for a stream, else the
+/// Appendix A JSON.
+///
+/// # Errors
+/// The service's errors, with the request id.
+pub async fn answer(
+    state: AppState,
+    ctx: RequestContext,
+    params: JobParams,
+) -> Result<Response, ApiError> {
+    if params.wants_stream() {
+        return crate::sse::respond(state, ctx, params).await;
+    }
     let generation = state
         .service()
-        .generate(&ctx, params)
+        .execute(&ctx, params)
         .await
         .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
-    let summary = RequestSummary {
+    let mut response = Json(GenerateResponse::new(&state, &generation)).into_response();
+    response.extensions_mut().insert(summary(&generation));
+    Ok(response)
+}
+
+/// What the access log records of a finished generation.
+pub fn summary(generation: &Generation) -> RequestSummary {
+    RequestSummary {
         model: generation.model.clone(),
         cost: generation.cost,
         images: generation.images.len(),
-    };
-    let mut response = Json(GenerateResponse::new(&state, &generation)).into_response();
-    response.extensions_mut().insert(summary);
-    Ok(response)
+    }
 }

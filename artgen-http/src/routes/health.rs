@@ -20,6 +20,12 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "provider": provider.name,
         "mock_provider": provider.mock,
     });
+    let mut quota = serde_json::Map::new();
+    for (model, kind, remaining) in state.metrics().quota_snapshot() {
+        let entry = quota.entry(model).or_insert_with(|| json!({}));
+        entry[format!("remaining_{kind}")] = json!(remaining);
+    }
+    body["upstream_quota"] = Value::Object(quota);
     if provider.mock {
         body["warning"] = json!(
             "no OPENAI_API_KEY is set: the mock provider answers with generated test images and no real cost"

@@ -1,6 +1,8 @@
 //! Route handlers, one module per resource.
 
+pub mod edit;
 pub mod generate;
 pub mod health;
 pub mod images;
 pub mod metrics;
+pub mod openai;

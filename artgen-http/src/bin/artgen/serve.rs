@@ -4,9 +4,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use artgen_core::domain::{KeyEnv, Role};
+use artgen_core::ports::{Clock as _, IdempotencyStore as _, SystemClock};
 use artgen_http::compose;
 use artgen_http::settings::Settings;
-use artgen_openai::SecretString;
+use std::sync::Arc;
+
+use artgen_http::metrics::Metrics;
 
 pub(crate) async fn run(mut settings: Settings) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.bind)
@@ -14,12 +17,9 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
         .with_context(|| format!("binding {}", settings.bind))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     settings.bind = bound;
-    let api_key = std::env::var(&settings.openai.api_key_env)
-        .ok()
-        .filter(|k| !k.trim().is_empty())
-        .map(SecretString::from);
-    let provider = compose::provider(&settings, api_key)?;
-    let app = compose::build(&settings, provider).await?;
+    let metrics = Arc::new(Metrics::new());
+    let upstreams = compose::upstreams(&settings, &|var| std::env::var(var).ok(), &metrics)?;
+    let app = compose::build(&settings, upstreams, metrics).await?;
 
     if app.state.provider().mock {
         tracing::warn!(
@@ -37,6 +37,18 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
         first_start_banner(key.expose_secret());
     }
 
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match store.purge_expired(SystemClock.now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
+                Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
+            }
+        }
+    });
     let limiter = app.limiter.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

@@ -1,0 +1,158 @@
+//! `POST /edit` and `POST /variation` (multipart), answered like `/generate`.
+
+use artgen_core::domain::{EditParams, GenerateParams, InputFidelity, JobParams, VariationParams};
+use artgen_core::{Error, ErrorCode, RequestContext};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Extension, Router};
+use serde_json::Value;
+
+use super::generate::answer;
+use crate::error::ApiError;
+use crate::extract::from_value;
+use crate::form::{read_form, FormSpec, ImageForm};
+use crate::state::AppState;
+
+/// Text fields of an edit form.
+pub const EDIT_FIELDS: FormSpec = FormSpec {
+    text: &[
+        "model",
+        "prompt",
+        "n",
+        "size",
+        "quality",
+        "format",
+        "output_format",
+        "output_compression",
+        "background",
+        "stream",
+        "partial_images",
+        "response_format",
+        "user",
+        "input_fidelity",
+    ],
+    integers: &["n", "output_compression", "partial_images"],
+    booleans: &["stream"],
+    mask: true,
+    many_images: true,
+};
+
+/// Text fields of a variation form.
+pub const VARIATION_FIELDS: FormSpec = FormSpec {
+    text: &["model", "n", "size", "format", "response_format", "user"],
+    integers: &["n"],
+    booleans: &[],
+    mask: false,
+    many_images: false,
+};
+
+/// Routes of this resource (multipart: the router gives them the upload body limit).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/edit", post(edit))
+        .route("/variation", post(variation))
+}
+
+/// Turns a read edit form into edit parameters.
+///
+/// # Errors
+/// `invalid_request` naming a field of the wrong type or value.
+pub fn edit_params(mut form: ImageForm) -> Result<EditParams, Error> {
+    let input_fidelity = form
+        .take("input_fidelity")
+        .map(from_value::<InputFidelity>)
+        .transpose()
+        .map_err(|e| e.with_param("input_fidelity"))?;
+    let options: GenerateParams = from_value(Value::Object(form.fields))?;
+    Ok(EditParams {
+        options,
+        images: form.images,
+        mask: form.mask,
+        input_fidelity,
+    })
+}
+
+/// Turns a read variation form into variation parameters.
+///
+/// # Errors
+/// `invalid_request` naming a field of the wrong type or value.
+pub fn variation_params(mut form: ImageForm) -> Result<VariationParams, Error> {
+    let text = |v: Value, name: &str| {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::invalid_param(name, format!("{name} must be a string")))
+    };
+    let model = form.take("model").map(|v| text(v, "model")).transpose()?;
+    let size = form.take("size").map(|v| text(v, "size")).transpose()?;
+    let user = form.take("user").map(|v| text(v, "user")).transpose()?;
+    let n = form
+        .take("n")
+        .map(|v| {
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| Error::invalid_param("n", "n must be an integer between 1 and 10"))
+        })
+        .transpose()?;
+    let format = form
+        .take("format")
+        .map(from_value)
+        .transpose()
+        .map_err(|e| e.with_param("format"))?;
+    let response_format = form
+        .take("response_format")
+        .map(from_value)
+        .transpose()
+        .map_err(|e| e.with_param("response_format"))?;
+    Ok(VariationParams {
+        model,
+        n,
+        size,
+        format,
+        response_format,
+        user,
+        image: form.images.into_iter().next(),
+    })
+}
+
+/// The multipart body, or a 415 naming what was expected.
+///
+/// # Errors
+/// `unsupported_media_type` when the body is not `multipart/form-data`.
+pub fn multipart_body(body: Result<Multipart, MultipartRejection>) -> Result<Multipart, Error> {
+    body.map_err(|r| {
+        Error::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("send the image as multipart/form-data ({})", r.body_text()),
+        )
+    })
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
+    let multipart = multipart_body(multipart).map_err(fail)?;
+    let form = read_form(multipart, EDIT_FIELDS, state.service().catalog())
+        .await
+        .map_err(fail)?;
+    let params = edit_params(form).map_err(fail)?;
+    answer(state, ctx, JobParams::Edit(params)).await
+}
+
+async fn variation(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
+    let multipart = multipart_body(multipart).map_err(fail)?;
+    let form = read_form(multipart, VARIATION_FIELDS, state.service().catalog())
+        .await
+        .map_err(fail)?;
+    let params = variation_params(form).map_err(fail)?;
+    answer(state, ctx, JobParams::Variation(params)).await
+}

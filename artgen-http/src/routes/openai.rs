@@ -1,0 +1,142 @@
+//! The OpenAI-compatible routes, `/v1/images/{generations,edits,variations}`: the upstream's
+//! request and response shapes, so the official SDKs work by changing only their base URL,
+//! with ArtGen's auth, limits and accounting applied as on the native routes.
+
+use artgen_core::domain::{GenerateParams, JobParams, ModelFamily};
+use artgen_core::{Error, Generation, RequestContext};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::edit::{edit_params, multipart_body, variation_params, EDIT_FIELDS, VARIATION_FIELDS};
+use super::generate::summary;
+use super::images::signed_url;
+use crate::error::ApiError;
+use crate::extract::{from_value, JsonBody};
+use crate::form::read_form;
+use crate::sse::images_usage;
+use crate::state::AppState;
+
+/// The JSON route, mounted under `/v1/images`.
+pub fn json_router() -> Router<AppState> {
+    Router::new().route("/generations", post(generations))
+}
+
+/// The multipart routes, mounted under `/v1/images` (the router gives them the upload body
+/// limit).
+pub fn upload_router() -> Router<AppState> {
+    Router::new()
+        .route("/edits", post(edits))
+        .route("/variations", post(variations))
+}
+
+/// The upstream's defaults: `dall-e-2` for generations and variations, `gpt-image-1.5` for
+/// edits; DALL·E answers with URLs unless `response_format` says otherwise.
+fn apply_defaults(fields: &mut Map<String, Value>, default_model: &str, state: &AppState) {
+    let model = fields
+        .entry("model")
+        .or_insert_with(|| json!(default_model))
+        .clone();
+    let is_dalle = model
+        .as_str()
+        .and_then(|m| state.service().catalog().get(m))
+        .is_some_and(|m| m.family != ModelFamily::GptImage);
+    if is_dalle && !fields.contains_key("response_format") {
+        fields.insert("response_format".into(), json!("url"));
+    }
+}
+
+async fn generations(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    JsonBody(mut body): JsonBody<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
+    apply_defaults(&mut body, "dall-e-2", &state);
+    let params: GenerateParams = from_value(Value::Object(body)).map_err(fail)?;
+    answer(state, ctx, JobParams::Generate(params)).await
+}
+
+async fn edits(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
+    let multipart = multipart_body(multipart).map_err(fail)?;
+    let mut form = read_form(multipart, EDIT_FIELDS, state.service().catalog())
+        .await
+        .map_err(fail)?;
+    apply_defaults(&mut form.fields, "gpt-image-1.5", &state);
+    let params = edit_params(form).map_err(fail)?;
+    answer(state, ctx, JobParams::Edit(params)).await
+}
+
+async fn variations(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
+    let multipart = multipart_body(multipart).map_err(fail)?;
+    let mut form = read_form(multipart, VARIATION_FIELDS, state.service().catalog())
+        .await
+        .map_err(fail)?;
+    apply_defaults(&mut form.fields, "dall-e-2", &state);
+    let params = variation_params(form).map_err(fail)?;
+    answer(state, ctx, JobParams::Variation(params)).await
+}
+
+async fn answer(
+    state: AppState,
+    ctx: RequestContext,
+    params: JobParams,
+) -> Result<Response, ApiError> {
+    if params.wants_stream() {
+        return crate::sse::respond(state, ctx, params).await;
+    }
+    let generation = state
+        .service()
+        .execute(&ctx, params)
+        .await
+        .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
+    let mut response = Json(images_response(&state, &generation)).into_response();
+    response.extensions_mut().insert(summary(&generation));
+    Ok(response)
+}
+
+/// The upstream's `ImagesResponse`.
+pub fn images_response(state: &AppState, generation: &Generation) -> Value {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let inline = generation.response_format == artgen_core::domain::ResponseFormat::B64Json;
+    let data: Vec<Value> = generation
+        .images
+        .iter()
+        .map(|image| {
+            let mut item = if inline {
+                json!({ "b64_json": engine.encode(&image.bytes) })
+            } else {
+                json!({ "url": signed_url(state, image.id.as_str()) })
+            };
+            if let Some(revised) = &image.revised_prompt {
+                item["revised_prompt"] = json!(revised);
+            }
+            item
+        })
+        .collect();
+    let mut body = json!({ "created": generation.created, "data": data });
+    if let Some(first) = generation.images.first() {
+        body["output_format"] = json!(first.format.as_str());
+        body["size"] = json!(first.dimensions.to_string());
+    }
+    if let Some(usage) = &generation.usage {
+        let mut usage_json = images_usage(Some(usage));
+        usage_json["output_tokens_details"] = json!({ "image_tokens": usage.output_image_tokens, "text_tokens": usage.output_text_tokens });
+        body["usage"] = usage_json;
+    }
+    body
+}

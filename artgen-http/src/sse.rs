@@ -1,0 +1,193 @@
+//! Server-sent events for `stream: true`: the upstream's events and payloads
+//! (`image_generation.*` / `image_edit.*`), each also carrying ArtGen's request id.
+//!
+//! The upstream stream is opened before the answer starts, so every failure up to then is an
+//! ordinary JSON error with its status. Then a task pumps events into a channel whose other end
+//! is the response body; when the client disconnects the channel closes, the pump stops, the
+//! upstream call is cancelled and usage records what was delivered.
+
+use std::convert::Infallible;
+
+use artgen_core::domain::{ImageJob, JobParams, Operation, TokenUsage};
+use artgen_core::{EventSink, RequestContext, ServiceEvent};
+use async_trait::async_trait;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::error::ApiError;
+use crate::middleware::RequestSummary;
+use crate::routes::images::signed_url;
+use crate::state::AppState;
+
+/// Echo fields every event carries, fixed by the request.
+struct Echo {
+    prefix: &'static str,
+    request_id: String,
+    quality: String,
+    background: String,
+    output_format: String,
+    size: String,
+}
+
+impl Echo {
+    fn new(job: &ImageJob, ctx: &RequestContext) -> Self {
+        Self {
+            prefix: if job.operation() == Operation::Edit {
+                "image_edit"
+            } else {
+                "image_generation"
+            },
+            request_id: ctx.request_id.to_string(),
+            quality: job.effective_quality().to_string(),
+            background: job
+                .background()
+                .map_or_else(|| "auto".to_owned(), |b| b.to_string()),
+            output_format: job.effective_format().to_string(),
+            size: job.size().to_string(),
+        }
+    }
+
+    fn payload(&self, kind: &str, b64: String, created_at: u64) -> Value {
+        json!({
+            "type": format!("{}.{kind}", self.prefix),
+            "b64_json": b64,
+            "created_at": created_at,
+            "size": self.size,
+            "quality": self.quality,
+            "background": self.background,
+            "output_format": self.output_format,
+            "request_id": self.request_id,
+        })
+    }
+}
+
+/// The upstream's `ImagesUsage` shape.
+pub fn images_usage(usage: Option<&TokenUsage>) -> Value {
+    let u = usage.copied().unwrap_or_default();
+    json!({
+        "total_tokens": u.total_tokens(),
+        "input_tokens": u.input_tokens(),
+        "output_tokens": u.output_tokens(),
+        "input_tokens_details": { "text_tokens": u.input_text_tokens, "image_tokens": u.input_image_tokens },
+    })
+}
+
+struct ChannelSink {
+    tx: mpsc::Sender<Event>,
+    echo: Echo,
+    state: AppState,
+}
+
+impl ChannelSink {
+    fn event(kind: &str, data: &Value) -> Event {
+        Event::default().event(kind).data(data.to_string())
+    }
+
+    async fn error(&self, err: &artgen_core::Error) {
+        let status = crate::error::status_code(err.kind());
+        let message = if status.is_server_error() && err.kind() == artgen_core::ErrorKind::Internal
+        {
+            "internal error"
+        } else {
+            err.message()
+        };
+        let data = json!({
+            "type": "error",
+            "error": {
+                "code": err.code().as_str(),
+                "message": message,
+                "type": "api_error",
+                "param": err.param(),
+                "request_id": self.echo.request_id,
+            }
+        });
+        let _ = self.tx.send(Self::event("error", &data)).await;
+    }
+}
+
+#[async_trait]
+impl EventSink for ChannelSink {
+    async fn send(&mut self, event: ServiceEvent) -> bool {
+        let engine = base64::engine::general_purpose::STANDARD;
+        let now = self.state.service().clock().now_secs();
+        let (kind, data) = match event {
+            ServiceEvent::Partial { index, image, .. } => {
+                let mut data = self
+                    .echo
+                    .payload("partial_image", engine.encode(&image), now);
+                data["partial_image_index"] = json!(index);
+                ("partial_image", data)
+            }
+            ServiceEvent::Completed { image, usage } => {
+                let mut data = self
+                    .echo
+                    .payload("completed", engine.encode(&image.bytes), now);
+                data["size"] = json!(image.dimensions.to_string());
+                data["usage"] = images_usage(usage.as_ref());
+                data["image_id"] = json!(image.id.as_str());
+                data["url"] = json!(signed_url(&self.state, image.id.as_str()));
+                ("completed", data)
+            }
+        };
+        let name = format!("{}.{kind}", self.echo.prefix);
+        self.tx.send(Self::event(&name, &data)).await.is_ok()
+    }
+}
+
+/// Opens the stream (errors answered as JSON) and answers with server-sent events.
+///
+/// # Errors
+/// Everything the service refuses before the first event.
+pub async fn respond(
+    state: AppState,
+    ctx: RequestContext,
+    params: JobParams,
+) -> Result<Response, ApiError> {
+    let open = state
+        .service()
+        .open_stream(&ctx, params)
+        .await
+        .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
+    let summary = RequestSummary {
+        model: open.job().model().id.clone(),
+        cost: artgen_core::domain::Money::ZERO,
+        images: 0,
+    };
+    let echo = Echo::new(open.job(), &ctx);
+    let (tx, rx) = mpsc::channel::<Event>(4);
+    let mut sink = ChannelSink { tx, echo, state };
+    tokio::spawn(async move {
+        match open.pump(&mut sink).await {
+            Ok(generation) => tracing::info!(
+                target: "artgen::access",
+                request_id = %generation.request_id,
+                model = %generation.model,
+                images = generation.images.len(),
+                cost_usd = generation.cost.as_usd(),
+                "stream completed"
+            ),
+            Err(err) if err.code() == artgen_core::ErrorCode::Cancelled => tracing::info!(
+                target: "artgen::access",
+                request_id = %sink.echo.request_id,
+                "stream cancelled by the client"
+            ),
+            Err(err) => {
+                tracing::warn!(target: "artgen::access", request_id = %sink.echo.request_id, error = %err, "stream failed");
+                sink.error(&err).await;
+            }
+        }
+    });
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|event| (Ok::<Event, Infallible>(event), rx))
+    });
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    response.extensions_mut().insert(summary);
+    Ok(response)
+}
