@@ -4,8 +4,10 @@
 //! composition of adapters from typed [`Settings`](settings::Settings), and the reference
 //! server binary `artgen`.
 //!
-//! Routes: `POST /generate`, `GET /images/{id}`, `GET /health`, `GET /metrics`. Every error is
-//! the JSON envelope `{"error": {"code", "message", "type", "param", "request_id"}}`.
+//! Routes: `POST /generate`, `POST /edit`, `POST /variation`, the OpenAI-compatible
+//! `POST /v1/images/{generations,edits,variations}`, `GET /images/{id}`, `GET /health`,
+//! `GET /metrics` and `GET /openapi.json`. Every error is the JSON envelope
+//! `{"error": {"code", "message", "type", "param", "request_id"}}`.
 
 pub mod compose;
 pub mod error;
@@ -13,6 +15,7 @@ pub mod extract;
 pub mod form;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod router;
 pub mod routes;
 pub mod settings;

@@ -5,6 +5,7 @@ use artgen_core::{Error, ErrorCode};
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::{Extension, Router};
 
 use crate::error::ApiError;
@@ -37,7 +38,8 @@ pub fn build_router(state: AppState) -> Router {
     let open = Router::new()
         .merge(routes::health::router())
         .merge(routes::images::router())
-        .merge(routes::metrics::router());
+        .merge(routes::metrics::router())
+        .route("/openapi.json", get(crate::openapi::openapi_json));
     Router::new()
         .merge(protected)
         .merge(open)

@@ -157,3 +157,27 @@ async fn serve_prints_an_admin_key_once_and_drains_in_flight_requests_on_sigterm
     );
     again.terminate();
 }
+
+#[test]
+fn config_prints_the_effective_settings_without_secrets() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("artgen.toml");
+    std::fs::write(&config, "[rate_limit]\nper_minute = 7\nburst = 3\n").expect("config written");
+    let output = artgen(dir.path())
+        .env("OPENAI_API_KEY", "sk-live-super-secret-value")
+        .env("ARTGEN_RATE_LIMIT_BURST", "4")
+        .arg("--config")
+        .arg(&config)
+        .arg("config")
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(!stdout.contains("super-secret"), "{stdout}");
+    assert!(stdout.contains("[redacted]"));
+    assert!(stdout.contains("per_minute = 7"), "file applied: {stdout}");
+    assert!(
+        stdout.contains("burst = 4"),
+        "environment wins over the file: {stdout}"
+    );
+}

@@ -129,7 +129,7 @@ pub fn measure<T>(label: &str, plan: Plan, mut op: impl FnMut() -> T) -> Measure
         .collect();
     samples.sort_by(f64::total_cmp);
     let mid = samples.len() / 2;
-    let median = if samples.len() % 2 == 0 {
+    let median = if samples.len().is_multiple_of(2) {
         (samples[mid - 1] + samples[mid]) / 2.0
     } else {
         samples[mid]

@@ -8,6 +8,7 @@ mod idempotency;
 mod images;
 mod limits;
 mod observability;
+mod python_sdk;
 mod resilience;
 mod streaming;
 mod uploads;

@@ -9,10 +9,12 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use serde_json::Value;
 
-use super::generate::answer;
+use super::generate::{answer, GenerateResponse};
 use crate::error::ApiError;
 use crate::extract::from_value;
 use crate::form::{read_form, FormSpec, ImageForm};
+use crate::openapi::schemas::{EditForm, ImageStream, VariationForm};
+use crate::openapi::{IdempotencyKey, UploadErrors};
 use crate::state::AppState;
 
 /// Text fields of an edit form.
@@ -129,6 +131,24 @@ pub fn multipart_body(body: Result<Multipart, MultipartRejection>) -> Result<Mul
     })
 }
 
+/// Edit images with a prompt (and optionally a mask).
+///
+/// Answers like `/generate`: the images as JSON, or server-sent events with `stream=true`.
+#[utoipa::path(
+    post,
+    path = "/edit",
+    tag = "native",
+    request_body(content = EditForm, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "The images, or their event stream.", content(
+            (GenerateResponse = "application/json"),
+            (ImageStream = "text/event-stream"),
+        )),
+        UploadErrors,
+    ),
+    security(("bearer" = [])),
+)]
 async fn edit(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -143,6 +163,21 @@ async fn edit(
     answer(state, ctx, JobParams::Edit(params)).await
 }
 
+/// Variations of an image (dall-e-2).
+///
+/// Answers like `/generate` (never streamed).
+#[utoipa::path(
+    post,
+    path = "/variation",
+    tag = "native",
+    request_body(content = VariationForm, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "The images.", body = GenerateResponse),
+        UploadErrors,
+    ),
+    security(("bearer" = [])),
+)]
 async fn variation(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

@@ -13,6 +13,8 @@ use super::images::signed_url;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::middleware::RequestSummary;
+use crate::openapi::schemas::{GenerateRequestDoc, ImageStream};
+use crate::openapi::{IdempotencyKey, JobErrors};
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -21,7 +23,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The answer to a generate request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GenerateResponse {
     /// Request id.
     pub id: String,
@@ -34,6 +36,7 @@ pub struct GenerateResponse {
     /// The images.
     pub images: Vec<ImageDto>,
     /// Token usage (`null` for models billed per image).
+    #[schema(required = true)]
     pub usage: Option<UsageDto>,
     /// Settled cost in micro-dollars.
     pub cost_micros: u64,
@@ -42,7 +45,7 @@ pub struct GenerateResponse {
 }
 
 /// One image of the answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImageDto {
     /// Image id (for `GET /images/{id}`).
     pub id: String,
@@ -61,7 +64,7 @@ pub struct ImageDto {
 }
 
 /// Token usage in the shape of Appendix A, plus the upstream's fields.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageDto {
     /// Input tokens (text and image).
     pub prompt_tokens: u64,
@@ -120,6 +123,24 @@ impl GenerateResponse {
     }
 }
 
+/// Generate images from a prompt.
+///
+/// Answers the images as JSON, or as server-sent events when the body sets `stream: true`.
+#[utoipa::path(
+    post,
+    path = "/generate",
+    tag = "native",
+    request_body(content = GenerateRequestDoc, content_type = "application/json"),
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "The images, or their event stream.", content(
+            (GenerateResponse = "application/json"),
+            (ImageStream = "text/event-stream"),
+        )),
+        JobErrors,
+    ),
+    security(("bearer" = [])),
+)]
 async fn generate(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

@@ -5,6 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::openapi::schemas::HealthStatus;
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -12,6 +13,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
+/// Liveness and what the server is wired to.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses((status = 200, description = "The server is up.", body = HealthStatus)),
+)]
 async fn health(State(state): State<AppState>) -> Json<Value> {
     let provider = state.provider();
     let mut body = json!({

@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::middleware::authenticate_headers;
+use crate::openapi::schemas::ImageFile;
+use crate::openapi::ImageErrors;
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -35,6 +37,29 @@ pub fn signed_url(state: &AppState, image_id: &str) -> String {
     )
 }
 
+/// The bytes of an image.
+///
+/// For a signed link (`exp` and `sig`, as in the answers' `url`) or the owner's (or an
+/// admin's) key. A bad or expired signature, or someone else's image, is 404 `not_found`.
+#[utoipa::path(
+    get,
+    path = "/images/{id}",
+    tag = "operations",
+    params(
+        ("id" = String, Path, description = "Image id, as in the answers' `id` or `image_id`."),
+        ("exp" = Option<u64>, Query, description = "Expiry of a signed link, Unix seconds."),
+        ("sig" = Option<String>, Query, description = "Signature of a signed link."),
+    ),
+    responses(
+        (status = 200, description = "The image, cacheable privately for an hour.", content(
+            (ImageFile = "image/png"),
+            (ImageFile = "image/jpeg"),
+            (ImageFile = "image/webp"),
+        )),
+        ImageErrors,
+    ),
+    security((), ("bearer" = [])),
+)]
 async fn image(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,

@@ -10,6 +10,7 @@ use axum::{Extension, Router};
 
 use crate::error::ApiError;
 use crate::middleware::authenticate_headers;
+use crate::openapi::MetricsErrors;
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -17,6 +18,20 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
+/// Prometheus metrics (OpenMetrics text).
+///
+/// Needs a key unless the server is configured with `metrics_public = true`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The metrics.", body = String,
+            content_type = "application/openmetrics-text"),
+        MetricsErrors,
+    ),
+    security((), ("bearer" = [])),
+)]
 async fn metrics(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,

@@ -18,6 +18,8 @@ use super::images::signed_url;
 use crate::error::ApiError;
 use crate::extract::{from_value, JsonBody};
 use crate::form::read_form;
+use crate::openapi::schemas::{ImageStream, ImagesResponse, VariationForm};
+use crate::openapi::{IdempotencyKey, JobErrors, UploadErrors};
 use crate::sse::images_usage;
 use crate::state::AppState;
 
@@ -50,6 +52,29 @@ fn apply_defaults(fields: &mut Map<String, Value>, default_model: &str, state: &
     }
 }
 
+/// Create images (OpenAI-compatible).
+///
+/// OpenAI's request and `ImagesResponse`; `model` defaults to `dall-e-2`, and DALL·E models
+/// answer with URLs unless `response_format` says otherwise. Server-sent events with
+/// `stream: true`.
+#[utoipa::path(
+    post,
+    path = "/v1/images/generations",
+    tag = "openai",
+    request_body(
+        content = ref("#/components/schemas/OpenAiGenerateRequest"),
+        content_type = "application/json"
+    ),
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "The images, or their event stream.", content(
+            (ImagesResponse = "application/json"),
+            (ImageStream = "text/event-stream"),
+        )),
+        JobErrors,
+    ),
+    security(("bearer" = [])),
+)]
 async fn generations(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -61,6 +86,28 @@ async fn generations(
     answer(state, ctx, JobParams::Generate(params)).await
 }
 
+/// Edit images (OpenAI-compatible).
+///
+/// OpenAI's form and `ImagesResponse`; `model` defaults to `gpt-image-1.5`. Server-sent
+/// events with `stream=true`.
+#[utoipa::path(
+    post,
+    path = "/v1/images/edits",
+    tag = "openai",
+    request_body(
+        content = ref("#/components/schemas/OpenAiEditForm"),
+        content_type = "multipart/form-data"
+    ),
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "The images, or their event stream.", content(
+            (ImagesResponse = "application/json"),
+            (ImageStream = "text/event-stream"),
+        )),
+        UploadErrors,
+    ),
+    security(("bearer" = [])),
+)]
 async fn edits(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -76,6 +123,18 @@ async fn edits(
     answer(state, ctx, JobParams::Edit(params)).await
 }
 
+/// Variations of an image (OpenAI-compatible).
+///
+/// OpenAI's form and `ImagesResponse`; `model` defaults to `dall-e-2`.
+#[utoipa::path(
+    post,
+    path = "/v1/images/variations",
+    tag = "openai",
+    request_body(content = VariationForm, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses((status = 200, description = "The images.", body = ImagesResponse), UploadErrors),
+    security(("bearer" = [])),
+)]
 async fn variations(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

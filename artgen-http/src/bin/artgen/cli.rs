@@ -220,6 +220,20 @@ mod tests {
     }
 
     #[test]
+    fn every_toml_example_in_the_readme_parses() {
+        let readme = include_str!("../../../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 2, "the README shows config examples");
+        for block in blocks {
+            toml::from_str::<Settings>(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        }
+    }
+
+    #[test]
     fn unknown_config_keys_are_refused() {
         assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
     }

@@ -1,0 +1,277 @@
+//! Doc-only schemas: shapes the handlers build from core types or `serde_json::Value`, described
+//! for the document. Nothing here is (de)serialized; `tests/openapi.rs` checks them against the
+//! real types and form specs.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use artgen_core::domain::{
+    Background, InputFidelity, Moderation, OutputFormat, Quality, ResponseFormat, Style,
+};
+use artgen_core::ErrorCode;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+/// String enums whose values come from a core type's own list, so the document cannot drift.
+macro_rules! enum_schemas {
+    ($($ty:ident = $name:literal, $values:expr, $description:literal;)+) => {$(
+        #[doc = $description]
+        pub struct $ty;
+
+        impl PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some($description))
+                    .enum_values(Some($values.iter().map(|v| v.as_str())))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $ty {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    )+};
+}
+
+enum_schemas! {
+    ErrorCodeSchema = "ErrorCode", ErrorCode::ALL,
+        "Stable error code: every code ArtGen answers with (`artgen_core::ErrorCode::ALL`).";
+    QualitySchema = "Quality", Quality::ALL, "Rendering quality: GPT image `auto`/`low`/\
+        `medium`/`high`; dall-e-3 `standard`/`hd`; dall-e-2 `standard`.";
+    OutputFormatSchema = "OutputFormat", OutputFormat::ALL, "Image encoding (DALL·E: `png` only).";
+    BackgroundSchema = "Background", Background::ALL,
+        "Background (GPT image); `transparent` needs `png` or `webp`.";
+    ModerationSchema = "Moderation", Moderation::ALL, "Moderation strictness (GPT image).";
+    StyleSchema = "Style", Style::ALL, "Style (dall-e-3).";
+    ResponseFormatSchema = "ResponseFormat", ResponseFormat::ALL,
+        "`b64_json` (default): bytes inline and a signed URL; `url`: the URL only.";
+    InputFidelitySchema = "InputFidelity", [InputFidelity::Low, InputFidelity::High],
+        "How closely an edit keeps the input's details (gpt-image-1 and 1.5).";
+}
+
+/// A string schema with a fixed description, for what has no JSON shape.
+macro_rules! string_schema {
+    ($(#[$meta:meta])* $ty:ident, $description:expr, $format:expr) => {
+        $(#[$meta])*
+        pub struct $ty;
+
+        impl PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format($format)
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $ty {}
+    };
+}
+
+string_schema!(
+    /// Image bytes, as uploaded or served.
+    ImageFile,
+    "PNG, JPEG or WebP bytes (uploads: the type is sniffed from the bytes, not trusted).",
+    Some(SchemaFormat::KnownFormat(KnownFormat::Binary))
+);
+string_schema!(
+    /// The `text/event-stream` answer of a streamed generation or edit.
+    ImageStream,
+    STREAM_EVENTS,
+    None
+);
+
+const STREAM_EVENTS: &str = "Server-sent events, answered when the request sets `stream: true` \
+(GPT image models). Each event's name equals its payload's `type`; its data is one JSON object. \
+Generations send `image_generation.partial_image` (up to `partial_images` times) and one \
+`image_generation.completed` per image; edits send `image_edit.partial_image` and \
+`image_edit.completed`. Every payload has `type`, `b64_json`, `created_at` (Unix seconds), \
+`size`, `quality`, `background`, `output_format` and ArtGen's `request_id`; partial images add \
+`partial_image_index`; completed events add `usage` (`total_tokens`, `input_tokens`, \
+`output_tokens`, `input_tokens_details`), `image_id` (for `GET /images/{id}`) and a signed `url`. \
+A failure after the stream started is one `error` event whose data is \
+`{\"type\":\"error\",\"error\":{...}}` with the body of the error envelope; failures before the \
+first event are ordinary JSON errors with their status.";
+
+/// The JSON body of `POST /generate` (and, with `model` optional, `/v1/images/generations`):
+/// `artgen_core::domain::GenerateParams`. Unknown fields are refused.
+#[derive(ToSchema)]
+#[schema(as = GenerateRequest)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequestDoc {
+    /// Model id or configured alias.
+    pub model: String,
+    /// What to draw: non-blank; at most 32,000 characters (GPT image), 4,000 (dall-e-3) or
+    /// 1,000 (dall-e-2).
+    pub prompt: String,
+    /// How many images, 1–10 (dall-e-3: 1). Default 1.
+    #[schema(minimum = 1, maximum = 10)]
+    pub n: Option<u32>,
+    /// `auto` or `WIDTHxHEIGHT`; which sizes a model accepts is in the API guide.
+    pub size: Option<String>,
+    /// Rendering quality.
+    pub quality: Option<QualitySchema>,
+    /// Output encoding.
+    pub format: Option<OutputFormatSchema>,
+    /// Synonym of `format` (OpenAI's name); send one of the two.
+    pub output_format: Option<OutputFormatSchema>,
+    /// 0–100; GPT image with `jpeg` or `webp` only.
+    #[schema(maximum = 100)]
+    pub output_compression: Option<u32>,
+    /// Background (GPT image).
+    pub background: Option<BackgroundSchema>,
+    /// Moderation strictness (GPT image).
+    pub moderation: Option<ModerationSchema>,
+    /// Style (dall-e-3).
+    pub style: Option<StyleSchema>,
+    /// Answer with server-sent events (GPT image).
+    pub stream: Option<bool>,
+    /// Partial images while streaming, 0–3 (needs `stream: true`).
+    #[schema(maximum = 3)]
+    pub partial_images: Option<u32>,
+    /// Images inline (`b64_json`, default) or as URLs only.
+    pub response_format: Option<ResponseFormatSchema>,
+    /// End-user id forwarded upstream: at most 256 printable characters.
+    #[schema(max_length = 256)]
+    pub user: Option<String>,
+}
+
+/// The `multipart/form-data` body of `POST /edit` (and, with `model` optional,
+/// `/v1/images/edits`): one or more images as `image`, or as repeated `image[]` or `image[0]`,
+/// `image[1]`, … parts; an optional `mask`; text fields as for `/generate`. Every part is
+/// checked before anything goes upstream; an unknown or repeated part is refused.
+#[derive(ToSchema)]
+pub struct EditForm {
+    /// The image to edit.
+    pub image: Option<ImageFile>,
+    /// Several images to edit together (GPT image).
+    #[serde(rename = "image[]")]
+    pub images: Option<Vec<ImageFile>>,
+    /// Where to edit: a PNG with an alpha channel, the size of the first image.
+    pub mask: Option<ImageFile>,
+    /// Model id or configured alias.
+    pub model: String,
+    /// What to change.
+    pub prompt: String,
+    /// How many images, 1–10.
+    #[schema(minimum = 1, maximum = 10)]
+    pub n: Option<u32>,
+    /// `auto` or `WIDTHxHEIGHT`.
+    pub size: Option<String>,
+    /// Rendering quality.
+    pub quality: Option<QualitySchema>,
+    /// Output encoding.
+    pub format: Option<OutputFormatSchema>,
+    /// Synonym of `format`.
+    pub output_format: Option<OutputFormatSchema>,
+    /// 0–100; `jpeg` or `webp` only.
+    #[schema(maximum = 100)]
+    pub output_compression: Option<u32>,
+    /// Background.
+    pub background: Option<BackgroundSchema>,
+    /// Answer with server-sent events (`true` or `false`).
+    pub stream: Option<bool>,
+    /// Partial images while streaming, 0–3.
+    #[schema(maximum = 3)]
+    pub partial_images: Option<u32>,
+    /// Images inline or as URLs only.
+    pub response_format: Option<ResponseFormatSchema>,
+    /// End-user id forwarded upstream.
+    pub user: Option<String>,
+    /// How closely to keep the input's details.
+    pub input_fidelity: Option<InputFidelitySchema>,
+}
+
+/// The `multipart/form-data` body of `POST /variation` and `/v1/images/variations` (dall-e-2):
+/// one square PNG as `image` and optional text fields.
+#[derive(ToSchema)]
+pub struct VariationForm {
+    /// The image to vary.
+    pub image: ImageFile,
+    /// Model id or alias (default `dall-e-2`).
+    pub model: Option<String>,
+    /// How many images, 1–10.
+    #[schema(minimum = 1, maximum = 10)]
+    pub n: Option<u32>,
+    /// `256x256`, `512x512` or `1024x1024`.
+    pub size: Option<String>,
+    /// Output encoding (`png` only).
+    pub format: Option<OutputFormatSchema>,
+    /// Images inline or as URLs only.
+    pub response_format: Option<ResponseFormatSchema>,
+    /// End-user id forwarded upstream.
+    pub user: Option<String>,
+}
+
+/// OpenAI's `ImagesResponse`, the answer of the `/v1/images/*` routes.
+#[derive(ToSchema)]
+pub struct ImagesResponse {
+    /// Unix seconds.
+    pub created: u64,
+    /// The images.
+    pub data: Vec<ImageData>,
+    /// Encoding of the images.
+    pub output_format: Option<OutputFormatSchema>,
+    /// `WxH` of the images.
+    pub size: Option<String>,
+    /// Token usage (GPT image; absent for models billed per image).
+    pub usage: Option<ImagesUsage>,
+}
+
+/// One image of an [`ImagesResponse`]: `b64_json` or `url`, as `response_format` asked.
+#[derive(ToSchema)]
+pub struct ImageData {
+    /// Base64 bytes.
+    pub b64_json: Option<String>,
+    /// A signed, expiring link to `GET /images/{id}`.
+    pub url: Option<String>,
+    /// The prompt the model used, where it rewrites prompts.
+    pub revised_prompt: Option<String>,
+}
+
+/// OpenAI's `ImagesUsage`.
+#[derive(ToSchema)]
+pub struct ImagesUsage {
+    /// All tokens.
+    pub total_tokens: u64,
+    /// Input tokens (text and image).
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens by kind.
+    pub input_tokens_details: TokenDetails,
+    /// Output tokens by kind.
+    pub output_tokens_details: Option<TokenDetails>,
+}
+
+/// Tokens by kind.
+#[derive(ToSchema)]
+pub struct TokenDetails {
+    /// Text tokens.
+    pub text_tokens: u64,
+    /// Image tokens.
+    pub image_tokens: u64,
+}
+
+/// The answer of `GET /health`.
+#[derive(ToSchema)]
+pub struct HealthStatus {
+    /// Always `ok`.
+    pub status: String,
+    /// Server version.
+    pub version: String,
+    /// Name of the primary upstream.
+    pub provider: String,
+    /// Whether the mock provider answers (no `OPENAI_API_KEY`: test images, no real cost).
+    pub mock_provider: bool,
+    /// Last `x-ratelimit-remaining-*` readings by model: `remaining_requests`,
+    /// `remaining_tokens`.
+    pub upstream_quota: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Set when the mock provider answers.
+    pub warning: Option<String>,
+}
