@@ -30,12 +30,16 @@ pub(crate) fn should_retry(headers: &HeaderMap) -> Option<bool> {
 
 /// When the upstream asked to be retried: `retry-after-ms` (milliseconds, float) first, then
 /// `retry-after` (seconds as a float, or an HTTP-date measured from `now`).
+/// Advice beyond a day is clamped to a day: the upstream is not trusted to park clients forever.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(after) = text(headers, "retry-after-ms").and_then(parse_millis) {
-        return Some(after);
-    }
-    text(headers, "retry-after").and_then(|value| parse_retry_after(value, now))
+    let advice = match text(headers, "retry-after-ms").and_then(parse_millis) {
+        Some(after) => Some(after),
+        None => text(headers, "retry-after").and_then(|value| parse_retry_after(value, now)),
+    };
+    advice.map(|d| d.min(MAX_ADVICE))
 }
+
+const MAX_ADVICE: Duration = Duration::from_secs(24 * 3600);
 
 fn text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name)?.to_str().ok().map(str::trim)
@@ -147,5 +151,28 @@ mod tests {
         assert_eq!(request_id(&ok).as_deref(), Some("req_abc123"));
         assert_eq!(request_id(&too_long), None);
         assert_eq!(request_id(&spaced), None);
+    }
+
+    #[test]
+    fn absurd_advice_is_clamped_to_a_day() {
+        let map = headers(&[("retry-after", "99999999999")]);
+        assert_eq!(retry_after(&map, SystemTime::UNIX_EPOCH), Some(MAX_ADVICE));
+    }
+
+    proptest::proptest! {
+        /// Whatever an upstream (or something in between) puts in these headers, parsing
+        /// never panics and never yields a negative or absurd delay.
+        #[test]
+        fn arbitrary_retry_headers_never_panic(
+            after in "[ -~]{0,40}",
+            after_ms in "[ -~]{0,40}",
+            should in "[ -~]{0,10}",
+        ) {
+            let map = headers(&[("retry-after", &after), ("retry-after-ms", &after_ms), ("x-should-retry", &should)]);
+            let _ = should_retry(&map);
+            if let Some(delay) = retry_after(&map, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)) {
+                proptest::prop_assert!(delay <= MAX_ADVICE);
+            }
+        }
     }
 }

@@ -171,3 +171,79 @@ async fn a_failed_upstream_call_records_a_failed_usage_row() {
     assert_eq!(rows[0].error_code.as_deref(), Some("upstream_error"));
     assert_eq!(rows[0].cost.micros(), 0);
 }
+
+#[tokio::test]
+async fn advice_longer_than_we_wait_is_passed_on_as_a_429_with_retry_after() {
+    let app = spawn_app(TestOptions::default()).await;
+    let server = app.upstream.as_ref().expect("wiremock");
+    let limited = ResponseTemplate::new(429)
+        .insert_header("retry-after", "120")
+        .set_body_json(error("Rate limit reached", Some("rate_limit_exceeded")));
+    mount_failure(server, limited, 5).await;
+
+    let response = app
+        .generate(Some(&app.user_key), &body("dall-e-2", "256x256"))
+        .await;
+
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "120");
+    assert_error(&json_of(response).await, "upstream_rate_limited", None);
+    assert_eq!(
+        app.upstream_calls().await,
+        1,
+        "not retried: the advice is beyond max_retry_after"
+    );
+}
+
+#[tokio::test]
+async fn x_should_retry_false_is_obeyed() {
+    let app = spawn_app(TestOptions::default()).await;
+    let server = app.upstream.as_ref().expect("wiremock");
+    mount_failure(
+        server,
+        ResponseTemplate::new(500).insert_header("x-should-retry", "false"),
+        5,
+    )
+    .await;
+
+    let response = app
+        .generate(Some(&app.user_key), &body("dall-e-2", "256x256"))
+        .await;
+
+    assert_eq!(response.status(), 502);
+    assert_eq!(app.upstream_calls().await, 1);
+}
+
+#[tokio::test]
+async fn unsafe_upstream_answers_are_502s_that_echo_nothing_and_fetch_nothing() {
+    let canary = wiremock::MockServer::start().await;
+    let app = spawn_app(TestOptions::default()).await;
+    let server = app.upstream.as_ref().expect("wiremock");
+    let foreign = serde_json::json!({"created": 1, "data": [{"url": format!("{}/stolen.png", canary.uri())}]});
+    let answers = [
+        ResponseTemplate::new(200).set_body_string("{\"created\": 1, \"data\": [CANARY-TEXT"),
+        ResponseTemplate::new(200).set_body_json(foreign),
+        ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"created": 1, "data": [{"b64_json": "!!CANARY-TEXT!!"}]}),
+        ),
+        ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"created": 1, "data": [{"b64_json": "R0lGODlhAQABAAAAACw="}]}),
+        ),
+    ];
+    for answer in answers {
+        server.reset().await;
+        mount_failure(server, answer, 5).await;
+        let response = app
+            .generate(Some(&app.user_key), &body("dall-e-2", "256x256"))
+            .await;
+        assert_eq!(response.status(), 502);
+        let text = response.text().await.expect("body");
+        assert!(text.contains("upstream_error"), "{text}");
+        assert!(!text.contains("CANARY"), "{text}");
+    }
+    assert_eq!(
+        canary.received_requests().await.map_or(0, |r| r.len()),
+        0,
+        "no foreign URL is fetched"
+    );
+}

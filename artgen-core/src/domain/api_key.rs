@@ -154,4 +154,20 @@ mod tests {
             assert!(ApiKey::parse(text).is_none(), "{text}");
         }
     }
+
+    proptest::proptest! {
+        /// Parsing arbitrary text never panics, and only checksummed keys get through.
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in "\\PC{0,80}", body in "[A-Za-z0-9]{40}") {
+            if let Some(key) = ApiKey::parse(&text) {
+                proptest::prop_assert_eq!(key.expose_secret(), text.as_str());
+            }
+            let key = ApiKey::assemble(KeyEnv::Live, &body).expect("valid body");
+            proptest::prop_assert_eq!(ApiKey::parse(key.expose_secret()), Some(key.clone()));
+            let mut flipped = key.expose_secret().to_owned();
+            let last = flipped.pop().expect("non-empty");
+            flipped.push(if last == '0' { '1' } else { '0' });
+            proptest::prop_assert!(ApiKey::parse(&flipped).is_none(), "one changed character breaks the checksum");
+        }
+    }
 }

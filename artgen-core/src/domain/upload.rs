@@ -257,4 +257,24 @@ mod tests {
         let img = inspect(Bytes::from(out.into_inner()), None).expect("valid");
         assert!(!img.has_alpha());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Arbitrary bytes (and arbitrary bytes behind a valid magic number) never panic and
+        /// never get past the checks unless they are a well-formed, bounded image.
+        #[test]
+        fn arbitrary_uploads_never_panic(
+            magic in proptest::sample::select(vec![&b""[..], b"\x89PNG\r\n\x1a\n", b"\xFF\xD8\xFF", b"RIFF\x10\0\0\0WEBPVP8X"]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            declared in proptest::option::of("[a-z/]{0,12}"),
+        ) {
+            let mut bytes = magic.to_vec();
+            bytes.extend_from_slice(&tail);
+            if let Ok(image) = UploadedImage::inspect("image", None, declared.as_deref(), Bytes::from(bytes), 4096) {
+                proptest::prop_assert!(image.dimensions().pixels() <= MAX_INPUT_PIXELS);
+                proptest::prop_assert!(image.dimensions().width > 0 && image.dimensions().height > 0);
+            }
+        }
+    }
 }

@@ -86,16 +86,24 @@ impl Cli {
             Command::Keys(command) => keys(&settings, command).await,
             Command::Config => {
                 let text = toml::to_string_pretty(&settings).context("rendering settings")?;
-                let key_set = std::env::var_os(&settings.openai.api_key_env).is_some();
-                out(&format!(
-                    "{text}\n# {} is {}\n",
-                    settings.openai.api_key_env,
-                    if key_set {
-                        "set ([redacted])"
-                    } else {
-                        "not set (mock provider)"
-                    }
-                ));
+                let status = |var: &str, unset: &str| {
+                    let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+                    format!(
+                        "# {var} is {}",
+                        if set { "set ([redacted])" } else { unset }
+                    )
+                };
+                let mut lines = vec![status(
+                    &settings.openai.api_key_env,
+                    "not set (mock provider)",
+                )];
+                for (name, provider) in &settings.providers {
+                    lines.push(status(
+                        &provider.api_key_env,
+                        &format!("not set (provider {name} cannot start)"),
+                    ));
+                }
+                out(&format!("{text}\n{}\n", lines.join("\n")));
                 Ok(())
             }
         }
