@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use artgen_core::decorators::{ConcurrencyLimit, Deadline, FallbackRouter, Retrying};
+use artgen_core::decorators::{
+    CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
+};
 use artgen_core::domain::Catalog;
 use artgen_core::ports::{ImageProvider, SystemClock, Telemetry};
 use artgen_core::testing::MockProvider;
@@ -184,21 +186,26 @@ pub fn upstreams(
 }
 
 /// Stacks the decorators (outermost first): deadline → retry → fallback → per-upstream
-/// concurrency limit → provider.
+/// circuit breaker → per-upstream concurrency limit → provider.
 fn decorate(
     settings: &Settings,
     upstreams: Upstreams,
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<dyn ImageProvider>, ComposeError> {
     let telemetry: Arc<dyn Telemetry> = metrics.clone();
-    let limit = |p: Arc<dyn ImageProvider>| -> Arc<dyn ImageProvider> {
-        Arc::new(ConcurrencyLimit::new(p, settings.concurrency).with_telemetry(telemetry.clone()))
+    let guard = |p: Arc<dyn ImageProvider>| -> Arc<dyn ImageProvider> {
+        let limited =
+            ConcurrencyLimit::new(p, settings.concurrency).with_telemetry(telemetry.clone());
+        Arc::new(
+            CircuitBreaker::new(Arc::new(limited), settings.circuit)
+                .with_telemetry(telemetry.clone()),
+        )
     };
-    let primary = limit(upstreams.primary);
+    let primary = guard(upstreams.primary);
     let others: HashMap<_, _> = upstreams
         .others
         .into_iter()
-        .map(|(name, p)| (name, limit(p)))
+        .map(|(name, p)| (name, guard(p)))
         .collect();
     let routed: Arc<dyn ImageProvider> = if others.is_empty() && settings.fallback.models.is_empty()
     {

@@ -39,6 +39,7 @@ pub struct Metrics {
     upstream_fallbacks: Family<Labels, Counter>,
     upstream_busy: Family<Labels, Counter>,
     upstream_quota: Family<Labels, Gauge>,
+    upstream_circuit_open: Family<Labels, Gauge>,
     /// The latest quota readings by (model, kind), for `/health`.
     quota: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -72,6 +73,7 @@ impl Metrics {
         let upstream_fallbacks = Family::<Labels, Counter>::default();
         let upstream_busy = Family::<Labels, Counter>::default();
         let upstream_quota = Family::<Labels, Gauge>::default();
+        let upstream_circuit_open = Family::<Labels, Gauge>::default();
         registry.register(
             "artgen_requests",
             "HTTP requests by endpoint, model and status",
@@ -123,6 +125,11 @@ impl Metrics {
             "Latest remaining upstream quota reported by the provider, by model and kind",
             upstream_quota.clone(),
         );
+        registry.register(
+            "artgen_upstream_circuit_open",
+            "1 while the circuit breaker of an upstream is open (calls to it fail fast), else 0",
+            upstream_circuit_open.clone(),
+        );
         Self {
             registry,
             requests,
@@ -136,6 +143,7 @@ impl Metrics {
             upstream_fallbacks,
             upstream_busy,
             upstream_quota,
+            upstream_circuit_open,
             quota: Mutex::new(BTreeMap::new()),
         }
     }
@@ -204,6 +212,12 @@ impl Telemetry for Metrics {
             .inc();
     }
 
+    fn circuit_state(&self, provider: &str, open: bool) {
+        self.upstream_circuit_open
+            .get_or_create(&vec![("provider", provider.to_owned())])
+            .set(i64::from(open));
+    }
+
     /// Keeps the latest reading per model and kind (a reading from another provider for the
     /// same model replaces it).
     fn upstream_quota(&self, _provider: &str, model: &str, kind: &str, remaining: u64) {
@@ -263,6 +277,7 @@ mod tests {
         metrics.upstream_busy("dall-e-2");
         metrics.upstream_quota("openai", "dall-e-2", "requests", 10);
         metrics.upstream_quota("openai", "dall-e-2", "requests", 9);
+        metrics.circuit_state("backup", true);
         let text = metrics.render().expect("renders");
         for name in [
             "artgen_requests_total{endpoint=\"/generate\",model=\"dall-e-2\",status=\"200\"} 1",
@@ -275,6 +290,7 @@ mod tests {
             "artgen_upstream_fallbacks_total{model=\"dall-e-2\",from=\"openai\",to=\"azure\"} 1",
             "artgen_upstream_busy_total{model=\"dall-e-2\"} 1",
             "artgen_upstream_quota_remaining{model=\"dall-e-2\",kind=\"requests\"} 9",
+            "artgen_upstream_circuit_open{provider=\"backup\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use std::collections::BTreeMap;
 
-use artgen_core::decorators::{ConcurrencyConfig, DeadlineConfig, FallbackConfig, RetryPolicy};
+use artgen_core::decorators::{
+    CircuitConfig, ConcurrencyConfig, DeadlineConfig, FallbackConfig, RetryPolicy,
+};
 use artgen_core::domain::CatalogConfig;
 use artgen_openai::ApiFlavor;
 
@@ -43,6 +45,8 @@ pub struct Settings {
     pub providers: BTreeMap<String, OpenAiSettings>,
     /// Which upstreams to try after the primary fails (5xx, timeouts, connection errors).
     pub fallback: FallbackConfig,
+    /// Circuit breaker per upstream: fail fast while an upstream keeps failing.
+    pub circuit: CircuitConfig,
     /// Per-model limit of concurrent upstream calls, per upstream, with a bounded queue.
     pub concurrency: ConcurrencyConfig,
     /// The whole-request deadline toward the upstream (retries and fallbacks included).
@@ -78,6 +82,7 @@ impl Default for Settings {
             openai: OpenAiSettings::default(),
             providers: BTreeMap::new(),
             fallback: FallbackConfig::default(),
+            circuit: CircuitConfig::default(),
             concurrency: ConcurrencyConfig::default(),
             deadline: DeadlineConfig::default(),
             catalog: CatalogConfig::default(),

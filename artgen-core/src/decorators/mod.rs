@@ -8,6 +8,9 @@
 //! - [`Fallback`] / [`FallbackRouter`] ([`FallbackConfig`]): an ordered chain of upstreams,
 //!   the next one tried on 5xx, connection failures, timeouts, `upstream_unavailable` and
 //!   `upstream_busy`, never on 4xx-class errors; chains may differ per model.
+//! - [`CircuitBreaker`] ([`CircuitConfig`]): after consecutive upstream failures (5xx,
+//!   connection failures, timeouts; never 4xx or 429), calls fail fast for a while with
+//!   `upstream_unavailable` and a retry-after, then one probe decides whether to close again.
 //! - [`ConcurrencyLimit`] ([`ConcurrencyConfig`]): per-model cap on in-flight upstream calls
 //!   with a bounded, time-limited wait queue → `upstream_busy` with a retry-after.
 //!
@@ -16,8 +19,8 @@
 //! Outermost first:
 //!
 //! ```text
-//! Deadline → Retrying → Fallback ─┬→ ConcurrencyLimit → primary upstream
-//!                                 └→ ConcurrencyLimit → secondary upstream …
+//! Deadline → Retrying → Fallback ─┬→ CircuitBreaker → ConcurrencyLimit → primary upstream
+//!                                 └→ CircuitBreaker → ConcurrencyLimit → secondary upstream …
 //! ```
 //!
 //! - **Deadline outermost**: it bounds what the caller waits for in all — queueing, every
@@ -33,12 +36,19 @@
 //!   is held during a backoff sleep. `upstream_busy` is not retryable, so when every upstream
 //!   is saturated the caller is told to come back later at once (load shedding) instead of
 //!   being retried into a queue.
+//! - **CircuitBreaker inside Fallback, one per upstream, outside ConcurrencyLimit**: an open
+//!   upstream's `upstream_unavailable` (not retryable) makes Fallback move to the next upstream
+//!   at once and stops Retrying from hammering it, while a healthy upstream keeps its own closed
+//!   circuit. Outside the limit, a fast-failed call never queues for a permit, and
+//!   `upstream_busy` from a full local queue is ignored, not mistaken for an upstream outage.
 
+pub mod circuit;
 pub mod concurrency;
 pub mod deadline;
 pub mod fallback;
 pub mod retry;
 
+pub use circuit::{CircuitBreaker, CircuitConfig};
 pub use concurrency::{ConcurrencyConfig, ConcurrencyLimit};
 pub use deadline::{Deadline, DeadlineConfig};
 pub use fallback::{Fallback, FallbackConfig, FallbackRouter};

@@ -27,6 +27,11 @@ pub trait Telemetry: Send + Sync {
     /// already running or waiting.
     fn upstream_busy(&self, _model: &str) {}
 
+    /// The circuit breaker of the upstream named `provider` opened (`open`: calls to it fail
+    /// fast until a probe succeeds) or closed again. Also reported, closed, when the breaker
+    /// is set up.
+    fn circuit_state(&self, _provider: &str, _open: bool) {}
+
     /// The latest reading of an upstream quota, as the provider reported it (e.g. from
     /// `x-ratelimit-remaining-requests`): `kind` names the quota (`requests`, `tokens`, ...),
     /// `remaining` is what is left of it.

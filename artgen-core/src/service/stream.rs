@@ -79,7 +79,7 @@ impl OpenStream {
     /// records what was delivered. The row is written in every case.
     ///
     /// # Errors
-    /// A stream failure (mapped like [`ImageProvider::run`]'s errors), `cancelled` when the
+    /// A stream failure (mapped like [`ImageProvider::run`](crate::ports::ImageProvider::run)'s errors), `cancelled` when the
     /// client left before any image was complete, `upstream_error` when the stream ended
     /// without an image, `internal_error` when storage failed.
     pub async fn pump(self, sink: &mut dyn EventSink) -> Result<Generation> {
