@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use serde_json::Value;
 
-use super::generate::{answer, GenerateResponse};
+use super::generate::{answer, GenerateResponse, Shape};
 use crate::error::ApiError;
 use crate::extract::from_value;
 use crate::form::{read_form, FormSpec, ImageForm};
@@ -118,6 +118,23 @@ pub fn variation_params(mut form: ImageForm) -> Result<VariationParams, Error> {
     })
 }
 
+/// Reads and checks an upload form, answering every failure with the request id.
+///
+/// # Errors
+/// `unsupported_media_type` when the body is not multipart; the errors of [`read_form`].
+pub async fn read_upload(
+    state: &AppState,
+    ctx: &RequestContext,
+    multipart: Result<Multipart, MultipartRejection>,
+    spec: FormSpec,
+) -> Result<ImageForm, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
+    let multipart = multipart_body(multipart).map_err(fail)?;
+    read_form(multipart, spec, state.service().catalog())
+        .await
+        .map_err(fail)
+}
+
 /// The multipart body, or a 415 naming what was expected.
 ///
 /// # Errors
@@ -154,13 +171,10 @@ async fn edit(
     Extension(ctx): Extension<RequestContext>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let form = read_upload(&state, &ctx, multipart, EDIT_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
-    let multipart = multipart_body(multipart).map_err(fail)?;
-    let form = read_form(multipart, EDIT_FIELDS, state.service().catalog())
-        .await
-        .map_err(fail)?;
     let params = edit_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Edit(params)).await
+    answer(state, ctx, JobParams::Edit(params), Shape::Native).await
 }
 
 /// Variations of an image (dall-e-2).
@@ -183,11 +197,8 @@ async fn variation(
     Extension(ctx): Extension<RequestContext>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let form = read_upload(&state, &ctx, multipart, VARIATION_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
-    let multipart = multipart_body(multipart).map_err(fail)?;
-    let form = read_form(multipart, VARIATION_FIELDS, state.service().catalog())
-        .await
-        .map_err(fail)?;
     let params = variation_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Variation(params)).await
+    answer(state, ctx, JobParams::Variation(params), Shape::Native).await
 }

@@ -146,7 +146,7 @@ async fn generate(
     Extension(ctx): Extension<RequestContext>,
     JsonBody(params): JsonBody<GenerateParams>,
 ) -> Result<Response, ApiError> {
-    answer(state, ctx, JobParams::Generate(params)).await
+    answer(state, ctx, JobParams::Generate(params), Shape::Native).await
 }
 
 /// Runs a job and answers natively: server-sent events when it asks for a stream, else the
@@ -158,6 +158,7 @@ pub async fn answer(
     state: AppState,
     ctx: RequestContext,
     params: JobParams,
+    shape: Shape,
 ) -> Result<Response, ApiError> {
     if params.wants_stream() {
         return crate::sse::respond(state, ctx, params).await;
@@ -167,9 +168,21 @@ pub async fn answer(
         .execute(&ctx, params)
         .await
         .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
-    let mut response = Json(GenerateResponse::new(&state, &generation)).into_response();
+    let mut response = match shape {
+        Shape::Native => Json(GenerateResponse::new(&state, &generation)).into_response(),
+        Shape::OpenAi => Json(super::openai::images_response(&state, &generation)).into_response(),
+    };
     response.extensions_mut().insert(summary(&generation));
     Ok(response)
+}
+
+/// Which answer shape a route speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The PRD's Appendix A ([`GenerateResponse`]).
+    Native,
+    /// OpenAI's `ImagesResponse`.
+    OpenAi,
 }
 
 /// What the access log records of a finished generation.

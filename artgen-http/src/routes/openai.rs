@@ -6,18 +6,17 @@ use artgen_core::domain::{GenerateParams, JobParams, ModelFamily};
 use artgen_core::{Error, Generation, RequestContext};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use super::edit::{edit_params, multipart_body, variation_params, EDIT_FIELDS, VARIATION_FIELDS};
-use super::generate::summary;
+use super::edit::{edit_params, read_upload, variation_params, EDIT_FIELDS, VARIATION_FIELDS};
+use super::generate::{answer, Shape};
 use super::images::signed_url;
 use crate::error::ApiError;
 use crate::extract::{from_value, JsonBody};
-use crate::form::read_form;
 use crate::openapi::schemas::{ImageStream, ImagesResponse, VariationForm};
 use crate::openapi::{IdempotencyKey, JobErrors, UploadErrors};
 use crate::sse::images_usage;
@@ -83,7 +82,7 @@ async fn generations(
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
     apply_defaults(&mut body, "dall-e-2", &state);
     let params: GenerateParams = from_value(Value::Object(body)).map_err(fail)?;
-    answer(state, ctx, JobParams::Generate(params)).await
+    answer(state, ctx, JobParams::Generate(params), Shape::OpenAi).await
 }
 
 /// Edit images (OpenAI-compatible).
@@ -113,14 +112,11 @@ async fn edits(
     Extension(ctx): Extension<RequestContext>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let mut form = read_upload(&state, &ctx, multipart, EDIT_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
-    let multipart = multipart_body(multipart).map_err(fail)?;
-    let mut form = read_form(multipart, EDIT_FIELDS, state.service().catalog())
-        .await
-        .map_err(fail)?;
     apply_defaults(&mut form.fields, "gpt-image-1.5", &state);
     let params = edit_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Edit(params)).await
+    answer(state, ctx, JobParams::Edit(params), Shape::OpenAi).await
 }
 
 /// Variations of an image (OpenAI-compatible).
@@ -140,32 +136,11 @@ async fn variations(
     Extension(ctx): Extension<RequestContext>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let mut form = read_upload(&state, &ctx, multipart, VARIATION_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
-    let multipart = multipart_body(multipart).map_err(fail)?;
-    let mut form = read_form(multipart, VARIATION_FIELDS, state.service().catalog())
-        .await
-        .map_err(fail)?;
     apply_defaults(&mut form.fields, "dall-e-2", &state);
     let params = variation_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Variation(params)).await
-}
-
-async fn answer(
-    state: AppState,
-    ctx: RequestContext,
-    params: JobParams,
-) -> Result<Response, ApiError> {
-    if params.wants_stream() {
-        return crate::sse::respond(state, ctx, params).await;
-    }
-    let generation = state
-        .service()
-        .execute(&ctx, params)
-        .await
-        .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
-    let mut response = Json(images_response(&state, &generation)).into_response();
-    response.extensions_mut().insert(summary(&generation));
-    Ok(response)
+    answer(state, ctx, JobParams::Variation(params), Shape::OpenAi).await
 }
 
 /// The upstream's `ImagesResponse`.
