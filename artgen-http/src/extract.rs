@@ -60,7 +60,47 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             "the body must be a JSON object",
         ));
     }
+    // A JSON value keeps only the last of two equal keys; refuse the ambiguity instead.
+    if let Err(e) = serde_json::from_slice::<UniqueKeys>(bytes) {
+        let message = e.to_string();
+        let field = backticked(&message, "duplicate field `")
+            .unwrap_or_default()
+            .to_owned();
+        return Err(Error::invalid_param(
+            field.clone(),
+            format!("'{field}' appears twice"),
+        ));
+    }
     from_value(value)
+}
+
+/// Deserialises a JSON object only to check that no top-level key repeats.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                }
+                Ok(UniqueKeys)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// Deserialises a JSON value into `T`, naming the offending field on failure.
@@ -140,6 +180,14 @@ mod tests {
         assert_eq!(
             param_of(r#"{"model":5,"prompt":"y"}"#).as_deref(),
             Some("model")
+        );
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_naming_the_key() {
+        assert_eq!(
+            param_of(r#"{"model":"x","prompt":"y","prompt":"z"}"#).as_deref(),
+            Some("prompt")
         );
     }
 

@@ -68,3 +68,22 @@ async fn the_owner_reads_an_image_with_a_key_and_others_get_the_same_404_as_for_
     absent["error"]["request_id"] = serde_json::Value::Null;
     assert_eq!(foreign, absent);
 }
+
+#[tokio::test]
+async fn a_malformed_signature_is_the_same_json_404() {
+    let app = spawn_app(TestOptions::default()).await;
+    for query in [
+        "exp=abc&sig=zz",
+        "exp=99999999999999999999999&sig=00",
+        "exp=1&sig=not-hex",
+    ] {
+        let response = app
+            .get(
+                &format!("/images/img_000000000000000000000000?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 404, "{query}");
+        assert_error(&json_of(response).await, "not_found", None);
+    }
+}

@@ -2,6 +2,7 @@
 
 use artgen_core::domain::RequestId;
 use artgen_core::{Error, ErrorCode};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -64,10 +65,14 @@ async fn image(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Path(id): Path<String>,
-    Query(signature): Query<Signature>,
+    signature: Result<Query<Signature>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let fail = |e: Error| ApiError::new(e, Some(request_id.clone()));
+    // A malformed signature is as good as none: the same 404 as a wrong one.
+    let Ok(Query(signature)) = signature else {
+        return Err(fail(Error::new(ErrorCode::NotFound, "no such image")));
+    };
     let service = state.service();
     let (meta, bytes) = match (signature.exp, signature.sig) {
         (Some(exp), Some(sig)) => {
