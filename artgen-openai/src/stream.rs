@@ -32,7 +32,7 @@ pub(crate) fn sse_events(response: Response, model: String, limit: usize) -> Ima
         model,
         completed: 0,
     };
-    Box::pin(unfold(events, |mut events| async move {
+    ImageEventStream::new(unfold(events, |mut events| async move {
         let item = events.next_item().await?;
         Some((item, events))
     }))
@@ -48,7 +48,7 @@ pub(crate) fn json_events(body: &[u8]) -> Result<ImageEventStream, OpenAiError> 
             usage: usage.take(),
         })
     });
-    Ok(Box::pin(stream::iter(events)))
+    Ok(ImageEventStream::new(stream::iter(events)))
 }
 
 /// The state of a stream between items.

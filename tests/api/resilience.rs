@@ -195,3 +195,53 @@ async fn upstream_quota_headers_show_in_metrics_and_health() {
         9000
     );
 }
+
+#[tokio::test]
+async fn a_stream_served_by_the_backup_is_recorded_under_the_backup() {
+    let app = spawn_app(TestOptions {
+        backup: true,
+        ..TestOptions::default()
+    })
+    .await;
+    let primary = app.upstream.as_ref().expect("wiremock");
+    let backup = app.backup.as_ref().expect("backup");
+    mount_failure(primary, ResponseTemplate::new(503), 100).await;
+    let png = artgen_core::testing::render(
+        artgen_core::domain::Dimensions::new(1024, 1024),
+        artgen_core::domain::OutputFormat::Png,
+        false,
+        0,
+    )
+    .expect("renders");
+    let completed = json!({
+        "type": "image_generation.completed",
+        "b64_json": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png),
+        "created_at": 1, "size": "1024x1024", "quality": "low", "background": "opaque", "output_format": "png",
+        "usage": {"total_tokens": 280, "input_tokens": 8, "output_tokens": 272, "input_tokens_details": {"text_tokens": 8, "image_tokens": 0}}
+    });
+    let sse = format!("event: image_generation.completed\ndata: {completed}\n\n");
+    mount_failure(
+        backup,
+        ResponseTemplate::new(200).set_body_raw(sse, "text/event-stream"),
+        1,
+    )
+    .await;
+
+    let request = json!({"model": "gpt-image-1", "prompt": "a fox", "quality": "low", "size": "1024x1024", "stream": true});
+    let response = app.generate(Some(&app.user_key), &request).await;
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("image_generation.completed"));
+
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = app.store.list(&UsageQuery::default()).await.expect("rows");
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rows[0].provider, "backup");
+    assert_eq!(rows[0].tokens.output_image_tokens, 272);
+}

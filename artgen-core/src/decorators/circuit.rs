@@ -375,7 +375,7 @@ mod tests {
         )));
         mock.push(MockStep::server_error());
         breaker.run(&job()).await.expect_err("timeout");
-        breaker.stream(&job()).await.err().expect("5xx");
+        breaker.stream(&job()).await.expect_err("5xx");
 
         assert_open(breaker.run(&job()).await, OPEN_FOR);
         assert_eq!(mock.calls(), 2);

@@ -184,7 +184,7 @@ impl ImageProvider for ConcurrencyLimit {
     async fn stream(&self, job: &ImageJob) -> Result<ImageEventStream> {
         let permit = self.acquire(job).await?;
         let events = self.inner.stream(job).await?;
-        Ok(Box::pin(PermitStream {
+        Ok(events.wrap(|events| PermitStream {
             events,
             permit: Some(permit),
         }))
@@ -201,7 +201,7 @@ impl futures_core::Stream for PermitStream {
     type Item = Result<StreamEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let next = self.events.as_mut().poll_next(cx);
+        let next = Pin::new(&mut self.events).poll_next(cx);
         if let Poll::Ready(None) = next {
             self.permit = None;
         }
@@ -215,7 +215,7 @@ impl futures_core::Stream for PermitStream {
 
 #[cfg(test)]
 mod tests {
-    use std::future::{poll_fn, Future};
+    use std::future::Future;
 
     use tokio::time::Instant;
 
@@ -344,7 +344,7 @@ mod tests {
         assert!(answer.is_ok(), "{answer:?}");
 
         events = limit.stream(&job).await.expect("opens again");
-        while poll_fn(|cx| events.as_mut().poll_next(cx)).await.is_some() {}
+        while events.next().await.is_some() {}
         let answer = limit.run(&job).await;
         assert!(
             answer.is_ok(),

@@ -102,10 +102,11 @@ impl ImageProvider for Deadline {
         let events = tokio::time::timeout(self.config.timeout, self.inner.stream(job))
             .await
             .map_err(|_| self.expired(job, "opening the stream"))??;
-        Ok(Box::pin(IdleTimeout {
+        let idle = self.config.timeout;
+        Ok(events.wrap(|events| IdleTimeout {
             events: Some(events),
-            idle: self.config.timeout,
-            timer: Box::pin(tokio::time::sleep(self.config.timeout)),
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
         }))
     }
 }
@@ -126,7 +127,7 @@ impl futures_core::Stream for IdleTimeout {
         let Some(events) = this.events.as_mut() else {
             return Poll::Ready(None);
         };
-        match events.as_mut().poll_next(cx) {
+        match Pin::new(events).poll_next(cx) {
             Poll::Ready(Some(item)) => {
                 this.timer.as_mut().reset(Instant::now() + this.idle);
                 Poll::Ready(Some(item))
@@ -152,7 +153,6 @@ impl futures_core::Stream for IdleTimeout {
 
 #[cfg(test)]
 mod tests {
-    use std::future::poll_fn;
 
     use super::*;
     use crate::domain::{Catalog, GenerateParams};
@@ -212,7 +212,7 @@ mod tests {
 
         let answer = deadline.stream(&job(1)).await;
 
-        let err = answer.err().expect("timed out");
+        let err = answer.expect_err("timed out");
         assert_timed_out(err, "the upstream did not answer within 10s");
     }
 
@@ -220,7 +220,7 @@ mod tests {
     async fn drain(mut stream: ImageEventStream) -> Vec<(Result<StreamEvent>, Duration)> {
         let opened = Instant::now();
         let mut seen = Vec::new();
-        while let Some(item) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        while let Some(item) = stream.next().await {
             seen.push((item, opened.elapsed()));
         }
         seen

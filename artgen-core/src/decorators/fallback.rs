@@ -160,8 +160,8 @@ impl ImageProvider for Fallback {
 
     /// Fails over only while opening the stream.
     async fn stream(&self, job: &ImageJob) -> Result<ImageEventStream> {
-        let (events, _) = self.first_answer(job, |p| p.stream(job)).await?;
-        Ok(events)
+        let (events, served_by) = self.first_answer(job, |p| p.stream(job)).await?;
+        Ok(events.with_served_by(served_by))
     }
 }
 

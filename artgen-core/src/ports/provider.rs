@@ -47,8 +47,73 @@ pub enum StreamEvent {
     },
 }
 
-/// A stream of events; dropping it cancels the upstream call.
-pub type ImageEventStream = Pin<Box<dyn futures_core::Stream<Item = Result<StreamEvent>> + Send>>;
+/// A stream of events, and the name of the provider serving it where a decorator chose one
+/// (fallbacks). Dropping it cancels the upstream call.
+pub struct ImageEventStream {
+    served_by: Option<String>,
+    events: Pin<Box<dyn futures_core::Stream<Item = Result<StreamEvent>> + Send>>,
+}
+
+impl ImageEventStream {
+    /// Wraps a stream of events.
+    pub fn new(
+        events: impl futures_core::Stream<Item = Result<StreamEvent>> + Send + 'static,
+    ) -> Self {
+        Self {
+            served_by: None,
+            events: Box::pin(events),
+        }
+    }
+
+    /// Records which provider serves the stream.
+    #[must_use]
+    pub fn with_served_by(mut self, provider: impl Into<String>) -> Self {
+        self.served_by = Some(provider.into());
+        self
+    }
+
+    /// The provider serving the stream, where a decorator recorded it.
+    pub fn served_by(&self) -> Option<&str> {
+        self.served_by.as_deref()
+    }
+
+    /// The next event, or `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
+        std::future::poll_fn(|cx| self.events.as_mut().poll_next(cx)).await
+    }
+
+    /// Wraps this stream in another (a decorator's), keeping who serves it.
+    #[must_use]
+    pub fn wrap<S>(self, wrapper: impl FnOnce(Self) -> S) -> Self
+    where
+        S: futures_core::Stream<Item = Result<StreamEvent>> + Send + 'static,
+    {
+        let served_by = self.served_by.clone();
+        Self {
+            served_by,
+            events: Box::pin(wrapper(self)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ImageEventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageEventStream")
+            .field("served_by", &self.served_by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl futures_core::Stream for ImageEventStream {
+    type Item = Result<StreamEvent>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.events.as_mut().poll_next(cx)
+    }
+}
 
 /// Something that turns validated jobs into images.
 ///

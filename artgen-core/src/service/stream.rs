@@ -96,7 +96,7 @@ impl OpenStream {
         let mut usage: Option<TokenUsage> = None;
         let mut outcome: Result<()> = Ok(());
         let mut cancelled = false;
-        while let Some(event) = std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await {
+        while let Some(event) = events.next().await {
             let delivered = match event {
                 Ok(StreamEvent::Partial { index, image }) => {
                     let format = job.effective_format();
@@ -139,9 +139,11 @@ impl OpenStream {
             }
         }
         // Dropping the upstream stream cancels the call if it is still running.
+        let events_served_by = events.served_by().map(str::to_owned);
         drop(events);
         service.observe_upstream(&job, upstream_started, outcome.as_ref().err(), &mut row);
-        let provider = service.inner.ports.provider.name().to_owned();
+        let provider =
+            events_served_by.unwrap_or_else(|| service.inner.ports.provider.name().to_owned());
         let result = match outcome {
             Err(err) => Err(err),
             Ok(()) if images.is_empty() && cancelled => Err(Error::new(

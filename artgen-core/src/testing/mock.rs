@@ -166,7 +166,7 @@ impl ImageProvider for MockProvider {
                 usage,
             }));
         }
-        Ok(Box::pin(ScriptedStream {
+        Ok(ImageEventStream::new(ScriptedStream {
             events,
             pause: self.latency / 4,
             sleep: None,

@@ -8,7 +8,6 @@ use artgen_core::domain::GenerateParams;
 use artgen_core::ports::{ImageProvider, StreamEvent};
 use artgen_core::ErrorCode;
 use artgen_openai::{OpenAiConfig, OpenAiProvider};
-use futures_util::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -238,8 +238,7 @@ async fn an_error_status_before_the_stream_maps_like_a_plain_call() {
     let err = provider(&server)
         .stream(&streaming_request(None))
         .await
-        .err()
-        .expect("the call fails");
+        .expect_err("the call fails");
 
     assert_eq!(err.code(), ErrorCode::UpstreamRateLimited);
     assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(3)));
@@ -276,7 +275,7 @@ async fn variations_and_models_without_streaming_cannot_stream() {
     let dall_e = request("dall-e-3", GenerateParams::default());
 
     for job in [variation, dall_e] {
-        let err = provider(&server).stream(&job).await.err().expect("refused");
+        let err = provider(&server).stream(&job).await.expect_err("refused");
         assert_eq!(err.code(), ErrorCode::UpstreamError);
     }
     let calls = server.received_requests().await.expect("recording is on");
