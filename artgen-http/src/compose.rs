@@ -256,7 +256,7 @@ pub async fn build(
     let service = ArtGen::new(catalog, ports);
     let signer = signing_key(&settings.data_dir)?;
     let http = HttpConfig {
-        public_url: settings.public_url(),
+        public_url: settings.public_url.clone(),
         signed_url_ttl: Duration::from_secs(settings.signed_url_ttl_secs),
         metrics_public: settings.metrics_public,
         max_body_bytes: settings.max_body_bytes,

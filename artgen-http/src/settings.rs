@@ -25,7 +25,7 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Folder for the SQLite database, images and the link-signing secret.
     pub data_dir: PathBuf,
-    /// Base of image URLs (default: `http://<bind>`).
+    /// Base of image URLs (default: the request's `Host`, with `X-Forwarded-Proto`).
     pub public_url: Option<String>,
     /// Serve `/metrics` without credentials.
     pub metrics_public: bool,
@@ -89,15 +89,6 @@ impl Default for Settings {
             mock: MockSettings::default(),
             idempotency: IdempotencyConfig::default(),
         }
-    }
-}
-
-impl Settings {
-    /// The base of image URLs.
-    pub fn public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.bind))
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::middleware::RequestSummary;
-use crate::routes::images::signed_url;
+use crate::routes::images::{signed_url, BaseUrl};
 use crate::state::AppState;
 
 /// Echo fields every event carries, fixed by the request.
@@ -79,6 +79,7 @@ struct ChannelSink {
     tx: mpsc::Sender<Event>,
     echo: Echo,
     state: AppState,
+    base: BaseUrl,
 }
 
 impl ChannelSink {
@@ -128,7 +129,7 @@ impl EventSink for ChannelSink {
                 data["size"] = json!(image.dimensions.to_string());
                 data["usage"] = images_usage(usage.as_ref());
                 data["image_id"] = json!(image.id.as_str());
-                data["url"] = json!(signed_url(&self.state, image.id.as_str()));
+                data["url"] = json!(signed_url(&self.state, &self.base, image.id.as_str()));
                 ("completed", data)
             }
         };
@@ -144,6 +145,7 @@ impl EventSink for ChannelSink {
 pub async fn respond(
     state: AppState,
     ctx: RequestContext,
+    base: BaseUrl,
     params: JobParams,
 ) -> Result<Response, ApiError> {
     let open = state
@@ -158,7 +160,12 @@ pub async fn respond(
     };
     let echo = Echo::new(open.job(), &ctx);
     let (tx, rx) = mpsc::channel::<Event>(4);
-    let mut sink = ChannelSink { tx, echo, state };
+    let mut sink = ChannelSink {
+        tx,
+        echo,
+        state,
+        base,
+    };
     tokio::spawn(async move {
         match open.pump(&mut sink).await {
             Ok(generation) => tracing::info!(

@@ -12,8 +12,9 @@ use crate::signing::UrlSigner;
 /// Settings of the HTTP surface.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Base of the URLs handed out for images, e.g. `http://127.0.0.1:8080`.
-    pub public_url: String,
+    /// Base of the URLs handed out for images, e.g. `https://art.example.com`; `None`: the
+    /// request's own `Host` (and `X-Forwarded-Proto`).
+    pub public_url: Option<String>,
     /// How long a signed image link stays valid.
     pub signed_url_ttl: Duration,
     /// Whether `/metrics` is served without credentials.
@@ -27,7 +28,7 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: None,
             signed_url_ttl: Duration::from_secs(3600),
             metrics_public: false,
             max_body_bytes: 1024 * 1024,

@@ -11,6 +11,7 @@ use axum::response::Response;
 
 use super::auth::AuthenticatedUser;
 use crate::error::LoggedError;
+use crate::routes::images::BaseUrl;
 use crate::state::AppState;
 
 /// What a handler tells the access log about the work it did.
@@ -29,6 +30,8 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let started = Instant::now();
     let request_id = RequestId::generate();
     request.extensions_mut().insert(request_id.clone());
+    let base = BaseUrl::for_request(state.config(), request.headers());
+    request.extensions_mut().insert(base);
     let method = request.method().clone();
     let endpoint = request
         .extensions()

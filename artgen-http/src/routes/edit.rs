@@ -10,6 +10,7 @@ use axum::{Extension, Router};
 use serde_json::Value;
 
 use super::generate::{answer, GenerateResponse, Shape};
+use super::images::BaseUrl;
 use crate::error::ApiError;
 use crate::extract::from_value;
 use crate::form::{read_form, FormSpec, ImageForm};
@@ -169,12 +170,13 @@ pub fn multipart_body(body: Result<Multipart, MultipartRejection>) -> Result<Mul
 async fn edit(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let form = read_upload(&state, &ctx, multipart, EDIT_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
     let params = edit_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Edit(params), Shape::Native).await
+    answer(state, ctx, base, JobParams::Edit(params), Shape::Native).await
 }
 
 /// Variations of an image (dall-e-2).
@@ -195,10 +197,18 @@ async fn edit(
 async fn variation(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let form = read_upload(&state, &ctx, multipart, VARIATION_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
     let params = variation_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Variation(params), Shape::Native).await
+    answer(
+        state,
+        ctx,
+        base,
+        JobParams::Variation(params),
+        Shape::Native,
+    )
+    .await
 }

@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::images::signed_url;
+use super::images::{signed_url, BaseUrl};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::middleware::RequestSummary;
@@ -92,7 +92,7 @@ impl From<&TokenUsage> for UsageDto {
 
 impl GenerateResponse {
     /// Builds the answer, signing a URL for each image.
-    pub fn new(state: &AppState, generation: &Generation) -> Self {
+    pub fn new(state: &AppState, base: &BaseUrl, generation: &Generation) -> Self {
         let inline = generation.response_format == ResponseFormat::B64Json;
         let engine = base64::engine::general_purpose::STANDARD;
         Self {
@@ -106,7 +106,7 @@ impl GenerateResponse {
                 .map(|image| ImageDto {
                     id: image.id.to_string(),
                     b64_json: inline.then(|| engine.encode(&image.bytes)),
-                    url: signed_url(state, image.id.as_str()),
+                    url: signed_url(state, base, image.id.as_str()),
                     filetype: image.format.as_str(),
                     size: image.dimensions.to_string(),
                     revised_prompt: image.revised_prompt.clone(),
@@ -144,9 +144,10 @@ impl GenerateResponse {
 async fn generate(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
     JsonBody(params): JsonBody<GenerateParams>,
 ) -> Result<Response, ApiError> {
-    answer(state, ctx, JobParams::Generate(params), Shape::Native).await
+    answer(state, ctx, base, JobParams::Generate(params), Shape::Native).await
 }
 
 /// Runs a job and answers natively: server-sent events when it asks for a stream, else the
@@ -157,11 +158,12 @@ async fn generate(
 pub async fn answer(
     state: AppState,
     ctx: RequestContext,
+    base: BaseUrl,
     params: JobParams,
     shape: Shape,
 ) -> Result<Response, ApiError> {
     if params.wants_stream() {
-        return crate::sse::respond(state, ctx, params).await;
+        return crate::sse::respond(state, ctx, base, params).await;
     }
     let generation = state
         .service()
@@ -169,8 +171,10 @@ pub async fn answer(
         .await
         .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
     let mut response = match shape {
-        Shape::Native => Json(GenerateResponse::new(&state, &generation)).into_response(),
-        Shape::OpenAi => Json(super::openai::images_response(&state, &generation)).into_response(),
+        Shape::Native => Json(GenerateResponse::new(&state, &base, &generation)).into_response(),
+        Shape::OpenAi => {
+            Json(super::openai::images_response(&state, &base, &generation)).into_response()
+        }
     };
     response.extensions_mut().insert(summary(&generation));
     Ok(response)

@@ -28,14 +28,36 @@ struct Signature {
     sig: Option<String>,
 }
 
+/// The base of the URLs handed out in one answer: the configured public URL, else the
+/// request's own `Host` (and `X-Forwarded-Proto`), so links work behind any proxy or bind
+/// address. Put in the request's extensions by the outermost middleware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    /// The base for a request with these headers.
+    pub fn for_request(config: &crate::state::HttpConfig, headers: &HeaderMap) -> Self {
+        if let Some(url) = &config.public_url {
+            return Self(url.trim_end_matches('/').to_owned());
+        }
+        let header = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        let host =
+            header("host").filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()));
+        let https = header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let scheme = if https { "https" } else { "http" };
+        Self(format!("{scheme}://{}", host.unwrap_or("localhost")))
+    }
+}
+
 /// The signed URL of an image, valid for the configured time.
-pub fn signed_url(state: &AppState, image_id: &str) -> String {
+pub fn signed_url(state: &AppState, base: &BaseUrl, image_id: &str) -> String {
     let expires = state.service().clock().now_secs() + state.config().signed_url_ttl.as_secs();
     let sig = state.signer().sign(image_id, expires);
-    format!(
-        "{}/images/{image_id}?exp={expires}&sig={sig}",
-        state.config().public_url.trim_end_matches('/')
-    )
+    format!("{}/images/{image_id}?exp={expires}&sig={sig}", base.0)
 }
 
 /// The bytes of an image.
@@ -104,4 +126,46 @@ async fn image(
         HeaderValue::from_static("nosniff"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+    use crate::state::HttpConfig;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).parse().expect("name"), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn links_follow_the_request_host_unless_a_public_url_is_configured() {
+        let config = HttpConfig::default();
+        let plain = headers(&[("host", "10.0.0.5:8080")]);
+        assert_eq!(
+            BaseUrl::for_request(&config, &plain).0,
+            "http://10.0.0.5:8080"
+        );
+        let proxied = headers(&[("host", "art.example.com"), ("x-forwarded-proto", "https")]);
+        assert_eq!(
+            BaseUrl::for_request(&config, &proxied).0,
+            "https://art.example.com"
+        );
+        assert_eq!(
+            BaseUrl::for_request(&config, &HeaderMap::new()).0,
+            "http://localhost"
+        );
+        let fixed = HttpConfig {
+            public_url: Some("https://cdn.example.com/".into()),
+            ..HttpConfig::default()
+        };
+        assert_eq!(
+            BaseUrl::for_request(&fixed, &proxied).0,
+            "https://cdn.example.com"
+        );
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::edit::{edit_params, read_upload, variation_params, EDIT_FIELDS, VARIATION_FIELDS};
 use super::generate::{answer, Shape};
-use super::images::signed_url;
+use super::images::{signed_url, BaseUrl};
 use crate::error::ApiError;
 use crate::extract::{from_value, JsonBody};
 use crate::openapi::schemas::{ImageStream, ImagesResponse, VariationForm};
@@ -77,12 +77,13 @@ fn apply_defaults(fields: &mut Map<String, Value>, default_model: &str, state: &
 async fn generations(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
     JsonBody(mut body): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
     apply_defaults(&mut body, "dall-e-2", &state);
     let params: GenerateParams = from_value(Value::Object(body)).map_err(fail)?;
-    answer(state, ctx, JobParams::Generate(params), Shape::OpenAi).await
+    answer(state, ctx, base, JobParams::Generate(params), Shape::OpenAi).await
 }
 
 /// Edit images (OpenAI-compatible).
@@ -110,13 +111,14 @@ async fn generations(
 async fn edits(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = read_upload(&state, &ctx, multipart, EDIT_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
     apply_defaults(&mut form.fields, "gpt-image-1.5", &state);
     let params = edit_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Edit(params), Shape::OpenAi).await
+    answer(state, ctx, base, JobParams::Edit(params), Shape::OpenAi).await
 }
 
 /// Variations of an image (OpenAI-compatible).
@@ -134,17 +136,25 @@ async fn edits(
 async fn variations(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(base): Extension<BaseUrl>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = read_upload(&state, &ctx, multipart, VARIATION_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
     apply_defaults(&mut form.fields, "dall-e-2", &state);
     let params = variation_params(form).map_err(fail)?;
-    answer(state, ctx, JobParams::Variation(params), Shape::OpenAi).await
+    answer(
+        state,
+        ctx,
+        base,
+        JobParams::Variation(params),
+        Shape::OpenAi,
+    )
+    .await
 }
 
 /// The upstream's `ImagesResponse`.
-pub fn images_response(state: &AppState, generation: &Generation) -> Value {
+pub fn images_response(state: &AppState, base: &BaseUrl, generation: &Generation) -> Value {
     let engine = base64::engine::general_purpose::STANDARD;
     let inline = generation.response_format == artgen_core::domain::ResponseFormat::B64Json;
     let data: Vec<Value> = generation
@@ -154,7 +164,7 @@ pub fn images_response(state: &AppState, generation: &Generation) -> Value {
             let mut item = if inline {
                 json!({ "b64_json": engine.encode(&image.bytes) })
             } else {
-                json!({ "url": signed_url(state, image.id.as_str()) })
+                json!({ "url": signed_url(state, base, image.id.as_str()) })
             };
             if let Some(revised) = &image.revised_prompt {
                 item["revised_prompt"] = json!(revised);
