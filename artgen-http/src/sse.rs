@@ -7,6 +7,7 @@
 //! upstream call is cancelled and usage records what was delivered.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use artgen_core::domain::{ImageJob, JobParams, Operation, TokenUsage};
 use artgen_core::{EventSink, RequestContext, ServiceEvent};
@@ -105,7 +106,7 @@ impl ChannelSink {
                 "request_id": self.echo.request_id,
             }
         });
-        let _ = self.tx.send(Self::event("error", &data)).await;
+        deliver(&self.tx, Self::event("error", &data)).await;
     }
 }
 
@@ -134,8 +135,17 @@ impl EventSink for ChannelSink {
             }
         };
         let name = format!("{}.{kind}", self.echo.prefix);
-        self.tx.send(Self::event(&name, &data)).await.is_ok()
+        deliver(&self.tx, Self::event(&name, &data)).await
     }
+}
+
+/// How long a client may leave an event unread before it is treated as gone. Without this, a
+/// client that stops reading would hold its upstream call and concurrency slot forever.
+const SLOW_CLIENT: Duration = Duration::from_secs(60);
+
+/// Sends one event; `false` when the client is gone or has not read for [`SLOW_CLIENT`].
+async fn deliver(tx: &mpsc::Sender<Event>, event: Event) -> bool {
+    tx.send_timeout(event, SLOW_CLIENT).await.is_ok()
 }
 
 /// Opens the stream (errors answered as JSON) and answers with server-sent events.
@@ -197,4 +207,31 @@ pub async fn respond(
         .into_response();
     response.extensions_mut().insert(summary);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_treated_as_gone() {
+        let (tx, _unread) = mpsc::channel::<Event>(1);
+        assert!(
+            deliver(&tx, Event::default().data("first")).await,
+            "fits in the buffer"
+        );
+        let started = tokio::time::Instant::now();
+        assert!(
+            !deliver(&tx, Event::default().data("second")).await,
+            "nobody reads it"
+        );
+        assert_eq!(started.elapsed(), SLOW_CLIENT);
+    }
+
+    #[tokio::test]
+    async fn a_closed_client_is_gone_at_once() {
+        let (tx, rx) = mpsc::channel::<Event>(1);
+        drop(rx);
+        assert!(!deliver(&tx, Event::default().data("x")).await);
+    }
 }
