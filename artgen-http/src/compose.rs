@@ -261,6 +261,7 @@ pub async fn build(
         metrics_public: settings.metrics_public,
         max_body_bytes: settings.max_body_bytes,
         max_upload_bytes: settings.max_upload_bytes,
+        max_concurrent_uploads: settings.max_concurrent_uploads.max(1),
     };
     let idempotency = IdempotencyLayerState::new(
         Arc::new(store.clone()),

@@ -7,6 +7,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::error::ApiError;
 use crate::middleware::{idempotency, observe, require_auth};
@@ -22,18 +23,23 @@ pub fn build_router(state: AppState) -> Router {
             .route_layer(from_fn_with_state(state.idempotency().clone(), idempotency))
             .route_layer(from_fn_with_state(state.clone(), require_auth))
     };
+    // Uploads are buffered (up to the upload limit each), so only so many are read at once:
+    // inside auth (anonymous clients cannot take the slots), outside idempotency (which reads
+    // the body). Further uploads wait for a slot before a byte of their body is read.
+    let upload_slots = GlobalConcurrencyLimitLayer::new(state.config().max_concurrent_uploads);
     let json = protect(
         Router::new()
             .merge(routes::generate::router())
             .nest("/v1/images", routes::openai::json_router()),
     );
     // The upload limit sits outside the idempotency layer, which reads the body first.
-    let uploads = protect(
-        Router::new()
-            .merge(routes::edit::router())
-            .nest("/v1/images", routes::openai::upload_router()),
-    )
-    .layer(DefaultBodyLimit::max(state.config().max_upload_bytes));
+    let uploads = Router::new()
+        .merge(routes::edit::router())
+        .nest("/v1/images", routes::openai::upload_router())
+        .route_layer(from_fn_with_state(state.idempotency().clone(), idempotency))
+        .route_layer(upload_slots)
+        .route_layer(from_fn_with_state(state.clone(), require_auth))
+        .layer(DefaultBodyLimit::max(state.config().max_upload_bytes));
     let protected = Router::new().merge(json).merge(uploads);
     let open = Router::new()
         .merge(routes::health::router())

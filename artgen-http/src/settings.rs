@@ -35,6 +35,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest multipart upload (edits, variations), bytes.
     pub max_upload_bytes: usize,
+    /// Uploads read at the same time; more wait (bounds memory to this × `max_upload_bytes`).
+    pub max_concurrent_uploads: usize,
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
     /// Upstream retries.
@@ -77,6 +79,7 @@ impl Default for Settings {
             signed_url_ttl_secs: 3600,
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 64 * 1024 * 1024,
+            max_concurrent_uploads: 16,
             rate_limit: RateLimitConfig::default(),
             retry: RetryPolicy::default(),
             openai: OpenAiSettings::default(),

@@ -23,6 +23,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Largest multipart upload (edits, variations), in bytes.
     pub max_upload_bytes: usize,
+    /// Uploads read at the same time (each is buffered up to `max_upload_bytes`).
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for HttpConfig {
@@ -33,6 +35,7 @@ impl Default for HttpConfig {
             metrics_public: false,
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 64 * 1024 * 1024,
+            max_concurrent_uploads: 16,
         }
     }
 }

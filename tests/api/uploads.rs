@@ -306,3 +306,33 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
     assert_eq!(json_body.status(), 415);
     assert_eq!(app.upstream_calls().await, 0, "nothing went upstream");
 }
+
+#[tokio::test]
+async fn uploads_beyond_the_concurrent_limit_wait_for_a_slot() {
+    let app = spawn_app(TestOptions {
+        upstream: Upstream::Mock,
+        mock_latency: std::time::Duration::from_millis(800),
+        tweak: |s| s.max_concurrent_uploads = 1,
+        ..TestOptions::default()
+    })
+    .await;
+    let variation = || {
+        Form::new()
+            .text("size", "256x256")
+            .part("image", file(png(64, 64), "a.png", "image/png"))
+    };
+    let started = std::time::Instant::now();
+    let (first, second) = tokio::join!(
+        app.post_form("/variation", &app.user_key, variation()),
+        app.post_form("/variation", &app.user_key, variation())
+    );
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1600),
+        "the second upload waited for the first: {:?}",
+        started.elapsed()
+    );
+}
