@@ -9,6 +9,11 @@
 //! place (and the folder fsynced), so a reader sees either nothing or the whole file. The blob
 //! is written before the metadata that points to it. Paths are only ever built from ids that
 //! pass [`ImageId::parse`] and from hashes this store computed.
+//!
+//! Images are users' work, so on Unix files are created with mode `0600` and folders with
+//! `0700` (independent of the umask, which can only narrow them). [`FsImageStore::open`] also
+//! narrows an existing root folder to its owner, which hides every image below it even when
+//! older files are still world-readable.
 
 use std::path::{Path, PathBuf};
 
@@ -56,19 +61,95 @@ fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Mode of the folders this crate creates: owner only.
+#[cfg(unix)]
+const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Mode of the files this crate creates: owner read and write.
+#[cfg(unix)]
+const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` and its missing parents, each new folder with mode `0700` on Unix.
+/// Existing folders are left as they are.
+pub(crate) async fn create_private_dir_all(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(PRIVATE_DIR_MODE);
+    builder.create(dir).await.map_err(io_error(dir))
+}
+
+/// Options that create a new file, with mode `0600` on Unix, for writing.
+fn private_file_options() -> tokio::fs::OpenOptions {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(PRIVATE_FILE_MODE);
+    options
+}
+
+/// Creates the empty file `path` with mode `0600` on Unix; `Ok(false)` when it already exists
+/// (it is then left untouched).
+pub(crate) async fn create_private_file(path: &Path) -> Result<bool, StoreError> {
+    match private_file_options().open(path).await {
+        Ok(_file) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(io_error(path)(err)),
+    }
+}
+
+/// Removes the group and other permission bits of an existing file or folder (Unix only;
+/// never widens). A missing path is fine. Failing to change the mode (e.g. the path belongs to
+/// another user) is logged, not returned: the data is still usable, only less private.
+pub(crate) async fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let metadata = match tokio::fs::metadata(path).await {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "cannot read permissions");
+                return;
+            }
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let narrowed_mode = mode & !0o077;
+        let narrowed = std::fs::Permissions::from_mode(narrowed_mode);
+        match tokio::fs::set_permissions(path, narrowed).await {
+            Ok(()) => tracing::info!(
+                path = %path.display(),
+                from = format!("{mode:o}"),
+                to = format!("{narrowed_mode:o}"),
+                "restricted permissions to the owner"
+            ),
+            Err(err) => tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                error = %err,
+                "readable by others and cannot be restricted"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 /// Writes `contents` to `path` atomically: temp file in the same folder, fsync, rename, fsync
-/// the folder.
+/// the folder. New folders get mode `0700`, the file `0600` (Unix).
 async fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().ok_or_else(|| StoreError::Io {
         path: path.to_owned(),
         source: std::io::Error::other("path has no parent folder"),
     })?;
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(io_error(dir))?;
+    create_private_dir_all(dir).await?;
     let temp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
     let written = async {
-        let mut file = tokio::fs::File::create(&temp)
+        let mut file = private_file_options()
+            .open(&temp)
             .await
             .map_err(io_error(&temp))?;
         file.write_all(contents).await.map_err(io_error(&temp))?;
@@ -106,9 +187,23 @@ async fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 impl FsImageStore {
-    /// A store rooted at `root`; folders are created on first write.
+    /// A store rooted at `root`; folders are created on first write. Does no I/O; prefer
+    /// [`FsImageStore::open`] in a server, which also secures an existing root folder.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
+    }
+
+    /// A store rooted at `root`, creating the folder (mode `0700` on Unix) when missing and
+    /// narrowing an existing one to its owner (group and other bits removed), so images written
+    /// before ArtGen restricted permissions are hidden too.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the folder cannot be created.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        create_private_dir_all(&root).await?;
+        restrict_to_owner(&root).await;
+        Ok(Self { root })
     }
 
     /// The root folder.

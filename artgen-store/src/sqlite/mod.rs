@@ -2,6 +2,11 @@
 //!
 //! Queries are runtime-checked (`sqlx::query` with binds, `QueryBuilder` for the dynamic
 //! listing) so the build needs no database; every query is covered by a test.
+//!
+//! The database holds prompts and key hashes, so on Unix it is private to its owner: the file
+//! is created with mode `0600` before SQLite opens it, and SQLite gives the `-wal`, `-shm` and
+//! `-journal` files it creates the database file's mode. Leftovers from older versions are
+//! narrowed to the owner when the store opens.
 
 mod idempotency;
 mod keys;
@@ -20,6 +25,7 @@ use sqlx::sqlite::{
 };
 
 use crate::error::StoreError;
+use crate::fs_images::{create_private_dir_all, create_private_file, restrict_to_owner};
 
 /// The SQLite schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -46,21 +52,19 @@ impl SqliteStore {
     /// pending migrations.
     ///
     /// The file runs in WAL mode with `synchronous = FULL` (a returned write survives power
-    /// loss), a busy timeout and foreign keys on.
+    /// loss), a busy timeout and foreign keys on. On Unix a new folder gets mode `0700`, the
+    /// file and its `-wal`/`-shm`/`-journal` companions `0600`; existing ones lose their group
+    /// and other bits.
     ///
     /// # Errors
-    /// [`StoreError::Io`] when the folder cannot be created, [`StoreError::Database`] when the
-    /// file cannot be opened, [`StoreError::Migration`] when the schema cannot be brought up to
-    /// date.
+    /// [`StoreError::Io`] when the folder or the file cannot be created,
+    /// [`StoreError::Database`] when the file cannot be opened, [`StoreError::Migration`] when
+    /// the schema cannot be brought up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|source| StoreError::Io {
-                    path: parent.to_owned(),
-                    source,
-                })?;
+            create_private_dir_all(parent).await?;
         }
+        secure_database_files(path).await?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -133,6 +137,27 @@ impl SqliteStore {
     fn count_key_lookup(&self) {
         self.key_lookups.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Makes sure the database at `path` and its side files are private before SQLite opens them.
+///
+/// SQLite creates a database file with mode `0644` (less the umask), but creates the `-wal`,
+/// `-journal` and `-shm` files with the *database file's* mode. So creating the (empty) file
+/// ourselves with `0600` covers every file SQLite will ever create next to it, including side
+/// files it deletes and recreates later; an existing file and leftover side files are narrowed.
+/// This needs no process-wide umask (which would also affect every other file the process
+/// writes, and cannot be set without `unsafe`) and has no window in which the file is readable
+/// by others, as changing the mode after opening would.
+async fn secure_database_files(path: &Path) -> Result<(), StoreError> {
+    if !create_private_file(path).await? {
+        restrict_to_owner(path).await;
+    }
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        restrict_to_owner(Path::new(&side)).await;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for SqliteStore {

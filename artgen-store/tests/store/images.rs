@@ -158,3 +158,72 @@ async fn a_tampered_blob_is_an_error_not_wrong_bytes() {
 
     assert_eq!(err.code(), ErrorCode::Internal);
 }
+
+/// The permission bits of `path`, in octal (Unix).
+#[cfg(unix)]
+fn mode(path: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    format!("{:o}", metadata.permissions().mode() & 0o7777)
+}
+
+/// Every folder below `dir`, recursively, `dir` included.
+#[cfg(unix)]
+fn folders(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    for entry in std::fs::read_dir(dir).expect("folder readable").flatten() {
+        if entry.path().is_dir() {
+            out.extend(folders(&entry.path()));
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn image_files_are_private_to_the_owner_and_their_folders_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("data").join("images");
+    let store = FsImageStore::new(&root);
+
+    store
+        .put(
+            &meta(OutputFormat::Png),
+            Bytes::from_static(b"\x89PNG\r\n\x1a\nprivate"),
+        )
+        .await
+        .expect("put succeeds");
+
+    let written = files(&root);
+    assert_eq!(written.len(), 2, "one blob and one metadata file");
+    for file in written {
+        assert_eq!(mode(&file), "600", "{}", file.display());
+    }
+    let made = folders(&dir.path().join("data"));
+    assert_eq!(
+        made.len(),
+        5,
+        "data, images, blobs, blobs/xx, meta: {made:?}"
+    );
+    for folder in made {
+        assert_eq!(mode(&folder), "700", "{}", folder.display());
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn opening_creates_a_private_root_or_narrows_an_existing_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fresh = dir.path().join("fresh");
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).expect("folder made");
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755))
+        .expect("mode widened, as an older version left it");
+
+    FsImageStore::open(&fresh).await.expect("store opens");
+    FsImageStore::open(&old).await.expect("store opens");
+
+    assert_eq!(mode(&fresh), "700");
+    assert_eq!(mode(&old), "700");
+}

@@ -70,3 +70,70 @@ async fn clones_share_the_database_and_the_lookup_counter() {
 
     assert_eq!(store.key_lookups(), 1);
 }
+
+/// The permission bits of `path`, in octal (Unix).
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    format!("{:o}", metadata.permissions().mode() & 0o7777)
+}
+
+/// `path` with `suffix` appended to its file name (`artgen.db` → `artgen.db-wal`).
+#[cfg(unix)]
+fn side_file(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_its_wal_and_shm_files_and_its_folder_are_private_to_the_owner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = dir.path().join("data");
+    let path = folder.join("artgen.db");
+
+    let store = SqliteStore::open(&path).await.expect("database opens");
+    store
+        .create_key("ann", Role::User, KeyEnv::Live)
+        .await
+        .expect("a write creates the WAL");
+
+    assert_eq!(mode(&folder), "700", "folder");
+    assert_eq!(mode(&path), "600", "database file");
+    for suffix in ["-wal", "-shm"] {
+        let side = side_file(&path, suffix);
+        assert!(side.exists(), "{} exists in WAL mode", side.display());
+        assert_eq!(mode(&side), "600", "{suffix} file");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn opening_narrows_an_existing_database_and_its_side_files_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("artgen.db");
+    let first = SqliteStore::open(&path).await.expect("database opens");
+    first
+        .create_key("ann", Role::User, KeyEnv::Live)
+        .await
+        .expect("a write creates the WAL");
+    let files = [
+        path.clone(),
+        side_file(&path, "-wal"),
+        side_file(&path, "-shm"),
+    ];
+    for file in &files {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644))
+            .expect("mode widened, as an older version left it");
+    }
+
+    let second = SqliteStore::open(&path).await.expect("database reopens");
+
+    for file in &files {
+        assert_eq!(mode(file), "600", "{}", file.display());
+    }
+    assert_eq!(second.count_keys().await.expect("count runs"), 1);
+}
