@@ -74,10 +74,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
 
 /// Opens (creating if needed) the SQLite store in the data folder.
 ///
+/// A data folder ArtGen creates gets mode `0700` on Unix; an existing one is left as the
+/// operator made it (the files ArtGen keeps in it are private either way).
+///
 /// # Errors
 /// When the folder cannot be created or the database cannot be opened or migrated.
 pub async fn open_store(settings: &Settings) -> Result<SqliteStore, ComposeError> {
-    std::fs::create_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
+    create_private_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
     Ok(SqliteStore::open(&settings.data_dir.join("artgen.db")).await?)
 }
 
@@ -236,7 +239,7 @@ pub async fn build(
 ) -> Result<App, ComposeError> {
     let catalog = Catalog::with_config(&settings.catalog)?;
     let store = open_store(settings).await?;
-    let images = FsImageStore::new(settings.data_dir.join("images"));
+    let images = FsImageStore::open(settings.data_dir.join("images")).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let mock = upstreams.primary.name() == "mock";
     let info = ProviderInfo {
@@ -276,11 +279,15 @@ pub async fn build(
     })
 }
 
-/// Loads the link-signing secret from the data folder, creating it (mode 0600) on first start.
+/// Loads the link-signing secret from the data folder, creating it (mode 0600) on first start
+/// and narrowing an existing file to its owner.
 fn signing_key(dir: &Path) -> Result<UrlSigner, ComposeError> {
     let path = dir.join("signing.key");
     let key = match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 32 => bytes,
+        Ok(bytes) if bytes.len() >= 32 => {
+            restrict_to_owner(&path);
+            bytes
+        }
         _ => {
             let mut bytes = vec![0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -304,6 +311,51 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
+    // `mode` applies only when the file is new; an existing (too short) one is narrowed too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Creates `dir` and missing parents; on Unix each new folder gets mode `0700`.
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Removes the group and other permission bits of an existing file (Unix; never widens). A
+/// failure is logged: the file stays usable, only less private.
+fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let narrowed = std::fs::Permissions::from_mode(mode & !0o077);
+        if let Err(err) = std::fs::set_permissions(path, narrowed) {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                error = %err,
+                "readable by others and cannot be restricted"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }

@@ -181,3 +181,86 @@ fn config_prints_the_effective_settings_without_secrets() {
         "environment wins over the file: {stdout}"
     );
 }
+
+/// The permission bits of `path`, in octal.
+#[cfg(unix)]
+fn mode(path: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    format!("{:o}", metadata.permissions().mode() & 0o7777)
+}
+
+/// Every folder and every file below `dir` (`dir` included among the folders).
+#[cfg(unix)]
+fn tree(dir: &Path) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+    let (mut folders, mut files) = (vec![dir.to_owned()], Vec::new());
+    for entry in std::fs::read_dir(dir).expect("folder readable").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            let (more_folders, more_files) = tree(&path);
+            folders.extend(more_folders);
+            files.extend(more_files);
+        } else {
+            files.push(path);
+        }
+    }
+    (folders, files)
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_folder_and_everything_artgen_keeps_in_it_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("artgen.toml");
+    std::fs::write(&config, "").expect("config written");
+
+    // A command creates the data folder and the database.
+    let output = artgen(&data)
+        .args(["keys", "create", "--user", "lisa"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let key = stdout
+        .lines()
+        .last()
+        .expect("key printed")
+        .trim()
+        .to_owned();
+    assert_eq!(mode(&data), "700", "data folder");
+    assert_eq!(mode(&data.join("artgen.db")), "600", "database");
+
+    // A signing secret left world-readable (as older versions could) is narrowed, not replaced.
+    let signing = data.join("signing.key");
+    std::fs::write(&signing, [7u8; 32]).expect("secret written");
+    std::fs::set_permissions(&signing, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let mut server = Server::start(&data, &config);
+    let address = bound_address(&server.wait_for("artgen listening"));
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/generate"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"model": "dall-e-2", "prompt": "a key", "size": "256x256"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+
+    assert_eq!(mode(&signing), "600", "signing secret");
+    assert_eq!(std::fs::read(&signing).expect("readable"), [7u8; 32]);
+    for name in ["artgen.db", "artgen.db-wal", "artgen.db-shm"] {
+        assert_eq!(mode(&data.join(name)), "600", "{name}");
+    }
+    let (folders, files) = tree(&data.join("images"));
+    assert!(files.len() >= 2, "an image and its metadata: {files:?}");
+    for folder in folders {
+        assert_eq!(mode(&folder), "700", "{}", folder.display());
+    }
+    for file in files {
+        assert_eq!(mode(&file), "600", "{}", file.display());
+    }
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
