@@ -264,3 +264,34 @@ async fn the_data_folder_and_everything_artgen_keeps_in_it_are_private_to_the_ow
     server.terminate();
     assert!(server.wait_exit().success());
 }
+
+#[test]
+fn version_names_the_command_not_the_crate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = artgen(dir.path()).arg("--version").output().expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    assert_eq!(stdout, format!("artgen {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn help_opens_with_what_artgen_is_and_names_the_subcommands() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for flag in ["-h", "--help"] {
+        let output = artgen(dir.path()).arg(flag).output().expect("runs");
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).expect("utf-8");
+        let first = stdout.lines().next().expect("some help");
+        assert!(
+            first.starts_with("ArtGen: a gateway in front of OpenAI's Image API"),
+            "{flag}: {first:?}"
+        );
+        assert!(
+            !stdout.contains("HTTP adapter"),
+            "not the crate description: {stdout}"
+        );
+        for command in ["serve", "keys", "config"] {
+            assert!(stdout.contains(command), "{flag} names {command}: {stdout}");
+        }
+    }
+}

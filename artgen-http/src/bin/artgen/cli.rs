@@ -10,9 +10,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::serve;
 
-/// ArtGen: a gateway in front of OpenAI's Image API.
+/// ArtGen: a gateway in front of OpenAI's Image API, with API keys, rate limits and usage
+/// accounting.
+///
+/// `artgen serve` runs the HTTP gateway (on a mock provider until OPENAI_API_KEY is set);
+/// `artgen keys create|list|revoke` manages API keys; `artgen config` prints the effective
+/// settings with secrets redacted. Every command reads the same settings: defaults, then the
+/// --config file, then ARTGEN_* environment variables, then flags.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "artgen", version)]
 pub(crate) struct Cli {
     #[command(flatten)]
     common: Common,
