@@ -295,3 +295,66 @@ fn help_opens_with_what_artgen_is_and_names_the_subcommands() {
         }
     }
 }
+
+/// Runs `artgen` with `RUST_BACKTRACE=1`, returning the exit code and stderr.
+fn failing(data_dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = artgen(data_dir)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .args(args)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    (output.status.code(), stderr)
+}
+
+#[test]
+fn a_user_error_is_one_line_on_stderr_and_exits_2_even_with_rust_backtrace_set() {
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let (code, stderr) = failing(dir.path(), &["keys", "revoke", "ag_live_Ab12Cd34"]);
+
+    assert_eq!(stderr, "error: no active key with id ag_live_Ab12Cd34\n");
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn a_bad_config_file_is_a_one_line_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("artgen.toml");
+    std::fs::write(&config, "bind = \"127.0.0.1:1\"\nbnid = \"x\"\n").expect("config written");
+    let config = config.to_str().expect("utf-8 path");
+    let missing = dir.path().join("missing.toml");
+    let missing = missing.to_str().expect("utf-8 path");
+
+    for (args, expected) in [
+        (
+            ["--config", config, "config"],
+            "line 2, column 1: unknown field `bnid`",
+        ),
+        (["--config", missing, "config"], "cannot read config file"),
+    ] {
+        let (code, stderr) = failing(dir.path(), &args);
+
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{stderr}"
+        );
+        assert_eq!(code, Some(2), "{stderr}");
+    }
+}
+
+#[test]
+fn a_failure_that_is_not_the_users_is_one_line_and_exits_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let not_a_folder = dir.path().join("file");
+    std::fs::write(&not_a_folder, "").expect("file written");
+
+    let (code, stderr) = failing(&not_a_folder, &["keys", "list"]);
+
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: data folder "), "{stderr}");
+    assert!(!stderr.contains("Stack backtrace"), "{stderr}");
+    assert_eq!(code, Some(1), "{stderr}");
+}

@@ -8,6 +8,7 @@ use artgen_core::domain::{KeyEnv, Role};
 use artgen_http::settings::Settings;
 use clap::{Args, Parser, Subcommand};
 
+use crate::error::UserError;
 use crate::serve;
 
 /// ArtGen: a gateway in front of OpenAI's Image API, with API keys, rate limits and usage
@@ -18,13 +19,18 @@ use crate::serve;
 /// settings with secrets redacted. Every command reads the same settings: defaults, then the
 /// --config file, then ARTGEN_* environment variables, then flags.
 #[derive(Debug, Parser)]
-#[command(name = "artgen", version)]
+#[command(name = "artgen", version, after_help = EXIT_STATUS)]
 pub(crate) struct Cli {
     #[command(flatten)]
     common: Common,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The exit statuses, shown under every help text.
+const EXIT_STATUS: &str = "Exit status: 0 on success, 2 for a usage error (arguments, \
+    configuration, an unknown key), 1 for any other failure (database, files, network). \
+    Failures print one 'error:' line on stderr (bad arguments add a usage hint).";
 
 /// Options every command takes.
 #[derive(Debug, Args)]
@@ -150,7 +156,7 @@ async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
             if store.revoke_key(&public_id).await? {
                 out(&format!("Revoked {public_id}."));
             } else {
-                anyhow::bail!("no active key {public_id}");
+                return Err(UserError::NoActiveKey { public_id }.into());
             }
         }
     }
@@ -161,10 +167,15 @@ async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
 fn load_settings(file: Option<&Path>) -> Result<Settings> {
     let mut settings = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config file {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("parsing config file {}", path.display()))?
+            let text =
+                std::fs::read_to_string(path).map_err(|source| UserError::ConfigUnreadable {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            toml::from_str(&text).map_err(|err| UserError::ConfigInvalid {
+                path: path.to_owned(),
+                reason: toml_error(&text, &err),
+            })?
         }
         None => Settings::default(),
     };
@@ -172,14 +183,31 @@ fn load_settings(file: Option<&Path>) -> Result<Settings> {
     Ok(settings)
 }
 
+/// A TOML error on one line: `line L, column C: message` (the parser's own rendering quotes
+/// the file over several lines).
+fn toml_error(text: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim();
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
 fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> Result<()> {
-    fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
+    fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, UserError>
     where
         T::Err: std::fmt::Display,
     {
-        value
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
+        value.parse().map_err(|e: T::Err| UserError::BadVariable {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            reason: e.to_string(),
+        })
     }
     if let Some(v) = var("ARTGEN_BIND") {
         settings.bind = parse("ARTGEN_BIND", &v)?;
@@ -250,5 +278,19 @@ mod tests {
     #[test]
     fn unknown_config_keys_are_refused() {
         assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
+    }
+
+    #[test]
+    fn toml_errors_are_one_line_with_their_position() {
+        let text = "bind = \"127.0.0.1:1\"\n\nbnid = \"x\"\n";
+        let err = toml::from_str::<Settings>(text).expect_err("unknown key");
+
+        let line = toml_error(text, &err);
+
+        assert!(
+            line.starts_with("line 3, column 1: unknown field `bnid`"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "{line}");
     }
 }

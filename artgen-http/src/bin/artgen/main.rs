@@ -7,17 +7,25 @@
 //! artgen keys revoke PUBLIC_ID
 //! artgen config
 //! ```
+//!
+//! A failed command prints one line, `error: <what>: <cause>: …`, on stderr and exits with 2
+//! for a usage error or 1 for any other failure (see `error.rs`).
 
 mod cli;
+mod error;
 mod logging;
 mod serve;
 
-use anyhow::Result;
+use std::process::ExitCode;
+
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init();
-    cli.run().await
+    match cli.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => error::report(&err),
+    }
 }
