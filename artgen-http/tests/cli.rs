@@ -358,3 +358,108 @@ fn a_failure_that_is_not_the_users_is_one_line_and_exits_1() {
     assert!(!stderr.contains("Stack backtrace"), "{stderr}");
     assert_eq!(code, Some(1), "{stderr}");
 }
+
+/// Creates a key for `user` with `artgen keys create`, returning the whole key.
+fn create_key(data_dir: &Path, user: &str) -> String {
+    let output = artgen(data_dir)
+        .args(["keys", "create", "--user", user])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    stdout
+        .lines()
+        .last()
+        .expect("key printed")
+        .trim()
+        .to_owned()
+}
+
+/// Runs `artgen` and returns (exit code, stdout, stderr).
+fn run(data_dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = artgen(data_dir)
+        .env("RUST_BACKTRACE", "1")
+        .args(args)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    (output.status.code(), stdout, stderr)
+}
+
+/// What `artgen keys list` says about the key with this public id.
+fn listed_state(data_dir: &Path, public_id: &str) -> String {
+    let (code, stdout, _) = run(data_dir, &["keys", "list"]);
+    assert_eq!(code, Some(0));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(public_id))
+        .unwrap_or_else(|| panic!("{public_id} listed: {stdout}"));
+    line.rsplit(' ').next().expect("a state").to_owned()
+}
+
+#[test]
+fn keys_revoke_accepts_the_whole_key_and_never_prints_it_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = create_key(dir.path(), "lisa");
+    let public_id = &key[.."ag_live_".len() + 8];
+
+    let (code, stdout, stderr) = run(dir.path(), &["keys", "revoke", &key]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("Revoked key {public_id}.\n"));
+    assert!(!stderr.contains(&key), "{stderr}");
+    assert_eq!(listed_state(dir.path(), public_id), "revoked");
+
+    // Again: the error names the public id, never the secret.
+    let (code, stdout, stderr) = run(dir.path(), &["keys", "revoke", &key]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        format!("error: no active key with id {public_id}\n")
+    );
+    assert!(!stdout.contains(&key), "{stdout}");
+}
+
+#[test]
+fn keys_revoke_accepts_the_public_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = create_key(dir.path(), "lisa");
+    let public_id = &key[.."ag_live_".len() + 8];
+
+    let (code, stdout, stderr) = run(dir.path(), &["keys", "revoke", public_id]);
+
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("Revoked key {public_id}.\n"));
+    assert_eq!(listed_state(dir.path(), public_id), "revoked");
+}
+
+#[test]
+fn a_mistyped_or_misplaced_key_is_refused_without_printing_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = create_key(dir.path(), "lisa");
+    let public_id = &key[.."ag_live_".len() + 8];
+    let mut typo = key.clone();
+    let last = typo.pop().expect("non-empty");
+    typo.push(if last == 'x' { 'y' } else { 'x' });
+    let secret_part = &key[public_id.len()..key.len() - 1];
+
+    // A wrong checksum: refused before any lookup, the key stays active.
+    let (code, stdout, stderr) = run(dir.path(), &["keys", "revoke", &typo]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("checksum"), "{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains(secret_part),
+        "{stderr}"
+    );
+    assert_eq!(listed_state(dir.path(), public_id), "active");
+
+    // A key where clap expected something else: clap's message quotes it, cut to its id.
+    let (code, stdout, stderr) = run(dir.path(), &["keys", "create", &key]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{public_id}…")), "{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains(secret_part),
+        "{stderr}"
+    );
+}

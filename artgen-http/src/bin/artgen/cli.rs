@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use artgen_core::domain::{KeyEnv, Role};
 use artgen_http::settings::Settings;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::UserError;
+use crate::keys::{self, KeysCommand};
 use crate::serve;
 
 /// ArtGen: a gateway in front of OpenAI's Image API, with API keys, rate limits and usage
@@ -58,30 +58,6 @@ enum Command {
     Config,
 }
 
-#[derive(Debug, Subcommand)]
-enum KeysCommand {
-    /// Create a key; it is printed once, alone on the last line.
-    Create {
-        /// The user the key belongs to.
-        #[arg(long)]
-        user: String,
-        /// Give the key the admin role.
-        #[arg(long)]
-        admin: bool,
-    },
-    /// List keys (prefix and last four characters only).
-    List {
-        /// Only this user's keys.
-        #[arg(long)]
-        user: Option<String>,
-    },
-    /// Revoke a key by its public id (e.g. `ag_live_Ab12Cd34`).
-    Revoke {
-        /// The key's public id.
-        public_id: String,
-    },
-}
-
 impl Cli {
     pub(crate) async fn run(self) -> Result<()> {
         let mut settings = load_settings(self.common.config.as_deref())?;
@@ -95,7 +71,7 @@ impl Cli {
                 }
                 serve::run(settings).await
             }
-            Command::Keys(command) => keys(&settings, command).await,
+            Command::Keys(command) => keys::run(&settings, command).await,
             Command::Config => {
                 let text = toml::to_string_pretty(&settings).context("rendering settings")?;
                 let status = |var: &str, unset: &str| {
@@ -122,45 +98,10 @@ impl Cli {
     }
 }
 
+/// Prints one piece of the command's output on stdout.
 #[expect(clippy::print_stdout, reason = "the CLI's output")]
-fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     println!("{text}");
-}
-
-async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
-    let store = artgen_http::compose::open_store(settings).await?;
-    match command {
-        KeysCommand::Create { user, admin } => {
-            let role = if admin { Role::Admin } else { Role::User };
-            let key = store.create_key(&user, role, KeyEnv::Live).await?;
-            out(&format!(
-                "Created {role} key {} for user '{user}'. It is shown only once:",
-                key.public_id()
-            ));
-            out(key.expose_secret());
-        }
-        KeysCommand::List { user } => {
-            for k in store.list_keys(user.as_deref()).await? {
-                let state = if k.revoked_at_ms.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                out(&format!(
-                    "{}…{}  user={}  role={}  {state}",
-                    k.public_id, k.last_four, k.user, k.role
-                ));
-            }
-        }
-        KeysCommand::Revoke { public_id } => {
-            if store.revoke_key(&public_id).await? {
-                out(&format!("Revoked {public_id}."));
-            } else {
-                return Err(UserError::NoActiveKey { public_id }.into());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Defaults, then the TOML file, then environment variables.

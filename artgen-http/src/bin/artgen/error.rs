@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use artgen_http::compose::ComposeError;
 
+use crate::redact;
+
 /// Exit status of a usage error.
 const USAGE: u8 = 2;
 
@@ -17,6 +19,9 @@ const USAGE: u8 = 2;
 const FAILURE: u8 = 1;
 
 /// Mistakes in what the operator asked for; they end the command with exit status 2.
+///
+/// No variant carries a secret: a key given on the command line is reduced to its public id
+/// before it can reach a message.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UserError {
     /// The configuration file cannot be read.
@@ -52,6 +57,17 @@ pub(crate) enum UserError {
         /// The public id (never the secret).
         public_id: String,
     },
+    /// Text shaped like an ArtGen key whose checksum does not match.
+    #[error(
+        "that is not a valid API key (its checksum does not match: mistyped or cut short?); \
+         give the whole key or its public id as 'artgen keys list' shows it (e.g. ag_live_Ab12Cd34)"
+    )]
+    MistypedKey,
+    /// Text that is neither an ArtGen key nor a public id.
+    #[error(
+        "expected an API key (ag_live_… or ag_test_…) or its public id (e.g. ag_live_Ab12Cd34)"
+    )]
+    NotAKey,
 }
 
 /// Whether `err` is the operator's mistake (exit status 2) rather than a failure (1).
@@ -89,9 +105,10 @@ pub(crate) fn one_line(err: &anyhow::Error) -> String {
     line
 }
 
-/// Prints `error: <one line>` on stderr and returns the exit status.
+/// Prints `error: <one line>` on stderr (any API key in it cut to its public id, as a last
+/// line of defence) and returns the exit status.
 pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {}", one_line(err));
+    eprintln!("error: {}", redact::api_keys(&one_line(err)));
     ExitCode::from(if is_usage_error(err) { USAGE } else { FAILURE })
 }
 

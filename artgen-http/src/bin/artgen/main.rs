@@ -4,7 +4,7 @@
 //! artgen serve [--bind ADDR] [--data-dir DIR] [--config FILE]
 //! artgen keys create --user NAME [--admin]
 //! artgen keys list [--user NAME]
-//! artgen keys revoke PUBLIC_ID
+//! artgen keys revoke KEY_OR_ID
 //! artgen config
 //! ```
 //!
@@ -13,7 +13,9 @@
 
 mod cli;
 mod error;
+mod keys;
 mod logging;
+mod redact;
 mod serve;
 
 use std::process::ExitCode;
@@ -22,10 +24,33 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::try_parse().unwrap_or_else(|err| clap_exit(&err));
     logging::init();
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),
     }
+}
+
+/// Ends the process on a clap error (or `--help`/`--version`) as clap would, except that any
+/// API key quoted from the arguments (say, a key given where a flag was expected) is cut to its
+/// public id first.
+fn clap_exit(err: &clap::Error) -> ! {
+    use std::io::Write as _;
+    let text = err.render().to_string();
+    let scrubbed = redact::api_keys(&text);
+    if scrubbed == text {
+        err.exit();
+    }
+    let written = if err.use_stderr() {
+        std::io::stderr().write_all(scrubbed.as_bytes())
+    } else {
+        let mut stdout = std::io::stdout();
+        stdout
+            .write_all(scrubbed.as_bytes())
+            .and_then(|()| stdout.flush())
+    };
+    // Nothing better to do when the terminal is gone; the exit status still tells.
+    let _ignored = written;
+    std::process::exit(err.exit_code());
 }
