@@ -32,10 +32,51 @@ fn keys_create_prints_the_key_alone_on_the_last_line() {
     assert!(is_key(last), "last line is not a key: {last:?}");
 }
 
-/// A running `artgen serve` whose stdout lines arrive on a channel.
+/// A running `artgen serve` whose stdout and stderr lines arrive on channels.
 struct Server {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+/// Sends every line `from` produces into a channel, until its end.
+fn lines_of(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Lines from `lines` up to and including the first one that satisfies `found`.
+fn wait_line(lines: &mpsc::Receiver<String>, found: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the wanted line did not come within 30 s; saw {seen:#?}"));
+        let done = found(&line);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// Every line left in `lines` until the process closes the stream.
+fn rest(lines: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return seen,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("stream still open; saw {seen:#?}"),
+        }
+    }
 }
 
 impl Server {
@@ -44,35 +85,21 @@ impl Server {
             .args(["serve", "--bind", "127.0.0.1:0", "--config"])
             .arg(config)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawns");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
+        let stdout = lines_of(child.stdout.take().expect("piped stdout"));
+        let stderr = lines_of(child.stderr.take().expect("piped stderr"));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
     }
 
-    /// Lines up to and including the first one containing `needle`.
+    /// Stdout lines up to and including the first one containing `needle`.
     fn wait_for(&self, needle: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no line containing {needle:?}; saw {seen:#?}"));
-            let found = line.contains(needle);
-            seen.push(line);
-            if found {
-                return seen;
-            }
-        }
+        wait_line(&self.stdout, |line| line.contains(needle))
     }
 
     fn terminate(&mut self) {
@@ -111,25 +138,34 @@ fn bound_address(lines: &[String]) -> String {
     json["bind"].as_str().expect("bind field").to_owned()
 }
 
+/// Asserts that every line is a JSON object, as a log collector reading stdout expects.
+fn assert_json_lines(lines: &[String]) {
+    for line in lines {
+        let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
+            serde_json::from_str(line);
+        assert!(parsed.is_ok(), "stdout line is not a JSON object: {line:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn serve_prints_an_admin_key_once_and_drains_in_flight_requests_on_sigterm() {
+async fn serve_shows_an_admin_key_once_on_stderr_and_drains_in_flight_requests_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("artgen.toml");
     std::fs::write(&config, "[mock]\nlatency_ms = 1500\n").expect("config written");
 
     let mut server = Server::start(&dir.path().join("data"), &config);
-    let lines = server.wait_for("artgen listening");
+    let mut stdout = server.wait_for("artgen listening");
     assert!(
-        lines.iter().any(|l| l.contains("MOCK provider")),
-        "the mock is announced: {lines:#?}"
+        stdout.iter().any(|l| l.contains("MOCK provider")),
+        "the mock is announced: {stdout:#?}"
     );
-    let key = lines
-        .iter()
-        .find(|l| is_key(l))
-        .expect("admin key printed at first start")
-        .trim()
-        .to_owned();
-    let address = bound_address(&lines);
+    let banner = wait_line(&server.stderr, is_key);
+    let key = banner.last().expect("key line").trim().to_owned();
+    assert!(
+        banner.iter().any(|l| l.contains("shown only once")),
+        "{banner:#?}"
+    );
+    let address = bound_address(&stdout);
 
     // A request in flight when SIGTERM arrives still completes.
     let client = reqwest::Client::new();
@@ -148,14 +184,24 @@ async fn serve_prints_an_admin_key_once_and_drains_in_flight_requests_on_sigterm
     let status = server.wait_exit();
     assert!(status.success(), "exit status {status:?}");
 
-    // A second start on the same data prints no new key.
+    // Stdout stays pure JSON lines, without the key; the key is not on disk either.
+    stdout.extend(rest(&server.stdout));
+    assert_json_lines(&stdout);
+    assert!(!stdout.iter().any(|l| l.contains(&key)), "{stdout:#?}");
+    assert!(!dir.path().join("data").join("admin-key.txt").exists());
+
+    // A second start on the same data shows no new key.
     let mut again = Server::start(&dir.path().join("data"), &config);
-    let lines = again.wait_for("artgen listening");
-    assert!(
-        !lines.iter().any(|l| is_key(l)),
-        "no second admin key: {lines:#?}"
-    );
+    let mut stdout = again.wait_for("artgen listening");
     again.terminate();
+    assert!(again.wait_exit().success());
+    stdout.extend(rest(&again.stdout));
+    assert_json_lines(&stdout);
+    let stderr = rest(&again.stderr);
+    assert!(
+        !stderr.iter().chain(&stdout).any(|l| is_key(l)),
+        "no second admin key: {stderr:#?}"
+    );
 }
 
 #[test]

@@ -73,15 +73,16 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
     Ok(())
 }
 
-#[expect(
-    clippy::print_stdout,
-    reason = "the first admin key is shown once, on purpose"
-)]
+/// Shows the first admin key on stderr, once. Not on stdout, where log collectors read JSON
+/// lines (and would index the key with them), and not in a file: the data folder would then
+/// hold the secret in clear, while whoever can open the database there can already mint an
+/// admin key with `artgen keys create --admin` (see docs/decisions.md).
 fn first_start_banner(key: &str) {
-    println!(
+    eprintln!(
         "\n================================================================\n\
          First start: created an admin API key. It is shown only once:\n\n{key}\n\n\
-         Use it as 'Authorization: Bearer <key>'. Create more with 'artgen keys create'.\n\
+         Use it as 'Authorization: Bearer <key>'. Create more with 'artgen keys create';\n\
+         lost it? 'artgen keys create --user NAME --admin' on the same data folder.\n\
          ================================================================\n"
     );
 }
