@@ -509,3 +509,45 @@ fn a_mistyped_or_misplaced_key_is_refused_without_printing_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn config_redacts_credentials_in_every_url_it_prints() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("artgen.toml");
+    std::fs::write(
+        &config,
+        "public_url = \"https://pubtoken@images.example.com/?key=pubkey\"\n\
+         [providers.azure]\n\
+         kind = \"azure\"\n\
+         base_url = \"https://r.openai.azure.com/openai?api-version=2025-04-01&api-key=azkey&sig=azsig&token=aztoken\"\n\
+         api_key_env = \"AZURE_OPENAI_API_KEY\"\n",
+    )
+    .expect("config written");
+
+    let output = artgen(dir.path())
+        .env(
+            "OPENAI_BASE_URL",
+            "http://proxyuser:hunter2@proxy.internal:8080/v1",
+        )
+        .arg("--config")
+        .arg(&config)
+        .arg("config")
+        .output()
+        .expect("runs");
+
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    for secret in ["hunter2", "pubtoken", "pubkey", "azkey", "azsig", "aztoken"] {
+        assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
+    }
+    for kept in [
+        "http://proxyuser:[redacted]@proxy.internal:8080/v1",
+        "https://[redacted]@images.example.com/?key=[redacted]",
+        "?api-version=2025-04-01&api-key=[redacted]&sig=[redacted]&token=[redacted]",
+    ] {
+        assert!(stdout.contains(kept), "{kept} missing: {stdout}");
+    }
+    let ttl = stdout.find("signed_url_ttl_secs").expect("ttl printed");
+    let body = stdout.find("max_body_bytes").expect("body limit printed");
+    assert!(ttl < body, "settings keep their declared order: {stdout}");
+}

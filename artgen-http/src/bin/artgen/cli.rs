@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::UserError;
 use crate::keys::{self, KeysCommand};
+use crate::redact;
 use crate::serve;
 
 /// ArtGen: a gateway in front of OpenAI's Image API, with API keys, rate limits and usage
@@ -54,7 +55,7 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Print the effective configuration (secrets redacted).
+    /// Print the effective configuration (API keys and credentials in URLs redacted).
     Config,
 }
 
@@ -73,7 +74,7 @@ impl Cli {
             }
             Command::Keys(command) => keys::run(&settings, command).await,
             Command::Config => {
-                let text = toml::to_string_pretty(&settings).context("rendering settings")?;
+                let text = redacted_toml(&settings)?;
                 let status = |var: &str, unset: &str| {
                     let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
                     format!(
@@ -102,6 +103,20 @@ impl Cli {
 #[expect(clippy::print_stdout, reason = "the CLI's output")]
 pub(crate) fn out(text: &str) {
     println!("{text}");
+}
+
+/// The settings as TOML with the credentials inside every URL redacted (userinfo passwords,
+/// secret-looking query parameters; see [`redact::url`]), whichever setting holds it.
+fn redacted_toml(settings: &Settings) -> Result<String> {
+    let mut value = toml::Value::try_from(settings).context("rendering settings")?;
+    redact::urls_in(&mut value);
+    // Back through the typed settings to print them in their declared order; should a
+    // redacted value no longer fit its field, print the (alphabetically ordered) value itself.
+    let text = match value.clone().try_into::<Settings>() {
+        Ok(redacted) => toml::to_string_pretty(&redacted),
+        Err(_) => toml::to_string_pretty(&value),
+    };
+    text.context("rendering settings")
 }
 
 /// Defaults, then the TOML file, then environment variables.
