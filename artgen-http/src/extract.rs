@@ -5,13 +5,14 @@ use artgen_core::{Error, ErrorCode};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body parsed strictly: malformed JSON, a non-object, an unknown field, a wrong type or
-/// an out-of-range value is a 400 naming the field; a body over the limit is a 413.
+/// A JSON body parsed strictly: a `Content-Type` other than `application/json` (UTF-8) is a 415;
+/// malformed JSON, a non-object, an unknown field, a wrong type or an out-of-range value is a
+/// 400 naming the field; a body over the limit is a 413.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -25,11 +26,51 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let request_id = req.extensions().get::<RequestId>().cloned();
         let fail = |e: Error| ApiError::new(e, request_id.clone());
+        json_content_type(req.headers()).map_err(fail)?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| fail(body_error(&r)))?;
         parse_json(&bytes).map(JsonBody).map_err(fail)
     }
+}
+
+/// Checks that the body is declared as JSON: exactly one `Content-Type`, whose type is
+/// `application/json` (any case, any parameters) with no charset or `charset=utf-8`. JSON is
+/// UTF-8 (RFC 8259), so another charset would be misread rather than converted; `+json` types
+/// are refused too, as no client of this API needs them.
+///
+/// # Errors
+/// `unsupported_media_type` naming the expected type, with `param` `Content-Type`.
+fn json_content_type(headers: &HeaderMap) -> Result<(), Error> {
+    let refuse = || {
+        Error::new(
+            ErrorCode::UnsupportedMediaType,
+            "the body must be JSON sent with 'Content-Type: application/json' \
+             (charset utf-8 or none)",
+        )
+        .with_param("Content-Type")
+    };
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(refuse());
+    };
+    let mut parts = value.to_str().map_err(|_| refuse())?.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(refuse());
+    }
+    for parameter in parts {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if name.trim().eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
+            return Err(refuse());
+        }
+    }
+    Ok(())
 }
 
 fn body_error(rejection: &BytesRejection) -> Error {
@@ -189,6 +230,47 @@ mod tests {
             param_of(r#"{"model":"x","prompt":"y","prompt":"z"}"#).as_deref(),
             Some("prompt")
         );
+    }
+
+    fn content_type(values: &[&'static str]) -> Result<(), Error> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::CONTENT_TYPE, value.parse().expect("a header value"));
+        }
+        json_content_type(&headers)
+    }
+
+    #[test]
+    fn accepts_application_json_with_parameters_and_a_utf8_charset() {
+        for value in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            "application/json; foo=bar",
+        ] {
+            assert!(content_type(&[value]).is_ok(), "{value}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_types_other_charsets_and_ambiguous_headers() {
+        let refused: [&[&'static str]; 8] = [
+            &[],
+            &["text/plain"],
+            &["application/x-www-form-urlencoded"],
+            &["application/json; charset=utf-16"],
+            &["application/json; charset=iso-8859-1"],
+            &["application/jsonl"],
+            &["application/problem+json"],
+            &["application/json", "application/json"],
+        ];
+        for values in refused {
+            let err = content_type(values).expect_err("refused");
+            assert_eq!(err.code(), ErrorCode::UnsupportedMediaType, "{values:?}");
+            assert_eq!(err.param(), Some("Content-Type"), "{values:?}");
+            assert!(err.message().contains("application/json"), "{values:?}");
+        }
     }
 
     #[test]
