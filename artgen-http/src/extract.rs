@@ -84,6 +84,60 @@ fn body_error(rejection: &BytesRejection) -> Error {
     }
 }
 
+/// Most characters of the request's own text (a field name, a value) that an error repeats.
+pub const ECHO_CHARS: usize = 64;
+
+/// Most characters of an error message built around the request's text.
+const MESSAGE_CHARS: usize = 256;
+
+/// The request's text as an error may repeat it: at most [`ECHO_CHARS`] characters, then `…`.
+pub fn echo(text: &str) -> String {
+    truncated(text, ECHO_CHARS)
+}
+
+fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// A message from a parser that may quote the request: every quoted or backticked stretch
+/// shortened with [`echo`], and the whole at most 256 characters (a quote inside the
+/// request's text could otherwise hide the rest of it from the first pass).
+pub fn capped_message(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=open]);
+        let inner = &rest[open + 1..];
+        let close = closing_quote(inner, quote).unwrap_or(inner.len());
+        out.push_str(&echo(&inner[..close]));
+        rest = &inner[close..];
+        if let Some(after) = rest.strip_prefix(quote) {
+            out.push(quote);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    truncated(&out, MESSAGE_CHARS)
+}
+
+/// Where `quote` closes `text` (skipping backslash escapes inside double quotes).
+fn closing_quote(text: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quote == '"' => escaped = true,
+            _ if c == quote => return Some(at),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses a JSON object into `T`, naming the offending field on failure.
 ///
 /// # Errors
@@ -104,9 +158,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     // A JSON value keeps only the last of two equal keys; refuse the ambiguity instead.
     if let Err(e) = serde_json::from_slice::<UniqueKeys>(bytes) {
         let message = e.to_string();
-        let field = backticked(&message, "duplicate field `")
-            .unwrap_or_default()
-            .to_owned();
+        let field = echo(backticked(&message, "duplicate field `").unwrap_or_default());
         return Err(Error::invalid_param(
             field.clone(),
             format!("'{field}' appears twice"),
@@ -153,18 +205,18 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Er
         let inner = e.inner().to_string();
         let param = backticked(&inner, "unknown field `")
             .or_else(|| backticked(&inner, "missing field `"))
-            .map(str::to_owned)
-            .or_else(|| Some(e.path().to_string()).filter(|p| p != "."));
+            .map(echo)
+            .or_else(|| Some(echo(&e.path().to_string())).filter(|p| p != "."));
         let message = match backticked(&inner, "unknown field `") {
-            Some(field) => format!("unknown parameter '{field}'"),
-            None => {
-                inner
+            Some(field) => format!("unknown parameter '{}'", echo(field)),
+            None => capped_message(
+                &(inner
                     .split(", expected one of")
                     .next()
                     .unwrap_or(&inner)
                     .to_owned()
-                    + &expected_suffix(&inner)
-            }
+                    + &expected_suffix(&inner)),
+            ),
         };
         let err = Error::new(ErrorCode::InvalidRequest, message);
         match param {
@@ -271,6 +323,38 @@ mod tests {
             assert_eq!(err.param(), Some("Content-Type"), "{values:?}");
             assert!(err.message().contains("application/json"), "{values:?}");
         }
+    }
+
+    #[test]
+    fn echoes_of_the_request_are_capped() {
+        let long = "k".repeat(1 << 20);
+        let unknown = format!(r#"{{"model":"x","prompt":"y","{long}":1}}"#);
+        let repeated = format!(r#"{{"{long}":1,"{long}":2}}"#);
+        let variant = format!(r#"{{"model":"x","prompt":"y","quality":"{long}"}}"#);
+        let mistyped = format!(r#"{{"model":"x","prompt":"y","n":"a`\"{long}"}}"#);
+        for body in [unknown, repeated, variant, mistyped] {
+            let err = parse_json::<GenerateParams>(body.as_bytes()).expect_err("invalid");
+            assert!(err.message().chars().count() <= 257, "{}", err.message());
+            let param = err.param().unwrap_or_default();
+            assert!(param.chars().count() <= ECHO_CHARS + 1, "{param}");
+        }
+    }
+
+    #[test]
+    fn capped_messages_keep_short_quotes_and_shorten_long_ones() {
+        assert_eq!(
+            capped_message("unknown variant `ultra`, expected `low`"),
+            "unknown variant `ultra`, expected `low`"
+        );
+        let long = "x".repeat(100);
+        assert_eq!(
+            capped_message(&format!("invalid type: string \"{long}\", expected u32")),
+            format!("invalid type: string \"{}…\", expected u32", "x".repeat(64))
+        );
+        assert_eq!(
+            capped_message(&format!("string \"a\\\"{long}\" end")),
+            format!("string \"a\\\"{}…\" end", "x".repeat(61))
+        );
     }
 
     #[test]

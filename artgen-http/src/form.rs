@@ -7,6 +7,8 @@ use axum::extract::multipart::{Multipart, MultipartError};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use crate::extract::{capped_message, echo};
+
 /// Most parts a form may have (16 images, a mask and the text fields).
 pub const MAX_PARTS: usize = 48;
 
@@ -59,7 +61,11 @@ fn multipart_error(err: &MultipartError) -> Error {
     } else {
         Error::new(
             ErrorCode::InvalidRequest,
-            format!("malformed multipart body: {}", err.body_text()),
+            // The parser's message may quote a part's name or headers.
+            format!(
+                "malformed multipart body: {}",
+                capped_message(&err.body_text())
+            ),
         )
     }
 }
@@ -92,7 +98,10 @@ pub async fn read_form(
             ));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let unknown = || Error::invalid_param(name.clone(), format!("unknown part '{name}'"));
+        let unknown = || {
+            let shown = echo(&name);
+            Error::invalid_param(shown.clone(), format!("unknown part '{shown}'"))
+        };
         let is_file = field.file_name().is_some();
         if is_image_part(&name) || name == "mask" {
             if name == "mask" && !spec.mask {
@@ -102,7 +111,8 @@ pub async fn read_form(
                 return Err(unknown());
             }
             let filename = field.file_name().map(str::to_owned);
-            let declared = field.content_type().map(str::to_owned);
+            // Capped: an upload's error may repeat its declared type.
+            let declared = field.content_type().map(echo);
             let bytes = field.bytes().await.map_err(|e| multipart_error(&e))?;
             let part = if name == "mask" { "mask" } else { "image" };
             let image = UploadedImage::inspect(

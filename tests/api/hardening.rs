@@ -3,6 +3,7 @@
 
 use artgen_tests::{spawn_app, TestApp, TestOptions, Upstream};
 use reqwest::header;
+use serde_json::Value;
 
 use crate::helpers::{assert_error, body, json_of};
 
@@ -77,5 +78,72 @@ async fn json_routes_accept_application_json_with_parameters_and_a_utf8_charset(
             let response = post_typed(&app, path, &[content_type], raw).await;
             assert_eq!(response.status(), 200, "{path} {content_type}");
         }
+    }
+}
+
+/// A server that takes bodies of a few megabytes, so a huge name reaches the parser.
+async fn roomy_app() -> TestApp {
+    spawn_app(TestOptions {
+        upstream: Upstream::Mock,
+        max_body_bytes: 4 << 20,
+        ..TestOptions::default()
+    })
+    .await
+}
+
+/// Asserts an error answer is small and echoes at most 64 characters (and `…`) as `param`.
+async fn assert_capped(response: reqwest::Response, status: u16, what: &str) {
+    assert_eq!(response.status(), status, "{what}");
+    let bytes = response.bytes().await.expect("a body");
+    assert!(bytes.len() < 1024, "{what}: a {}-byte error", bytes.len());
+    let json: Value = serde_json::from_slice(&bytes).expect("a JSON body");
+    assert_error(&json, "invalid_request", None);
+    let param = json["error"]["param"].as_str().unwrap_or_default();
+    assert!(param.chars().count() <= 65, "{what}: param {param}");
+}
+
+#[tokio::test]
+async fn a_megabyte_field_name_or_value_is_echoed_in_under_a_kibibyte() {
+    let app = roomy_app().await;
+    let long = "k".repeat(1 << 20);
+    let cases = [
+        (
+            "unknown field",
+            format!(r#"{{"model":"dall-e-2","prompt":"x","{long}":1}}"#),
+        ),
+        (
+            "repeated field",
+            format!(r#"{{"model":"dall-e-2","prompt":"x","{long}":1,"{long}":1}}"#),
+        ),
+        (
+            "unknown variant",
+            format!(r#"{{"model":"dall-e-2","prompt":"x","quality":"{long}"}}"#),
+        ),
+        (
+            "wrong type",
+            format!(r#"{{"model":"dall-e-2","prompt":"x","n":"`\"{long}"}}"#),
+        ),
+    ];
+    for path in JSON_ROUTES {
+        for (what, raw) in &cases {
+            let response = post_typed(&app, path, &["application/json"], raw.clone()).await;
+            assert_capped(response, 400, &format!("{path} {what}")).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_megabyte_part_name_is_echoed_in_under_a_kibibyte() {
+    let app = roomy_app().await;
+    let long = "p".repeat(1 << 20);
+    for path in [
+        "/edit",
+        "/variation",
+        "/v1/images/edits",
+        "/v1/images/variations",
+    ] {
+        let form = reqwest::multipart::Form::new().text(long.clone(), "x");
+        let response = app.post_form(path, &app.user_key, form).await;
+        assert_capped(response, 400, path).await;
     }
 }
