@@ -147,3 +147,50 @@ async fn a_megabyte_part_name_is_echoed_in_under_a_kibibyte() {
         assert_capped(response, 400, path).await;
     }
 }
+
+#[tokio::test]
+async fn two_authorization_headers_are_a_400_before_any_key_lookup() {
+    let app = mock_app().await;
+    let before = app.store.key_lookups();
+    let pairs = [
+        (app.user_key.as_str(), app.user_key.as_str()),
+        (app.user_key.as_str(), "wrong"),
+        ("wrong", app.admin_key.as_str()),
+    ];
+    for (first, second) in pairs {
+        let response = app
+            .client
+            .post(format!("{}/generate", app.address))
+            .header(header::AUTHORIZATION, format!("Bearer {first}"))
+            .header(header::AUTHORIZATION, format!("Bearer {second}"))
+            .json(&body("dall-e-2", "256x256"))
+            .send()
+            .await
+            .expect("server reachable");
+        assert_eq!(response.status(), 400);
+        let json = json_of(response).await;
+        assert_error(&json, "invalid_request", Some("Authorization"));
+        let message = json["error"]["message"].as_str().expect("a message");
+        assert!(message.contains("exactly one"), "{message}");
+    }
+    let image = app
+        .client
+        .get(format!(
+            "{}/images/img_000000000000000000000000",
+            app.address
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.user_key))
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.user_key))
+        .send()
+        .await
+        .expect("server reachable");
+    assert_eq!(image.status(), 400, "image reads are held to the same rule");
+    assert_eq!(app.store.key_lookups(), before, "no key was looked up");
+    assert_eq!(app.upstream_calls().await, 0);
+    // One header is looked up as usual (so the count above could have moved).
+    let single = app
+        .generate(Some(&app.user_key), &body("dall-e-2", "256x256"))
+        .await;
+    assert_eq!(single.status(), 200);
+    assert!(app.store.key_lookups() > before);
+}
