@@ -194,3 +194,83 @@ async fn two_authorization_headers_are_a_400_before_any_key_lookup() {
     assert_eq!(single.status(), 200);
     assert!(app.store.key_lookups() > before);
 }
+
+/// A 404's body without its request id, to compare two answers.
+async fn anonymous_404(app: &TestApp, path: &str) -> Value {
+    let response = app.get(path, None).await;
+    assert_eq!(response.status(), 404, "{path}");
+    let mut json = json_of(response).await;
+    assert_error(&json, "not_found", None);
+    json["error"]["request_id"] = Value::Null;
+    json
+}
+
+#[tokio::test]
+async fn signed_links_accept_only_the_canonical_exp_and_sig() {
+    let app = mock_app().await;
+    let answer = json_of(
+        app.generate(Some(&app.user_key), &body("dall-e-2", "256x256"))
+            .await,
+    )
+    .await;
+    let url = answer["images"][0]["url"].as_str().expect("a url");
+    let (link, query) = url.split_once('?').expect("a query");
+    let path = link
+        .split_once("/images/")
+        .map(|(_, id)| id)
+        .expect("a path");
+    let path = format!("/images/{path}");
+    let param = |name: &str| {
+        let prefix = format!("{name}=");
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&prefix))
+            .expect("the parameter")
+            .to_owned()
+    };
+    let (exp, sig) = (param("exp"), param("sig"));
+    let at = |exp: &str, sig: &str| format!("{path}?exp={exp}&sig={sig}");
+    assert_eq!(app.get(&at(&exp, &sig), None).await.status(), 200);
+
+    let mut wrong = sig.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+    let wrong = String::from_utf8(wrong).expect("hex");
+    let bad_signature = anonymous_404(&app, &at(&exp, &wrong)).await;
+    let variants = [
+        ("leading zeros", at(&format!("000{exp}"), &sig)),
+        ("plus sign", at(&format!("%2B{exp}"), &sig)),
+        ("plus as space", at(&format!("+{exp}"), &sig)),
+        ("above u64", at("18446744073709551616", &sig)),
+        ("upper-case sig", at(&exp, &sig.to_uppercase())),
+        ("longer sig", at(&exp, &format!("{sig}0"))),
+        ("shorter sig", at(&exp, &sig[..63])),
+    ];
+    for (what, variant) in variants {
+        assert_eq!(
+            anonymous_404(&app, &variant).await,
+            bad_signature,
+            "{what}: {variant}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_declares_exp_and_sig_as_the_server_reads_them() {
+    let app = mock_app().await;
+    let doc = json_of(app.get("/openapi.json", None).await).await;
+    let parameters = doc["paths"]["/images/{id}"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let schema = |name: &str| {
+        parameters
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .expect("the parameter")
+    };
+    let exp = schema("exp");
+    assert_eq!(exp["format"], "uint64", "{exp}");
+    assert_eq!(exp["minimum"], 0, "{exp}");
+    assert_eq!(exp["maximum"], u64::MAX, "{exp}");
+    assert_eq!(schema("sig")["pattern"], "^[0-9a-f]{64}$");
+}
