@@ -63,12 +63,11 @@ async fn not_found(request_id: Option<Extension<RequestId>>) -> Response {
     ApiError::new(err, request_id.map(|Extension(id)| id)).into_response()
 }
 
+/// A known route called with another method; axum adds the `Allow` header listing its methods.
 async fn method_not_allowed(request_id: Option<Extension<RequestId>>) -> Response {
     let err = Error::new(
-        ErrorCode::InvalidRequest,
-        "method not allowed on this route",
+        ErrorCode::MethodNotAllowed,
+        "this route does not take this method; the Allow header lists those it takes",
     );
-    let mut response = ApiError::new(err, request_id.map(|Extension(id)| id)).into_response();
-    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    response
+    ApiError::new(err, request_id.map(|Extension(id)| id)).into_response()
 }

@@ -274,3 +274,47 @@ async fn the_openapi_document_declares_exp_and_sig_as_the_server_reads_them() {
     assert_eq!(exp["maximum"], u64::MAX, "{exp}");
     assert_eq!(schema("sig")["pattern"], "^[0-9a-f]{64}$");
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_with_a_documented_code_and_an_allow_header() {
+    let app = mock_app().await;
+    let cases = [
+        (
+            reqwest::Method::GET,
+            "/generate",
+            Some(&app.user_key),
+            "POST",
+        ),
+        (reqwest::Method::GET, "/generate", None, "POST"),
+        (reqwest::Method::PUT, "/v1/images/edits", None, "POST"),
+        (reqwest::Method::DELETE, "/images/img_x", None, "GET"),
+        (reqwest::Method::POST, "/health", None, "GET"),
+    ];
+    for (method, path, key, allowed) in cases {
+        let mut request = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("server reachable");
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let allow = allow.and_then(|v| v.to_str().ok().map(str::to_owned));
+        assert!(
+            allow.as_deref().is_some_and(|a| a.contains(allowed)),
+            "{method} {path}: Allow {allow:?}"
+        );
+        assert_error(&json_of(response).await, "method_not_allowed", None);
+    }
+}
+
+#[test]
+fn the_api_guide_lists_every_error_code_with_its_status() {
+    let guide = include_str!("../../docs/api.md");
+    for code in artgen_core::ErrorCode::ALL {
+        let status = artgen_http::error::status_code(code.kind()).as_u16();
+        let row = format!("| `{code}` | {status} |");
+        assert!(guide.contains(&row), "docs/api.md lacks {row}");
+    }
+}
