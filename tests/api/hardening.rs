@@ -318,3 +318,49 @@ fn the_api_guide_lists_every_error_code_with_its_status() {
         assert!(guide.contains(&row), "docs/api.md lacks {row}");
     }
 }
+
+/// The upload routes.
+const UPLOAD_ROUTES: [&str; 4] = [
+    "/edit",
+    "/variation",
+    "/v1/images/edits",
+    "/v1/images/variations",
+];
+
+#[tokio::test]
+async fn upload_routes_answer_a_body_that_is_not_a_form_with_a_415_naming_multipart() {
+    let app = mock_app().await;
+    let refused: [&[&str]; 4] = [
+        &["application/json"],
+        &[],
+        &["text/plain"],
+        &["multipart/mixed; boundary=x"],
+    ];
+    for path in UPLOAD_ROUTES {
+        for content_types in refused {
+            let raw = body("dall-e-2", "256x256").to_string();
+            let response = post_typed(&app, path, content_types, raw).await;
+            assert_eq!(response.status(), 415, "{path} {content_types:?}");
+            let json = json_of(response).await;
+            assert_error(&json, "unsupported_media_type", Some("Content-Type"));
+            let message = json["error"]["message"].as_str().expect("a message");
+            assert!(message.contains("multipart/form-data"), "{message}");
+            assert!(!message.contains("boundary"), "{message}");
+        }
+    }
+    assert_eq!(app.upstream_calls().await, 0, "nothing went upstream");
+}
+
+#[tokio::test]
+async fn a_form_without_a_boundary_is_a_400_that_says_so() {
+    let app = mock_app().await;
+    for path in UPLOAD_ROUTES {
+        let raw = "--x\r\n\r\n--x--\r\n".to_owned();
+        let response = post_typed(&app, path, &["multipart/form-data"], raw).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let json = json_of(response).await;
+        assert_error(&json, "invalid_request", Some("Content-Type"));
+        let message = json["error"]["message"].as_str().expect("a message");
+        assert!(message.contains("boundary"), "{message}");
+    }
+}
