@@ -364,3 +364,26 @@ async fn a_form_without_a_boundary_is_a_400_that_says_so() {
         assert!(message.contains("boundary"), "{message}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_statuses_these_checks_answer() {
+    let app = mock_app().await;
+    let doc = json_of(app.get("/openapi.json", None).await).await;
+    let cases = [
+        ("/generate", "post", "415"),
+        ("/v1/images/generations", "post", "415"),
+        ("/edit", "post", "415"),
+        ("/images/{id}", "get", "400"),
+        ("/metrics", "get", "400"),
+    ];
+    for (path, method, status) in cases {
+        let responses = &doc["paths"][path][method]["responses"];
+        assert!(
+            responses.get(status).is_some(),
+            "{method} {path} lacks {status}"
+        );
+    }
+    let answered = &doc["components"]["responses"]["MethodNotAllowed"]["description"];
+    let described = answered.as_str().unwrap_or_default();
+    assert!(described.contains("method_not_allowed"), "{described}");
+}
