@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Forbidden,
     /// The thing does not exist (or is not the caller's).
     NotFound,
+    /// The thing exists but does not take this operation.
+    MethodNotAllowed,
     /// The caller exceeded a rate limit.
     RateLimited,
     /// The caller exceeded a budget or quota.
@@ -52,6 +54,8 @@ pub enum ErrorCode {
     Forbidden,
     /// No such resource for this principal.
     NotFound,
+    /// The resource exists but does not take this method.
+    MethodNotAllowed,
     /// The per-user rate limit is exhausted.
     RateLimited,
     /// The user's budget does not cover the request.
@@ -96,6 +100,7 @@ impl ErrorCode {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::RateLimited => "rate_limited",
             Self::BudgetExceeded => "budget_exceeded",
             Self::PayloadTooLarge => "payload_too_large",
@@ -126,6 +131,7 @@ impl ErrorCode {
             Self::Unauthenticated => ErrorKind::Unauthenticated,
             Self::Forbidden => ErrorKind::Forbidden,
             Self::NotFound => ErrorKind::NotFound,
+            Self::MethodNotAllowed => ErrorKind::MethodNotAllowed,
             Self::RateLimited | Self::UpstreamRateLimited => ErrorKind::RateLimited,
             Self::BudgetExceeded => ErrorKind::QuotaExceeded,
             Self::PayloadTooLarge => ErrorKind::PayloadTooLarge,
@@ -140,11 +146,12 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::RateLimited,
         Self::BudgetExceeded,
         Self::PayloadTooLarge,

@@ -55,6 +55,7 @@ pub fn status_code(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::RateLimited | ErrorKind::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -75,7 +76,8 @@ fn error_type(kind: ErrorKind) -> &'static str {
         | ErrorKind::PayloadTooLarge
         | ErrorKind::UnsupportedMedia
         | ErrorKind::Conflict
-        | ErrorKind::NotFound => "invalid_request_error",
+        | ErrorKind::NotFound
+        | ErrorKind::MethodNotAllowed => "invalid_request_error",
         ErrorKind::Unauthenticated => "authentication_error",
         ErrorKind::Forbidden => "permission_error",
         ErrorKind::RateLimited | ErrorKind::QuotaExceeded => "rate_limit_error",

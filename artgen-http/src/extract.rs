@@ -5,13 +5,14 @@ use artgen_core::{Error, ErrorCode};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body parsed strictly: malformed JSON, a non-object, an unknown field, a wrong type or
-/// an out-of-range value is a 400 naming the field; a body over the limit is a 413.
+/// A JSON body parsed strictly: a `Content-Type` other than `application/json` (UTF-8) is a 415;
+/// malformed JSON, a non-object, an unknown field, a wrong type or an out-of-range value is a
+/// 400 naming the field; a body over the limit is a 413.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -25,11 +26,51 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let request_id = req.extensions().get::<RequestId>().cloned();
         let fail = |e: Error| ApiError::new(e, request_id.clone());
+        json_content_type(req.headers()).map_err(fail)?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| fail(body_error(&r)))?;
         parse_json(&bytes).map(JsonBody).map_err(fail)
     }
+}
+
+/// Checks that the body is declared as JSON: exactly one `Content-Type`, whose type is
+/// `application/json` (any case, any parameters) with no charset or `charset=utf-8`. JSON is
+/// UTF-8 (RFC 8259), so another charset would be misread rather than converted; `+json` types
+/// are refused too, as no client of this API needs them.
+///
+/// # Errors
+/// `unsupported_media_type` naming the expected type, with `param` `Content-Type`.
+fn json_content_type(headers: &HeaderMap) -> Result<(), Error> {
+    let refuse = || {
+        Error::new(
+            ErrorCode::UnsupportedMediaType,
+            "the body must be JSON sent with 'Content-Type: application/json' \
+             (charset utf-8 or none)",
+        )
+        .with_param("Content-Type")
+    };
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(refuse());
+    };
+    let mut parts = value.to_str().map_err(|_| refuse())?.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(refuse());
+    }
+    for parameter in parts {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if name.trim().eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
+            return Err(refuse());
+        }
+    }
+    Ok(())
 }
 
 fn body_error(rejection: &BytesRejection) -> Error {
@@ -41,6 +82,60 @@ fn body_error(rejection: &BytesRejection) -> Error {
             "the request body could not be read",
         )
     }
+}
+
+/// Most characters of the request's own text (a field name, a value) that an error repeats.
+pub const ECHO_CHARS: usize = 64;
+
+/// Most characters of an error message built around the request's text.
+const MESSAGE_CHARS: usize = 256;
+
+/// The request's text as an error may repeat it: at most [`ECHO_CHARS`] characters, then `…`.
+pub fn echo(text: &str) -> String {
+    truncated(text, ECHO_CHARS)
+}
+
+fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// A message from a parser that may quote the request: every quoted or backticked stretch
+/// shortened with [`echo`], and the whole at most 256 characters (a quote inside the
+/// request's text could otherwise hide the rest of it from the first pass).
+pub fn capped_message(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=open]);
+        let inner = &rest[open + 1..];
+        let close = closing_quote(inner, quote).unwrap_or(inner.len());
+        out.push_str(&echo(&inner[..close]));
+        rest = &inner[close..];
+        if let Some(after) = rest.strip_prefix(quote) {
+            out.push(quote);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    truncated(&out, MESSAGE_CHARS)
+}
+
+/// Where `quote` closes `text` (skipping backslash escapes inside double quotes).
+fn closing_quote(text: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quote == '"' => escaped = true,
+            _ if c == quote => return Some(at),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Parses a JSON object into `T`, naming the offending field on failure.
@@ -63,9 +158,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     // A JSON value keeps only the last of two equal keys; refuse the ambiguity instead.
     if let Err(e) = serde_json::from_slice::<UniqueKeys>(bytes) {
         let message = e.to_string();
-        let field = backticked(&message, "duplicate field `")
-            .unwrap_or_default()
-            .to_owned();
+        let field = echo(backticked(&message, "duplicate field `").unwrap_or_default());
         return Err(Error::invalid_param(
             field.clone(),
             format!("'{field}' appears twice"),
@@ -112,18 +205,18 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Er
         let inner = e.inner().to_string();
         let param = backticked(&inner, "unknown field `")
             .or_else(|| backticked(&inner, "missing field `"))
-            .map(str::to_owned)
-            .or_else(|| Some(e.path().to_string()).filter(|p| p != "."));
+            .map(echo)
+            .or_else(|| Some(echo(&e.path().to_string())).filter(|p| p != "."));
         let message = match backticked(&inner, "unknown field `") {
-            Some(field) => format!("unknown parameter '{field}'"),
-            None => {
-                inner
+            Some(field) => format!("unknown parameter '{}'", echo(field)),
+            None => capped_message(
+                &(inner
                     .split(", expected one of")
                     .next()
                     .unwrap_or(&inner)
                     .to_owned()
-                    + &expected_suffix(&inner)
-            }
+                    + &expected_suffix(&inner)),
+            ),
         };
         let err = Error::new(ErrorCode::InvalidRequest, message);
         match param {
@@ -188,6 +281,79 @@ mod tests {
         assert_eq!(
             param_of(r#"{"model":"x","prompt":"y","prompt":"z"}"#).as_deref(),
             Some("prompt")
+        );
+    }
+
+    fn content_type(values: &[&'static str]) -> Result<(), Error> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::CONTENT_TYPE, value.parse().expect("a header value"));
+        }
+        json_content_type(&headers)
+    }
+
+    #[test]
+    fn accepts_application_json_with_parameters_and_a_utf8_charset() {
+        for value in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            "application/json; foo=bar",
+        ] {
+            assert!(content_type(&[value]).is_ok(), "{value}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_types_other_charsets_and_ambiguous_headers() {
+        let refused: [&[&'static str]; 8] = [
+            &[],
+            &["text/plain"],
+            &["application/x-www-form-urlencoded"],
+            &["application/json; charset=utf-16"],
+            &["application/json; charset=iso-8859-1"],
+            &["application/jsonl"],
+            &["application/problem+json"],
+            &["application/json", "application/json"],
+        ];
+        for values in refused {
+            let err = content_type(values).expect_err("refused");
+            assert_eq!(err.code(), ErrorCode::UnsupportedMediaType, "{values:?}");
+            assert_eq!(err.param(), Some("Content-Type"), "{values:?}");
+            assert!(err.message().contains("application/json"), "{values:?}");
+        }
+    }
+
+    #[test]
+    fn echoes_of_the_request_are_capped() {
+        let long = "k".repeat(1 << 20);
+        let unknown = format!(r#"{{"model":"x","prompt":"y","{long}":1}}"#);
+        let repeated = format!(r#"{{"{long}":1,"{long}":2}}"#);
+        let variant = format!(r#"{{"model":"x","prompt":"y","quality":"{long}"}}"#);
+        let mistyped = format!(r#"{{"model":"x","prompt":"y","n":"a`\"{long}"}}"#);
+        for body in [unknown, repeated, variant, mistyped] {
+            let err = parse_json::<GenerateParams>(body.as_bytes()).expect_err("invalid");
+            assert!(err.message().chars().count() <= 257, "{}", err.message());
+            let param = err.param().unwrap_or_default();
+            assert!(param.chars().count() <= ECHO_CHARS + 1, "{param}");
+        }
+    }
+
+    #[test]
+    fn capped_messages_keep_short_quotes_and_shorten_long_ones() {
+        assert_eq!(
+            capped_message("unknown variant `ultra`, expected `low`"),
+            "unknown variant `ultra`, expected `low`"
+        );
+        let long = "x".repeat(100);
+        assert_eq!(
+            capped_message(&format!("invalid type: string \"{long}\", expected u32")),
+            format!("invalid type: string \"{}…\", expected u32", "x".repeat(64))
+        );
+        assert_eq!(
+            capped_message(&format!("string \"a\\\"{long}\" end")),
+            format!("string \"a\\\"{}…\" end", "x".repeat(61))
         );
     }
 

@@ -1,11 +1,17 @@
 //! Multipart forms of `/edit`, `/variation` and their `/v1/images/*` twins: every part is
 //! checked before anything goes upstream, and each failure names the part.
 
-use artgen_core::domain::{Catalog, UploadedImage};
+use artgen_core::domain::{Catalog, RequestId, UploadedImage};
 use artgen_core::{Error, ErrorCode};
 use axum::extract::multipart::{Multipart, MultipartError};
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::extract::{capped_message, echo};
 
 /// Most parts a form may have (16 images, a mask and the text fields).
 pub const MAX_PARTS: usize = 48;
@@ -53,13 +59,55 @@ fn is_image_part(name: &str) -> bool {
             .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Checks that the body is declared as a form: exactly one `Content-Type`, of type
+/// `multipart/form-data` (any case). Whether it has a usable boundary is the form reader's
+/// concern, so a JSON body is never told about boundaries.
+///
+/// # Errors
+/// `unsupported_media_type` naming the expected type, with `param` `Content-Type`.
+pub fn multipart_content_type(headers: &HeaderMap) -> Result<(), Error> {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let essence = match (values.next(), values.next()) {
+        (Some(value), None) => value
+            .to_str()
+            .ok()
+            .map(|t| t.split(';').next().unwrap_or(t)),
+        _ => None,
+    };
+    if essence.is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data")) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::UnsupportedMediaType,
+        "this route takes a multipart/form-data form (the image as a file part, the other \
+         fields as text parts), not another Content-Type",
+    )
+    .with_param("Content-Type"))
+}
+
+/// Middleware for the upload routes: a body that is not declared as `multipart/form-data` is
+/// a 415 before it takes an upload slot or a byte of it is read.
+pub async fn require_multipart(request: Request, next: Next) -> Response {
+    match multipart_content_type(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(err) => {
+            let request_id = request.extensions().get::<RequestId>().cloned();
+            ApiError::new(err, request_id).into_response()
+        }
+    }
+}
+
 fn multipart_error(err: &MultipartError) -> Error {
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Error::new(ErrorCode::PayloadTooLarge, "the upload is too large")
     } else {
         Error::new(
             ErrorCode::InvalidRequest,
-            format!("malformed multipart body: {}", err.body_text()),
+            // The parser's message may quote a part's name or headers.
+            format!(
+                "malformed multipart body: {}",
+                capped_message(&err.body_text())
+            ),
         )
     }
 }
@@ -92,7 +140,10 @@ pub async fn read_form(
             ));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let unknown = || Error::invalid_param(name.clone(), format!("unknown part '{name}'"));
+        let unknown = || {
+            let shown = echo(&name);
+            Error::invalid_param(shown.clone(), format!("unknown part '{shown}'"))
+        };
         let is_file = field.file_name().is_some();
         if is_image_part(&name) || name == "mask" {
             if name == "mask" && !spec.mask {
@@ -102,7 +153,8 @@ pub async fn read_form(
                 return Err(unknown());
             }
             let filename = field.file_name().map(str::to_owned);
-            let declared = field.content_type().map(str::to_owned);
+            // Capped: an upload's error may repeat its declared type.
+            let declared = field.content_type().map(echo);
             let bytes = field.bytes().await.map_err(|e| multipart_error(&e))?;
             let part = if name == "mask" { "mask" } else { "image" };
             let image = UploadedImage::inspect(
@@ -175,6 +227,36 @@ mod tests {
         }
         for name in ["images", "image[x]", "image[", "mask"] {
             assert!(!is_image_part(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_a_single_multipart_form_data_content_type_is_a_form() {
+        let headers = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(header::CONTENT_TYPE, value.parse().expect("a header value"));
+            }
+            headers
+        };
+        for ok in ["multipart/form-data; boundary=x", "Multipart/Form-Data"] {
+            assert!(multipart_content_type(&headers(&[ok])).is_ok(), "{ok}");
+        }
+        let refused: [&[&'static str]; 5] = [
+            &[],
+            &["application/json"],
+            &["multipart/mixed; boundary=x"],
+            &["text/plain"],
+            &[
+                "multipart/form-data; boundary=x",
+                "multipart/form-data; boundary=y",
+            ],
+        ];
+        for values in refused {
+            let err = multipart_content_type(&headers(values)).expect_err("refused");
+            assert_eq!(err.code(), ErrorCode::UnsupportedMediaType, "{values:?}");
+            assert!(err.message().contains("multipart/form-data"), "{values:?}");
+            assert!(!err.message().contains("boundary"), "{values:?}");
         }
     }
 

@@ -83,7 +83,7 @@ pub struct ErrorBody {
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
-    /// Bad input: 400, 404, 409, 413, 415.
+    /// Bad input: 400, 404, 405, 409, 413, 415.
     InvalidRequestError,
     /// 401.
     AuthenticationError,
@@ -115,22 +115,22 @@ macro_rules! error_set {
 
 error_set!(
     /// Errors of the JSON job routes (`/generate`, `/v1/images/generations`).
-    JobErrors: BAD_REQUEST, UNAUTHORIZED, CONFLICT, PAYLOAD_TOO_LARGE, TOO_MANY_REQUESTS,
-    INTERNAL_SERVER_ERROR, BAD_GATEWAY, SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
+    JobErrors: BAD_REQUEST, UNAUTHORIZED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
+    TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY, SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );
 error_set!(
-    /// Errors of the multipart job routes: those of the JSON ones and 415.
+    /// Errors of the multipart job routes: those of the JSON ones.
     UploadErrors: BAD_REQUEST, UNAUTHORIZED, CONFLICT, PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY,
     SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );
 error_set!(
-    /// Errors of `GET /images/{id}`.
-    ImageErrors: UNAUTHORIZED, NOT_FOUND, INTERNAL_SERVER_ERROR
+    /// Errors of `GET /images/{id}` (400: two `Authorization` headers).
+    ImageErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, INTERNAL_SERVER_ERROR
 );
 error_set!(
-    /// Errors of `GET /metrics`.
-    MetricsErrors: UNAUTHORIZED, INTERNAL_SERVER_ERROR
+    /// Errors of `GET /metrics` (400: two `Authorization` headers).
+    MetricsErrors: BAD_REQUEST, UNAUTHORIZED, INTERNAL_SERVER_ERROR
 );
 
 /// `components/responses` name of a status's error response, e.g. `TooManyRequests`.

@@ -3,13 +3,14 @@
 use artgen_core::domain::RequestId;
 use artgen_core::{Error, ErrorCode};
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::error::ApiError;
+use crate::form::require_multipart;
 use crate::middleware::{idempotency, observe, require_auth};
 use crate::routes;
 use crate::state::AppState;
@@ -25,7 +26,8 @@ pub fn build_router(state: AppState) -> Router {
     };
     // Uploads are buffered (up to the upload limit each), so only so many are read at once:
     // inside auth (anonymous clients cannot take the slots), outside idempotency (which reads
-    // the body). Further uploads wait for a slot before a byte of their body is read.
+    // the body). Further uploads wait for a slot before a byte of their body is read. A body
+    // not declared as multipart/form-data is refused (415) before it takes a slot.
     let upload_slots = GlobalConcurrencyLimitLayer::new(state.config().max_concurrent_uploads);
     let json = protect(
         Router::new()
@@ -38,6 +40,7 @@ pub fn build_router(state: AppState) -> Router {
         .nest("/v1/images", routes::openai::upload_router())
         .route_layer(from_fn_with_state(state.idempotency().clone(), idempotency))
         .route_layer(upload_slots)
+        .route_layer(from_fn(require_multipart))
         .route_layer(from_fn_with_state(state.clone(), require_auth))
         .layer(DefaultBodyLimit::max(state.config().max_upload_bytes));
     let protected = Router::new().merge(json).merge(uploads);
@@ -63,12 +66,11 @@ async fn not_found(request_id: Option<Extension<RequestId>>) -> Response {
     ApiError::new(err, request_id.map(|Extension(id)| id)).into_response()
 }
 
+/// A known route called with another method; axum adds the `Allow` header listing its methods.
 async fn method_not_allowed(request_id: Option<Extension<RequestId>>) -> Response {
     let err = Error::new(
-        ErrorCode::InvalidRequest,
-        "method not allowed on this route",
+        ErrorCode::MethodNotAllowed,
+        "this route does not take this method; the Allow header lists those it takes",
     );
-    let mut response = ApiError::new(err, request_id.map(|Extension(id)| id)).into_response();
-    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    response
+    ApiError::new(err, request_id.map(|Extension(id)| id)).into_response()
 }

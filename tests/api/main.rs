@@ -4,6 +4,7 @@ mod auth;
 mod circuit;
 mod compat;
 mod generate;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod images;

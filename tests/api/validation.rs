@@ -96,5 +96,5 @@ async fn the_wrong_method_is_a_json_405() {
     let app = spawn_app(TestOptions::default()).await;
     let response = app.get("/generate", Some(&app.user_key)).await;
     assert_eq!(response.status(), 405);
-    assert_error(&json_of(response).await, "invalid_request", None);
+    assert_error(&json_of(response).await, "method_not_allowed", None);
 }

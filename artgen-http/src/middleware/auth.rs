@@ -18,8 +18,9 @@ pub struct AuthenticatedUser(pub String);
 /// Verifies the `Authorization: Bearer` header.
 ///
 /// # Errors
-/// `unauthenticated` when the header is missing or not a bearer credential, or the
-/// credential is refused.
+/// `invalid_request` (param `Authorization`) when the header is sent more than once, before
+/// any key is looked up; `unauthenticated` when it is missing or not a bearer credential, or
+/// the credential is refused.
 pub async fn authenticate_headers(
     state: &AppState,
     headers: &HeaderMap,
@@ -30,7 +31,15 @@ pub async fn authenticate_headers(
             "missing credentials: send 'Authorization: Bearer <API key>'",
         )
     };
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or_else(missing)?;
+    // Which of two credentials counts is up to each proxy on the way; refuse to guess.
+    if values.next().is_some() {
+        return Err(Error::invalid_param(
+            "Authorization",
+            "send exactly one Authorization header",
+        ));
+    }
     let text = value.to_str().map_err(|_| missing())?;
     let (scheme, token) = text.split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {

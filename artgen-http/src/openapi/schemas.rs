@@ -86,6 +86,26 @@ string_schema!(
     None
 );
 
+/// The `exp` of a signed link, as the server reads it (`signing::parse_expiry`).
+pub struct LinkExpiry;
+
+impl PartialSchema for LinkExpiry {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::Custom("uint64".into())))
+            .minimum(Some(0_u64))
+            .maximum(Some(u64::MAX))
+            .description(Some(
+                "Expiry of a signed link, Unix seconds, as in the answers' `url`: decimal digits \
+                 without sign or leading zeros. Any other spelling is the 404 of a bad signature.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for LinkExpiry {}
+
 const STREAM_EVENTS: &str = "Server-sent events, answered when the request sets `stream: true` \
 (GPT image models). Each event's name equals its payload's `type`; its data is one JSON object. \
 Generations send `image_generation.partial_image` (up to `partial_images` times) and one \

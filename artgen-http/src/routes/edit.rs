@@ -1,7 +1,7 @@
 //! `POST /edit` and `POST /variation` (multipart), answered like `/generate`.
 
 use artgen_core::domain::{EditParams, GenerateParams, InputFidelity, JobParams, VariationParams};
-use artgen_core::{Error, ErrorCode, RequestContext};
+use artgen_core::{Error, RequestContext};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::response::Response;
@@ -121,8 +121,12 @@ pub fn variation_params(mut form: ImageForm) -> Result<VariationParams, Error> {
 
 /// Reads and checks an upload form, answering every failure with the request id.
 ///
+/// The router's [`require_multipart`](crate::form::require_multipart) has already refused a
+/// body not declared as `multipart/form-data`.
+///
 /// # Errors
-/// `unsupported_media_type` when the body is not multipart; the errors of [`read_form`].
+/// `invalid_request` when the form's `Content-Type` has no usable boundary; the errors of
+/// [`read_form`].
 pub async fn read_upload(
     state: &AppState,
     ctx: &RequestContext,
@@ -136,15 +140,16 @@ pub async fn read_upload(
         .map_err(fail)
 }
 
-/// The multipart body, or a 415 naming what was expected.
+/// The multipart body of a request declared as `multipart/form-data`.
 ///
 /// # Errors
-/// `unsupported_media_type` when the body is not `multipart/form-data`.
+/// `invalid_request` (param `Content-Type`) when its boundary is missing or unusable.
 pub fn multipart_body(body: Result<Multipart, MultipartRejection>) -> Result<Multipart, Error> {
-    body.map_err(|r| {
-        Error::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("send the image as multipart/form-data ({})", r.body_text()),
+    body.map_err(|_| {
+        Error::invalid_param(
+            "Content-Type",
+            "the multipart/form-data Content-Type needs a boundary parameter, as HTTP clients \
+             set when they build the form",
         )
     })
 }

@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::middleware::authenticate_headers;
-use crate::openapi::schemas::ImageFile;
+use crate::openapi::schemas::{ImageFile, LinkExpiry};
 use crate::openapi::ImageErrors;
+use crate::signing::parse_expiry;
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -21,10 +22,10 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/images/{id}", get(image))
 }
 
-/// The query of a signed link.
+/// The query of a signed link, as sent: both are checked for their canonical form.
 #[derive(Debug, Deserialize)]
 struct Signature {
-    exp: Option<u64>,
+    exp: Option<String>,
     sig: Option<String>,
 }
 
@@ -70,8 +71,10 @@ pub fn signed_url(state: &AppState, base: &BaseUrl, image_id: &str) -> String {
     tag = "operations",
     params(
         ("id" = String, Path, description = "Image id, as in the answers' `id` or `image_id`."),
-        ("exp" = Option<u64>, Query, description = "Expiry of a signed link, Unix seconds."),
-        ("sig" = Option<String>, Query, description = "Signature of a signed link."),
+        ("exp" = inline(Option<LinkExpiry>), Query,
+            description = "Expiry of a signed link, Unix seconds, in canonical decimal."),
+        ("sig" = Option<String>, Query, pattern = "^[0-9a-f]{64}$",
+            description = "Signature of a signed link: 64 lower-case hex characters."),
     ),
     responses(
         (status = 200, description = "The image, cacheable privately for an hour.", content(
@@ -98,10 +101,10 @@ async fn image(
     let service = state.service();
     let (meta, bytes) = match (signature.exp, signature.sig) {
         (Some(exp), Some(sig)) => {
-            if !state
-                .signer()
-                .verify(&id, exp, &sig, service.clock().now_secs())
-            {
+            let now = service.clock().now_secs();
+            let valid =
+                parse_expiry(&exp).is_some_and(|exp| state.signer().verify(&id, exp, &sig, now));
+            if !valid {
                 return Err(fail(Error::new(ErrorCode::NotFound, "no such image")));
             }
             service.image_by_id(&id).await.map_err(fail)?
