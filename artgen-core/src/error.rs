@@ -12,6 +12,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum ErrorKind {
     /// The caller sent something invalid.
     InvalidInput,
+    /// A safety system refused the prompt or an image; the caller may revise and resend.
+    Refused,
     /// No valid credential.
     Unauthenticated,
     /// Authenticated, but not allowed.
@@ -43,11 +45,20 @@ pub enum ErrorKind {
 }
 
 /// Stable, documented error codes. Each maps to exactly one [`ErrorKind`].
+///
+/// Wire names are OpenAI's wherever OpenAI has a code for the case (so code that branches on
+/// `error.code` works against either), and ArtGen's own only for what OpenAI lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
-    /// Bad parameter or malformed request; `param` names the culprit.
+    /// A malformed request (not JSON, not an object, unreadable body).
     InvalidRequest,
+    /// A parameter has a value the model does not accept; `param` names it.
+    InvalidValue,
+    /// A parameter ArtGen does not know, refused because `unknown_params = "reject"`.
+    UnknownParameter,
+    /// A required parameter is missing; `param` names it.
+    MissingParameter,
     /// Missing, malformed, unknown or revoked credential.
     Unauthenticated,
     /// The principal may not do this.
@@ -56,20 +67,30 @@ pub enum ErrorCode {
     NotFound,
     /// The resource exists but does not take this method.
     MethodNotAllowed,
-    /// The per-user rate limit is exhausted.
+    /// The caller's rate limit is exhausted.
     RateLimited,
     /// The user's budget does not cover the request.
     BudgetExceeded,
-    /// Body or part too large.
+    /// Body too large.
     PayloadTooLarge,
-    /// Upload type not supported.
+    /// The request body is not of the media type the route takes.
     UnsupportedMediaType,
-    /// An uploaded image is unusable (corrupt, wrong shape, ...).
+    /// An uploaded image is unusable (corrupt, wrong shape, a mask without alpha, ...).
     InvalidImage,
-    /// The upstream's safety system refused the prompt or image.
+    /// An uploaded image is of a format the model does not take.
+    InvalidImageFormat,
+    /// An uploaded image is over the model's size limit.
+    ImageTooLarge,
+    /// The GPT image safety system refused the prompt or an image (OpenAI's code).
+    ModerationBlocked,
+    /// The DALL·E safety system refused the prompt (OpenAI's code).
     ContentPolicyViolation,
-    /// The model is retired or unknown upstream.
-    ModelUnavailable,
+    /// The model is not in the catalogue, or unknown upstream.
+    ModelNotFound,
+    /// The model is retired at OpenAI and the upstream is OpenAI's own API.
+    ModelRetired,
+    /// The model has no known price and the operator does not serve unpriced models.
+    ModelUnpriced,
     /// The upstream refused ArtGen's own credentials (not the caller's fault).
     UpstreamAuth,
     /// The upstream rate limit or quota is exhausted.
@@ -93,23 +114,31 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The stable wire name of the code.
+    /// The stable wire name of the code. Two codes share OpenAI's `rate_limit_exceeded`:
+    /// whose limit was hit is in the message, not the code.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
-            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidValue => "invalid_value",
+            Self::UnknownParameter => "unknown_parameter",
+            Self::MissingParameter => "missing_required_parameter",
+            Self::Unauthenticated => "invalid_api_key",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::RateLimited => "rate_limited",
+            Self::RateLimited | Self::UpstreamRateLimited => "rate_limit_exceeded",
             Self::BudgetExceeded => "budget_exceeded",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::InvalidImage => "invalid_image",
+            Self::InvalidImageFormat => "invalid_image_format",
+            Self::ImageTooLarge => "image_too_large",
+            Self::ModerationBlocked => "moderation_blocked",
             Self::ContentPolicyViolation => "content_policy_violation",
-            Self::ModelUnavailable => "model_unavailable",
+            Self::ModelNotFound => "model_not_found",
+            Self::ModelRetired => "model_retired",
+            Self::ModelUnpriced => "model_unpriced",
             Self::UpstreamAuth => "upstream_auth",
-            Self::UpstreamRateLimited => "upstream_rate_limited",
             Self::UpstreamError => "upstream_error",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamUnavailable => "upstream_unavailable",
@@ -124,13 +153,18 @@ impl ErrorCode {
     /// The transport-free kind of the code.
     pub const fn kind(self) -> ErrorKind {
         match self {
-            Self::InvalidRequest | Self::InvalidImage | Self::ContentPolicyViolation => {
-                ErrorKind::InvalidInput
-            }
-            Self::ModelUnavailable => ErrorKind::InvalidInput,
+            Self::InvalidRequest
+            | Self::InvalidValue
+            | Self::UnknownParameter
+            | Self::MissingParameter
+            | Self::InvalidImage
+            | Self::InvalidImageFormat
+            | Self::ImageTooLarge
+            | Self::ModelUnpriced => ErrorKind::InvalidInput,
+            Self::ModerationBlocked | Self::ContentPolicyViolation => ErrorKind::Refused,
             Self::Unauthenticated => ErrorKind::Unauthenticated,
             Self::Forbidden => ErrorKind::Forbidden,
-            Self::NotFound => ErrorKind::NotFound,
+            Self::NotFound | Self::ModelNotFound | Self::ModelRetired => ErrorKind::NotFound,
             Self::MethodNotAllowed => ErrorKind::MethodNotAllowed,
             Self::RateLimited | Self::UpstreamRateLimited => ErrorKind::RateLimited,
             Self::BudgetExceeded => ErrorKind::QuotaExceeded,
@@ -146,8 +180,11 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 30] = [
         Self::InvalidRequest,
+        Self::InvalidValue,
+        Self::UnknownParameter,
+        Self::MissingParameter,
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
@@ -157,8 +194,13 @@ impl ErrorCode {
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::InvalidImage,
+        Self::InvalidImageFormat,
+        Self::ImageTooLarge,
+        Self::ModerationBlocked,
         Self::ContentPolicyViolation,
-        Self::ModelUnavailable,
+        Self::ModelNotFound,
+        Self::ModelRetired,
+        Self::ModelUnpriced,
         Self::UpstreamAuth,
         Self::UpstreamRateLimited,
         Self::UpstreamError,
@@ -170,6 +212,17 @@ impl ErrorCode {
         Self::Cancelled,
         Self::Internal,
     ];
+
+    /// The distinct wire names, in [`ErrorCode::ALL`] order (for documents and schemas).
+    pub fn wire_names() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::with_capacity(Self::ALL.len());
+        for code in Self::ALL {
+            if !names.contains(&code.as_str()) {
+                names.push(code.as_str());
+            }
+        }
+        names
+    }
 }
 
 impl fmt::Display for ErrorCode {
@@ -205,9 +258,9 @@ impl Error {
         }
     }
 
-    /// `invalid_request` naming the bad parameter.
+    /// `invalid_value` naming the bad parameter.
     pub fn invalid_param(param: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidRequest, message).with_param(param)
+        Self::new(ErrorCode::InvalidValue, message).with_param(param)
     }
 
     /// `internal_error` keeping the cause for the logs; the caller sees a generic message.
@@ -282,11 +335,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_have_unique_wire_names() {
-        let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ErrorCode::ALL.len());
+    fn codes_have_unique_wire_names_but_the_two_rate_limits() {
+        assert_eq!(ErrorCode::wire_names().len(), ErrorCode::ALL.len() - 1);
+        assert_eq!(
+            ErrorCode::RateLimited.as_str(),
+            ErrorCode::UpstreamRateLimited.as_str()
+        );
     }
 
     #[test]
@@ -294,9 +348,6 @@ mod tests {
         let err = Error::invalid_param("n", "n must be between 1 and 10");
         assert_eq!(err.param(), Some("n"));
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        assert_eq!(
-            err.to_string(),
-            "invalid_request: n must be between 1 and 10"
-        );
+        assert_eq!(err.to_string(), "invalid_value: n must be between 1 and 10");
     }
 }

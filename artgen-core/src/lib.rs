@@ -12,10 +12,10 @@
 //!
 //! # tokio_test_block_on(async {
 //! let service = ArtGen::new(Catalog::default(), Ports::in_memory(Arc::new(MockProvider::new())));
-//! let ctx = RequestContext {
-//!     request_id: RequestId::generate(),
-//!     principal: Principal { user: "lisa".into(), role: Role::User, credential_id: None },
-//! };
+//! let ctx = RequestContext::new(
+//!     RequestId::generate(),
+//!     Principal { user: "lisa".into(), role: Role::User, credential_id: None },
+//! );
 //! let params = GenerateParams {
 //!     model: "dall-e-2".into(),
 //!     prompt: "a castle on a cliff at dawn".into(),

@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use artgen_core::decorators::{
     CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
 };
-use artgen_core::domain::Catalog;
+use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
 use artgen_core::ports::{ImageProvider, SystemClock, Telemetry};
 use artgen_core::testing::MockProvider;
 use artgen_core::{ArtGen, Ports};
-use artgen_openai::{OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString};
+use artgen_openai::{
+    ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString,
+};
 use artgen_store::{FsImageStore, GovernorRateLimiter, SqliteStore};
 use rand::RngCore;
 
@@ -44,6 +46,15 @@ pub enum ComposeError {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(#[from] artgen_core::Error),
+    /// The operator's catalogue file could not be read.
+    #[error("catalogue file {path}: {source}")]
+    CatalogFile {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A configured fallback provider has no key.
     #[error("provider {provider}: the environment variable {variable} holding its key is not set")]
     MissingKey {
@@ -228,6 +239,51 @@ fn decorate(
     )))
 }
 
+/// Whether the primary upstream is OpenAI's own API (which no longer serves retired models),
+/// rather than Azure, a compatible server or the mock.
+fn primary_is_openai_itself(settings: &Settings, mock: bool) -> bool {
+    let official = OpenAiConfig::DEFAULT_BASE_URL;
+    !mock
+        && settings.openai.kind == ApiFlavor::OpenAi
+        && settings
+            .openai
+            .base_url
+            .as_deref()
+            .is_none_or(|url| url.trim_end_matches('/') == official)
+}
+
+/// The shipped catalogue, the operator's file and the config's entries, under the policy the
+/// settings and the upstream call for.
+///
+/// # Errors
+/// When the catalogue file cannot be read or any layer is invalid.
+pub fn catalog(settings: &Settings, mock: bool) -> Result<Catalog, ComposeError> {
+    let text = match &settings.catalog_file {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|source| ComposeError::CatalogFile {
+                path: path.display().to_string(),
+                source,
+            })?,
+        )),
+        None => None,
+    };
+    let sources: Vec<CatalogSource<'_>> = text
+        .iter()
+        .map(|(origin, text)| CatalogSource { origin, text })
+        .collect();
+    let catalog = Catalog::load(&sources, &settings.catalog)?;
+    let retired = if primary_is_openai_itself(settings, mock) {
+        RetiredModels::Refuse
+    } else {
+        RetiredModels::Warn
+    };
+    let policy = (*catalog.policy())
+        .with_unknown_params(settings.unknown_params)
+        .with_retired(retired);
+    Ok(catalog.with_policy(policy))
+}
+
 /// Builds the application around the given upstreams.
 ///
 /// # Errors
@@ -237,7 +293,7 @@ pub async fn build(
     upstreams: Upstreams,
     metrics: Arc<Metrics>,
 ) -> Result<App, ComposeError> {
-    let catalog = Catalog::with_config(&settings.catalog)?;
+    let catalog = catalog(settings, upstreams.primary.name() == "mock")?;
     let store = open_store(settings).await?;
     let images = FsImageStore::open(settings.data_dir.join("images")).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);

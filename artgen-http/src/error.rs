@@ -51,7 +51,7 @@ impl From<Error> for ApiError {
 /// Maps an error kind to its status. The only place that knows.
 pub fn status_code(kind: ErrorKind) -> StatusCode {
     match kind {
-        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::InvalidInput | ErrorKind::Refused => StatusCode::BAD_REQUEST,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -69,19 +69,19 @@ pub fn status_code(kind: ErrorKind) -> StatusCode {
     }
 }
 
-/// OpenAI's error `type` for a kind, so OpenAI SDKs classify our errors as they would theirs.
-fn error_type(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidInput
-        | ErrorKind::PayloadTooLarge
-        | ErrorKind::UnsupportedMedia
-        | ErrorKind::Conflict
-        | ErrorKind::NotFound
-        | ErrorKind::MethodNotAllowed => "invalid_request_error",
-        ErrorKind::Unauthenticated => "authentication_error",
-        ErrorKind::Forbidden => "permission_error",
-        ErrorKind::RateLimited | ErrorKind::QuotaExceeded => "rate_limit_error",
-        _ => "api_error",
+/// OpenAI's error `type` for a code, so that OpenAI SDKs and code written against OpenAI
+/// classify ArtGen's errors as they would OpenAI's (a 401 is `invalid_request_error` there
+/// too; a 429 of a request limit is `requests`).
+pub fn error_type(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::ModerationBlocked => "image_generation_user_error",
+        ErrorCode::RateLimited | ErrorCode::UpstreamRateLimited => "requests",
+        ErrorCode::BudgetExceeded => "insufficient_quota",
+        ErrorCode::Forbidden => "permission_error",
+        code => match status_code(code.kind()).as_u16() {
+            500.. => "server_error",
+            _ => "invalid_request_error",
+        },
     }
 }
 
@@ -98,6 +98,24 @@ struct Body<'a> {
     kind: &'static str,
     param: Option<&'a str>,
     request_id: Option<&'a str>,
+}
+
+/// Adds one `Warning: 299 artgen "…"` header per warning (RFC 9111's miscellaneous
+/// persistent warning), e.g. for a model retired or near retirement.
+pub fn warning_headers(headers: &mut axum::http::HeaderMap, warnings: &[String]) {
+    for warning in warnings {
+        let text: String = warning
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' => '\'',
+                c if c.is_ascii() && !c.is_ascii_control() => c,
+                _ => '?',
+            })
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&format!("299 artgen \"{text}\"")) {
+            headers.append(header::WARNING, value);
+        }
+    }
 }
 
 /// `Retry-After` in whole seconds, rounded up, at least 1.
@@ -131,7 +149,7 @@ impl IntoResponse for ApiError {
             error: Body {
                 code: self.error.code().as_str(),
                 message,
-                kind: error_type(kind),
+                kind: error_type(self.error.code()),
                 param: self.error.param(),
                 request_id: self.request_id.as_ref().map(RequestId::as_str),
             },

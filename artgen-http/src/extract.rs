@@ -218,7 +218,16 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Er
                     + &expected_suffix(&inner)),
             ),
         };
-        let err = Error::new(ErrorCode::InvalidRequest, message);
+        let code = if backticked(&inner, "missing field `").is_some() {
+            ErrorCode::MissingParameter
+        } else if backticked(&inner, "unknown field `").is_some() {
+            ErrorCode::UnknownParameter
+        } else if param.is_some() {
+            ErrorCode::InvalidValue
+        } else {
+            ErrorCode::InvalidRequest
+        };
+        let err = Error::new(code, message);
         match param {
             Some(p) => err.with_param(p),
             None => err,
@@ -253,11 +262,13 @@ mod tests {
 
     #[test]
     fn names_unknown_missing_and_mistyped_fields() {
-        assert_eq!(
-            param_of(r#"{"model":"x","prompt":"y","user_id":"z"}"#).as_deref(),
-            Some("user_id")
-        );
-        assert_eq!(param_of(r#"{"model":"x"}"#).as_deref(), Some("prompt"));
+        // An unknown field is kept for the catalogue's policy, not refused here.
+        let parsed: GenerateParams =
+            parse_json(br#"{"model":"x","prompt":"y","user_id":"z"}"#).expect("kept");
+        assert_eq!(parsed.extra["user_id"], "z");
+        let missing = parse_json::<GenerateParams>(br#"{"model":"x"}"#).expect_err("missing");
+        assert_eq!(missing.param(), Some("prompt"));
+        assert_eq!(missing.code(), ErrorCode::MissingParameter);
         assert_eq!(
             param_of(r#"{"model":"x","prompt":"y","n":"2"}"#).as_deref(),
             Some("n")
@@ -328,11 +339,10 @@ mod tests {
     #[test]
     fn echoes_of_the_request_are_capped() {
         let long = "k".repeat(1 << 20);
-        let unknown = format!(r#"{{"model":"x","prompt":"y","{long}":1}}"#);
         let repeated = format!(r#"{{"{long}":1,"{long}":2}}"#);
         let variant = format!(r#"{{"model":"x","prompt":"y","quality":"{long}"}}"#);
         let mistyped = format!(r#"{{"model":"x","prompt":"y","n":"a`\"{long}"}}"#);
-        for body in [unknown, repeated, variant, mistyped] {
+        for body in [repeated, variant, mistyped] {
             let err = parse_json::<GenerateParams>(body.as_bytes()).expect_err("invalid");
             assert!(err.message().chars().count() <= 257, "{}", err.message());
             let param = err.param().unwrap_or_default();

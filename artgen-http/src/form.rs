@@ -25,8 +25,13 @@ pub struct FormSpec {
     pub integers: &'static [&'static str],
     /// Text fields that carry booleans.
     pub booleans: &'static [&'static str],
+    /// Text fields sent as nested objects in the SDKs' bracket style (`svg[model]`,
+    /// `svg[reasoning][effort]`).
+    pub objects: &'static [&'static str],
     /// Whether a `mask` part is accepted.
     pub mask: bool,
+    /// Whether a `markup` part is accepted.
+    pub markup: bool,
     /// Whether several images are accepted (`image[]`).
     pub many_images: bool,
 }
@@ -41,6 +46,8 @@ pub struct ImageForm {
     pub images: Vec<UploadedImage>,
     /// The mask.
     pub mask: Option<UploadedImage>,
+    /// The markup overlay.
+    pub markup: Option<UploadedImage>,
 }
 
 impl ImageForm {
@@ -112,11 +119,65 @@ fn multipart_error(err: &MultipartError) -> Error {
     }
 }
 
-/// Reads and checks a whole form.
+/// Splits `svg[reasoning][effort]` into `svg` and `["reasoning", "effort"]`; `None` for a
+/// plain name or a malformed one.
+fn bracket_path(name: &str) -> Option<(&str, Vec<&str>)> {
+    let open = name.find('[')?;
+    let (root, mut rest) = name.split_at(open);
+    let mut path = Vec::new();
+    while let Some(inner) = rest.strip_prefix('[') {
+        let close = inner.find(']')?;
+        let key = &inner[..close];
+        if key.is_empty() || !is_param_name(key) {
+            return None;
+        }
+        path.push(key);
+        rest = &inner[close + 1..];
+    }
+    (rest.is_empty() && !path.is_empty() && is_param_name(root)).then_some((root, path))
+}
+
+/// Names a future parameter could have: `[A-Za-z0-9_]`, at most 64 bytes.
+fn is_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Puts `value` at `path` inside the object field `root`.
+fn insert_nested(
+    fields: &mut Map<String, Value>,
+    root: &str,
+    path: &[&str],
+    value: Value,
+) -> Result<(), Error> {
+    let twice = || Error::invalid_param(root, format!("'{root}' was sent twice"));
+    let mut node = fields
+        .entry(root.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    for (i, key) in path.iter().enumerate() {
+        let Value::Object(map) = node else {
+            return Err(twice());
+        };
+        if i + 1 == path.len() {
+            if map.insert((*key).to_owned(), value).is_some() {
+                return Err(twice());
+            }
+            return Ok(());
+        }
+        node = map
+            .entry((*key).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    Ok(())
+}
+
+/// Reads and checks a whole form. Text fields ArtGen does not know are kept (the catalogue's
+/// `unknown_params` policy forwards or refuses them); file parts it does not know are refused.
 ///
 /// # Errors
-/// `invalid_request` for a malformed body, too many parts, an unknown or repeated part, a
-/// file where text is expected (or the reverse); `payload_too_large` past the body limit or
+/// `invalid_request` for a malformed body, too many parts, an unknown file part, a repeated
+/// part, a field name no parameter could have, a file where text is expected (or the reverse); `payload_too_large` past the body limit or
 /// for an image larger than any model accepts; the upload errors of
 /// [`UploadedImage::inspect`].
 pub async fn read_form(
@@ -142,21 +203,27 @@ pub async fn read_form(
         let name = field.name().unwrap_or_default().to_owned();
         let unknown = || {
             let shown = echo(&name);
-            Error::invalid_param(shown.clone(), format!("unknown part '{shown}'"))
+            Error::new(
+                ErrorCode::UnknownParameter,
+                format!("unknown part '{shown}'"),
+            )
+            .with_param(shown)
         };
         let is_file = field.file_name().is_some();
-        if is_image_part(&name) || name == "mask" {
-            if name == "mask" && !spec.mask {
-                return Err(unknown());
-            }
-            if name != "image" && name != "mask" && !spec.many_images {
+        let overlay = (name == "mask" && spec.mask) || (name == "markup" && spec.markup);
+        if is_image_part(&name) || overlay {
+            if !overlay && name != "image" && !spec.many_images {
                 return Err(unknown());
             }
             let filename = field.file_name().map(str::to_owned);
             // Capped: an upload's error may repeat its declared type.
             let declared = field.content_type().map(echo);
             let bytes = field.bytes().await.map_err(|e| multipart_error(&e))?;
-            let part = if name == "mask" { "mask" } else { "image" };
+            let part = match name.as_str() {
+                "mask" => "mask",
+                "markup" => "markup",
+                _ => "image",
+            };
             let image = UploadedImage::inspect(
                 part,
                 filename.as_deref(),
@@ -164,9 +231,17 @@ pub async fn read_form(
                 bytes,
                 max_image_bytes,
             )?;
-            if name == "mask" {
-                if form.mask.replace(image).is_some() {
-                    return Err(Error::invalid_param("mask", "only one mask may be sent"));
+            if overlay {
+                let slot = if part == "mask" {
+                    &mut form.mask
+                } else {
+                    &mut form.markup
+                };
+                if slot.replace(image).is_some() {
+                    return Err(Error::invalid_param(
+                        part,
+                        format!("only one {part} may be sent"),
+                    ));
                 }
             } else {
                 if !spec.many_images && !form.images.is_empty() {
@@ -176,17 +251,41 @@ pub async fn read_form(
             }
             continue;
         }
-        if !spec.text.contains(&name.as_str()) {
+        let known = spec.text.contains(&name.as_str());
+        let nested = bracket_path(&name);
+        if !known && nested.is_none() && !is_param_name(&name) {
             return Err(unknown());
         }
         if is_file {
-            return Err(Error::invalid_param(
-                name.clone(),
-                format!("'{name}' must be a text field, not a file"),
-            ));
+            // A file ArtGen does not know cannot be checked, so it is never forwarded.
+            let shown = echo(&name);
+            return Err(if known {
+                Error::invalid_param(
+                    shown.clone(),
+                    format!("'{shown}' must be a text field, not a file"),
+                )
+            } else {
+                Error::new(
+                    ErrorCode::UnknownParameter,
+                    format!("unknown file part '{shown}'"),
+                )
+                .with_param(shown)
+            });
         }
         let text = field.text().await.map_err(|e| multipart_error(&e))?;
-        let value = typed(&name, text, spec);
+        if let Some((root, path)) = nested {
+            if spec.text.contains(&root) && !spec.objects.contains(&root) {
+                return Err(unknown());
+            }
+            let leaf = path.last().copied().unwrap_or(root);
+            insert_nested(&mut form.fields, root, &path, typed(leaf, text, spec))?;
+            continue;
+        }
+        let value = match serde_json::from_str::<Value>(&text) {
+            // An object field may also come whole, as JSON text.
+            Ok(object @ Value::Object(_)) if spec.objects.contains(&name.as_str()) => object,
+            _ => typed(&name, text, spec),
+        };
         if form.fields.insert(name.clone(), value).is_some() {
             return Err(Error::invalid_param(
                 name.clone(),
@@ -261,12 +360,40 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_sdks_bracketed_object_fields() {
+        assert_eq!(bracket_path("svg[model]"), Some(("svg", vec!["model"])));
+        assert_eq!(
+            bracket_path("svg[reasoning][effort]"),
+            Some(("svg", vec!["reasoning", "effort"]))
+        );
+        for bad in ["svg[", "svg[]", "svg[a]x", "[a]", "svg[a b]"] {
+            assert_eq!(bracket_path(bad), None, "{bad}");
+        }
+        let mut fields = Map::new();
+        insert_nested(&mut fields, "svg", &["model"], Value::from("m")).expect("first");
+        insert_nested(
+            &mut fields,
+            "svg",
+            &["reasoning", "effort"],
+            Value::from("high"),
+        )
+        .expect("second");
+        assert_eq!(
+            Value::Object(fields.clone()),
+            serde_json::json!({"svg": {"model": "m", "reasoning": {"effort": "high"}}})
+        );
+        assert!(insert_nested(&mut fields, "svg", &["model"], Value::from("x")).is_err());
+    }
+
+    #[test]
     fn types_numeric_and_boolean_fields() {
         let spec = FormSpec {
             text: &[],
             integers: &["n"],
             booleans: &["stream"],
+            objects: &[],
             mask: false,
+            markup: false,
             many_images: false,
         };
         assert_eq!(typed("n", "2".into(), spec), Value::from(2));

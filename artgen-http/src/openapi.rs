@@ -79,20 +79,22 @@ pub struct ErrorBody {
     pub request_id: Option<String>,
 }
 
-/// OpenAI's error classes.
+/// OpenAI's error classes, as OpenAI sends them.
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
-    /// Bad input: 400, 404, 405, 409, 413, 415.
+    /// Bad input and a refused key: 400, 401, 404, 405, 409, 413, 415.
     InvalidRequestError,
-    /// 401.
-    AuthenticationError,
+    /// A safety refusal of a GPT image model (`moderation_blocked`).
+    ImageGenerationUserError,
     /// 403.
     PermissionError,
-    /// 429.
-    RateLimitError,
+    /// A request rate limit (`rate_limit_exceeded`).
+    Requests,
+    /// A budget (`budget_exceeded`).
+    InsufficientQuota,
     /// 5xx.
-    ApiError,
+    ServerError,
 }
 
 /// Sets of error responses, each a reference to the shared response of its status.

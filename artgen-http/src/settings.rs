@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use artgen_core::decorators::{
     CircuitConfig, ConcurrencyConfig, DeadlineConfig, FallbackConfig, RetryPolicy,
 };
-use artgen_core::domain::CatalogConfig;
+use artgen_core::domain::{CatalogConfig, UnknownParams};
 use artgen_openai::ApiFlavor;
 
 use crate::middleware::IdempotencyConfig;
@@ -53,8 +53,14 @@ pub struct Settings {
     pub concurrency: ConcurrencyConfig,
     /// The whole-request deadline toward the upstream (retries and fallbacks included).
     pub deadline: DeadlineConfig,
-    /// Catalogue changes: added models, aliases, prices.
+    /// An operator's catalogue file, merged over the shipped one (same format as
+    /// `artgen-core/catalog.toml`).
+    pub catalog_file: Option<PathBuf>,
+    /// Catalogue changes: added models, aliases, prices, defaults, `unpriced`.
     pub catalog: CatalogConfig,
+    /// Request parameters ArtGen does not know: `forward` them to the upstream (default) or
+    /// `reject` the request.
+    pub unknown_params: UnknownParams,
     /// The mock provider, used when no upstream key is set.
     pub mock: MockSettings,
     /// `Idempotency-Key` handling.
@@ -88,7 +94,9 @@ impl Default for Settings {
             circuit: CircuitConfig::default(),
             concurrency: ConcurrencyConfig::default(),
             deadline: DeadlineConfig::default(),
+            catalog_file: None,
             catalog: CatalogConfig::default(),
+            unknown_params: UnknownParams::default(),
             mock: MockSettings::default(),
             idempotency: IdempotencyConfig::default(),
         }

@@ -101,7 +101,7 @@ impl ChannelSink {
             "error": {
                 "code": err.code().as_str(),
                 "message": message,
-                "type": "api_error",
+                "type": crate::error::error_type(err.code()),
                 "param": err.param(),
                 "request_id": self.echo.request_id,
             }
@@ -116,11 +116,19 @@ impl EventSink for ChannelSink {
         let engine = base64::engine::general_purpose::STANDARD;
         let now = self.state.service().clock().now_secs();
         let (kind, data) = match event {
-            ServiceEvent::Partial { index, image, .. } => {
+            ServiceEvent::Partial {
+                index,
+                image,
+                dimensions,
+                ..
+            } => {
                 let mut data = self
                     .echo
                     .payload("partial_image", engine.encode(&image), now);
                 data["partial_image_index"] = json!(index);
+                if let Some(dimensions) = dimensions {
+                    data["size"] = json!(dimensions.to_string());
+                }
                 ("partial_image", data)
             }
             ServiceEvent::Completed { image, usage } => {
@@ -169,6 +177,7 @@ pub async fn respond(
         images: 0,
     };
     let echo = Echo::new(open.job(), &ctx);
+    let warnings = open.warnings().to_vec();
     let (tx, rx) = mpsc::channel::<Event>(4);
     let mut sink = ChannelSink {
         tx,
@@ -205,6 +214,7 @@ pub async fn respond(
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response();
+    crate::error::warning_headers(response.headers_mut(), &warnings);
     response.extensions_mut().insert(summary);
     Ok(response)
 }

@@ -157,6 +157,12 @@ fn the_generate_request_schema_matches_generate_params() {
         partial_images: Some(1),
         response_format: Some(ResponseFormat::Url),
         user: Some("lisa".into()),
+        complexity: Some(artgen_core::domain::Complexity::Low),
+        frame_count: Some(3),
+        frame_duration_ms: Some(100),
+        svg: Some(serde_json::Map::new()),
+        safety_identifier: Some("hash".into()),
+        extra: Default::default(),
     };
     let serialized = keys(&serde_json::to_value(&full).expect("serializes"));
     let doc = json();
@@ -169,7 +175,11 @@ fn the_generate_request_schema_matches_generate_params() {
     assert_eq!(alias.format, Some(OutputFormat::Webp));
     assert_eq!(documented, serialized);
     let required = &doc["components"]["schemas"]["GenerateRequest"]["required"];
-    assert_eq!(required, &json!(["model", "prompt"]));
+    assert_eq!(
+        required,
+        &json!(["prompt"]),
+        "model defaults to the catalogue's"
+    );
     let openai = &doc["components"]["schemas"]["OpenAiGenerateRequest"];
     assert_eq!(openai["required"], json!(["prompt"]));
 }
@@ -178,7 +188,7 @@ fn the_generate_request_schema_matches_generate_params() {
 fn the_form_schemas_match_the_form_specs() {
     let doc = json();
     let edit = EDIT_FIELDS.text.iter().copied();
-    let edit_parts = names(edit.chain(["image", "image[]", "mask"]));
+    let edit_parts = names(edit.chain(["image", "image[]", "mask", "markup"]));
     assert_eq!(properties(&doc, "EditForm"), edit_parts);
     assert_eq!(properties(&doc, "OpenAiEditForm"), edit_parts);
     let variation = VARIATION_FIELDS.text.iter().copied();
@@ -192,7 +202,7 @@ fn the_form_schemas_match_the_form_specs() {
 async fn the_error_schema_lists_every_code_and_type() {
     let doc = json();
     let schemas = &doc["components"]["schemas"];
-    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let codes = ErrorCode::wire_names();
     assert_eq!(schemas["ErrorCode"]["enum"], json!(codes));
     let types = schemas["ErrorType"]["enum"].as_array().expect("an enum");
     for code in ErrorCode::ALL {

@@ -94,6 +94,17 @@ impl ApiError {
             || self.says("image_generation_user_error")
     }
 
+    /// The safety refusal under the upstream's own code: `content_policy_violation` where it
+    /// said so (DALL·E), else `moderation_blocked` (GPT image models).
+    fn policy(&self) -> Error {
+        let code = if self.says("content_policy_violation") {
+            ErrorCode::ContentPolicyViolation
+        } else {
+            ErrorCode::ModerationBlocked
+        };
+        Error::new(code, self.reason())
+    }
+
     /// The core error this answer means; see `ImageProvider::run`'s `# Errors`.
     pub(crate) fn classify(&self) -> Error {
         if self.in_stream {
@@ -101,7 +112,7 @@ impl ApiError {
         }
         let status = self.status;
         let error = if status == 400 && self.is_policy() {
-            Error::new(ErrorCode::ContentPolicyViolation, self.reason())
+            self.policy()
         } else if status == 404 || self.says("model_not_found") {
             self.unavailable()
         } else if status == 401 || status == 403 {
@@ -137,7 +148,7 @@ impl ApiError {
     /// were already delivered, and the upstream may have billed the work).
     fn classify_event(&self) -> Error {
         if self.is_policy() {
-            Error::new(ErrorCode::ContentPolicyViolation, self.reason())
+            self.policy()
         } else if self.says("model_not_found") {
             self.unavailable()
         } else if self.says("rate_limit_exceeded") || self.says("insufficient_quota") {
@@ -154,7 +165,7 @@ impl ApiError {
     fn unavailable(&self) -> Error {
         let model = &self.model;
         let message = format!("model '{model}' is not available upstream (retired or unknown)");
-        Error::new(ErrorCode::ModelUnavailable, message)
+        Error::new(ErrorCode::ModelNotFound, message)
     }
 
     /// The upstream's refusal reason, for content-policy errors only.
@@ -276,6 +287,10 @@ mod tests {
 
         assert_eq!(
             event("moderation_blocked").code(),
+            ErrorCode::ModerationBlocked
+        );
+        assert_eq!(
+            event("content_policy_violation").code(),
             ErrorCode::ContentPolicyViolation
         );
         assert_eq!(event("moderation_blocked").message(), "why");

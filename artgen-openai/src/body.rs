@@ -1,12 +1,16 @@
 //! Request bodies: the JSON of a generation, whose fields are also the text fields of a
-//! multipart edit. Only the parameters the model family accepts are ever sent.
+//! multipart edit. Only parameters the validated request holds are sent: validation already
+//! refused whatever the model does not accept, so the catalogue decides, not this file.
+//! Parameters ArtGen does not know are forwarded unchanged.
+
+use std::collections::BTreeMap;
 
 use artgen_core::domain::{
-    Background, GenerateRequest, InputFidelity, ModelFamily, Moderation, OutputFormat, Quality,
+    Background, Complexity, GenerateRequest, InputFidelity, Moderation, OutputFormat, Quality,
     Style,
 };
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::OpenAiError;
 
@@ -15,7 +19,7 @@ use crate::error::OpenAiError;
 pub(crate) const B64_JSON: &str = "b64_json";
 
 /// Body of `POST /images/generations` (`CreateImageRequest`), and the text fields of a
-/// multipart edit, holding only the parameters the request's model family accepts.
+/// multipart edit.
 #[derive(Debug, Serialize)]
 pub(crate) struct CreateImageRequest<'a> {
     model: &'a str,
@@ -33,60 +37,97 @@ pub(crate) struct CreateImageRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     moderation: Option<Moderation>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    complexity: Option<Complexity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     style: Option<Style>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame_count: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame_duration_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    svg: Option<&'a Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    safety_identifier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     input_fidelity: Option<InputFidelity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     partial_images: Option<u8>,
+    /// Parameters ArtGen does not know; a known field of the same name wins.
+    #[serde(flatten)]
+    forwarded: BTreeMap<&'a str, &'a Value>,
 }
 
 impl<'a> CreateImageRequest<'a> {
-    /// The body for a validated request; never sends a parameter the family does not accept.
+    /// The body for a validated request.
     pub(crate) fn new(request: &'a GenerateRequest) -> Self {
         let model = request.model();
-        let common = Self {
+        let (user, safety_identifier) = match request.safety_identifier_param() {
+            "safety_identifier" => (None, request.safety_identifier()),
+            _ => (request.safety_identifier(), None),
+        };
+        let mut body = Self {
             model: &model.upstream_id,
             prompt: request.prompt().as_str(),
             n: request.n().get(),
             size: request.size().to_string(),
-            quality: None,
-            output_format: None,
-            output_compression: None,
-            background: None,
-            moderation: None,
-            style: None,
-            response_format: None,
-            user: request.user(),
+            quality: request.quality(),
+            output_format: request.output_format(),
+            output_compression: request.output_compression(),
+            background: request.background(),
+            moderation: request.moderation(),
+            complexity: request.complexity(),
+            style: request.style(),
+            frame_count: request.frame_count(),
+            frame_duration_ms: request.frame_duration_ms(),
+            svg: request.svg(),
+            response_format: model.response_format.then_some(B64_JSON),
+            user,
+            safety_identifier,
             input_fidelity: None,
             stream: None,
             partial_images: None,
+            forwarded: BTreeMap::new(),
         };
-        match model.family {
-            ModelFamily::GptImage => Self {
-                quality: request.quality(),
-                output_format: request.output_format(),
-                output_compression: request.output_compression(),
-                background: request.background(),
-                moderation: request.moderation(),
-                ..common
-            },
-            ModelFamily::DallE3 => Self {
-                quality: request.quality(),
-                style: request.style(),
-                response_format: Some(B64_JSON),
-                ..common
-            },
-            ModelFamily::DallE2 => Self {
-                response_format: Some(B64_JSON),
-                ..common
-            },
-        }
+        let known = body.known_names();
+        body.forwarded = request
+            .forwarded()
+            .iter()
+            .filter(|(name, _)| !known.contains(&name.as_str()))
+            .map(|(name, value)| (name.as_str(), value))
+            .collect();
+        body
+    }
+
+    /// The names of the fields this type sends itself.
+    fn known_names(&self) -> Vec<&'static str> {
+        vec![
+            "model",
+            "prompt",
+            "n",
+            "size",
+            "quality",
+            "output_format",
+            "output_compression",
+            "background",
+            "moderation",
+            "complexity",
+            "style",
+            "frame_count",
+            "frame_duration_ms",
+            "svg",
+            "response_format",
+            "user",
+            "safety_identifier",
+            "input_fidelity",
+            "stream",
+            "partial_images",
+        ]
     }
 
     /// Asks for a stream of events, with `partial_images` previews when set.
@@ -113,7 +154,7 @@ impl<'a> CreateImageRequest<'a> {
     }
 
     /// The same parameters as multipart text fields, sorted by name: strings as they are,
-    /// numbers and booleans in their JSON spelling.
+    /// numbers, booleans and objects in their JSON spelling.
     pub(crate) fn form_fields(&self) -> Result<Vec<(String, String)>, OpenAiError> {
         let Value::Object(fields) = serde_json::to_value(self).map_err(OpenAiError::Encode)? else {
             return Ok(Vec::new());
@@ -174,6 +215,55 @@ mod tests {
         assert_eq!(get("stream"), Some("true"));
         assert_eq!(get("partial_images"), Some("2"));
         assert_eq!(get("response_format"), None);
+    }
+
+    #[test]
+    fn sends_todays_parameters_and_forwards_unknown_ones_unchanged() {
+        let json = serde_json::json!({
+            "model": "gpt-image-2.5-flare", "prompt": "a red fox", "quality": "xhigh",
+            "complexity": "high", "output_format": "gif", "frame_count": 4,
+            "safety_identifier": "hash-1", "user": "old", "future_knob": {"level": 2}
+        });
+        let params: GenerateParams = serde_json::from_value(json).expect("parses");
+        let request = params.validate(&Catalog::default()).expect("valid");
+
+        let body: Value = serde_json::from_slice(
+            &CreateImageRequest::new(&request)
+                .to_json()
+                .expect("encodes"),
+        )
+        .expect("json");
+
+        assert_eq!(body["quality"], "xhigh");
+        assert_eq!(body["complexity"], "high");
+        assert_eq!(body["output_format"], "gif");
+        assert_eq!(body["frame_count"], 4);
+        assert_eq!(body["safety_identifier"], "hash-1");
+        assert!(body.get("user").is_none(), "the effective id is sent once");
+        assert_eq!(body["future_knob"], serde_json::json!({"level": 2}));
+        assert!(
+            body.get("response_format").is_none(),
+            "GPT image models refuse it"
+        );
+    }
+
+    #[test]
+    fn dall_e_is_asked_for_base64_and_keeps_the_callers_user_field() {
+        let params = GenerateParams {
+            user: Some("lisa".into()),
+            ..GenerateParams::default()
+        };
+        let request = request("dall-e-3", params);
+
+        let body: Value = serde_json::from_slice(
+            &CreateImageRequest::new(&request)
+                .to_json()
+                .expect("encodes"),
+        )
+        .expect("json");
+
+        assert_eq!(body["response_format"], "b64_json");
+        assert_eq!(body["user"], "lisa");
     }
 
     #[test]

@@ -174,11 +174,13 @@ impl ImageProvider for OpenAiProvider {
         let model = &job.model().id;
         let response = self.send(model, self.request(job, false)?).await?;
         let answer = self.read_body(response).await?;
-        let (images, usage) = crate::types::parse_images(&answer)?;
+        let answer = crate::types::parse_images(&answer)?;
         Ok(ProviderResponse {
-            images,
-            usage,
+            images: answer.images,
+            usage: answer.usage,
             provider: self.config.name.clone(),
+            echo: answer.echo,
+            extra: answer.extra,
         })
     }
 

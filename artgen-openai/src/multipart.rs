@@ -33,19 +33,41 @@ pub(crate) fn edit_form(edit: &EditRequest, stream: bool) -> Result<Form, OpenAi
     if let Some(mask) = edit.mask() {
         form = form.part("mask", file(mask)?);
     }
+    if let Some(markup) = edit.markup() {
+        form = form.part("markup", file(markup)?);
+    }
     Ok(form)
 }
 
 /// The body of `POST /images/variations` (always asking for `b64_json`).
 pub(crate) fn variation_form(variation: &VariationRequest) -> Result<Form, OpenAiError> {
+    let options = variation.options();
     let mut form = Form::new()
         .percent_encode_noop()
         .text("model", variation.model().upstream_id.clone())
         .text("n", variation.n().get().to_string())
         .text("size", variation.size().to_string())
         .text("response_format", B64_JSON);
-    if let Some(user) = variation.user() {
-        form = form.text("user", user.to_owned());
+    if let Some(id) = options.safety_identifier() {
+        form = form.text(options.safety_identifier_param(), id.to_owned());
+    }
+    let known = [
+        "model",
+        "n",
+        "size",
+        "response_format",
+        "user",
+        "safety_identifier",
+        "image",
+    ];
+    for (name, value) in options.forwarded() {
+        if !known.contains(&name.as_str()) {
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            form = form.text(name.clone(), text);
+        }
     }
     Ok(form.part("image", file(variation.image())?))
 }

@@ -41,7 +41,8 @@ pub(crate) fn sse_events(response: Response, model: String, limit: usize) -> Ima
 /// The events of an upstream that answered a stream request with plain JSON (some compatible
 /// servers do): one completed event per image, the call's usage on the first.
 pub(crate) fn json_events(body: &[u8]) -> Result<ImageEventStream, OpenAiError> {
-    let (images, mut usage) = parse_images(body)?;
+    let answer = parse_images(body)?;
+    let (images, mut usage) = (answer.images, answer.usage);
     let events = images.into_iter().map(move |image| {
         Ok(StreamEvent::Completed {
             image: image.bytes,

@@ -1,12 +1,15 @@
 //! OpenAI's answers: images, usage and error objects. Private to the crate: nothing here
 //! leaves it.
 //!
-//! Answers are parsed leniently: unknown fields and the echo fields (`size`, `quality`,
-//! `background`, `output_format`, `created`) are ignored, so new upstream values never break a
-//! call that produced images.
+//! Answers are parsed leniently, so new upstream values never break a call that produced
+//! images: the echo fields (`size`, `quality`, `background`, `output_format`) are kept as
+//! text, and every other top-level field (`usage`, `svg_usage`, `safety_identifier`, fields
+//! ArtGen does not know) is kept as sent for the OpenAI-compatible routes.
+
+use std::collections::BTreeMap;
 
 use artgen_core::domain::TokenUsage;
-use artgen_core::ports::ProviderImage;
+use artgen_core::ports::{ProviderImage, ResponseEcho};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -19,9 +22,37 @@ use crate::error::OpenAiError;
 struct ImagesResponse {
     #[serde(default)]
     data: Option<Vec<Image>>,
-    /// Kept raw: a usage block that does not parse must not lose images already paid for.
     #[serde(default)]
-    usage: Option<Value>,
+    background: Option<Value>,
+    #[serde(default)]
+    quality: Option<Value>,
+    #[serde(default)]
+    size: Option<Value>,
+    #[serde(default)]
+    output_format: Option<Value>,
+    #[serde(default)]
+    created: Option<Value>,
+    /// Everything else, `usage` and `svg_usage` included, kept raw: a block that does not
+    /// parse must not lose images already paid for.
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+/// A decoded success answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) images: Vec<ProviderImage>,
+    pub(crate) usage: Option<TokenUsage>,
+    pub(crate) echo: ResponseEcho,
+    pub(crate) extra: BTreeMap<String, Value>,
+}
+
+fn text(value: Option<Value>) -> Option<String> {
+    match value? {
+        Value::String(text) => Some(text),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
 }
 
 /// One item of `data`.
@@ -46,6 +77,17 @@ struct Usage {
     input_tokens_details: Option<TokenDetails>,
     #[serde(default)]
     output_tokens_details: Option<TokenDetails>,
+}
+
+/// `svg_usage`: SVG authoring, billed apart from rendering; every count optional.
+#[derive(Debug, Default, Deserialize)]
+struct SvgUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 /// `input_tokens_details` / `output_tokens_details`.
@@ -76,6 +118,8 @@ impl From<Usage> for TokenUsage {
             input_image_tokens,
             output_image_tokens,
             output_text_tokens,
+            svg_input_tokens: 0,
+            svg_output_tokens: 0,
         }
     }
 }
@@ -90,10 +134,8 @@ fn split(total: u64, text: Option<u64>, image: Option<u64>) -> (u64, u64) {
     }
 }
 
-/// Decodes a success answer into images and usage.
-pub(crate) fn parse_images(
-    body: &[u8],
-) -> Result<(Vec<ProviderImage>, Option<TokenUsage>), OpenAiError> {
+/// Decodes a success answer into images, usage, the echo fields and the other fields.
+pub(crate) fn parse_images(body: &[u8]) -> Result<Answer, OpenAiError> {
     let answer: ImagesResponse = serde_json::from_slice(body).map_err(OpenAiError::Decode)?;
     let data = answer.data.unwrap_or_default();
     if data.is_empty() {
@@ -104,7 +146,38 @@ pub(crate) fn parse_images(
         .enumerate()
         .map(|(index, image)| decode_image(index, image))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((images, usage(answer.usage)))
+    let _ = answer.created;
+    let mut extra = answer.rest;
+    let usage = with_svg_usage(
+        usage(extra.get("usage").cloned()),
+        extra.get("svg_usage").cloned(),
+    );
+    extra.retain(|_, v| !v.is_null());
+    Ok(Answer {
+        images,
+        usage,
+        echo: ResponseEcho {
+            background: text(answer.background),
+            quality: text(answer.quality),
+            size: text(answer.size),
+            output_format: text(answer.output_format),
+        },
+        extra,
+    })
+}
+
+/// Adds an `svg_usage` block's tokens (reasoning counted as output) to the image usage.
+pub(crate) fn with_svg_usage(usage: Option<TokenUsage>, svg: Option<Value>) -> Option<TokenUsage> {
+    let Some(svg) = svg.filter(|v| !v.is_null()) else {
+        return usage;
+    };
+    let svg: SvgUsage = serde_json::from_value(svg)
+        .inspect_err(|err| tracing::warn!(error = %err, "ignoring unparsable svg_usage"))
+        .ok()?;
+    let mut total = usage.unwrap_or_default();
+    total.svg_input_tokens = svg.input_tokens.unwrap_or(0);
+    total.svg_output_tokens = svg.output_tokens.unwrap_or(0) + svg.reasoning_tokens.unwrap_or(0);
+    Some(total)
 }
 
 /// A raw `usage` block as [`TokenUsage`]; one that does not parse is logged and ignored.
@@ -225,10 +298,30 @@ mod tests {
     fn an_unparsable_usage_block_keeps_the_images() {
         let body = br#"{"data":[{"b64_json":"aGk="}],"usage":{"input_tokens":"many"}}"#;
 
-        let (images, usage) = parse_images(body).expect("images survive");
+        let answer = parse_images(body).expect("images survive");
 
-        assert_eq!(images[0].bytes, Bytes::from_static(b"hi"));
-        assert_eq!(usage, None);
+        assert_eq!(answer.images[0].bytes, Bytes::from_static(b"hi"));
+        assert_eq!(answer.usage, None);
+    }
+
+    #[test]
+    fn keeps_echo_fields_svg_usage_and_unknown_fields_as_sent() {
+        let body = br#"{"created":1,"data":[{"b64_json":"aGk="}],"quality":"xhigh",
+            "size":"2048x1152","background":"opaque","output_format":"svg",
+            "safety_identifier":"hash-1","usage":{"input_tokens":10,"output_tokens":20},
+            "svg_usage":{"model":"x","input_tokens":7,"output_tokens":30,"reasoning_tokens":5},
+            "future_field":{"a":1}}"#;
+
+        let answer = parse_images(body).expect("parses");
+
+        assert_eq!(answer.echo.quality.as_deref(), Some("xhigh"));
+        assert_eq!(answer.echo.size.as_deref(), Some("2048x1152"));
+        let usage = answer.usage.expect("usage");
+        assert_eq!((usage.svg_input_tokens, usage.svg_output_tokens), (7, 35));
+        assert_eq!(answer.extra["future_field"], serde_json::json!({"a": 1}));
+        assert_eq!(answer.extra["safety_identifier"], "hash-1");
+        assert!(answer.extra.contains_key("svg_usage"));
+        assert!(!answer.extra.contains_key("quality"));
     }
 
     #[test]

@@ -54,6 +54,8 @@ fn extension(format: OutputFormat) -> &'static str {
         OutputFormat::Png => "png",
         OutputFormat::Jpeg => "jpg",
         OutputFormat::Webp => "webp",
+        OutputFormat::Gif => "gif",
+        OutputFormat::Svg => "svg",
     }
 }
 

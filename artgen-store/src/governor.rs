@@ -11,10 +11,10 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use ::governor::clock::{Clock, DefaultClock, Reference};
-use ::governor::middleware::NoOpMiddleware;
+use ::governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
 use ::governor::state::keyed::DefaultKeyedStateStore;
 use ::governor::Quota;
-use artgen_core::ports::RateLimiter;
+use artgen_core::ports::{RateDecision, RateLimitStatus, RateLimiter};
 use artgen_core::{Error, ErrorCode};
 use async_trait::async_trait;
 
@@ -24,12 +24,8 @@ use crate::error::StoreError;
 /// The smallest `retry_after` reported with a refusal, so a refusal never says "now".
 const MIN_RETRY_AFTER: Duration = Duration::from_millis(1);
 
-type Keyed<C> = ::governor::RateLimiter<
-    String,
-    DefaultKeyedStateStore<String>,
-    C,
-    NoOpMiddleware<<C as Clock>::Instant>,
->;
+type Keyed<C> =
+    ::governor::RateLimiter<String, DefaultKeyedStateStore<String>, C, StateInformationMiddleware>;
 
 /// Per-key rate limiter held in memory.
 ///
@@ -38,6 +34,7 @@ type Keyed<C> = ::governor::RateLimiter<
 pub struct GovernorRateLimiter<C: Clock = DefaultClock> {
     limiter: Keyed<C>,
     burst: u32,
+    per_minute: u32,
 }
 
 impl GovernorRateLimiter {
@@ -67,29 +64,68 @@ impl<C: Clock> GovernorRateLimiter<C> {
         };
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
         Ok(Self {
-            limiter: ::governor::RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock),
+            limiter: ::governor::RateLimiter::<_, _, _, NoOpMiddleware<C::Instant>>::new(
+                quota,
+                DefaultKeyedStateStore::default(),
+                clock,
+            )
+            .with_middleware::<StateInformationMiddleware>(),
             burst: burst.get(),
+            per_minute: per_minute.get(),
         })
     }
 
-    /// Takes `cost` units for `key` now, without waiting. Same contract as
-    /// [`RateLimiter::acquire`].
+    /// Takes `cost` units for `key` now, without waiting, and says where the key stands.
+    /// Same contract as [`RateLimiter::acquire`].
+    pub fn decide(&self, key: &str, cost: u32) -> RateDecision {
+        let Some(n) = NonZeroU32::new(cost) else {
+            return RateDecision::admit(None);
+        };
+        let interval = Duration::from_secs(60) / self.per_minute.max(1);
+        let status = |remaining: u32, extra: Duration| RateLimitStatus {
+            limit: self.per_minute,
+            remaining,
+            reset: interval * (self.burst - remaining.min(self.burst)) + extra,
+        };
+        match self.limiter.check_key_n(&key.to_owned(), n) {
+            Ok(Ok(snapshot)) => RateDecision::admit(Some(status(
+                snapshot.remaining_burst_capacity(),
+                Duration::ZERO,
+            ))),
+            Ok(Err(not_until)) => {
+                let wait = not_until
+                    .wait_time_from(self.limiter.clock().now())
+                    .max(MIN_RETRY_AFTER);
+                // Nothing is left now; one unit comes back after `wait`, the rest one interval
+                // apart.
+                let reset = status(0, wait).reset.saturating_sub(interval);
+                RateDecision::refuse(
+                    Some(wait),
+                    Some(RateLimitStatus {
+                        reset,
+                        ..status(0, Duration::ZERO)
+                    }),
+                )
+            }
+            Err(_insufficient) => RateDecision::refuse(None, None),
+        }
+    }
+
+    /// Takes `cost` units for `key` now, without waiting: [`GovernorRateLimiter::decide`] as
+    /// a `Result`.
     ///
     /// # Errors
     /// `rate_limited` with `retry_after` (> 0) when the units are not there yet;
     /// `rate_limited` without `retry_after` when `cost` exceeds the burst.
     pub fn check(&self, key: &str, cost: u32) -> artgen_core::Result<()> {
-        let Some(n) = NonZeroU32::new(cost) else {
-            return Ok(());
-        };
-        match self.limiter.check_key_n(&key.to_owned(), n) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(self.limiter.clock().now());
+        let decision = self.decide(key, cost);
+        match (decision.admitted, decision.retry_after) {
+            (true, _) => Ok(()),
+            (false, Some(wait)) => {
                 Err(Error::new(ErrorCode::RateLimited, "rate limit exceeded")
-                    .with_retry_after(wait.max(MIN_RETRY_AFTER)))
+                    .with_retry_after(wait))
             }
-            Err(_insufficient) => Err(Error::new(
+            (false, None) => Err(Error::new(
                 ErrorCode::RateLimited,
                 format!(
                     "request cost {cost} exceeds the rate-limit burst of {}; it can never be \
@@ -133,7 +169,7 @@ where
     C: Clock + Send + Sync + 'static,
     C::Instant: Reference + Send + Sync,
 {
-    async fn acquire(&self, key: &str, cost: u32) -> artgen_core::Result<()> {
-        self.check(key, cost)
+    async fn acquire(&self, key: &str, cost: u32) -> artgen_core::Result<RateDecision> {
+        Ok(self.decide(key, cost))
     }
 }

@@ -23,7 +23,7 @@ async fn missing_or_wrong_keys_get_401_and_never_reach_the_upstream() {
                 .and_then(|v| v.to_str().ok()),
             Some("Bearer")
         );
-        assert_error(&json_of(response).await, "unauthenticated", None);
+        assert_error(&json_of(response).await, "invalid_api_key", None);
     }
     assert_eq!(app.upstream_calls().await, 0);
 }

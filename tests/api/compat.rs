@@ -198,7 +198,7 @@ async fn the_sdk_parses_our_errors() {
     };
     assert_eq!(api.status_code.as_u16(), 400);
     assert_eq!(api.api_error.param.as_deref(), Some("size"));
-    assert_eq!(api.api_error.code.as_deref(), Some("invalid_request"));
+    assert_eq!(api.api_error.code.as_deref(), Some("invalid_value"));
     assert_eq!(app.upstream_calls().await, 0);
 
     let _ = sdk(&app);

@@ -32,7 +32,7 @@ async fn concurrent_requests_beyond_the_burst_get_429_with_retry_after() {
             .parse()
             .expect("integer seconds");
         assert!(secs >= 1);
-        assert_error(json, "rate_limited", None);
+        assert_error(json, "rate_limit_exceeded", None);
     }
     assert_eq!(app.upstream_calls().await, burst as usize);
 

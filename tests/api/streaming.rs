@@ -97,7 +97,7 @@ async fn streaming_a_model_that_cannot_stream_is_a_400_before_any_event() {
     let request = json!({"model": "dall-e-2", "prompt": "a fox", "stream": true});
     let response = app.generate(Some(&app.user_key), &request).await;
     assert_eq!(response.status(), 400);
-    assert_error(&json_of(response).await, "invalid_request", Some("stream"));
+    assert_error(&json_of(response).await, "invalid_value", Some("stream"));
     assert_eq!(app.upstream_calls().await, 0);
 }
 

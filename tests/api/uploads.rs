@@ -179,8 +179,8 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
         (
             "/edit",
             edit_form("dall-e-2", jpeg.clone(), None),
-            415,
-            "unsupported_media_type",
+            400,
+            "invalid_image_format",
             "image",
         ),
         (
@@ -189,8 +189,8 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
                 .text("model", "dall-e-2")
                 .text("prompt", "x")
                 .part("image", file(jpeg, "a.jpg", "image/jpeg")),
-            415,
-            "unsupported_media_type",
+            400,
+            "invalid_image_format",
             "image",
         ),
         (
@@ -199,8 +199,8 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
                 .text("model", "dall-e-2")
                 .text("prompt", "x")
                 .part("image", file(b"GIF89a....".to_vec(), "a.gif", "image/gif")),
-            415,
-            "unsupported_media_type",
+            400,
+            "invalid_image_format",
             "image",
         ),
         (
@@ -234,29 +234,30 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
         (
             "/edit",
             edit_form("dall-e-2", big_png, None),
-            413,
-            "payload_too_large",
+            400,
+            "image_too_large",
             "image",
         ),
         (
             "/edit",
             Form::new().text("model", "dall-e-2").text("prompt", "x"),
             400,
-            "invalid_request",
+            "invalid_value",
             "image",
         ),
         (
             "/edit",
-            edit_form("dall-e-2", png(256, 256), None).text("colour", "red"),
+            edit_form("dall-e-2", png(256, 256), None)
+                .part("colour", file(png(8, 8), "c.png", "image/png")),
             400,
-            "invalid_request",
+            "unknown_parameter",
             "colour",
         ),
         (
             "/edit",
             edit_form("dall-e-3", png(256, 256), None),
             400,
-            "invalid_request",
+            "invalid_value",
             "model",
         ),
         (
@@ -265,7 +266,7 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
                 .text("model", "gpt-image-1")
                 .part("image", file(png(64, 64), "a.png", "image/png")),
             400,
-            "invalid_request",
+            "invalid_value",
             "model",
         ),
         (
@@ -281,7 +282,7 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
                 .text("n", "eleven")
                 .part("image", file(png(64, 64), "a.png", "image/png")),
             400,
-            "invalid_request",
+            "invalid_value",
             "n",
         ),
     ];

@@ -28,7 +28,7 @@ async fn a_moderation_block_is_a_policy_error_carrying_the_reason() {
 
     assert_eq!(response.status(), 400);
     let json = json_of(response).await;
-    assert_error(&json, "content_policy_violation", None);
+    assert_error(&json, "moderation_blocked", None);
     assert!(json["error"]["message"]
         .as_str()
         .expect("message")
@@ -147,8 +147,12 @@ async fn a_retired_model_is_a_clear_model_unavailable_error() {
         .generate(Some(&app.user_key), &body("dall-e-2", "256x256"))
         .await;
 
-    assert_eq!(response.status(), 400);
-    assert_error(&json_of(response).await, "model_unavailable", None);
+    assert_eq!(
+        response.status(),
+        404,
+        "OpenAI's status for an unknown model"
+    );
+    assert_error(&json_of(response).await, "model_not_found", None);
 }
 
 #[tokio::test]
@@ -187,7 +191,7 @@ async fn advice_longer_than_we_wait_is_passed_on_as_a_429_with_retry_after() {
 
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "120");
-    assert_error(&json_of(response).await, "upstream_rate_limited", None);
+    assert_error(&json_of(response).await, "rate_limit_exceeded", None);
     assert_eq!(
         app.upstream_calls().await,
         1,

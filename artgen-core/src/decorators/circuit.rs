@@ -116,9 +116,12 @@ fn verdict<T>(answer: &Result<T>) -> Verdict {
         ErrorCode::UpstreamError if err.is_retryable() => Verdict::Failure,
         ErrorCode::UpstreamTimeout | ErrorCode::UpstreamUnavailable => Verdict::Failure,
         ErrorCode::InvalidRequest
+        | ErrorCode::InvalidValue
+        | ErrorCode::UnknownParameter
         | ErrorCode::InvalidImage
+        | ErrorCode::ModerationBlocked
         | ErrorCode::ContentPolicyViolation
-        | ErrorCode::ModelUnavailable
+        | ErrorCode::ModelNotFound
         | ErrorCode::UpstreamAuth
         | ErrorCode::UpstreamRateLimited => Verdict::Success,
         _ => Verdict::Ignored,
@@ -350,7 +353,7 @@ mod tests {
             MockStep::moderation("unsafe"),
             MockStep::rate_limited(Duration::from_secs(2)),
             MockStep::Fail(Error::new(ErrorCode::UpstreamAuth, "bad key")),
-            MockStep::Fail(Error::new(ErrorCode::ModelUnavailable, "retired")),
+            MockStep::Fail(Error::new(ErrorCode::ModelNotFound, "retired")),
             MockStep::Fail(Error::new(ErrorCode::UpstreamError, "a 404")),
             MockStep::Fail(Error::new(ErrorCode::UpstreamBusy, "queue full")),
             MockStep::server_error(),

@@ -364,7 +364,7 @@ mod tests {
         for step in [
             MockStep::Fail(Error::new(ErrorCode::InvalidRequest, "bad size")),
             MockStep::moderation("unsafe"),
-            MockStep::Fail(Error::new(ErrorCode::ModelUnavailable, "retired")),
+            MockStep::Fail(Error::new(ErrorCode::ModelNotFound, "retired")),
             MockStep::Fail(Error::new(ErrorCode::UpstreamAuth, "bad key")),
             MockStep::Fail(Error::new(ErrorCode::UpstreamError, "unparsable answer")),
             MockStep::rate_limited(Duration::from_secs(2)),

@@ -8,6 +8,7 @@ use super::model::{Catalog, ModelSpec};
 use super::options::{Dimensions, OutputFormat, ResponseFormat, SizeSpec};
 use super::request::{GenerateParams, GenerateRequest, ImageCount};
 use super::upload::UploadedImage;
+use super::usage::Operation;
 use crate::error::{Error, ErrorCode, Result};
 
 /// How closely an edit keeps the input's details (gpt-image-1 and 1.5).
@@ -18,6 +19,12 @@ pub enum InputFidelity {
     Low,
     /// Keep faces and details; more input tokens.
     High,
+}
+
+impl std::fmt::Display for InputFidelity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl InputFidelity {
@@ -39,6 +46,9 @@ pub struct EditParams {
     pub images: Vec<UploadedImage>,
     /// Optional mask: transparent pixels mark what to change.
     pub mask: Option<UploadedImage>,
+    /// Optional markup: a transparent PNG overlaid on the first image to guide the edit
+    /// (gpt-image-2.5; not combinable with a mask).
+    pub markup: Option<UploadedImage>,
     /// Input fidelity.
     pub input_fidelity: Option<InputFidelity>,
 }
@@ -49,6 +59,7 @@ pub struct EditRequest {
     base: GenerateRequest,
     images: Vec<UploadedImage>,
     mask: Option<UploadedImage>,
+    markup: Option<UploadedImage>,
     input_fidelity: Option<InputFidelity>,
 }
 
@@ -58,12 +69,13 @@ impl EditParams {
     /// # Errors
     /// Everything [`GenerateParams::validate`] refuses, plus, each naming its part: a model
     /// without edits (`model`), `style`/`moderation`/`input_fidelity` where unsupported, no or
-    /// too many images (`image`), a format the model does not take (`unsupported_media_type`),
-    /// an input over the model's size limit (`payload_too_large`), a non-square input where
+    /// too many images (`image`), a format the model does not take (`invalid_image_format`),
+    /// an input over the model's size limit (`image_too_large`), a non-square input where
     /// squares are required, a mask without alpha or of other dimensions than the first image
-    /// (`invalid_image`, `mask`).
+    /// (`invalid_image`, `mask`), a markup where the model takes none, with a mask, or without
+    /// alpha (`markup`).
     pub fn validate(self, catalog: &Catalog) -> Result<EditRequest> {
-        let model = edit_model(catalog, &self.options.model)?;
+        let model = catalog.resolve(&self.options.model, Operation::Edit)?;
         let caps = model.edits.as_ref().ok_or_else(|| {
             Error::invalid_param(
                 "model",
@@ -88,7 +100,7 @@ impl EditParams {
                 ));
             }
         }
-        let base = self.options.validate(catalog)?;
+        let base = self.options.validate_for(catalog, Operation::Edit)?;
         let Some(first) = self.images.first() else {
             return Err(Error::invalid_param("image", "an image is required"));
         };
@@ -109,6 +121,39 @@ impl EditParams {
                 &caps.input_formats,
                 caps.square_only,
             )?;
+        }
+        if self.mask.is_some() && !caps.mask {
+            return Err(Error::invalid_param(
+                "mask",
+                format!("model '{}' takes no mask", model.id),
+            ));
+        }
+        if let Some(markup) = &self.markup {
+            if !caps.markup {
+                return Err(Error::invalid_param(
+                    "markup",
+                    format!("model '{}' takes no markup", model.id),
+                ));
+            }
+            if self.mask.is_some() {
+                return Err(Error::invalid_param(
+                    "markup",
+                    "markup cannot be combined with a mask",
+                ));
+            }
+            check_input(
+                markup,
+                &model,
+                caps.max_image_bytes,
+                &[OutputFormat::Png],
+                false,
+            )?;
+            if !markup.has_alpha() {
+                return Err(invalid_image(
+                    "markup",
+                    "the markup must be a transparent PNG (with an alpha channel)",
+                ));
+            }
         }
         if let Some(mask) = &self.mask {
             check_input(
@@ -139,21 +184,10 @@ impl EditParams {
             base,
             images: self.images,
             mask: self.mask,
+            markup: self.markup,
             input_fidelity: self.input_fidelity,
         })
     }
-}
-
-fn edit_model(catalog: &Catalog, id: &str) -> Result<Arc<ModelSpec>> {
-    catalog.get(id).cloned().ok_or_else(|| {
-        Error::invalid_param(
-            "model",
-            format!(
-                "unknown model '{}'",
-                id.chars().take(64).collect::<String>()
-            ),
-        )
-    })
 }
 
 fn invalid_image(part: &str, message: &str) -> Error {
@@ -170,7 +204,7 @@ fn check_input(
     let part = image.part().to_owned();
     if image.bytes().len() as u64 > max_bytes {
         return Err(Error::new(
-            ErrorCode::PayloadTooLarge,
+            ErrorCode::ImageTooLarge,
             format!(
                 "{part} is over the {max_bytes}-byte limit of model '{}'",
                 model.id
@@ -181,7 +215,7 @@ fn check_input(
     if !formats.contains(&image.format()) {
         let names: Vec<_> = formats.iter().map(|f| f.as_str()).collect();
         return Err(Error::new(
-            ErrorCode::UnsupportedMediaType,
+            ErrorCode::InvalidImageFormat,
             format!(
                 "model '{}' accepts {} for {part}",
                 model.id,
@@ -213,6 +247,10 @@ impl EditRequest {
     pub fn mask(&self) -> Option<&UploadedImage> {
         self.mask.as_ref()
     }
+    /// The markup overlay.
+    pub fn markup(&self) -> Option<&UploadedImage> {
+        self.markup.as_ref()
+    }
     /// Input fidelity.
     pub fn input_fidelity(&self) -> Option<InputFidelity> {
         self.input_fidelity
@@ -234,6 +272,10 @@ pub struct VariationParams {
     pub response_format: Option<ResponseFormat>,
     /// End-user id for the upstream.
     pub user: Option<String>,
+    /// End-user id for the upstream (wins over `user` when non-empty).
+    pub safety_identifier: Option<String>,
+    /// Parameters ArtGen does not know, by name.
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
     /// The image to vary.
     pub image: Option<UploadedImage>,
 }
@@ -244,8 +286,7 @@ pub struct VariationRequest {
     model: Arc<ModelSpec>,
     n: ImageCount,
     size: Dimensions,
-    response_format: ResponseFormat,
-    user: Option<String>,
+    base: GenerateRequest,
     image: UploadedImage,
 }
 
@@ -257,8 +298,8 @@ impl VariationParams {
     /// `image` (missing); the upload errors of [`EditParams::validate`] for the image.
     pub fn validate(self, catalog: &Catalog) -> Result<VariationRequest> {
         // The shared rules for n, size, format and user come from the generate validator.
-        let model_id = self.model.unwrap_or_else(|| "dall-e-2".to_owned());
-        let model = edit_model(catalog, &model_id)?;
+        let model_id = self.model.unwrap_or_default();
+        let model = catalog.resolve(&model_id, Operation::Variation)?;
         if !model.variations {
             return Err(Error::invalid_param(
                 "model",
@@ -276,25 +317,19 @@ impl VariationParams {
             format: self.format,
             response_format: self.response_format,
             user: self.user,
+            safety_identifier: self.safety_identifier,
+            extra: self.extra,
             ..GenerateParams::default()
         }
-        .validate(catalog)?;
+        .validate_for(catalog, Operation::Variation)?;
         let image = self
             .image
             .ok_or_else(|| Error::invalid_param("image", "an image is required"))?;
-        let caps = model.edits.clone().unwrap_or(super::model::EditCaps {
-            max_images: 1,
-            max_image_bytes: 4 * 1024 * 1024,
-            input_formats: vec![OutputFormat::Png],
-            square_only: true,
-        });
-        check_input(
-            &image,
-            &model,
-            caps.max_image_bytes,
-            &[OutputFormat::Png],
-            true,
-        )?;
+        let max_image_bytes = model
+            .edits
+            .as_ref()
+            .map_or(4 * 1024 * 1024, |caps| caps.max_image_bytes);
+        check_input(&image, &model, max_image_bytes, &[OutputFormat::Png], true)?;
         let size = match base.size() {
             SizeSpec::Exact(d) => d,
             SizeSpec::Auto => Dimensions::new(1024, 1024),
@@ -303,8 +338,7 @@ impl VariationParams {
             model,
             n: base.n(),
             size,
-            response_format: base.response_format(),
-            user: base.user().map(str::to_owned),
+            base,
             image,
         })
     }
@@ -325,11 +359,12 @@ impl VariationRequest {
     }
     /// How the answer carries images.
     pub fn response_format(&self) -> ResponseFormat {
-        self.response_format
+        self.base.response_format()
     }
-    /// End-user id.
-    pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
+    /// The shared options (n, size, end-user id, forwarded parameters); its prompt is a
+    /// stand-in and never sent.
+    pub fn options(&self) -> &GenerateRequest {
+        &self.base
     }
     /// The image to vary.
     pub fn image(&self) -> &UploadedImage {

@@ -17,6 +17,10 @@ const HIGH_FIDELITY_EXTRA_TOKENS: u64 = 4096;
 
 /// Unvalidated parameters of any operation.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per request, moved once into validation; boxing buys nothing"
+)]
 pub enum JobParams {
     /// Text to image.
     Generate(GenerateParams),
@@ -67,12 +71,12 @@ impl From<GenerateRequest> for ImageJob {
 }
 
 impl ImageJob {
-    /// The generation options of a generate or edit job.
-    fn options(&self) -> Option<&GenerateRequest> {
+    /// The generation options of any job (a variation's prompt is a stand-in, never sent).
+    pub fn options(&self) -> &GenerateRequest {
         match self {
-            ImageJob::Generate(r) => Some(r),
-            ImageJob::Edit(e) => Some(e.base()),
-            ImageJob::Variation(_) => None,
+            ImageJob::Generate(r) => r,
+            ImageJob::Edit(e) => e.base(),
+            ImageJob::Variation(v) => v.options(),
         }
     }
 
@@ -87,81 +91,74 @@ impl ImageJob {
 
     /// The model.
     pub fn model(&self) -> &Arc<ModelSpec> {
-        match self {
-            ImageJob::Variation(v) => v.model(),
-            ImageJob::Generate(r) => r.model(),
-            ImageJob::Edit(e) => e.base().model(),
-        }
+        self.options().model()
     }
 
     /// Images asked for.
     pub fn n(&self) -> ImageCount {
-        match self {
-            ImageJob::Variation(v) => v.n(),
-            ImageJob::Generate(r) => r.n(),
-            ImageJob::Edit(e) => e.base().n(),
-        }
+        self.options().n()
     }
 
     /// Size asked for.
     pub fn size(&self) -> SizeSpec {
         match self {
             ImageJob::Variation(v) => SizeSpec::Exact(v.size()),
-            ImageJob::Generate(r) => r.size(),
-            ImageJob::Edit(e) => e.base().size(),
+            other => other.options().size(),
         }
     }
 
     /// The prompt (empty for variations).
     pub fn prompt(&self) -> &str {
-        self.options().map_or("", |o| o.prompt().as_str())
+        match self {
+            ImageJob::Variation(_) => "",
+            other => other.options().prompt().as_str(),
+        }
     }
 
     /// Quality used for pricing and display.
     pub fn effective_quality(&self) -> Quality {
-        self.options()
-            .map_or(Quality::Standard, GenerateRequest::effective_quality)
+        self.options().effective_quality()
     }
 
     /// Format the images will have.
     pub fn effective_format(&self) -> OutputFormat {
-        self.options()
-            .map_or(OutputFormat::Png, GenerateRequest::effective_format)
+        self.options().effective_format()
     }
 
     /// Requested background.
     pub fn background(&self) -> Option<Background> {
-        self.options().and_then(GenerateRequest::background)
+        self.options().background()
     }
 
     /// How the answer carries images.
     pub fn response_format(&self) -> ResponseFormat {
-        match self {
-            ImageJob::Variation(v) => v.response_format(),
-            ImageJob::Generate(r) => r.response_format(),
-            ImageJob::Edit(e) => e.base().response_format(),
-        }
+        self.options().response_format()
     }
 
-    /// End-user id.
-    pub fn user(&self) -> Option<&str> {
-        match self {
-            ImageJob::Variation(v) => v.user(),
-            ImageJob::Generate(r) => r.user(),
-            ImageJob::Edit(e) => e.base().user(),
-        }
+    /// The effective end-user id.
+    pub fn safety_identifier(&self) -> Option<&str> {
+        self.options().safety_identifier()
     }
 
     /// Whether the caller asked for a stream.
     pub fn stream(&self) -> bool {
-        self.options().is_some_and(GenerateRequest::stream)
+        self.options().stream()
     }
 
     /// Partial images while streaming.
     pub fn partial_images(&self) -> u8 {
-        self.options()
-            .and_then(GenerateRequest::partial_images)
-            .unwrap_or(0)
+        self.options().partial_images().unwrap_or(0)
+    }
+
+    /// Names of the parameters ArtGen did not know and forwards unchanged.
+    pub fn forwarded_params(&self) -> Vec<String> {
+        self.options().forwarded().keys().cloned().collect()
+    }
+
+    /// Whether the job has a known price (the model's, and SVG authoring's where asked for).
+    pub fn is_priced(&self) -> bool {
+        let pricing = &self.model().pricing;
+        pricing.is_known() && (self.effective_format() != OutputFormat::Svg || pricing.prices_svg())
     }
 
     /// The key into the model's price table.
@@ -171,8 +168,7 @@ impl ImageJob {
                 quality: Quality::Standard,
                 size: Some(v.size()),
             },
-            ImageJob::Generate(r) => r.price_key(),
-            ImageJob::Edit(e) => e.base().price_key(),
+            other => other.options().price_key(),
         }
     }
 

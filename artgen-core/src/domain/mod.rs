@@ -16,9 +16,13 @@ pub use api_key::{ApiKey, KeyEnv};
 pub use edit::{EditParams, EditRequest, InputFidelity, VariationParams, VariationRequest};
 pub use ids::{ImageId, RequestId};
 pub use job::{ImageJob, JobParams};
-pub use model::{Catalog, CatalogConfig, ModelFamily, ModelSpec, SizeRule};
+pub use model::{
+    Catalog, CatalogConfig, CatalogPolicy, CatalogSource, Date, LifecycleState, ModelFamily,
+    ModelSpec, RetiredModels, SizeRule, UnknownParams, UnpricedModels,
+};
 pub use options::{
-    Background, Dimensions, Moderation, OutputFormat, Quality, ResponseFormat, SizeSpec, Style,
+    Background, Complexity, Dimensions, Moderation, OutputFormat, Quality, ResponseFormat,
+    SizeSpec, Style,
 };
 pub use pricing::{Money, PriceKey, Pricing, TokenUsage};
 pub use principal::{Principal, Role};

@@ -53,6 +53,10 @@ wire_enum!(
         Jpeg => "jpeg",
         /// WebP (alpha).
         Webp => "webp",
+        /// Animated GIF (gpt-image-2.5; `frame_count`, `frame_duration_ms`).
+        Gif => "gif",
+        /// SVG vector drawing (gpt-image-2.5; `n = 1`, no streaming).
+        Svg => "svg",
     }
 );
 
@@ -63,12 +67,19 @@ impl OutputFormat {
             Self::Png => "image/png",
             Self::Jpeg => "image/jpeg",
             Self::Webp => "image/webp",
+            Self::Gif => "image/gif",
+            Self::Svg => "image/svg+xml",
         }
     }
 
     /// Whether the format can carry transparency.
     pub const fn supports_alpha(self) -> bool {
         !matches!(self, Self::Jpeg)
+    }
+
+    /// Whether the format is a raster image (every format but SVG).
+    pub const fn is_raster(self) -> bool {
+        !matches!(self, Self::Svg)
     }
 
     /// Detects the format from the first bytes of an encoded image.
@@ -79,8 +90,45 @@ impl OutputFormat {
             Some(Self::Jpeg)
         } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
             Some(Self::Webp)
+        } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            Some(Self::Gif)
+        } else if looks_like_svg(bytes) {
+            Some(Self::Svg)
         } else {
             None
+        }
+    }
+}
+
+/// Whether the bytes start (after a BOM, whitespace, an XML declaration and comments) with an
+/// `<svg` element.
+fn looks_like_svg(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    let Ok(text) = std::str::from_utf8(head).or_else(|e| {
+        // A multi-byte character cut by the 4 KiB window is fine.
+        std::str::from_utf8(&head[..e.valid_up_to()])
+    }) else {
+        return false;
+    };
+    let mut rest = text.trim_start_matches('\u{feff}').trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("<?") {
+            let Some(end) = after.find("?>") else {
+                return false;
+            };
+            rest = after[end + 2..].trim_start();
+        } else if let Some(after) = rest.strip_prefix("<!--") {
+            let Some(end) = after.find("-->") else {
+                return false;
+            };
+            rest = after[end + 3..].trim_start();
+        } else if let Some(after) = rest.strip_prefix("<!DOCTYPE") {
+            let Some(end) = after.find('>') else {
+                return false;
+            };
+            rest = after[end + 1..].trim_start();
+        } else {
+            return rest.starts_with("<svg");
         }
     }
 }
@@ -96,6 +144,10 @@ wire_enum!(
         Medium => "medium",
         /// GPT image: high.
         High => "high",
+        /// gpt-image-2.5: extra high.
+        Xhigh => "xhigh",
+        /// gpt-image-2.5: the most effort.
+        Max => "max",
         /// DALL·E: standard.
         Standard => "standard",
         /// DALL·E 3: hd.
@@ -122,6 +174,18 @@ wire_enum!(
         Vivid => "vivid",
         /// More natural.
         Natural => "natural",
+    }
+);
+
+wire_enum!(
+    /// Planning effort before drawing, independent of quality (gpt-image-2.5).
+    Complexity {
+        /// Little planning.
+        Low => "low",
+        /// Some planning.
+        Medium => "medium",
+        /// Most planning.
+        High => "high",
     }
 );
 
@@ -244,7 +308,18 @@ mod tests {
             OutputFormat::sniff(b"RIFF\0\0\0\0WEBPVP8 "),
             Some(OutputFormat::Webp)
         );
-        assert_eq!(OutputFormat::sniff(b"GIF89a"), None);
+        assert_eq!(
+            OutputFormat::sniff(b"GIF89a\x01\x00"),
+            Some(OutputFormat::Gif)
+        );
+        assert_eq!(
+            OutputFormat::sniff(
+                b"\xef\xbb\xbf<?xml version=\"1.0\"?>\n<!-- mock -->\n<svg xmlns=\"\">"
+            ),
+            Some(OutputFormat::Svg)
+        );
+        assert_eq!(OutputFormat::sniff(b"<html><svg>"), None);
+        assert_eq!(OutputFormat::sniff(b"BM\x00\x00"), None);
     }
 
     #[test]

@@ -106,6 +106,12 @@ pub struct TokenUsage {
     pub output_image_tokens: u64,
     /// Text output tokens (billed for newer models).
     pub output_text_tokens: u64,
+    /// SVG authoring input tokens (`svg_usage`, billed apart from rendering).
+    #[serde(default)]
+    pub svg_input_tokens: u64,
+    /// SVG authoring output tokens, reasoning included (`svg_usage`).
+    #[serde(default)]
+    pub svg_output_tokens: u64,
 }
 
 impl TokenUsage {
@@ -119,9 +125,14 @@ impl TokenUsage {
         self.output_image_tokens + self.output_text_tokens
     }
 
-    /// Input plus output.
+    /// Input plus output of the image call (SVG authoring tokens are counted apart).
     pub const fn total_tokens(&self) -> u64 {
         self.input_tokens() + self.output_tokens()
+    }
+
+    /// SVG authoring tokens, input plus output.
+    pub const fn svg_tokens(&self) -> u64 {
+        self.svg_input_tokens + self.svg_output_tokens
     }
 }
 
@@ -158,6 +169,10 @@ pub struct TokenRates {
     pub image_output: PerMillionTokens,
     /// Text output.
     pub text_output: PerMillionTokens,
+    /// SVG authoring input (`None`: not known, so SVG output is unpriced).
+    pub svg_input: Option<PerMillionTokens>,
+    /// SVG authoring output, reasoning included (`None`: not known).
+    pub svg_output: Option<PerMillionTokens>,
     /// Output image tokens per image, used to estimate before the call.
     pub output_tokens: Vec<OutputTokens>,
 }
@@ -173,6 +188,9 @@ pub enum Pricing {
     },
     /// Billed by tokens (GPT image models).
     Tokens(TokenRates),
+    /// No price is known: never priced as $0. Refused unless the operator serves unpriced
+    /// models, and then recorded as unpriced.
+    Unknown,
 }
 
 /// The quality and size an estimate is made for: `auto` is priced as the most expensive choice,
@@ -191,6 +209,16 @@ pub fn estimate_text_tokens(prompt: &str) -> u64 {
 }
 
 impl Pricing {
+    /// Whether a price is known.
+    pub const fn is_known(&self) -> bool {
+        !matches!(self, Pricing::Unknown)
+    }
+
+    /// Whether SVG output can be priced (token rates with SVG authoring rates).
+    pub fn prices_svg(&self) -> bool {
+        matches!(self, Pricing::Tokens(r) if r.svg_input.is_some() && r.svg_output.is_some())
+    }
+
     /// Estimated usage and cost of `n` images before the call.
     pub fn estimate(&self, key: PriceKey, n: u8, prompt: &str) -> (Option<TokenUsage>, Money) {
         match self {
@@ -207,6 +235,7 @@ impl Pricing {
                 };
                 (Some(usage), rates.cost(&usage))
             }
+            Pricing::Unknown => (None, Money::ZERO),
         }
     }
 
@@ -223,10 +252,13 @@ impl Pricing {
 impl TokenRates {
     /// Cost of the given usage at these rates.
     pub fn cost(&self, usage: &TokenUsage) -> Money {
+        let svg = |rate: Option<PerMillionTokens>, tokens| rate.unwrap_or_default().cost(tokens);
         self.text_input.cost(usage.input_text_tokens)
             + self.image_input.cost(usage.input_image_tokens)
             + self.image_output.cost(usage.output_image_tokens)
             + self.text_output.cost(usage.output_text_tokens)
+            + svg(self.svg_input, usage.svg_input_tokens)
+            + svg(self.svg_output, usage.svg_output_tokens)
     }
 }
 
@@ -255,6 +287,8 @@ fn resolve_quality(qualities: impl Iterator<Item = Quality> + Clone, wanted: Qua
         return wanted;
     }
     [
+        Quality::Max,
+        Quality::Xhigh,
         Quality::High,
         Quality::Hd,
         Quality::Medium,
@@ -307,6 +341,7 @@ mod tests {
             input_image_tokens: 3,
             output_image_tokens: 1056,
             output_text_tokens: 0,
+            ..TokenUsage::default()
         };
         assert_eq!(usage.input_tokens(), 23);
         assert_eq!(usage.total_tokens(), 1079);

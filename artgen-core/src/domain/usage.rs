@@ -85,6 +85,11 @@ pub struct UsageRecord {
     pub upstream_latency_ms: u64,
     /// The prompt (expires with the retention period).
     pub prompt: String,
+    /// Whether the model had no known price (served because the operator allows it): `cost`
+    /// is then zero and must not be read as free.
+    pub unpriced: bool,
+    /// Parameters ArtGen did not know and forwarded unchanged, by name.
+    pub forwarded_params: Vec<String>,
     /// Unix time in milliseconds.
     pub created_at_ms: i64,
 }

@@ -13,7 +13,9 @@ pub use authenticator::Authenticator;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
 pub use image_store::{ImageMeta, ImageStore};
-pub use provider::{ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, StreamEvent};
-pub use rate_limiter::{RateLimiter, Unlimited};
+pub use provider::{
+    ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, ResponseEcho, StreamEvent,
+};
+pub use rate_limiter::{RateDecision, RateLimitSlot, RateLimitStatus, RateLimiter, Unlimited};
 pub use telemetry::{NoTelemetry, Telemetry};
 pub use usage_store::UsageStore;

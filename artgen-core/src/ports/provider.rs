@@ -1,5 +1,6 @@
 //! The port to an image model provider (OpenAI, Azure OpenAI, a compatible server, the mock).
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 
 use async_trait::async_trait;
@@ -17,6 +18,20 @@ pub struct ProviderImage {
     pub revised_prompt: Option<String>,
 }
 
+/// What the upstream said about its answer (OpenAI's echo fields), as sent: values are kept
+/// as text, so a value ArtGen does not know yet still reaches the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseEcho {
+    /// `background` (`transparent`, `opaque`, ...).
+    pub background: Option<String>,
+    /// `quality` the upstream used (e.g. what `auto` became).
+    pub quality: Option<String>,
+    /// `size` the upstream made.
+    pub size: Option<String>,
+    /// `output_format` of the images.
+    pub output_format: Option<String>,
+}
+
 /// A provider's answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderResponse {
@@ -26,6 +41,25 @@ pub struct ProviderResponse {
     pub usage: Option<TokenUsage>,
     /// Name of the provider that served the call (after fallbacks).
     pub provider: String,
+    /// The upstream's echo of the options it used.
+    pub echo: ResponseEcho,
+    /// Top-level answer fields other than `created`, `data` and the echo fields, as sent
+    /// (`usage`, `svg_usage`, `safety_identifier`, and fields ArtGen does not know), for
+    /// callers of the OpenAI-compatible routes.
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ProviderResponse {
+    /// An answer with images and usage only (no echo, no extra fields).
+    pub fn new(images: Vec<ProviderImage>, usage: Option<TokenUsage>, provider: &str) -> Self {
+        Self {
+            images,
+            usage,
+            provider: provider.to_owned(),
+            echo: ResponseEcho::default(),
+            extra: BTreeMap::new(),
+        }
+    }
 }
 
 /// One event of a streamed generation or edit.
@@ -128,9 +162,10 @@ pub trait ImageProvider: Send + Sync {
     ///
     /// # Errors
     /// Adapters MUST map failures to these codes:
-    /// - the upstream's safety system refused → `content_policy_violation` with the upstream's
-    ///   reason as the message, not retryable;
-    /// - the model is unknown or retired upstream → `model_unavailable`;
+    /// - the upstream's safety system refused → its own code (`moderation_blocked` for GPT
+    ///   image models, `content_policy_violation` for DALL·E) with the upstream's reason as
+    ///   the message, not retryable;
+    /// - the model is unknown or retired upstream → `model_not_found`;
     /// - the upstream refused ArtGen's credentials (401/403) → `upstream_auth`, not retryable;
     /// - the upstream rate limit (429) → `upstream_rate_limited`, retryable unless the quota is
     ///   exhausted, with `retry_after` when the upstream said;

@@ -1,21 +1,67 @@
 //! The port to a per-key rate limiter.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
 
+/// Where a key's limit stands after a decision, for the caller's `x-ratelimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    /// Sustained units per minute.
+    pub limit: u32,
+    /// Units that could be taken right now.
+    pub remaining: u32,
+    /// Time until the key's allowance is whole again.
+    pub reset: Duration,
+}
+
+/// A limiter's answer to one request for units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    /// Whether the units were taken.
+    pub admitted: bool,
+    /// When a refused request would be admitted (`None`: never, the cost exceeds the burst).
+    pub retry_after: Option<Duration>,
+    /// Where the key's limit stands now (`None` where the limiter has no limit to report).
+    pub status: Option<RateLimitStatus>,
+}
+
+impl RateDecision {
+    /// The units were taken.
+    pub fn admit(status: Option<RateLimitStatus>) -> Self {
+        Self {
+            admitted: true,
+            retry_after: None,
+            status,
+        }
+    }
+
+    /// The units were not taken; `retry_after` is when they would be.
+    pub fn refuse(retry_after: Option<Duration>, status: Option<RateLimitStatus>) -> Self {
+        Self {
+            admitted: false,
+            retry_after,
+            status,
+        }
+    }
+}
+
 /// Admits or refuses work per key (usually the user id).
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Takes `cost` units for `key` if available.
+    /// Takes `cost` units for `key` if available, and says where the key's limit stands.
+    ///
+    /// A refusal is a decision, not an error: `admitted: false` with `retry_after` set to
+    /// when the request would be admitted, or `None` when the cost is larger than the burst
+    /// can ever admit.
     ///
     /// # Errors
-    /// - not enough units → `rate_limited` with `retry_after` set to when the request would be
-    ///   admitted (at least one second when rounded up for `Retry-After`);
-    /// - a cost larger than the burst can ever admit → `rate_limited` without `retry_after`;
-    /// - the backend is unreachable → `upstream_unavailable`-class errors are NOT used here; an
-    ///   adapter returns `internal_error` and the caller decides whether to fail open or closed.
-    async fn acquire(&self, key: &str, cost: u32) -> Result<()>;
+    /// Only a failing backend: an adapter returns `internal_error` and the caller decides
+    /// whether to fail open or closed (never `upstream_unavailable`).
+    async fn acquire(&self, key: &str, cost: u32) -> Result<RateDecision>;
 }
 
 /// A limiter that admits everything ("limits off").
@@ -24,7 +70,30 @@ pub struct Unlimited;
 
 #[async_trait]
 impl RateLimiter for Unlimited {
-    async fn acquire(&self, _key: &str, _cost: u32) -> Result<()> {
-        Ok(())
+    async fn acquire(&self, _key: &str, _cost: u32) -> Result<RateDecision> {
+        Ok(RateDecision::admit(None))
+    }
+}
+
+/// Where the service leaves a request's rate-limit status for the edge to report, whether the
+/// request was admitted or not. Cheap to clone; clones share the slot.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitSlot(Arc<Mutex<Option<RateLimitStatus>>>);
+
+impl RateLimitSlot {
+    /// Records the latest status.
+    pub fn set(&self, status: RateLimitStatus) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
+    }
+
+    /// The latest status, if a limiter reported one.
+    pub fn get(&self) -> Option<RateLimitStatus> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

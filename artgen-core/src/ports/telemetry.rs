@@ -13,6 +13,13 @@ pub trait Telemetry: Send + Sync {
     /// An upstream attempt failed and will be retried.
     fn upstream_retry(&self, _model: &str, _provider: &str) {}
 
+    /// A request for a model without a known price was served, because the operator allows
+    /// it; its cost is recorded as unpriced.
+    fn unpriced(&self, _model: &str) {}
+
+    /// A request for a retired or retiring model was served with a warning.
+    fn lifecycle_warning(&self, _model: &str, _state: &str) {}
+
     /// A request was refused by the per-user rate limit.
     fn rate_limited(&self, _user: &str) {}
 

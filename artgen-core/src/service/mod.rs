@@ -6,19 +6,21 @@ mod stream;
 
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::domain::model::{Date, LifecycleState, ModelFamily, RetiredModels};
 use crate::domain::{
     Catalog, Dimensions, GenerateParams, ImageId, ImageJob, JobParams, Money, OutputFormat,
     Principal, RequestId, ResponseFormat, TokenUsage, UsageRecord, UsageStatus,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
-    Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderImage, RateLimiter,
-    Telemetry, UsageStore,
+    Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderResponse, RateLimitSlot,
+    RateLimiter, ResponseEcho, Telemetry, UsageStore,
 };
 
 /// The adapters a service is built from.
@@ -48,6 +50,19 @@ pub struct RequestContext {
     pub request_id: RequestId,
     /// The authenticated caller.
     pub principal: Principal,
+    /// Where the service leaves the caller's rate-limit status for the edge's headers.
+    pub rate_limit: RateLimitSlot,
+}
+
+impl RequestContext {
+    /// A context for a request by `principal`.
+    pub fn new(request_id: RequestId, principal: Principal) -> Self {
+        Self {
+            request_id,
+            principal,
+            rate_limit: RateLimitSlot::default(),
+        }
+    }
 }
 
 /// One image of a finished generation.
@@ -74,6 +89,8 @@ pub struct Generation {
     pub created: u64,
     /// Model id (after alias resolution).
     pub model: String,
+    /// The model's API family (decides the shape of OpenAI-style answers).
+    pub family: ModelFamily,
     /// Provider that served it.
     pub provider: String,
     /// The images.
@@ -84,6 +101,17 @@ pub struct Generation {
     pub cost: Money,
     /// How the caller wants the images carried.
     pub response_format: ResponseFormat,
+    /// Warnings for the caller (a model retired or near retirement), one sentence each.
+    pub warnings: Vec<String>,
+    /// Whether the cost is unknown (a model without a price, served by the operator's
+    /// choice): `cost` is then zero and must not be read as free.
+    pub unpriced: bool,
+    /// The options the images were made with: the upstream's echo where it sent one, else
+    /// what was asked for and what came back (every field set).
+    pub echo: ResponseEcho,
+    /// Other top-level fields of the upstream's answer, as sent (see
+    /// [`ProviderResponse::extra`](crate::ports::ProviderResponse::extra)).
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// The ArtGen service. Cheap to clone.
@@ -172,6 +200,7 @@ impl ArtGen {
                 "this endpoint answers with JSON; streaming requests go through execute_stream",
             ));
         }
+        let warnings = self.lifecycle(&job)?;
         let mut row = self.admit(ctx, &job).await?;
         let ports = &self.inner.ports;
         let upstream_started = Instant::now();
@@ -180,14 +209,7 @@ impl ArtGen {
         let result = match answer {
             Ok(response) => {
                 row.provider.clone_from(&response.provider);
-                self.deliver(
-                    ctx,
-                    &job,
-                    response.images,
-                    response.usage,
-                    &response.provider,
-                )
-                .await
+                self.deliver(ctx, &job, response, warnings).await
             }
             Err(err) => Err(err),
         };
@@ -222,6 +244,7 @@ impl ArtGen {
         if !job.stream() {
             return Err(Error::invalid_param("stream", "set stream: true to stream"));
         }
+        let warnings = self.lifecycle(&job)?;
         let mut row = self.admit(ctx, &job).await?;
         let upstream_started = Instant::now();
         match self.inner.ports.provider.stream(&job).await {
@@ -233,6 +256,7 @@ impl ArtGen {
                 events,
                 started,
                 upstream_started,
+                warnings,
             }),
             Err(err) => {
                 self.observe_upstream(&job, upstream_started, Some(&err), &mut row);
@@ -242,15 +266,64 @@ impl ArtGen {
         }
     }
 
+    /// Where the job's model stands today: a refusal for a retired model toward OpenAI's own
+    /// API, warnings for the caller otherwise.
+    fn lifecycle(&self, job: &ImageJob) -> Result<Vec<String>> {
+        let model = job.model();
+        let now = i64::try_from(self.inner.ports.clock.now_secs()).unwrap_or(i64::MAX);
+        let hint = model.lifecycle.replacement_hint();
+        let state = model.state(Date::from_unix_secs(now));
+        let warning = match state {
+            LifecycleState::Active => return Ok(Vec::new()),
+            LifecycleState::Retiring(date) => {
+                format!("model '{}' retires at OpenAI on {date}{hint}", model.id)
+            }
+            LifecycleState::Retired(date) => {
+                let retired = format!("model '{}' was retired by OpenAI on {date}", model.id);
+                if self.inner.catalog.policy().retired == RetiredModels::Refuse {
+                    return Err(
+                        Error::new(ErrorCode::ModelRetired, format!("{retired}{hint}"))
+                            .with_param("model"),
+                    );
+                }
+                format!(
+                    "{retired}; served by '{}', which may still serve it{hint}",
+                    self.inner.ports.provider.name()
+                )
+            }
+        };
+        tracing::warn!(model = %model.id, state = state.as_str(), "{warning}");
+        self.inner
+            .ports
+            .telemetry
+            .lifecycle_warning(&model.id, state.as_str());
+        Ok(vec![warning])
+    }
+
     /// Rate limit, then the usage row that will record this request.
     async fn admit(&self, ctx: &RequestContext, job: &ImageJob) -> Result<UsageRecord> {
         let ports = &self.inner.ports;
         let (_, estimate) = job.estimate();
-        if let Err(err) = ports.rate_limiter.acquire(&ctx.principal.user, 1).await {
-            if err.code() == ErrorCode::RateLimited {
-                ports.telemetry.rate_limited(&ctx.principal.user);
-            }
-            return Err(err);
+        let decision = ports.rate_limiter.acquire(&ctx.principal.user, 1).await?;
+        if let Some(status) = decision.status {
+            ctx.rate_limit.set(status);
+        }
+        if !decision.admitted {
+            ports.telemetry.rate_limited(&ctx.principal.user);
+            let limit = decision.status.map_or(String::new(), |s| {
+                format!(" ({} requests per minute)", s.limit)
+            });
+            let error = Error::new(
+                ErrorCode::RateLimited,
+                format!("your rate limit{limit} is reached; retry after the Retry-After delay"),
+            );
+            return Err(match decision.retry_after {
+                Some(after) => error.with_retry_after(after),
+                None => Error::new(
+                    ErrorCode::RateLimited,
+                    "this request costs more than your rate limit's burst can ever admit",
+                ),
+            });
         }
         Ok(UsageRecord {
             request_id: ctx.request_id.clone(),
@@ -270,6 +343,8 @@ impl ArtGen {
             latency_ms: 0,
             upstream_latency_ms: 0,
             prompt: job.prompt().to_owned(),
+            unpriced: !job.is_priced(),
+            forwarded_params: job.forwarded_params(),
             created_at_ms: ports.clock.now_ms(),
         })
     }
@@ -295,10 +370,16 @@ impl ArtGen {
         &self,
         ctx: &RequestContext,
         job: &ImageJob,
-        images: Vec<ProviderImage>,
-        usage: Option<TokenUsage>,
-        provider: &str,
+        response: ProviderResponse,
+        warnings: Vec<String>,
     ) -> Result<Generation> {
+        let ProviderResponse {
+            images,
+            usage,
+            provider,
+            echo,
+            extra,
+        } = response;
         if images.is_empty() || images.len() > usize::from(job.n().get()) {
             return Err(Error::new(
                 ErrorCode::UpstreamError,
@@ -307,16 +388,44 @@ impl ArtGen {
         }
         let mut stored = Vec::with_capacity(images.len());
         for image in images {
-            let mut one = self.store(ctx, image.bytes).await?;
+            let mut one = self.store(ctx, job, image.bytes).await?;
             one.revised_prompt = image.revised_prompt;
             stored.push(one);
         }
-        Ok(self.generation(ctx, job, stored, usage, provider))
+        let mut generation = self.generation(ctx, job, stored, usage, &provider);
+        generation.warnings = warnings;
+        let computed = std::mem::take(&mut generation.echo);
+        generation.echo = ResponseEcho {
+            background: echo.background.or(computed.background),
+            quality: echo.quality.or(computed.quality),
+            size: echo.size.or(computed.size),
+            output_format: echo.output_format.or(computed.output_format),
+        };
+        generation.extra = extra;
+        Ok(generation)
     }
 
-    async fn store(&self, ctx: &RequestContext, bytes: Bytes) -> Result<GeneratedImage> {
+    /// Checks one image of the upstream's answer (for a model the catalogue knows, it must be
+    /// of the format asked for: an SVG where a PNG was due is refused, not served) and
+    /// stores it.
+    async fn store(
+        &self,
+        ctx: &RequestContext,
+        job: &ImageJob,
+        bytes: Bytes,
+    ) -> Result<GeneratedImage> {
         let ports = &self.inner.ports;
         let (format, dimensions) = inspect(&bytes)?;
+        if job.model().known && format != job.effective_format() {
+            return Err(Error::new(
+                ErrorCode::UpstreamError,
+                format!(
+                    "the upstream returned {} where {} was asked for",
+                    format,
+                    job.effective_format()
+                ),
+            ));
+        }
         let meta = ImageMeta {
             id: ImageId::generate(),
             owner: ctx.principal.user.clone(),
@@ -344,15 +453,32 @@ impl ArtGen {
         provider: &str,
     ) -> Generation {
         let count = u8::try_from(images.len()).unwrap_or(u8::MAX);
+        let transparent = job.background() == Some(crate::domain::Background::Transparent);
+        let echo = ResponseEcho {
+            background: Some(if transparent { "transparent" } else { "opaque" }.into()),
+            quality: Some(job.effective_quality().to_string()),
+            size: images.first().map(|i| i.dimensions.to_string()),
+            output_format: Some(
+                images
+                    .first()
+                    .map_or(job.effective_format(), |i| i.format)
+                    .to_string(),
+            ),
+        };
         Generation {
             request_id: ctx.request_id.clone(),
             created: self.inner.ports.clock.now_secs(),
             model: job.model().id.clone(),
+            family: job.model().family,
             provider: provider.to_owned(),
             cost: job.settle(usage.as_ref(), count),
             images,
             usage,
             response_format: job.response_format(),
+            warnings: Vec::new(),
+            unpriced: !job.is_priced(),
+            echo,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -378,6 +504,9 @@ impl ArtGen {
                     generation.usage.as_ref(),
                     generation.cost,
                 );
+                if generation.unpriced {
+                    ports.telemetry.unpriced(&row.model);
+                }
             }
             Err(err) => row.error_code = Some(err.code().as_str().to_owned()),
         }
@@ -448,8 +577,8 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// Reads the format and dimensions from an image's header, refusing anything that is not a
-/// PNG, JPEG or WebP (the upstream is not trusted).
-fn inspect(bytes: &[u8]) -> Result<(OutputFormat, Dimensions)> {
+/// PNG, JPEG, WebP, GIF or SVG (the upstream is not trusted).
+pub(crate) fn inspect(bytes: &[u8]) -> Result<(OutputFormat, Dimensions)> {
     let bad = || {
         Error::new(
             ErrorCode::UpstreamError,
@@ -457,15 +586,70 @@ fn inspect(bytes: &[u8]) -> Result<(OutputFormat, Dimensions)> {
         )
     };
     let format = OutputFormat::sniff(bytes).ok_or_else(bad)?;
-    let size = imagesize::blob_size(bytes).map_err(|e| bad().with_source(e))?;
-    let dims = Dimensions::new(
-        u32::try_from(size.width).map_err(|_| bad())?,
-        u32::try_from(size.height).map_err(|_| bad())?,
-    );
+    let dims = if format == OutputFormat::Svg {
+        svg_dimensions(bytes).ok_or_else(bad)?
+    } else {
+        let size = imagesize::blob_size(bytes).map_err(|e| bad().with_source(e))?;
+        Dimensions::new(
+            u32::try_from(size.width).map_err(|_| bad())?,
+            u32::try_from(size.height).map_err(|_| bad())?,
+        )
+    };
     if dims.width == 0 || dims.height == 0 {
         return Err(bad());
     }
     Ok((format, dims))
+}
+
+/// The size of an SVG drawing: its root element's `width` and `height` in pixels, else its
+/// `viewBox`.
+fn svg_dimensions(bytes: &[u8]) -> Option<Dimensions> {
+    let text = std::str::from_utf8(&bytes[..bytes.len().min(8192)])
+        .or_else(|e| std::str::from_utf8(&bytes[..e.valid_up_to()]))
+        .ok()?;
+    let start = text.find("<svg")?;
+    let tag = &text[start..start + text[start..].find('>')?];
+    let attr = |name: &str| -> Option<&str> {
+        let mut rest = tag;
+        loop {
+            let at = rest.find(name)?;
+            let before = rest[..at].chars().last();
+            rest = &rest[at + name.len()..];
+            let after = rest.trim_start();
+            if before.is_some_and(char::is_whitespace) {
+                if let Some(value) = after.strip_prefix('=') {
+                    let value = value.trim_start();
+                    let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+                    let value = &value[1..];
+                    return value.find(quote).map(|end| &value[..end]);
+                }
+            }
+        }
+    };
+    let pixels = |v: &str| -> Option<u32> {
+        let v = v.trim().trim_end_matches("px");
+        let n: f64 = v.parse().ok()?;
+        (n.is_finite() && (1.0..=65_535.0).contains(&n)).then(|| {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "checked finite and within 1..=65535"
+            )]
+            let px = n.round() as u32;
+            px
+        })
+    };
+    if let (Some(w), Some(h)) = (
+        attr("width").and_then(pixels),
+        attr("height").and_then(pixels),
+    ) {
+        return Some(Dimensions::new(w, h));
+    }
+    let view_box: Vec<&str> = attr("viewBox")?.split_whitespace().collect();
+    match view_box.as_slice() {
+        [_, _, w, h] => Some(Dimensions::new(pixels(w)?, pixels(h)?)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

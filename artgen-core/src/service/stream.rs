@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{ArtGen, GeneratedImage, Generation, RequestContext};
-use crate::domain::{ImageJob, OutputFormat, TokenUsage, UsageRecord};
+use crate::domain::{Dimensions, ImageJob, OutputFormat, TokenUsage, UsageRecord};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{ImageEventStream, StreamEvent};
 
@@ -22,6 +22,8 @@ pub enum ServiceEvent {
         image: Bytes,
         /// Its format.
         format: OutputFormat,
+        /// Its pixel size, read from its header (`None` when unreadable).
+        dimensions: Option<Dimensions>,
     },
     /// A finished, stored image.
     Completed {
@@ -46,6 +48,8 @@ fn add_usage(total: Option<TokenUsage>, part: &TokenUsage) -> TokenUsage {
         input_image_tokens: t.input_image_tokens + part.input_image_tokens,
         output_image_tokens: t.output_image_tokens + part.output_image_tokens,
         output_text_tokens: t.output_text_tokens + part.output_text_tokens,
+        svg_input_tokens: t.svg_input_tokens + part.svg_input_tokens,
+        svg_output_tokens: t.svg_output_tokens + part.svg_output_tokens,
     }
 }
 
@@ -58,6 +62,7 @@ pub struct OpenStream {
     pub(super) events: ImageEventStream,
     pub(super) started: Instant,
     pub(super) upstream_started: Instant,
+    pub(super) warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for OpenStream {
@@ -72,6 +77,11 @@ impl OpenStream {
     /// The job being streamed.
     pub fn job(&self) -> &ImageJob {
         &self.job
+    }
+
+    /// Warnings for the caller (a model retired or near retirement).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Forwards every event to `sink`, storing completed images. When the sink reports the
@@ -91,6 +101,7 @@ impl OpenStream {
             mut events,
             started,
             upstream_started,
+            warnings,
         } = self;
         let mut images = Vec::new();
         let mut usage: Option<TokenUsage> = None;
@@ -99,11 +110,15 @@ impl OpenStream {
         while let Some(event) = events.next().await {
             let delivered = match event {
                 Ok(StreamEvent::Partial { index, image }) => {
-                    let format = job.effective_format();
+                    let (format, dimensions) = match super::inspect(&image) {
+                        Ok((format, dimensions)) => (format, Some(dimensions)),
+                        Err(_) => (job.effective_format(), None),
+                    };
                     sink.send(ServiceEvent::Partial {
                         index,
                         image,
                         format,
+                        dimensions,
                     })
                     .await
                 }
@@ -111,7 +126,7 @@ impl OpenStream {
                     if let Some(part) = part {
                         usage = Some(add_usage(usage, &part));
                     }
-                    match service.store(&ctx, image).await {
+                    match service.store(&ctx, &job, image).await {
                         Ok(stored) => {
                             let sent = sink
                                 .send(ServiceEvent::Completed {
@@ -154,7 +169,11 @@ impl OpenStream {
                 ErrorCode::UpstreamError,
                 "the upstream stream ended without an image",
             )),
-            Ok(()) => Ok(service.generation(&ctx, &job, images, usage, &provider)),
+            Ok(()) => {
+                let mut generation = service.generation(&ctx, &job, images, usage, &provider);
+                generation.warnings = warnings;
+                Ok(generation)
+            }
         };
         service.close(&mut row, started, result.as_ref()).await;
         result

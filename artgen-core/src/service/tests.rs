@@ -27,14 +27,14 @@ fn harness() -> Harness {
 }
 
 fn ctx() -> RequestContext {
-    RequestContext {
-        request_id: RequestId::generate(),
-        principal: Principal {
+    RequestContext::new(
+        RequestId::generate(),
+        Principal {
             user: "lisa".into(),
             role: Role::User,
             credential_id: None,
         },
-    }
+    )
 }
 
 fn generate(model: &str, size: &str) -> GenerateParams {
@@ -89,13 +89,14 @@ async fn a_failed_upstream_call_records_a_failed_row_and_no_cost() {
         .await
         .expect_err("blocked");
 
-    assert_eq!(err.code(), ErrorCode::ContentPolicyViolation);
+    assert_eq!(
+        err.code(),
+        ErrorCode::ModerationBlocked,
+        "GPT image models' code"
+    );
     let rows = h.usage.rows();
     assert_eq!(rows[0].status, UsageStatus::Failed);
-    assert_eq!(
-        rows[0].error_code.as_deref(),
-        Some("content_policy_violation")
-    );
+    assert_eq!(rows[0].error_code.as_deref(), Some("moderation_blocked"));
     assert_eq!(rows[0].cost, Money::ZERO);
 }
 
@@ -119,6 +120,7 @@ async fn edits_and_variations_run_through_the_same_flow() {
         options: generate("dall-e-2", "256x256"),
         images: vec![upload("image", 256, 256, false)],
         mask: Some(upload("mask", 256, 256, true)),
+        markup: None,
         input_fidelity: None,
     };
     let edited = h

@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future as _;
-use std::io::Cursor;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -11,13 +10,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use image::{ImageFormat, Rgba, RgbaImage};
+use image::RgbaImage;
 
+use super::draw::{draw, encode, seed_for};
 use crate::domain::{
-    Background, Dimensions, EditRequest, ImageJob, OutputFormat, SizeSpec, TokenUsage,
+    Background, Dimensions, EditRequest, ImageJob, ModelFamily, OutputFormat, Quality, SizeSpec,
+    TokenUsage,
 };
 use crate::error::{Error, ErrorCode, Result};
-use crate::ports::{ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, StreamEvent};
+use crate::ports::{
+    ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, ResponseEcho, StreamEvent,
+};
 
 /// What the mock does on one call.
 #[derive(Debug)]
@@ -48,9 +51,10 @@ impl MockStep {
         Self::Fail(Error::new(ErrorCode::UpstreamError, "the upstream failed").retryable(true))
     }
 
-    /// A moderation block with the upstream's reason.
+    /// A moderation block with the upstream's reason: `moderation_blocked` for GPT image
+    /// models, `content_policy_violation` for DALL·E, as the upstream answers.
     pub fn moderation(reason: &str) -> Self {
-        Self::Fail(Error::new(ErrorCode::ContentPolicyViolation, reason))
+        Self::Fail(Error::new(ErrorCode::ModerationBlocked, reason))
     }
 }
 
@@ -68,9 +72,11 @@ pub struct MockCall {
 }
 
 /// The mock provider: scripted steps are consumed one per call; when the script is empty it
-/// succeeds after the default latency. Images are real PNG/JPEG/WebP files of the requested
-/// size (1024x1024 for `auto`), transparent outside a central disc when a transparent
-/// background is asked for. GPT image models report token usage like the upstream does.
+/// succeeds after the default latency. Images are real PNG/JPEG/WebP/GIF/SVG files of the
+/// requested size (1024x1024 for `auto`), drawn from the prompt (the same prompt, the same
+/// picture) and stamped "MOCK"; transparent outside the subject when a transparent
+/// background is asked for. GPT image models report token usage and echo their options like
+/// the upstream does.
 #[derive(Debug, Default)]
 pub struct MockProvider {
     script: Mutex<VecDeque<MockStep>>,
@@ -124,6 +130,12 @@ impl MockProvider {
         });
         let step = lock(&self.script).pop_front();
         match step {
+            Some(MockStep::Fail(err))
+                if err.code() == ErrorCode::ModerationBlocked
+                    && job.model().family != ModelFamily::GptImage =>
+            {
+                return Err(Error::new(ErrorCode::ContentPolicyViolation, err.message()))
+            }
             Some(MockStep::Fail(err)) => return Err(err),
             Some(MockStep::Delay(d)) => tokio::time::sleep(d).await,
             Some(MockStep::Succeed) => {}
@@ -151,7 +163,8 @@ impl ImageProvider for MockProvider {
         let dims = output_dimensions(job);
         let mut events = VecDeque::new();
         for index in 0..job.partial_images() {
-            let preview = render(dims, job.effective_format(), false, 200 + index)?;
+            let seed = seed_for(job.prompt(), 1000 + u64::from(index));
+            let preview = draw(dims, job.effective_format(), false, seed, 1, 200)?;
             events.push_back(Ok(StreamEvent::Partial {
                 index: u32::from(index),
                 image: preview,
@@ -181,6 +194,8 @@ fn per_image(total: &TokenUsage, count: u64, index: u64) -> TokenUsage {
         input_image_tokens: share(total.input_image_tokens),
         output_image_tokens: share(total.output_image_tokens),
         output_text_tokens: share(total.output_text_tokens),
+        svg_input_tokens: share(total.svg_input_tokens),
+        svg_output_tokens: share(total.svg_output_tokens),
     }
 }
 
@@ -227,11 +242,24 @@ fn respond(job: &ImageJob) -> Result<ProviderResponse> {
     let dims = output_dimensions(job);
     let transparent = job.background() == Some(Background::Transparent);
     let format = job.effective_format();
+    let options = job.options();
+    let gif = job.model().gif;
+    let frames = options
+        .frame_count()
+        .or(gif.map(|g| g.default_frames))
+        .unwrap_or(1);
+    let frame_ms = options
+        .frame_duration_ms()
+        .or(gif.map(|g| g.default_frame_duration_ms))
+        .unwrap_or(200);
     let images = (0..job.n().get())
         .map(|i| {
+            let seed = seed_for(job.prompt(), u64::from(i));
             let bytes = match job {
-                ImageJob::Edit(edit) => edit_image(edit, dims, format, i)?,
-                _ => render(dims, format, transparent, i)?,
+                ImageJob::Edit(edit) if format.is_raster() && format != OutputFormat::Gif => {
+                    edit_image(edit, dims, format, seed)?
+                }
+                _ => draw(dims, format, transparent, seed, frames, frame_ms)?,
             };
             Ok(ProviderImage {
                 bytes,
@@ -242,15 +270,42 @@ fn respond(job: &ImageJob) -> Result<ProviderResponse> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let usage = job
+    let mut usage = job
         .model()
         .reports_usage
         .then(|| job.estimate().0.unwrap_or_default());
-    Ok(ProviderResponse {
-        images,
-        usage,
-        provider: "mock".into(),
-    })
+    let mut response = ProviderResponse::new(images, None, "mock");
+    if job.model().family == ModelFamily::GptImage {
+        let quality = match job.effective_quality() {
+            Quality::Auto => Quality::Medium,
+            q => q,
+        };
+        response.echo = ResponseEcho {
+            background: Some(if transparent { "transparent" } else { "opaque" }.into()),
+            quality: Some(quality.to_string()),
+            size: Some(dims.to_string()),
+            output_format: Some(format.to_string()),
+        };
+        if format == OutputFormat::Svg {
+            if let Some(usage) = usage.as_mut() {
+                usage.svg_input_tokens = usage.input_text_tokens;
+                usage.svg_output_tokens = 400;
+            }
+            let svg_usage = usage.unwrap_or_default();
+            response.extra.insert(
+                "svg_usage".into(),
+                serde_json::json!({
+                    "model": "mock-svg",
+                    "input_tokens": svg_usage.svg_input_tokens,
+                    "output_tokens": svg_usage.svg_output_tokens,
+                    "reasoning_tokens": 0,
+                    "total_tokens": svg_usage.svg_tokens(),
+                }),
+            );
+        }
+    }
+    response.usage = usage;
+    Ok(response)
 }
 
 /// The mock's edit: where the mask is transparent the pixels are replaced by the generated
@@ -260,13 +315,13 @@ fn edit_image(
     edit: &EditRequest,
     dims: Dimensions,
     format: OutputFormat,
-    seed: u8,
+    seed: u64,
 ) -> Result<Bytes> {
-    let pattern = image::load_from_memory(&render(dims, OutputFormat::Png, false, seed)?)
+    let pattern = image::load_from_memory(&draw(dims, OutputFormat::Png, false, seed, 1, 200)?)
         .map_err(Error::internal)?
         .to_rgba8();
     let Some(first) = edit.images().first() else {
-        return render(dims, format, false, seed);
+        return draw(dims, format, false, seed, 1, 200);
     };
     let original = resized(first.bytes(), dims)?;
     let mut out = original.clone();
@@ -296,69 +351,5 @@ fn resized(bytes: &[u8], dims: Dimensions) -> Result<RgbaImage> {
             dims.height,
             image::imageops::FilterType::Nearest,
         ))
-    }
-}
-
-fn encode(img: RgbaImage, format: OutputFormat) -> Result<Bytes> {
-    let mut out = Cursor::new(Vec::new());
-    let encoded = match format {
-        OutputFormat::Png => img.write_to(&mut out, ImageFormat::Png),
-        OutputFormat::Webp => img.write_to(&mut out, ImageFormat::WebP),
-        OutputFormat::Jpeg => image::DynamicImage::ImageRgba8(img)
-            .to_rgb8()
-            .write_to(&mut out, ImageFormat::Jpeg),
-    };
-    encoded.map_err(Error::internal)?;
-    Ok(Bytes::from(out.into_inner()))
-}
-
-/// Draws a gradient image of the given size and encodes it. With `transparent`, pixels
-/// outside a central disc have alpha 0.
-///
-/// # Errors
-/// `internal_error` if encoding fails.
-pub fn render(
-    dims: Dimensions,
-    format: OutputFormat,
-    transparent: bool,
-    seed: u8,
-) -> Result<Bytes> {
-    let (w, h) = (dims.width, dims.height);
-    let (cx, cy) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
-    let radius = cx.min(cy) * 0.8;
-    let shade = |v: u32, max: u32| u8::try_from(v * 255 / max.max(1)).unwrap_or(u8::MAX);
-    let img = RgbaImage::from_fn(w, h, |x, y| {
-        let inside = (f64::from(x) - cx).hypot(f64::from(y) - cy) <= radius;
-        let alpha = if transparent && !inside { 0 } else { 255 };
-        Rgba([
-            shade(x, w),
-            shade(y, h),
-            seed.wrapping_mul(40).wrapping_add(90),
-            alpha,
-        ])
-    });
-    encode(img, format)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_decodable_images_of_the_requested_size_in_every_format() {
-        for format in OutputFormat::ALL {
-            let bytes = render(Dimensions::new(64, 48), *format, false, 0).expect("encodes");
-            let image = image::load_from_memory(&bytes).expect("decodes");
-            assert_eq!((image.width(), image.height()), (64, 48), "{format}");
-            assert_eq!(OutputFormat::sniff(&bytes), Some(*format));
-        }
-    }
-
-    #[test]
-    fn transparent_backgrounds_are_transparent_outside_the_subject() {
-        let bytes = render(Dimensions::new(64, 64), OutputFormat::Png, true, 0).expect("encodes");
-        let image = image::load_from_memory(&bytes).expect("decodes").to_rgba8();
-        assert_eq!(image.get_pixel(0, 0)[3], 0, "corner is transparent");
-        assert_eq!(image.get_pixel(32, 32)[3], 255, "centre is opaque");
     }
 }

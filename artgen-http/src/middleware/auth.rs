@@ -2,6 +2,7 @@
 //! 401 with `WWW-Authenticate: Bearer`.
 
 use artgen_core::domain::{Principal, RequestId};
+use artgen_core::ports::RateLimitStatus;
 use artgen_core::{Error, ErrorCode, RequestContext};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
@@ -48,6 +49,33 @@ pub async fn authenticate_headers(
     state.service().authenticate(token.trim()).await
 }
 
+/// The caller's own limit in OpenAI's header names: `x-ratelimit-limit-requests` (per
+/// minute), `x-ratelimit-remaining-requests` and `x-ratelimit-reset-requests` (a duration in
+/// OpenAI's style, e.g. `1s`, `6m0s`).
+fn rate_limit_headers(headers: &mut axum::http::HeaderMap, status: RateLimitStatus) {
+    let reset = {
+        let millis = status.reset.as_millis();
+        let secs = millis.div_ceil(1000);
+        match (secs / 60, secs % 60) {
+            (0, _) if millis < 1000 && millis > 0 => format!("{millis}ms"),
+            (0, s) => format!("{s}s"),
+            (m, s) => format!("{m}m{s}s"),
+        }
+    };
+    for (name, value) in [
+        ("x-ratelimit-limit-requests", status.limit.to_string()),
+        (
+            "x-ratelimit-remaining-requests",
+            status.remaining.to_string(),
+        ),
+        ("x-ratelimit-reset-requests", reset),
+    ] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
 /// Middleware for protected routes.
 pub async fn require_auth(
     State(state): State<AppState>,
@@ -62,11 +90,13 @@ pub async fn require_auth(
     match authenticate_headers(&state, request.headers()).await {
         Ok(principal) => {
             let user = principal.user.clone();
-            request.extensions_mut().insert(RequestContext {
-                request_id,
-                principal,
-            });
+            let ctx = RequestContext::new(request_id, principal);
+            let rate_limit = ctx.rate_limit.clone();
+            request.extensions_mut().insert(ctx);
             let mut response = next.run(request).await;
+            if let Some(status) = rate_limit.get() {
+                rate_limit_headers(response.headers_mut(), status);
+            }
             response.extensions_mut().insert(AuthenticatedUser(user));
             response
         }

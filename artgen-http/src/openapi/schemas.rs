@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use artgen_core::domain::{
-    Background, InputFidelity, Moderation, OutputFormat, Quality, ResponseFormat, Style,
+    Background, Complexity, InputFidelity, Moderation, OutputFormat, Quality, ResponseFormat, Style,
 };
 use artgen_core::ErrorCode;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -24,7 +24,7 @@ macro_rules! enum_schemas {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .description(Some($description))
-                    .enum_values(Some($values.iter().map(|v| v.as_str())))
+                    .enum_values(Some($values.iter().map(|v| v.to_string())))
                     .into()
             }
         }
@@ -38,15 +38,19 @@ macro_rules! enum_schemas {
 }
 
 enum_schemas! {
-    ErrorCodeSchema = "ErrorCode", ErrorCode::ALL,
+    ErrorCodeSchema = "ErrorCode", ErrorCode::wire_names(),
         "Stable error code: every code ArtGen answers with (`artgen_core::ErrorCode::ALL`).";
     QualitySchema = "Quality", Quality::ALL, "Rendering quality: GPT image `auto`/`low`/\
-        `medium`/`high`; dall-e-3 `standard`/`hd`; dall-e-2 `standard`.";
-    OutputFormatSchema = "OutputFormat", OutputFormat::ALL, "Image encoding (DALL·E: `png` only).";
+        `medium`/`high` (gpt-image-2.5 also `xhigh`/`max`); DALL·E `auto` (its default), \
+        dall-e-3 `standard`/`hd`, dall-e-2 `standard`.";
+    OutputFormatSchema = "OutputFormat", OutputFormat::ALL, "Image encoding (DALL·E: `png` \
+        only; `gif` and `svg`: gpt-image-2.5).";
     BackgroundSchema = "Background", Background::ALL,
         "Background (GPT image); `transparent` needs `png` or `webp`.";
     ModerationSchema = "Moderation", Moderation::ALL, "Moderation strictness (GPT image).";
     StyleSchema = "Style", Style::ALL, "Style (dall-e-3).";
+    ComplexitySchema = "Complexity", Complexity::ALL,
+        "Planning effort before drawing, independent of quality (gpt-image-2.5).";
     ResponseFormatSchema = "ResponseFormat", ResponseFormat::ALL,
         "`b64_json` (default): bytes inline and a signed URL; `url`: the URL only.";
     InputFidelitySchema = "InputFidelity", [InputFidelity::Low, InputFidelity::High],
@@ -124,8 +128,9 @@ first event are ordinary JSON errors with their status.";
 #[schema(as = GenerateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequestDoc {
-    /// Model id or configured alias.
-    pub model: String,
+    /// Model id or configured alias; absent or `null`: the catalogue's default for the
+    /// operation.
+    pub model: Option<String>,
     /// What to draw: non-blank; at most 32,000 characters (GPT image), 4,000 (dall-e-3) or
     /// 1,000 (dall-e-2).
     pub prompt: String,
@@ -156,9 +161,26 @@ pub struct GenerateRequestDoc {
     pub partial_images: Option<u32>,
     /// Images inline (`b64_json`, default) or as URLs only.
     pub response_format: Option<ResponseFormatSchema>,
-    /// End-user id forwarded upstream: at most 256 printable characters.
+    /// End-user id forwarded upstream: at most 256 printable characters (deprecated upstream
+    /// in favour of `safety_identifier`).
     #[schema(max_length = 256)]
     pub user: Option<String>,
+    /// Planning effort (gpt-image-2.5).
+    pub complexity: Option<ComplexitySchema>,
+    /// Frames of an animated GIF, 2–16 (default 9); `output_format: gif` only.
+    #[schema(minimum = 2, maximum = 16)]
+    pub frame_count: Option<u32>,
+    /// Duration of each GIF frame in ms (default 200); `output_format: gif` only.
+    #[schema(minimum = 1, maximum = 60000)]
+    pub frame_duration_ms: Option<u32>,
+    /// SVG authoring options, e.g. `{"model": "…", "reasoning": {"effort": "high"}}`;
+    /// `output_format: svg` only (then `n` is 1 and there is no streaming).
+    #[schema(value_type = Option<Object>)]
+    pub svg: Option<BTreeMap<String, String>>,
+    /// End-user id for the upstream's abuse monitoring (OpenAI's replacement of `user`); a
+    /// non-empty value wins over `user`. At most 256 printable characters.
+    #[schema(max_length = 256)]
+    pub safety_identifier: Option<String>,
 }
 
 /// The `multipart/form-data` body of `POST /edit` (and, with `model` optional,
@@ -174,6 +196,9 @@ pub struct EditForm {
     pub images: Option<Vec<ImageFile>>,
     /// Where to edit: a PNG with an alpha channel, the size of the first image.
     pub mask: Option<ImageFile>,
+    /// A transparent PNG overlaid on the first image to guide the edit (gpt-image-2.5; not
+    /// with `mask`).
+    pub markup: Option<ImageFile>,
     /// Model id or configured alias.
     pub model: String,
     /// What to change.
@@ -205,6 +230,24 @@ pub struct EditForm {
     pub user: Option<String>,
     /// How closely to keep the input's details.
     pub input_fidelity: Option<InputFidelitySchema>,
+    /// Moderation strictness (GPT image).
+    pub moderation: Option<ModerationSchema>,
+    /// Planning effort (gpt-image-2.5).
+    pub complexity: Option<ComplexitySchema>,
+    /// Frames of an animated GIF, 2–16 (default 9); `output_format: gif` only.
+    #[schema(minimum = 2, maximum = 16)]
+    pub frame_count: Option<u32>,
+    /// Duration of each GIF frame in ms (default 200); `output_format: gif` only.
+    #[schema(minimum = 1, maximum = 60000)]
+    pub frame_duration_ms: Option<u32>,
+    /// SVG authoring options, e.g. `{"model": "…", "reasoning": {"effort": "high"}}`;
+    /// `output_format: svg` only (then `n` is 1 and there is no streaming).
+    #[schema(value_type = Option<Object>)]
+    pub svg: Option<BTreeMap<String, String>>,
+    /// End-user id for the upstream's abuse monitoring (OpenAI's replacement of `user`); a
+    /// non-empty value wins over `user`. At most 256 printable characters.
+    #[schema(max_length = 256)]
+    pub safety_identifier: Option<String>,
 }
 
 /// The `multipart/form-data` body of `POST /variation` and `/v1/images/variations` (dall-e-2):
@@ -226,6 +269,9 @@ pub struct VariationForm {
     pub response_format: Option<ResponseFormatSchema>,
     /// End-user id forwarded upstream.
     pub user: Option<String>,
+    /// End-user id for the upstream (wins over `user`).
+    #[schema(max_length = 256)]
+    pub safety_identifier: Option<String>,
 }
 
 /// OpenAI's `ImagesResponse`, the answer of the `/v1/images/*` routes.
@@ -235,9 +281,13 @@ pub struct ImagesResponse {
     pub created: u64,
     /// The images.
     pub data: Vec<ImageData>,
-    /// Encoding of the images.
+    /// Background of the images (GPT image).
+    pub background: Option<String>,
+    /// Quality used (GPT image).
+    pub quality: Option<String>,
+    /// Encoding of the images (GPT image).
     pub output_format: Option<OutputFormatSchema>,
-    /// `WxH` of the images.
+    /// `WxH` of the images (GPT image).
     pub size: Option<String>,
     /// Token usage (GPT image; absent for models billed per image).
     pub usage: Option<ImagesUsage>,

@@ -30,24 +30,48 @@ pub const EDIT_FIELDS: FormSpec = FormSpec {
         "output_format",
         "output_compression",
         "background",
+        "moderation",
+        "complexity",
         "stream",
         "partial_images",
+        "frame_count",
+        "frame_duration_ms",
+        "svg",
         "response_format",
         "user",
+        "safety_identifier",
         "input_fidelity",
     ],
-    integers: &["n", "output_compression", "partial_images"],
+    integers: &[
+        "n",
+        "output_compression",
+        "partial_images",
+        "frame_count",
+        "frame_duration_ms",
+    ],
     booleans: &["stream"],
+    objects: &["svg"],
     mask: true,
+    markup: true,
     many_images: true,
 };
 
 /// Text fields of a variation form.
 pub const VARIATION_FIELDS: FormSpec = FormSpec {
-    text: &["model", "n", "size", "format", "response_format", "user"],
+    text: &[
+        "model",
+        "n",
+        "size",
+        "format",
+        "response_format",
+        "user",
+        "safety_identifier",
+    ],
     integers: &["n"],
     booleans: &[],
+    objects: &[],
     mask: false,
+    markup: false,
     many_images: false,
 };
 
@@ -73,6 +97,7 @@ pub fn edit_params(mut form: ImageForm) -> Result<EditParams, Error> {
         options,
         images: form.images,
         mask: form.mask,
+        markup: form.markup,
         input_fidelity,
     })
 }
@@ -90,6 +115,10 @@ pub fn variation_params(mut form: ImageForm) -> Result<VariationParams, Error> {
     let model = form.take("model").map(|v| text(v, "model")).transpose()?;
     let size = form.take("size").map(|v| text(v, "size")).transpose()?;
     let user = form.take("user").map(|v| text(v, "user")).transpose()?;
+    let safety_identifier = form
+        .take("safety_identifier")
+        .map(|v| text(v, "safety_identifier"))
+        .transpose()?;
     let n = form
         .take("n")
         .map(|v| {
@@ -115,6 +144,8 @@ pub fn variation_params(mut form: ImageForm) -> Result<VariationParams, Error> {
         format,
         response_format,
         user,
+        safety_identifier,
+        extra: form.fields.into_iter().collect(),
         image: form.images.into_iter().next(),
     })
 }

@@ -176,6 +176,7 @@ pub async fn answer(
             Json(super::openai::images_response(&state, &base, &generation)).into_response()
         }
     };
+    crate::error::warning_headers(response.headers_mut(), &generation.warnings);
     response.extensions_mut().insert(summary(&generation));
     Ok(response)
 }

@@ -2,7 +2,7 @@
 //! request and response shapes, so the official SDKs work by changing only their base URL,
 //! with ArtGen's auth, limits and accounting applied as on the native routes.
 
-use artgen_core::domain::{GenerateParams, JobParams, ModelFamily};
+use artgen_core::domain::{GenerateParams, JobParams, ModelFamily, Operation};
 use artgen_core::{Error, Generation, RequestContext};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
@@ -35,18 +35,19 @@ pub fn upload_router() -> Router<AppState> {
         .route("/variations", post(variations))
 }
 
-/// The upstream's defaults: `dall-e-2` for generations and variations, `gpt-image-1.5` for
-/// edits; DALL·E answers with URLs unless `response_format` says otherwise.
-fn apply_defaults(fields: &mut Map<String, Value>, default_model: &str, state: &AppState) {
+/// The upstream's one default that differs from the native routes': DALL·E answers with URLs
+/// unless `response_format` says otherwise. (The model's own default, when `model` is absent
+/// or `null`, is the catalogue's per-operation default, as on the native routes.)
+fn apply_defaults(fields: &mut Map<String, Value>, operation: Operation, state: &AppState) {
+    let catalog = state.service().catalog();
     let model = fields
-        .entry("model")
-        .or_insert_with(|| json!(default_model))
-        .clone();
-    let is_dalle = model
-        .as_str()
-        .and_then(|m| state.service().catalog().get(m))
-        .is_some_and(|m| m.family != ModelFamily::GptImage);
-    if is_dalle && !fields.contains_key("response_format") {
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| catalog.default_model(operation));
+    let takes_urls = catalog.get(model).is_some_and(|m| m.response_format);
+    let unset = fields.get("response_format").is_none_or(Value::is_null);
+    if takes_urls && unset {
         fields.insert("response_format".into(), json!("url"));
     }
 }
@@ -81,7 +82,7 @@ async fn generations(
     JsonBody(mut body): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
-    apply_defaults(&mut body, "dall-e-2", &state);
+    apply_defaults(&mut body, Operation::Generate, &state);
     let params: GenerateParams = from_value(Value::Object(body)).map_err(fail)?;
     answer(state, ctx, base, JobParams::Generate(params), Shape::OpenAi).await
 }
@@ -116,7 +117,7 @@ async fn edits(
 ) -> Result<Response, ApiError> {
     let mut form = read_upload(&state, &ctx, multipart, EDIT_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
-    apply_defaults(&mut form.fields, "gpt-image-1.5", &state);
+    apply_defaults(&mut form.fields, Operation::Edit, &state);
     let params = edit_params(form).map_err(fail)?;
     answer(state, ctx, base, JobParams::Edit(params), Shape::OpenAi).await
 }
@@ -141,7 +142,7 @@ async fn variations(
 ) -> Result<Response, ApiError> {
     let mut form = read_upload(&state, &ctx, multipart, VARIATION_FIELDS).await?;
     let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
-    apply_defaults(&mut form.fields, "dall-e-2", &state);
+    apply_defaults(&mut form.fields, Operation::Variation, &state);
     let params = variation_params(form).map_err(fail)?;
     answer(
         state,
@@ -153,7 +154,10 @@ async fn variations(
     .await
 }
 
-/// The upstream's `ImagesResponse`.
+/// The upstream's `ImagesResponse`, with exactly the fields OpenAI sends for the model's
+/// family (GPT image: `created`, `data`, `background`, `output_format`, `quality`, `size`,
+/// `usage`; DALL·E: `created`, `data`), plus the upstream's other fields as it sent them
+/// (`svg_usage`, `safety_identifier`, fields ArtGen does not know).
 pub fn images_response(state: &AppState, base: &BaseUrl, generation: &Generation) -> Value {
     let engine = base64::engine::general_purpose::STANDARD;
     let inline = generation.response_format == artgen_core::domain::ResponseFormat::B64Json;
@@ -172,15 +176,36 @@ pub fn images_response(state: &AppState, base: &BaseUrl, generation: &Generation
             item
         })
         .collect();
-    let mut body = json!({ "created": generation.created, "data": data });
-    if let Some(first) = generation.images.first() {
-        body["output_format"] = json!(first.format.as_str());
-        body["size"] = json!(first.dimensions.to_string());
+    let mut body = Map::new();
+    body.insert("created".into(), json!(generation.created));
+    body.insert("data".into(), Value::Array(data));
+    if generation.family == ModelFamily::GptImage {
+        let echo = &generation.echo;
+        for (name, value) in [
+            ("background", &echo.background),
+            ("output_format", &echo.output_format),
+            ("quality", &echo.quality),
+            ("size", &echo.size),
+        ] {
+            if let Some(value) = value {
+                body.insert(name.into(), json!(value));
+            }
+        }
+        if let Some(usage) = &generation.usage {
+            let mut usage_json = images_usage(Some(usage));
+            usage_json["output_tokens_details"] = json!({
+                "image_tokens": usage.output_image_tokens,
+                "text_tokens": usage.output_text_tokens,
+            });
+            body.insert("usage".into(), usage_json);
+        }
     }
-    if let Some(usage) = &generation.usage {
-        let mut usage_json = images_usage(Some(usage));
-        usage_json["output_tokens_details"] = json!({ "image_tokens": usage.output_image_tokens, "text_tokens": usage.output_text_tokens });
-        body["usage"] = usage_json;
+    for (name, value) in &generation.extra {
+        // The upstream's own usage block wins over the one rebuilt from its counts.
+        let known = matches!(name.as_str(), "created" | "data");
+        if !known && (generation.family == ModelFamily::GptImage || name != "usage") {
+            body.insert(name.clone(), value.clone());
+        }
     }
-    body
+    Value::Object(body)
 }

@@ -54,6 +54,7 @@ async fn an_edit_with_one_image_and_a_mask_sends_both_files_unchanged() {
         input_image_tokens: 294,
         output_image_tokens: 1056,
         output_text_tokens: 0,
+        ..TokenUsage::default()
     };
     assert_eq!(response.usage, Some(expected));
     let request = only_request(&server).await;
@@ -170,6 +171,7 @@ async fn a_dall_e_2_edit_asks_for_base64_and_sends_no_gpt_only_parameters() {
             "model",
             "n",
             "prompt",
+            "quality",
             "response_format",
             "size",
             "user",

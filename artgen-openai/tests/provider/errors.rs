@@ -13,7 +13,7 @@ const REASON: &str =
     "Your request was rejected by the safety system. safety_violations=[violence].";
 
 #[tokio::test]
-async fn a_moderation_block_is_a_content_policy_violation_carrying_the_reason() {
+async fn a_moderation_block_keeps_the_upstreams_code_and_reason() {
     let server = MockServer::start().await;
     let answer = openai_error(
         400,
@@ -25,7 +25,11 @@ async fn a_moderation_block_is_a_content_policy_violation_carrying_the_reason() 
 
     let err = generate_err(&server).await;
 
-    assert_eq!(err.code(), ErrorCode::ContentPolicyViolation);
+    assert_eq!(
+        err.code(),
+        ErrorCode::ModerationBlocked,
+        "the upstream's own code"
+    );
     assert_eq!(err.message(), REASON);
     assert!(!err.is_retryable());
 }
@@ -100,7 +104,7 @@ async fn a_retired_model_is_model_unavailable_naming_the_model() {
         .await
         .expect_err("the model is gone");
 
-    assert_eq!(err.code(), ErrorCode::ModelUnavailable);
+    assert_eq!(err.code(), ErrorCode::ModelNotFound);
     assert_eq!(
         err.message(),
         "model 'dall-e-2' is not available upstream (retired or unknown)"
@@ -124,7 +128,7 @@ async fn model_not_found_means_model_unavailable_whatever_the_status() {
 
     let err = generate_err(&server).await;
 
-    assert_eq!(err.code(), ErrorCode::ModelUnavailable);
+    assert_eq!(err.code(), ErrorCode::ModelNotFound);
     assert!(err.message().contains("'gpt-image-1'"));
 }
 

@@ -38,6 +38,7 @@ pub(crate) fn edit(
         },
         images,
         mask,
+        markup: None,
         input_fidelity,
     };
     ImageJob::Edit(params.validate(&Catalog::default()).expect("valid edit"))

@@ -92,6 +92,7 @@ async fn a_streamed_generation_yields_partials_then_the_completed_image_with_usa
         input_image_tokens: 0,
         output_image_tokens: 1056,
         output_text_tokens: 0,
+        ..TokenUsage::default()
     };
     assert_eq!(
         events,
@@ -148,7 +149,7 @@ async fn a_streamed_edit_sends_stream_fields_in_the_form_and_reads_edit_events()
 }
 
 #[tokio::test]
-async fn an_error_event_is_a_content_policy_violation_item_that_ends_the_stream() {
+async fn an_error_event_is_a_moderation_item_that_ends_the_stream() {
     let server = MockServer::start().await;
     let reason = "Your request was rejected by the safety system.";
     let error = json!({"type": "image_generation_user_error", "code": "moderation_blocked",
@@ -171,7 +172,7 @@ async fn an_error_event_is_a_content_policy_violation_item_that_ends_the_stream(
         Ok(StreamEvent::Partial { index: 0, .. })
     ));
     let err = items[1].as_ref().expect_err("the error event");
-    assert_eq!(err.code(), ErrorCode::ContentPolicyViolation);
+    assert_eq!(err.code(), ErrorCode::ModerationBlocked);
     assert_eq!(err.message(), reason);
     assert!(!err.is_retryable());
 }

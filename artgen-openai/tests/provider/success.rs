@@ -54,6 +54,7 @@ async fn gpt_image_1_images_decode_to_the_upstream_bytes_and_usage_is_read() {
         input_image_tokens: 5,
         output_image_tokens: 2112,
         output_text_tokens: 0,
+        ..TokenUsage::default()
     };
     assert_eq!(response.usage, Some(expected));
 }

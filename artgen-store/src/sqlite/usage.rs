@@ -14,14 +14,16 @@ use crate::usage::effective_limit;
 const INSERT: &str = "INSERT INTO usage (request_id, user_id, operation, model, provider, n, \
     size, quality, status, error_code, images, input_text_tokens, input_image_tokens, \
     output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
-    upstream_latency_ms, prompt, created_at_ms) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+    upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
+    svg_output_tokens) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
     ON CONFLICT(request_id) DO NOTHING";
 
 const SELECT: &str = "SELECT request_id, user_id, operation, model, provider, n, size, \
     quality, status, error_code, images, input_text_tokens, input_image_tokens, \
     output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
-    upstream_latency_ms, prompt, created_at_ms FROM usage";
+    upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
+    svg_output_tokens FROM usage";
 
 /// A `usage` row as SQLite returns it.
 #[derive(sqlx::FromRow)]
@@ -47,6 +49,10 @@ struct UsageRow {
     upstream_latency_ms: i64,
     prompt: String,
     created_at_ms: i64,
+    unpriced: bool,
+    forwarded_params: Option<String>,
+    svg_input_tokens: i64,
+    svg_output_tokens: i64,
 }
 
 fn corrupt(field: &'static str, value: &str) -> StoreError {
@@ -97,6 +103,8 @@ impl TryFrom<UsageRow> for UsageRecord {
                 input_image_tokens: from_db(row.input_image_tokens, "input_image_tokens")?,
                 output_image_tokens: from_db(row.output_image_tokens, "output_image_tokens")?,
                 output_text_tokens: from_db(row.output_text_tokens, "output_text_tokens")?,
+                svg_input_tokens: from_db(row.svg_input_tokens, "svg_input_tokens")?,
+                svg_output_tokens: from_db(row.svg_output_tokens, "svg_output_tokens")?,
             },
             estimated_cost: Money::from_micros(from_db(
                 row.estimated_cost_micros,
@@ -107,6 +115,11 @@ impl TryFrom<UsageRow> for UsageRecord {
             upstream_latency_ms: from_db(row.upstream_latency_ms, "upstream_latency_ms")?,
             prompt: row.prompt,
             created_at_ms: row.created_at_ms,
+            unpriced: row.unpriced,
+            forwarded_params: row
+                .forwarded_params
+                .map(|names| names.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
         })
     }
 }
@@ -136,6 +149,10 @@ impl SqliteStore {
             .bind(to_db(r.upstream_latency_ms, "upstream_latency_ms")?)
             .bind(&r.prompt)
             .bind(r.created_at_ms)
+            .bind(r.unpriced)
+            .bind((!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(",")))
+            .bind(to_db(tokens.svg_input_tokens, "svg_input_tokens")?)
+            .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?)
             .execute(&self.pool)
             .await?;
         Ok(())

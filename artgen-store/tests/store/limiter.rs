@@ -24,21 +24,36 @@ async fn admits_exactly_burst_of_twice_burst_immediate_calls() {
     let (limiter, _clock) = limiter(1, 5);
     let port: &dyn RateLimiter = &limiter;
 
-    let mut admitted = 0;
+    let mut admitted = Vec::new();
     let mut refused = Vec::new();
     for _ in 0..10 {
-        match port.acquire("ann", 1).await {
-            Ok(()) => admitted += 1,
-            Err(err) => refused.push(err),
+        let decision = port
+            .acquire("ann", 1)
+            .await
+            .expect("an in-process limiter never fails");
+        if decision.admitted {
+            admitted.push(decision);
+        } else {
+            refused.push(decision);
         }
     }
 
-    assert_eq!(admitted, 5);
+    assert_eq!(admitted.len(), 5);
     assert_eq!(refused.len(), 5);
-    for err in refused {
-        assert_eq!(err.code(), ErrorCode::RateLimited);
-        assert_eq!(err.message(), "rate limit exceeded");
-        let wait = err.retry_after().expect("refusal says when to retry");
+    let remaining: Vec<u32> = admitted
+        .iter()
+        .map(|d| d.status.expect("a status").remaining)
+        .collect();
+    assert_eq!(remaining, [4, 3, 2, 1, 0], "the headers count down");
+    assert_eq!(admitted[4].status.expect("status").limit, 1, "per minute");
+    for decision in refused {
+        let status = decision.status.expect("a refusal still reports the limit");
+        assert_eq!(status.remaining, 0);
+        let wait = decision.retry_after.expect("refusal says when to retry");
+        assert!(
+            status.reset >= wait,
+            "full again no sooner than one unit is back"
+        );
         assert!(
             wait >= Duration::from_secs(1) && wait <= Duration::from_secs(60),
             "{wait:?}"

@@ -26,12 +26,16 @@ fn record(user: &str, created_at_ms: i64) -> UsageRecord {
             input_image_tokens: 0,
             output_image_tokens: 8_320,
             output_text_tokens: 0,
+            svg_input_tokens: 0,
+            svg_output_tokens: 0,
         },
         estimated_cost: Money::from_micros(334_000),
         cost: Money::from_micros(333_123),
         latency_ms: 20_500,
         upstream_latency_ms: 20_100,
         prompt: "a lighthouse in a storm".to_owned(),
+        unpriced: false,
+        forwarded_params: Vec::new(),
         created_at_ms,
     }
 }
@@ -133,7 +137,11 @@ async fn every_field_and_cost_round_trips_exactly(store: &dyn UsageStore) {
         input_image_tokens: 1,
         output_image_tokens: max - 7,
         output_text_tokens: 3,
+        svg_input_tokens: 5,
+        svg_output_tokens: max - 9,
     };
+    extreme.unpriced = true;
+    extreme.forwarded_params = vec!["future_knob".into(), "other".into()];
     extreme.latency_ms = max;
     extreme.upstream_latency_ms = 0;
 

@@ -1,7 +1,9 @@
-//! The model catalogue: what each model accepts and what it costs, as data.
+//! The model catalogue: what each model accepts, what it costs and when it retires, as data.
 //!
-//! The shipped defaults come from the upstream reference; a [`CatalogConfig`] (read from the
-//! server's config file) can add models and aliases or change prices without a code change.
+//! The shipped catalogue is `artgen-core/catalog.toml`, compiled in. An operator's file of the
+//! same shape and the server config's `catalog.*` entries are merged over it at start
+//! ([`Catalog::load`]), so a model that appears, changes price or retires next month needs no
+//! release.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,28 +11,35 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::options::{Background, Dimensions, OutputFormat, Quality, Style};
-use super::pricing::{ImagePrice, Money, PerMillionTokens, Pricing};
+use super::pricing::Pricing;
+use super::usage::Operation;
 use crate::error::{Error, ErrorCode, Result};
 
-mod catalogue;
+mod file;
+mod lifecycle;
+mod policy;
 
-pub use catalogue::default_models;
+pub use file::{CatalogConfig, CatalogSource, SHIPPED_CATALOG};
+pub use lifecycle::{Date, Lifecycle, LifecycleState, RETIREMENT_WARNING_DAYS};
+pub use policy::{CatalogPolicy, RetiredModels, UnknownParams, UnpricedModels};
 
-/// Which API family a model belongs to; decides how the request is sent upstream.
+/// Which API family a model belongs to; decides the shape of its answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelFamily {
-    /// gpt-image-* and chatgpt-image-latest: base64 output, usage reported, streaming.
+    /// gpt-image-* and chatgpt-image-latest: base64 output, usage reported, options echoed.
     GptImage,
     /// dall-e-3.
+    #[serde(rename = "dall_e_3")]
     DallE3,
     /// dall-e-2.
+    #[serde(rename = "dall_e_2")]
     DallE2,
 }
 
 /// Which sizes a model accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SizeRule {
     /// A fixed list of sizes, optionally `auto`.
     Fixed {
@@ -39,7 +48,7 @@ pub enum SizeRule {
         /// Whether `auto` is accepted.
         auto: bool,
     },
-    /// Any `WxH` within limits, and `auto` (gpt-image-2).
+    /// Any `WxH` within limits, and `auto` (gpt-image-2 and later).
     Free {
         /// Each edge must be a multiple of this.
         edge_multiple: u32,
@@ -56,6 +65,9 @@ pub enum SizeRule {
 
 impl SizeRule {
     /// Checks a concrete size against the rule, explaining a refusal.
+    ///
+    /// # Errors
+    /// A caller-safe sentence saying which rule the size breaks.
     pub fn check(&self, size: Dimensions) -> std::result::Result<(), String> {
         match self {
             SizeRule::Fixed { sizes, .. } => {
@@ -73,9 +85,10 @@ impl SizeRule {
                 max_edge,
             } => {
                 let (w, h) = (size.width, size.height);
-                if w == 0 || h == 0 || w % edge_multiple != 0 || h % edge_multiple != 0 {
+                let multiple = (*edge_multiple).max(1);
+                if w == 0 || h == 0 || w % multiple != 0 || h % multiple != 0 {
                     return Err(format!(
-                        "each edge must be a positive multiple of {edge_multiple}"
+                        "each edge must be a positive multiple of {multiple}"
                     ));
                 }
                 if w.max(h) > *max_edge {
@@ -128,8 +141,46 @@ impl SizeRule {
     }
 }
 
-/// Everything ArtGen knows about one model: its capability matrix and its prices.
+/// What a model accepts as edit input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditCaps {
+    /// Most input images.
+    pub max_images: u8,
+    /// Largest input image (and mask or markup), bytes.
+    pub max_image_bytes: u64,
+    /// Accepted input formats.
+    pub input_formats: Vec<OutputFormat>,
+    /// Whether inputs must be square.
+    pub square_only: bool,
+    /// Whether a `mask` is accepted.
+    #[serde(default = "yes")]
+    pub mask: bool,
+    /// Whether a `markup` overlay is accepted (gpt-image-2.5).
+    #[serde(default)]
+    pub markup: bool,
+}
+
+/// Animated GIF output limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GifCaps {
+    /// Fewest frames.
+    pub min_frames: u8,
+    /// Most frames.
+    pub max_frames: u8,
+    /// Frames when `frame_count` is not sent.
+    pub default_frames: u8,
+    /// Frame duration when `frame_duration_ms` is not sent.
+    pub default_frame_duration_ms: u32,
+}
+
+const fn yes() -> bool {
+    true
+}
+
+/// Everything ArtGen knows about one model: capabilities, prices and lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModelSpec {
     /// The id callers send.
     pub id: String,
@@ -137,11 +188,19 @@ pub struct ModelSpec {
     pub upstream_id: String,
     /// API family.
     pub family: ModelFamily,
+    /// One line for listings.
+    pub description: String,
+    /// The model this one is a dated snapshot of.
+    pub snapshot_of: Option<String>,
+    /// Retirement date and replacements.
+    pub lifecycle: Lifecycle,
     /// Accepted sizes.
     pub sizes: SizeRule,
+    /// Size used when the caller sends none and `auto` is not accepted.
+    pub default_size: Option<Dimensions>,
     /// Accepted qualities.
     pub qualities: Vec<Quality>,
-    /// Quality used when the caller sends none.
+    /// Quality used when the caller sends none (or `auto` where the model has no `auto`).
     pub default_quality: Quality,
     /// Largest `n`.
     pub max_n: u8,
@@ -157,52 +216,99 @@ pub struct ModelSpec {
     pub styles: Vec<Style>,
     /// Whether `moderation` is accepted.
     pub moderation: bool,
+    /// Whether `complexity` is accepted.
+    pub complexity: bool,
+    /// Whether the upstream takes `response_format` (DALL·E): ArtGen always asks for base64.
+    pub response_format: bool,
     /// Whether `stream` is accepted.
     pub streaming: bool,
+    /// Most `partial_images` while streaming.
+    pub max_partial_images: u8,
     /// Whether the upstream reports token usage.
     pub reports_usage: bool,
     /// Whether the upstream returns a revised prompt.
     pub revises_prompt: bool,
+    /// GIF limits, where `gif` is an output format.
+    pub gif: Option<GifCaps>,
+    /// Whether the `svg` options object is accepted, where `svg` is an output format.
+    pub svg: bool,
     /// Prices.
     pub pricing: Pricing,
+    /// Where the prices come from.
+    pub price_source: String,
     /// What the model accepts for edits (`None`: no edits).
     pub edits: Option<EditCaps>,
     /// Whether the model makes variations of an image.
     pub variations: bool,
     /// Whether edits accept `input_fidelity`.
     pub input_fidelity: bool,
+    /// What is uncertain or assumed about this entry.
+    pub notes: Vec<String>,
+    /// `false` for the permissive stand-in of a model the catalogue does not know.
+    pub known: bool,
 }
 
-/// What a model accepts as edit input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EditCaps {
-    /// Most input images.
-    pub max_images: u8,
-    /// Largest input image (and mask), bytes.
-    pub max_image_bytes: u64,
-    /// Accepted input formats.
-    pub input_formats: Vec<OutputFormat>,
-    /// Whether inputs must be square.
-    pub square_only: bool,
-}
-
-impl EditCaps {
-    fn gpt() -> Self {
+impl ModelSpec {
+    /// A stand-in for a model the catalogue does not know, served only when the operator opts
+    /// in: it accepts every value ArtGen can type-check and leaves the rest to the upstream.
+    pub fn unknown(id: &str) -> Self {
         Self {
-            max_images: 16,
-            max_image_bytes: 50 * 1024 * 1024,
-            input_formats: OutputFormat::ALL.to_vec(),
-            square_only: false,
+            id: id.to_owned(),
+            upstream_id: id.to_owned(),
+            family: ModelFamily::GptImage,
+            description: "not in the catalogue: served as the operator allows, unpriced".into(),
+            snapshot_of: None,
+            lifecycle: Lifecycle::default(),
+            sizes: SizeRule::Free {
+                edge_multiple: 1,
+                max_ratio: 16,
+                min_pixels: 1,
+                max_pixels: 64 * 1024 * 1024,
+                max_edge: 16_384,
+            },
+            default_size: None,
+            qualities: Quality::ALL.to_vec(),
+            default_quality: Quality::Auto,
+            max_n: 10,
+            max_prompt_chars: 32_000,
+            output_formats: OutputFormat::ALL.to_vec(),
+            output_compression: true,
+            backgrounds: Background::ALL.to_vec(),
+            styles: Style::ALL.to_vec(),
+            moderation: true,
+            complexity: true,
+            response_format: false,
+            streaming: true,
+            max_partial_images: 3,
+            reports_usage: true,
+            revises_prompt: true,
+            gif: Some(GifCaps {
+                min_frames: 2,
+                max_frames: 16,
+                default_frames: 9,
+                default_frame_duration_ms: 200,
+            }),
+            svg: true,
+            pricing: Pricing::Unknown,
+            price_source: "not in the catalogue".into(),
+            edits: Some(EditCaps {
+                max_images: 16,
+                max_image_bytes: 50 * 1024 * 1024,
+                input_formats: vec![OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp],
+                square_only: false,
+                mask: true,
+                markup: true,
+            }),
+            variations: true,
+            input_fidelity: true,
+            notes: vec!["not in the catalogue".into()],
+            known: false,
         }
     }
 
-    fn dall_e_2() -> Self {
-        Self {
-            max_images: 1,
-            max_image_bytes: 4 * 1024 * 1024,
-            input_formats: vec![OutputFormat::Png],
-            square_only: true,
-        }
+    /// The lifecycle state on `today`.
+    pub fn state(&self, today: Date) -> LifecycleState {
+        self.lifecycle.state(today)
     }
 }
 
@@ -215,112 +321,162 @@ pub fn largest_edit_input(catalog: &Catalog) -> u64 {
         .unwrap_or(0)
 }
 
-/// Price overrides for one model, in dollars (converted to micro-dollars on load).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The models used when a request names none, per operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PriceOverride {
-    /// USD per 1M text input tokens.
-    pub text_input_per_mtok: Option<f64>,
-    /// USD per 1M image input tokens.
-    pub image_input_per_mtok: Option<f64>,
-    /// USD per 1M image output tokens.
-    pub image_output_per_mtok: Option<f64>,
-    /// USD per 1M text output tokens.
-    pub text_output_per_mtok: Option<f64>,
-    /// USD per image, keyed by `"quality:WxH"` (per-image models).
-    #[serde(default)]
-    pub per_image: BTreeMap<String, f64>,
+pub struct DefaultModels {
+    /// For generations.
+    pub generate: String,
+    /// For edits.
+    pub edit: String,
+    /// For variations.
+    pub variation: String,
 }
 
-/// A model added by configuration: it behaves like an existing one, under its own id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddedModel {
-    /// The existing model whose capabilities and prices it copies.
-    pub like: String,
-    /// The id sent upstream (default: the new model's own id).
-    pub upstream_id: Option<String>,
+impl DefaultModels {
+    /// The default for an operation.
+    pub fn for_operation(&self, operation: Operation) -> &str {
+        match operation {
+            Operation::Generate => &self.generate,
+            Operation::Edit => &self.edit,
+            Operation::Variation => &self.variation,
+        }
+    }
 }
 
-/// Catalogue changes from the config file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CatalogConfig {
-    /// New models, by id.
-    pub models: BTreeMap<String, AddedModel>,
-    /// Alternative names: alias → model id.
-    pub aliases: BTreeMap<String, String>,
-    /// Price changes, by model id.
-    pub prices: BTreeMap<String, PriceOverride>,
-}
-
-/// The resolved catalogue: models by id and aliases.
+/// The resolved catalogue: models by id, aliases, per-operation defaults and the policy for
+/// what it does not know.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     models: BTreeMap<String, Arc<ModelSpec>>,
     aliases: BTreeMap<String, String>,
+    defaults: DefaultModels,
+    policy: CatalogPolicy,
 }
 
 impl Default for Catalog {
+    /// The shipped catalogue with the default policy.
     fn default() -> Self {
-        Self::from_models(default_models())
+        Self::shipped()
     }
 }
 
 impl Catalog {
-    /// A catalogue of exactly these models.
-    pub fn from_models(models: impl IntoIterator<Item = ModelSpec>) -> Self {
-        Self {
-            models: models
-                .into_iter()
-                .map(|m| (m.id.clone(), Arc::new(m)))
-                .collect(),
-            aliases: BTreeMap::new(),
-        }
+    /// The catalogue compiled into the binary, with the default policy.
+    pub fn shipped() -> Self {
+        #[expect(
+            clippy::expect_used,
+            reason = "the shipped file is checked by the unit tests of this module"
+        )]
+        Self::load(&[], &CatalogConfig::default()).expect("the shipped catalogue loads")
     }
 
-    /// The shipped catalogue with the config's changes applied.
+    /// The shipped catalogue, then each source in order, then the server config's entries.
     ///
     /// # Errors
-    /// `invalid_request` naming the config entry when a model, alias or price refers to an
-    /// unknown model or a price is not a valid amount.
-    pub fn with_config(config: &CatalogConfig) -> Result<Self> {
-        let mut catalog = Self::default();
-        for (id, added) in &config.models {
-            let base = catalog.models.get(&added.like).ok_or_else(|| {
-                config_error(format!("models.{id}.like: unknown model '{}'", added.like))
-            })?;
-            let mut spec = (**base).clone();
-            spec.id.clone_from(id);
-            spec.upstream_id = added.upstream_id.clone().unwrap_or_else(|| id.clone());
-            catalog.models.insert(id.clone(), Arc::new(spec));
-        }
-        for (alias, target) in &config.aliases {
-            if !catalog.models.contains_key(target) {
-                return Err(config_error(format!(
-                    "aliases.{alias}: unknown model '{target}'"
-                )));
-            }
-            catalog.aliases.insert(alias.clone(), target.clone());
-        }
-        for (id, change) in &config.prices {
-            let spec = catalog
-                .models
-                .get_mut(id)
-                .ok_or_else(|| config_error(format!("prices.{id}: unknown model")))?;
-            apply_price(Arc::make_mut(spec), change)
-                .map_err(|e| config_error(format!("prices.{id}: {e}")))?;
-        }
-        Ok(catalog)
+    /// `invalid_request` (`param = "catalog"`) naming the source and the entry when a file is
+    /// not valid TOML, an entry has an unknown key or a wrong value, `like` names an unknown
+    /// model or forms a cycle, an alias or default names an unknown model, or a price is not a
+    /// valid amount.
+    pub fn load(sources: &[CatalogSource<'_>], config: &CatalogConfig) -> Result<Self> {
+        file::load(sources, config)
     }
 
-    /// Looks a model up by id or alias.
+    /// The shipped catalogue with the server config's entries applied (no operator file).
+    ///
+    /// # Errors
+    /// As [`Catalog::load`].
+    pub fn with_config(config: &CatalogConfig) -> Result<Self> {
+        Self::load(&[], config)
+    }
+
+    /// A catalogue of exactly these models (for tests and embedding), with defaults taken from
+    /// the first model.
+    pub fn from_models(models: impl IntoIterator<Item = ModelSpec>) -> Self {
+        let models: BTreeMap<_, _> = models
+            .into_iter()
+            .map(|m| (m.id.clone(), Arc::new(m)))
+            .collect();
+        let first = models.keys().next().cloned().unwrap_or_default();
+        Self {
+            models,
+            aliases: BTreeMap::new(),
+            defaults: DefaultModels {
+                generate: first.clone(),
+                edit: first.clone(),
+                variation: first,
+            },
+            policy: CatalogPolicy::default(),
+        }
+    }
+
+    /// The same catalogue under another policy.
+    #[must_use]
+    pub fn with_policy(mut self, policy: CatalogPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy for unknown parameters, unpriced models and retired models.
+    pub fn policy(&self) -> &CatalogPolicy {
+        &self.policy
+    }
+
+    /// Looks a model up by alias or id (an alias may shadow an id).
     pub fn get(&self, id_or_alias: &str) -> Option<&Arc<ModelSpec>> {
         let id = self
             .aliases
             .get(id_or_alias)
             .map_or(id_or_alias, String::as_str);
         self.models.get(id)
+    }
+
+    /// The model a request names (or the operation's default when it names none), applying
+    /// the policy for models the catalogue does not know and models without a price.
+    ///
+    /// # Errors
+    /// `model_not_found` (`param = "model"`) for an unknown model, saying how to add it,
+    /// unless the policy serves unpriced models; `model_unpriced` for a model without a price,
+    /// naming the config key that sets it, under the same policy.
+    pub fn resolve(&self, requested: &str, operation: Operation) -> Result<Arc<ModelSpec>> {
+        let id = if requested.is_empty() {
+            self.defaults.for_operation(operation)
+        } else {
+            requested
+        };
+        let serve_unpriced = self.policy.unpriced == UnpricedModels::Serve;
+        match self.get(id) {
+            Some(model) if model.pricing.is_known() || serve_unpriced => Ok(model.clone()),
+            Some(model) => Err(Error::new(
+                ErrorCode::ModelUnpriced,
+                format!(
+                    "model '{}' has no known price, so it is not served; the operator sets it \
+                     with catalog.models.\"{}\".price in the catalogue file, or serves \
+                     unpriced models with catalog.unpriced = \"serve\"",
+                    model.id, model.id
+                ),
+            )
+            .with_param("model")),
+            None if serve_unpriced && is_plausible_model_id(id) => {
+                Ok(Arc::new(ModelSpec::unknown(id)))
+            }
+            None => Err(Error::new(
+                ErrorCode::ModelNotFound,
+                format!(
+                    "unknown model '{}'; the operator adds it with one catalogue entry, e.g. \
+                     [models.\"{}\"] like = \"gpt-image-2\" and a price, or serves unknown \
+                     models unpriced with catalog.unpriced = \"serve\"",
+                    truncate(id),
+                    truncate(id)
+                ),
+            )
+            .with_param("model")),
+        }
+    }
+
+    /// The model used for an operation when a request names none.
+    pub fn default_model(&self, operation: Operation) -> &str {
+        self.defaults.for_operation(operation)
     }
 
     /// Every model, by id.
@@ -332,53 +488,34 @@ impl Catalog {
     pub fn aliases(&self) -> impl Iterator<Item = (&str, &str)> {
         self.aliases.iter().map(|(a, t)| (a.as_str(), t.as_str()))
     }
-}
 
-fn config_error(message: String) -> Error {
-    Error::new(ErrorCode::InvalidRequest, message).with_param("config")
-}
+    /// The per-operation defaults.
+    pub fn defaults(&self) -> &DefaultModels {
+        &self.defaults
+    }
 
-fn apply_price(spec: &mut ModelSpec, change: &PriceOverride) -> std::result::Result<(), String> {
-    let money = |usd: f64| Money::from_usd(usd).ok_or_else(|| format!("invalid amount {usd}"));
-    match &mut spec.pricing {
-        Pricing::Tokens(rates) => {
-            let fields = [
-                (change.text_input_per_mtok, &mut rates.text_input),
-                (change.image_input_per_mtok, &mut rates.image_input),
-                (change.image_output_per_mtok, &mut rates.image_output),
-                (change.text_output_per_mtok, &mut rates.text_output),
-            ];
-            for (value, slot) in fields {
-                if let Some(usd) = value {
-                    *slot = PerMillionTokens(money(usd)?);
-                }
-            }
-            if !change.per_image.is_empty() {
-                return Err("per_image prices apply only to per-image models".into());
-            }
-        }
-        Pricing::PerImage { prices } => {
-            for (key, usd) in &change.per_image {
-                let (quality, size) = key
-                    .split_once(':')
-                    .and_then(|(q, s)| Some((q.parse::<Quality>().ok()?, Dimensions::parse(s)?)))
-                    .ok_or_else(|| format!("per_image key '{key}' is not 'quality:WxH'"))?;
-                let price = money(*usd)?;
-                match prices
-                    .iter_mut()
-                    .find(|p| p.quality == quality && p.size == size)
-                {
-                    Some(existing) => existing.price = price,
-                    None => prices.push(ImagePrice {
-                        quality,
-                        size,
-                        price,
-                    }),
-                }
-            }
+    pub(crate) fn from_parts(
+        models: BTreeMap<String, Arc<ModelSpec>>,
+        aliases: BTreeMap<String, String>,
+        defaults: DefaultModels,
+        policy: CatalogPolicy,
+    ) -> Self {
+        Self {
+            models,
+            aliases,
+            defaults,
+            policy,
         }
     }
-    Ok(())
+}
+
+/// Ids an upstream could serve: printable ASCII without spaces, at most 128 bytes.
+fn is_plausible_model_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
 }
 
 #[cfg(test)]

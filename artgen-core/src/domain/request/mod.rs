@@ -1,24 +1,30 @@
 //! The generate request: the caller's parameters as parsed, and the validated request that is
 //! the only thing a provider accepts.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Catalog, ModelFamily, ModelSpec};
+use super::model::{Catalog, ModelFamily, ModelSpec, UnknownParams};
 use super::options::{
-    Background, Dimensions, Moderation, OutputFormat, Quality, ResponseFormat, SizeSpec, Style,
+    Background, Complexity, Dimensions, Moderation, OutputFormat, Quality, ResponseFormat,
+    SizeSpec, Style,
 };
 use super::pricing::PriceKey;
-use crate::error::{Error, Result};
+use super::usage::Operation;
+use crate::error::{Error, ErrorCode, Result};
 
-/// Parameters of `POST /generate` as the caller sent them (the PRD's Appendix A plus the
-/// upstream's optional fields). Unknown fields are refused. Nothing here is trusted until
+/// Parameters of `POST /generate` as the caller sent them (the PRD's Appendix A plus every
+/// parameter of the upstream's current `CreateImageRequest`). Nothing here is trusted until
 /// [`GenerateParams::validate`] turns it into a [`GenerateRequest`].
+///
+/// Parameters ArtGen does not know land in [`GenerateParams::extra`]: forwarded to the upstream
+/// unchanged, or refused, as the catalogue's [`UnknownParams`] policy says.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GenerateParams {
-    /// Model id or alias.
+    /// Model id or alias; empty (absent or `null`) means the operation's default model.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub model: String,
     /// What to draw.
     pub prompt: String,
@@ -38,7 +44,7 @@ pub struct GenerateParams {
         skip_serializing_if = "Option::is_none"
     )]
     pub format: Option<OutputFormat>,
-    /// 0–100, jpeg/webp only.
+    /// 0–100, jpeg/webp only (100, the default, is accepted with any format).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_compression: Option<u32>,
     /// Background.
@@ -47,21 +53,43 @@ pub struct GenerateParams {
     /// Moderation strictness.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderation: Option<Moderation>,
+    /// Planning effort (gpt-image-2.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complexity: Option<Complexity>,
     /// DALL·E 3 style.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style: Option<Style>,
     /// Server-sent events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    /// Partial images while streaming (0–3).
+    /// Partial images while streaming (0–3; ignored without `stream`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_images: Option<u32>,
+    /// Frames of a GIF (2–16, default 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_count: Option<u32>,
+    /// Duration of each GIF frame in milliseconds (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_duration_ms: Option<u32>,
+    /// SVG authoring options (`{"model": …, "reasoning": {"effort": …}}`), svg only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub svg: Option<serde_json::Map<String, serde_json::Value>>,
     /// Whether the answer carries base64 bytes (`b64_json`, default) or only URLs (`url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
-    /// End-user id forwarded upstream for abuse monitoring.
+    /// End-user id forwarded upstream (deprecated upstream in favour of `safety_identifier`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// End-user id for the upstream's abuse monitoring; a non-empty value wins over `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_identifier: Option<String>,
+    /// Parameters ArtGen does not know, by name.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A prompt that is non-blank and within the model's length limit.
@@ -132,29 +160,44 @@ pub struct GenerateRequest {
     output_compression: Option<u8>,
     background: Option<Background>,
     moderation: Option<Moderation>,
+    complexity: Option<Complexity>,
     style: Option<Style>,
     stream: bool,
     partial_images: Option<u8>,
+    frame_count: Option<u8>,
+    frame_duration_ms: Option<u32>,
+    svg: Option<serde_json::Map<String, serde_json::Value>>,
     response_format: ResponseFormat,
-    user: Option<String>,
+    safety_identifier: Option<String>,
+    safety_identifier_param: &'static str,
+    forwarded: BTreeMap<String, serde_json::Value>,
 }
 
 const MAX_USER_CHARS: usize = 256;
+/// Longest GIF frame accepted, ms (the upstream documents no bound).
+const MAX_FRAME_DURATION_MS: u32 = 60_000;
 
 impl GenerateParams {
-    /// Validates against the catalogue.
+    /// Validates a generation against the catalogue.
     ///
     /// # Errors
-    /// `invalid_request` naming the offending parameter for any rule of the reference: unknown
-    /// model, blank or long prompt, `n`, size, quality, format, compression, background,
-    /// moderation, style, streaming, user.
+    /// See [`GenerateParams::validate_for`].
     pub fn validate(self, catalog: &Catalog) -> Result<GenerateRequest> {
-        let model = catalog.get(&self.model).cloned().ok_or_else(|| {
-            Error::invalid_param(
-                "model",
-                format!("unknown model '{}'", truncate(&self.model)),
-            )
-        })?;
+        self.validate_for(catalog, Operation::Generate)
+    }
+
+    /// Validates the options of an `operation` against the catalogue; an empty model means
+    /// that operation's default.
+    ///
+    /// # Errors
+    /// `model_not_found` / `model_unpriced` for the model (see [`Catalog::resolve`]);
+    /// `invalid_value` naming the offending parameter for any rule of the model: blank or long
+    /// prompt, `n`, size, quality, format, compression, background, moderation, complexity,
+    /// style, streaming, partial images, GIF frames, SVG options, user ids; `unknown_parameter`
+    /// for a parameter ArtGen does not know when the policy rejects them.
+    pub fn validate_for(self, catalog: &Catalog, operation: Operation) -> Result<GenerateRequest> {
+        let model = catalog.resolve(&self.model, operation)?;
+        let forwarded = check_unknown(self.extra, catalog.policy().unknown_params)?;
         let m = &*model;
         let unsupported = |param: &str| {
             Error::invalid_param(
@@ -167,34 +210,63 @@ impl GenerateParams {
         let n = ImageCount::new(self.n.unwrap_or(1), m.max_n)?;
         let size = parse_size(self.size.as_deref(), m)?;
 
-        if let Some(q) = self.quality {
-            if !m.qualities.contains(&q) {
+        let quality = match self.quality {
+            None => None,
+            Some(q) if m.qualities.contains(&q) => Some(q),
+            Some(q) => {
                 return Err(Error::invalid_param(
                     "quality",
-                    format!("quality must be one of: {}", join(&m.qualities)),
-                ));
+                    format!(
+                        "quality '{q}' is not accepted by model '{}'; use one of: {}",
+                        m.id,
+                        join(&m.qualities)
+                    ),
+                ))
             }
         }
+        // `auto` means the model's default where the model has no `auto` of its own (DALL·E).
+        .map(|q| match q {
+            Quality::Auto if m.default_quality != Quality::Auto => m.default_quality,
+            q => q,
+        });
+        let format_param = "output_format";
         if let Some(f) = self.format {
             if !m.output_formats.contains(&f) {
                 return Err(Error::invalid_param(
-                    "format",
-                    format!("format must be one of: {}", join(&m.output_formats)),
+                    format_param,
+                    format!(
+                        "output_format '{f}' is not accepted by model '{}'; use one of: {}",
+                        m.id,
+                        join(&m.output_formats)
+                    ),
                 ));
             }
         }
+        let format = self.format.unwrap_or(OutputFormat::Png);
         let output_compression = match self.output_compression {
             None => None,
-            Some(_) if !m.output_compression => return Err(unsupported("output_compression")),
-            Some(_) if !matches!(self.format, Some(OutputFormat::Jpeg | OutputFormat::Webp)) => {
+            Some(c) if c > 100 => {
                 return Err(Error::invalid_param(
                     "output_compression",
-                    "output_compression applies only to format jpeg or webp",
+                    "output_compression must be 0-100",
+                ))
+            }
+            Some(_) if !m.output_compression => return Err(unsupported("output_compression")),
+            Some(_) if format == OutputFormat::Svg => {
+                return Err(Error::invalid_param(
+                    "output_compression",
+                    "output_compression does not apply to svg",
+                ))
+            }
+            // 100 is the default: harmless with any format, and not forwarded.
+            Some(100) if !matches!(format, OutputFormat::Jpeg | OutputFormat::Webp) => None,
+            Some(_) if !matches!(format, OutputFormat::Jpeg | OutputFormat::Webp) => {
+                return Err(Error::invalid_param(
+                    "output_compression",
+                    "output_compression below 100 applies only to output_format jpeg or webp",
                 ));
             }
-            Some(c) => Some(u8::try_from(c).ok().filter(|c| *c <= 100).ok_or_else(|| {
-                Error::invalid_param("output_compression", "output_compression must be 0-100")
-            })?),
+            Some(c) => u8::try_from(c).ok(),
         };
         if let Some(b) = self.background {
             if m.backgrounds.is_empty() {
@@ -206,16 +278,18 @@ impl GenerateParams {
                     format!("background must be one of: {}", join(&m.backgrounds)),
                 ));
             }
-            let format = self.format.unwrap_or(OutputFormat::Png);
             if b == Background::Transparent && !format.supports_alpha() {
                 return Err(Error::invalid_param(
                     "background",
-                    "a transparent background needs format png or webp",
+                    "a transparent background needs output_format png, webp, gif or svg",
                 ));
             }
         }
         if self.moderation.is_some() && !m.moderation {
             return Err(unsupported("moderation"));
+        }
+        if self.complexity.is_some() && !m.complexity {
+            return Err(unsupported("complexity"));
         }
         if let Some(s) = self.style {
             if !m.styles.contains(&s) {
@@ -228,56 +302,217 @@ impl GenerateParams {
         }
         let partial_images = match self.partial_images {
             None => None,
-            Some(_) if !stream => {
+            Some(p) if p > 3 => {
                 return Err(Error::invalid_param(
                     "partial_images",
-                    "partial_images applies only with stream: true",
-                ));
+                    "partial_images must be 0-3",
+                ))
             }
-            Some(p) => Some(u8::try_from(p).ok().filter(|p| *p <= 3).ok_or_else(|| {
-                Error::invalid_param("partial_images", "partial_images must be 0-3")
-            })?),
-        };
-        if let Some(user) = &self.user {
-            if user.chars().count() > MAX_USER_CHARS || user.chars().any(char::is_control) {
+            // Without a stream the parameter has no effect, as upstream: accepted, not sent.
+            Some(_) if !stream => None,
+            Some(p) if p > u32::from(m.max_partial_images) => {
                 return Err(Error::invalid_param(
-                    "user",
-                    format!("user must be at most {MAX_USER_CHARS} printable characters"),
-                ));
+                    "partial_images",
+                    format!(
+                        "model '{}' sends at most {} partial images",
+                        m.id, m.max_partial_images
+                    ),
+                ))
+            }
+            Some(p) => u8::try_from(p).ok(),
+        };
+        let (frame_count, frame_duration_ms) =
+            gif_options(m, format, self.frame_count, self.frame_duration_ms)?;
+        let svg = svg_options(m, format, self.svg, n, stream, partial_images)?;
+        for (param, id) in [
+            ("user", &self.user),
+            ("safety_identifier", &self.safety_identifier),
+        ] {
+            if let Some(id) = id {
+                if id.chars().count() > MAX_USER_CHARS || id.chars().any(char::is_control) {
+                    return Err(Error::invalid_param(
+                        param,
+                        format!("{param} must be at most {MAX_USER_CHARS} printable characters"),
+                    ));
+                }
             }
         }
+        let (safety_identifier, safety_identifier_param) =
+            match (self.safety_identifier.filter(|s| !s.is_empty()), self.user) {
+                (Some(id), _) => (Some(id), "safety_identifier"),
+                (None, user) => (user.filter(|u| !u.is_empty()), "user"),
+            };
 
         Ok(GenerateRequest {
             model,
             prompt,
             n,
             size,
-            quality: self.quality,
+            quality,
             output_format: self.format,
             output_compression,
             background: self.background,
             moderation: self.moderation,
+            complexity: self.complexity,
             style: self.style,
             stream,
             partial_images,
+            frame_count,
+            frame_duration_ms,
+            svg,
             response_format: self.response_format.unwrap_or(ResponseFormat::B64Json),
-            user: self.user,
+            safety_identifier,
+            safety_identifier_param,
+            forwarded,
         })
     }
 }
 
+/// Most unknown parameters one request may forward.
+const MAX_FORWARDED: usize = 32;
+
+/// Applies the unknown-parameter policy: the parameters to forward, or the refusal. A name
+/// no parameter could have (`[A-Za-z0-9_]`, at most 64 bytes) is refused under either policy.
+fn check_unknown(
+    extra: BTreeMap<String, serde_json::Value>,
+    policy: UnknownParams,
+) -> Result<BTreeMap<String, serde_json::Value>> {
+    let refuse = |name: &str, why: &str| {
+        Error::new(
+            ErrorCode::UnknownParameter,
+            format!("unknown parameter '{}'{why}", truncate(name)),
+        )
+        .with_param(truncate(name))
+    };
+    for name in extra.keys() {
+        let plausible = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plausible {
+            return Err(refuse(name, ": not a parameter name"));
+        }
+        if policy == UnknownParams::Reject {
+            return Err(refuse(name, ""));
+        }
+    }
+    if extra.len() > MAX_FORWARDED {
+        return Err(Error::new(
+            ErrorCode::UnknownParameter,
+            format!("at most {MAX_FORWARDED} unknown parameters are forwarded"),
+        ));
+    }
+    Ok(extra)
+}
+
+fn gif_options(
+    m: &ModelSpec,
+    format: OutputFormat,
+    frame_count: Option<u32>,
+    frame_duration_ms: Option<u32>,
+) -> Result<(Option<u8>, Option<u32>)> {
+    if format != OutputFormat::Gif {
+        for (param, present) in [
+            ("frame_count", frame_count.is_some()),
+            ("frame_duration_ms", frame_duration_ms.is_some()),
+        ] {
+            if present {
+                return Err(Error::invalid_param(
+                    param,
+                    format!("{param} applies only to output_format gif"),
+                ));
+            }
+        }
+        return Ok((None, None));
+    }
+    let Some(gif) = m.gif else {
+        return Ok((None, None));
+    };
+    let frames = match frame_count {
+        None => None,
+        Some(c) => Some(
+            u8::try_from(c)
+                .ok()
+                .filter(|c| (gif.min_frames..=gif.max_frames).contains(c))
+                .ok_or_else(|| {
+                    Error::invalid_param(
+                        "frame_count",
+                        format!("frame_count must be {}-{}", gif.min_frames, gif.max_frames),
+                    )
+                })?,
+        ),
+    };
+    if let Some(ms) = frame_duration_ms {
+        if ms == 0 || ms > MAX_FRAME_DURATION_MS {
+            return Err(Error::invalid_param(
+                "frame_duration_ms",
+                format!("frame_duration_ms must be 1-{MAX_FRAME_DURATION_MS}"),
+            ));
+        }
+    }
+    Ok((frames, frame_duration_ms))
+}
+
+fn svg_options(
+    m: &ModelSpec,
+    format: OutputFormat,
+    svg: Option<serde_json::Map<String, serde_json::Value>>,
+    n: ImageCount,
+    stream: bool,
+    partial_images: Option<u8>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    if format != OutputFormat::Svg {
+        return match svg {
+            Some(_) => Err(Error::invalid_param(
+                "svg",
+                "svg options apply only to output_format svg",
+            )),
+            None => Ok(None),
+        };
+    }
+    if n.get() != 1 {
+        return Err(Error::invalid_param(
+            "n",
+            "output_format svg makes one image: n = 1",
+        ));
+    }
+    if stream {
+        return Err(Error::invalid_param(
+            "stream",
+            "output_format svg does not stream",
+        ));
+    }
+    if partial_images.is_some_and(|p| p > 0) {
+        return Err(Error::invalid_param(
+            "partial_images",
+            "output_format svg sends no partial images",
+        ));
+    }
+    if svg.is_some() && !m.svg {
+        return Err(Error::invalid_param(
+            "svg",
+            format!("svg options are not supported by model '{}'", m.id),
+        ));
+    }
+    if !m.pricing.prices_svg() && m.pricing.is_known() && m.known {
+        return Err(Error::new(
+            ErrorCode::ModelUnpriced,
+            format!(
+                "SVG authoring has no known price for model '{}'; the operator sets \
+                 catalog.models.\"{}\".price.svg_input_per_mtok and svg_output_per_mtok",
+                m.id, m.id
+            ),
+        )
+        .with_param("output_format"));
+    }
+    Ok(svg)
+}
+
 fn parse_size(size: Option<&str>, m: &ModelSpec) -> Result<SizeSpec> {
     let Some(text) = size else {
-        return Ok(match &m.sizes {
-            rule if rule.accepts_auto() => SizeSpec::Auto,
-            super::model::SizeRule::Fixed { sizes, .. } => SizeSpec::Exact(
-                sizes
-                    .iter()
-                    .copied()
-                    .max()
-                    .unwrap_or(Dimensions::new(1024, 1024)),
-            ),
-            super::model::SizeRule::Free { .. } => SizeSpec::Auto,
+        return Ok(match m.default_size {
+            Some(d) if !m.sizes.accepts_auto() => SizeSpec::Exact(d),
+            _ if m.sizes.accepts_auto() => SizeSpec::Auto,
+            _ => SizeSpec::Exact(Dimensions::new(1024, 1024)),
         });
     };
     let refuse = |why: String| Error::invalid_param("size", why);
@@ -358,9 +593,29 @@ impl GenerateRequest {
     pub fn moderation(&self) -> Option<Moderation> {
         self.moderation
     }
+    /// Planning effort.
+    pub fn complexity(&self) -> Option<Complexity> {
+        self.complexity
+    }
     /// Style.
     pub fn style(&self) -> Option<Style> {
         self.style
+    }
+    /// GIF frames, where sent.
+    pub fn frame_count(&self) -> Option<u8> {
+        self.frame_count
+    }
+    /// GIF frame duration, where sent.
+    pub fn frame_duration_ms(&self) -> Option<u32> {
+        self.frame_duration_ms
+    }
+    /// SVG authoring options, where sent.
+    pub fn svg(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.svg.as_ref()
+    }
+    /// Parameters ArtGen does not know, forwarded unchanged.
+    pub fn forwarded(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.forwarded
     }
     /// Whether the caller asked for server-sent events.
     pub fn stream(&self) -> bool {
@@ -374,9 +629,14 @@ impl GenerateRequest {
     pub fn response_format(&self) -> ResponseFormat {
         self.response_format
     }
-    /// End-user id for the upstream.
-    pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
+    /// The effective end-user id: a non-empty `safety_identifier`, else `user`.
+    pub fn safety_identifier(&self) -> Option<&str> {
+        self.safety_identifier.as_deref()
+    }
+    /// The parameter the effective end-user id came from (`safety_identifier` or `user`), so
+    /// an adapter forwards it under the name the caller used.
+    pub fn safety_identifier_param(&self) -> &'static str {
+        self.safety_identifier_param
     }
     /// The key into the model's price table.
     pub fn price_key(&self) -> PriceKey {

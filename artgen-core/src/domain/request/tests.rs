@@ -113,7 +113,7 @@ fn names_the_bad_parameter() {
                 format: Some(OutputFormat::Webp),
                 ..params("dall-e-2")
             },
-            "format",
+            "output_format",
         ),
         (
             GenerateParams {
@@ -168,11 +168,64 @@ fn names_the_bad_parameter() {
         ),
         (
             GenerateParams {
-                partial_images: Some(2),
+                partial_images: Some(4),
+                stream: Some(true),
                 ..params("gpt-image-1")
             },
             "partial_images",
         ),
+        (
+            GenerateParams {
+                complexity: Some(Complexity::High),
+                ..params("gpt-image-2")
+            },
+            "complexity",
+        ),
+        (
+            GenerateParams {
+                quality: Some(Quality::Max),
+                ..params("gpt-image-2")
+            },
+            "quality",
+        ),
+        (
+            GenerateParams {
+                frame_count: Some(9),
+                ..params("gpt-image-2.5-flare")
+            },
+            "frame_count",
+        ),
+        (
+            GenerateParams {
+                format: Some(OutputFormat::Gif),
+                frame_count: Some(17),
+                ..params("gpt-image-2.5-flare")
+            },
+            "frame_count",
+        ),
+        (
+            GenerateParams {
+                format: Some(OutputFormat::Svg),
+                n: Some(2),
+                ..params("gpt-image-2.5-flare")
+            },
+            "n",
+        ),
+        (
+            GenerateParams {
+                svg: Some(serde_json::Map::new()),
+                ..params("gpt-image-2.5-flare")
+            },
+            "svg",
+        ),
+        (
+            GenerateParams {
+                safety_identifier: Some("bad\nid".into()),
+                ..params("gpt-image-2.5-flare")
+            },
+            "safety_identifier",
+        ),
+        (params("gpt-image-2.6-flare"), "model"),
         (
             GenerateParams {
                 user: Some("x".repeat(300)),
@@ -185,6 +238,140 @@ fn names_the_bad_parameter() {
         let err = refused(p.clone());
         assert_eq!(err.param(), Some(param), "{p:?} → {err}");
     }
+}
+
+#[test]
+fn accepts_every_spec_valid_value_that_was_refused_before() {
+    let catalog = Catalog::default();
+    let auto_dalle = GenerateParams {
+        quality: Some(Quality::Auto),
+        ..params("dall-e-3")
+    };
+    let r = auto_dalle
+        .validate(&catalog)
+        .expect("auto is spec-valid for DALL·E");
+    assert_eq!(
+        r.quality(),
+        Some(Quality::Standard),
+        "auto means standard there"
+    );
+
+    let json = serde_json::json!({"model": null, "prompt": "a cat"});
+    let null_model: GenerateParams = serde_json::from_value(json).expect("null model parses");
+    assert_eq!(
+        null_model
+            .validate(&catalog)
+            .expect("default model")
+            .model()
+            .id,
+        "dall-e-2"
+    );
+
+    let png_100 = GenerateParams {
+        output_compression: Some(100),
+        ..params("gpt-image-1.5")
+    };
+    assert_eq!(
+        png_100
+            .validate(&catalog)
+            .expect("100 is the default")
+            .output_compression(),
+        None
+    );
+
+    let no_stream = GenerateParams {
+        partial_images: Some(0),
+        ..params("gpt-image-1.5")
+    };
+    assert_eq!(
+        no_stream
+            .validate(&catalog)
+            .expect("0 without stream")
+            .partial_images(),
+        None
+    );
+}
+
+#[test]
+fn accepts_todays_sdk_parameters_on_the_models_that_take_them() {
+    let p = GenerateParams {
+        quality: Some(Quality::Xhigh),
+        complexity: Some(Complexity::High),
+        format: Some(OutputFormat::Gif),
+        frame_count: Some(12),
+        frame_duration_ms: Some(150),
+        background: Some(Background::Transparent),
+        safety_identifier: Some("user-hash-1".into()),
+        user: Some("old-user".into()),
+        size: Some("2048x1152".into()),
+        ..params("gpt-image-2.5-sunburst")
+    };
+    let r = p.validate(&Catalog::default()).expect("valid on 2.5");
+    assert_eq!(r.frame_count(), Some(12));
+    assert_eq!(r.complexity(), Some(Complexity::High));
+    assert_eq!(
+        (r.safety_identifier(), r.safety_identifier_param()),
+        (Some("user-hash-1"), "safety_identifier"),
+        "a non-empty safety_identifier wins over user"
+    );
+    let user_only = GenerateParams {
+        safety_identifier: Some(String::new()),
+        user: Some("old-user".into()),
+        ..params("gpt-image-1.5")
+    };
+    let r = user_only.validate(&Catalog::default()).expect("valid");
+    assert_eq!(
+        (r.safety_identifier(), r.safety_identifier_param()),
+        (Some("old-user"), "user")
+    );
+}
+
+#[test]
+fn svg_output_is_refused_until_its_authoring_price_is_set() {
+    let svg = GenerateParams {
+        format: Some(OutputFormat::Svg),
+        ..params("gpt-image-2.5-flare")
+    };
+    let err = svg
+        .clone()
+        .validate(&Catalog::default())
+        .expect_err("unpriced");
+    assert_eq!(err.code(), ErrorCode::ModelUnpriced);
+    assert!(
+        err.message().contains("svg_output_per_mtok"),
+        "{}",
+        err.message()
+    );
+
+    let mut config = crate::domain::CatalogConfig::default();
+    let mut price = toml::Table::new();
+    price.insert("svg_input_per_mtok".into(), toml::Value::Float(1.25));
+    price.insert("svg_output_per_mtok".into(), toml::Value::Float(10.0));
+    config.prices.insert("gpt-image-2.5-flare".into(), price);
+    let catalog = Catalog::with_config(&config).expect("loads");
+    svg.validate(&catalog).expect("priced now");
+}
+
+#[test]
+fn unknown_parameters_are_forwarded_or_refused_as_the_policy_says() {
+    let json = serde_json::json!({"model": "gpt-image-2", "prompt": "a cat", "new_knob": {"x": 1}});
+    let p: GenerateParams = serde_json::from_value(json).expect("parses");
+    let r = p
+        .clone()
+        .validate(&Catalog::default())
+        .expect("forwarded by default");
+    assert_eq!(
+        r.forwarded().get("new_knob"),
+        Some(&serde_json::json!({"x": 1}))
+    );
+
+    let strict = Catalog::default().with_policy(
+        crate::domain::model::CatalogPolicy::default()
+            .with_unknown_params(crate::domain::model::UnknownParams::Reject),
+    );
+    let err = p.validate(&strict).expect_err("rejected");
+    assert_eq!(err.code(), ErrorCode::UnknownParameter);
+    assert_eq!(err.param(), Some("new_knob"));
 }
 
 #[test]
@@ -221,37 +408,44 @@ fn any_params() -> impl Strategy<Value = GenerateParams> {
         .prop_map(|s| Some(s.to_string())),
         (1u32..5000, 1u32..5000).prop_map(|(w, h)| Some(format!("{w}x{h}"))),
     ];
+    let gif = (
+        prop::option::of(0u32..20),
+        prop::option::of(prop_oneof![Just(0u32), 1u32..70_000]),
+    );
     (
-        prop::sample::select(models),
-        prop_oneof![
-            Just(String::new()),
-            "[a-z ]{1,40}",
-            Just("y".repeat(1500)),
-            Just("z".repeat(5000))
-        ],
-        prop::option::of(0u32..14),
-        sizes,
+        (
+            prop::sample::select(models),
+            prop_oneof![
+                Just(String::new()),
+                "[a-z ]{1,40}",
+                Just("y".repeat(1500)),
+                Just("z".repeat(5000))
+            ],
+            prop::option::of(0u32..14),
+            sizes,
+        ),
         prop::option::of(prop::sample::select(Quality::ALL.to_vec())),
         prop::option::of(prop::sample::select(OutputFormat::ALL.to_vec())),
-        prop::option::of(0u32..120),
+        prop::option::of(prop_oneof![0u32..120, Just(100u32)]),
         prop::option::of(prop::sample::select(Background::ALL.to_vec())),
         prop::option::of(prop::sample::select(Moderation::ALL.to_vec())),
+        prop::option::of(prop::sample::select(Complexity::ALL.to_vec())),
         prop::option::of(prop::sample::select(Style::ALL.to_vec())),
         (prop::option::of(any::<bool>()), prop::option::of(0u32..6)),
+        gif,
     )
         .prop_map(
             |(
-                model,
-                prompt,
-                n,
-                size,
+                (model, prompt, n, size),
                 quality,
                 format,
                 output_compression,
                 background,
                 moderation,
+                complexity,
                 style,
                 (stream, partial_images),
+                (frame_count, frame_duration_ms),
             )| {
                 GenerateParams {
                     model,
@@ -263,11 +457,13 @@ fn any_params() -> impl Strategy<Value = GenerateParams> {
                     output_compression,
                     background,
                     moderation,
+                    complexity,
                     style,
                     stream,
                     partial_images,
-                    response_format: None,
-                    user: None,
+                    frame_count,
+                    frame_duration_ms,
+                    ..GenerateParams::default()
                 }
             },
         )
@@ -275,6 +471,9 @@ fn any_params() -> impl Strategy<Value = GenerateParams> {
 
 /// An independent statement of the capability matrix: which param, if any, is wrong.
 fn first_violation(p: &GenerateParams, m: &ModelSpec) -> Option<&'static str> {
+    if m.pricing == crate::domain::Pricing::Unknown {
+        return Some("model");
+    }
     let chars = p.prompt.chars().count();
     if p.prompt.trim().is_empty() || chars > m.max_prompt_chars as usize {
         return Some("prompt");
@@ -309,25 +508,27 @@ fn first_violation(p: &GenerateParams, m: &ModelSpec) -> Option<&'static str> {
         return Some("quality");
     }
     if p.format.is_some_and(|f| !m.output_formats.contains(&f)) {
-        return Some("format");
+        return Some("output_format");
     }
+    let format = p.format.unwrap_or(OutputFormat::Png);
     if let Some(c) = p.output_compression {
-        if !m.output_compression
-            || !matches!(p.format, Some(OutputFormat::Jpeg | OutputFormat::Webp))
-            || c > 100
-        {
+        let lossy = matches!(format, OutputFormat::Jpeg | OutputFormat::Webp);
+        if c > 100 || !m.output_compression || format == OutputFormat::Svg || (c < 100 && !lossy) {
             return Some("output_compression");
         }
     }
     if let Some(b) = p.background {
         if !m.backgrounds.contains(&b)
-            || (b == Background::Transparent && p.format == Some(OutputFormat::Jpeg))
+            || (b == Background::Transparent && format == OutputFormat::Jpeg)
         {
             return Some("background");
         }
     }
     if p.moderation.is_some() && !m.moderation {
         return Some("moderation");
+    }
+    if p.complexity.is_some() && !m.complexity {
+        return Some("complexity");
     }
     if p.style.is_some_and(|s| !m.styles.contains(&s)) {
         return Some("style");
@@ -337,15 +538,40 @@ fn first_violation(p: &GenerateParams, m: &ModelSpec) -> Option<&'static str> {
         return Some("stream");
     }
     if let Some(pi) = p.partial_images {
-        if !stream || pi > 3 {
+        if pi > 3 || (stream && pi > u32::from(m.max_partial_images)) {
             return Some("partial_images");
         }
+    }
+    if format == OutputFormat::Gif {
+        if p.frame_count.is_some_and(|c| !(2..=16).contains(&c)) {
+            return Some("frame_count");
+        }
+        if p.frame_duration_ms.is_some_and(|ms| ms == 0 || ms > 60_000) {
+            return Some("frame_duration_ms");
+        }
+    } else if p.frame_count.is_some() {
+        return Some("frame_count");
+    } else if p.frame_duration_ms.is_some() {
+        return Some("frame_duration_ms");
+    }
+    if format == OutputFormat::Svg {
+        if p.n.unwrap_or(1) != 1 {
+            return Some("n");
+        }
+        if stream {
+            return Some("stream");
+        }
+        if stream && p.partial_images.unwrap_or(0) > 0 {
+            return Some("partial_images");
+        }
+        // No SVG authoring price is shipped.
+        return Some("output_format");
     }
     None
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn validator_agrees_with_the_capability_matrix(p in any_params()) {
@@ -359,7 +585,9 @@ proptest! {
                 if let SizeSpec::Exact(d) = r.size() {
                     prop_assert!(model.sizes.check(d).is_ok());
                 }
-                prop_assert!(model.qualities.contains(&r.effective_quality()));
+                let q = r.effective_quality();
+                prop_assert!(model.qualities.contains(&q) || q == model.default_quality);
+                prop_assert!(r.partial_images().is_none() || r.stream());
             }
             (Err(err), Some(param)) => prop_assert_eq!(err.param(), Some(param), "{}", err),
             (Ok(_), Some(param)) => prop_assert!(false, "accepted, but {} is invalid", param),

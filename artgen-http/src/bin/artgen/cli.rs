@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use artgen_core::domain::UnknownParams;
 use artgen_http::settings::Settings;
 use clap::{Args, Parser, Subcommand};
 
@@ -185,6 +186,23 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     }
     if let Some(v) = var("OPENAI_BASE_URL") {
         settings.openai.base_url = Some(v);
+    }
+    if let Some(v) = var("ARTGEN_CATALOG_FILE") {
+        settings.catalog_file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = var("ARTGEN_UNKNOWN_PARAMS") {
+        settings.unknown_params = match v.trim() {
+            "forward" => UnknownParams::Forward,
+            "reject" => UnknownParams::Reject,
+            other => {
+                return Err(UserError::BadVariable {
+                    name: "ARTGEN_UNKNOWN_PARAMS".to_owned(),
+                    value: other.to_owned(),
+                    reason: "expected forward or reject".to_owned(),
+                }
+                .into())
+            }
+        };
     }
     Ok(())
 }

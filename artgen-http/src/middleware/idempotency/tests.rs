@@ -56,6 +56,7 @@ async fn fake_auth(mut request: Request, next: Next) -> Response {
     let context = RequestContext {
         request_id: RequestId::generate(),
         principal,
+        rate_limit: Default::default(),
     };
     request.extensions_mut().insert(context);
     next.run(request).await
@@ -319,7 +320,7 @@ async fn requests_without_a_key_pass_through_and_bad_keys_are_refused() {
         let refused = app.send("ann", Some(bad), "{}").await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         let json: serde_json::Value = serde_json::from_slice(&refused.body).expect("json");
-        assert_eq!(json["error"]["code"], "invalid_request");
+        assert_eq!(json["error"]["code"], "invalid_value");
         assert_eq!(json["error"]["param"], "Idempotency-Key");
     }
     assert_eq!(app.calls(), 2);
