@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
+use artgen_core::decorators::concurrency::{Gates, UpstreamQuota};
 use artgen_core::decorators::{
     CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
 };
@@ -95,13 +96,16 @@ pub async fn open_store(settings: &Settings) -> Result<SqliteStore, ComposeError
     Ok(SqliteStore::open(&settings.data_dir.join("artgen.db")).await?)
 }
 
-/// The undecorated upstreams: the primary and the named fallbacks.
+/// The undecorated upstreams: the primary and the named fallbacks, and the admission gates
+/// their rate-limit headers already feed (by provider name; missing ones are made fresh).
 #[derive(Clone)]
 pub struct Upstreams {
     /// The primary provider (OpenAI, Azure, compatible, or the mock).
     pub primary: Arc<dyn ImageProvider>,
     /// Further providers by name.
     pub others: HashMap<String, Arc<dyn ImageProvider>>,
+    /// Admission gates by provider name.
+    pub gates: HashMap<String, Gates>,
 }
 
 impl std::fmt::Debug for Upstreams {
@@ -119,21 +123,37 @@ impl Upstreams {
         Self {
             primary,
             others: HashMap::new(),
+            gates: HashMap::new(),
         }
     }
 }
 
-/// Reports the upstream's `x-ratelimit-*` readings as metrics.
-struct QuotaToMetrics(Arc<Metrics>);
+/// Hands the upstream's `x-ratelimit-*` readings to its admission gates (which slow down
+/// before the upstream refuses) and to the metrics.
+struct QuotaFeed {
+    metrics: Arc<Metrics>,
+    gates: Gates,
+}
 
-impl QuotaObserver for QuotaToMetrics {
+impl QuotaObserver for QuotaFeed {
     fn observe(&self, reading: &QuotaReading) {
+        self.gates.observe_quota(
+            &reading.model,
+            &UpstreamQuota {
+                remaining_requests: reading.remaining_requests,
+                limit_requests: reading.limit_requests,
+                reset_requests: reading.reset_requests,
+                remaining_tokens: reading.remaining_tokens,
+                limit_tokens: reading.limit_tokens,
+                reset_tokens: reading.reset_tokens,
+            },
+        );
         for (kind, value) in [
             ("requests", reading.remaining_requests),
             ("tokens", reading.remaining_tokens),
         ] {
             if let Some(remaining) = value {
-                self.0
+                self.metrics
                     .upstream_quota(&reading.provider, &reading.model, kind, remaining);
             }
         }
@@ -145,6 +165,7 @@ fn openai_provider(
     settings: &OpenAiSettings,
     key: SecretString,
     metrics: &Arc<Metrics>,
+    gates: Gates,
 ) -> Result<Arc<dyn ImageProvider>, ComposeError> {
     let mut config = OpenAiConfig::default()
         .with_name(name)
@@ -160,8 +181,11 @@ fn openai_provider(
     for (model, deployment) in &settings.deployments {
         config = config.with_deployment(model.clone(), deployment.clone());
     }
-    let provider =
-        OpenAiProvider::new(config)?.with_quota_observer(Arc::new(QuotaToMetrics(metrics.clone())));
+    let feed = QuotaFeed {
+        metrics: metrics.clone(),
+        gates,
+    };
+    let provider = OpenAiProvider::new(config)?.with_quota_observer(Arc::new(feed));
     Ok(Arc::new(provider))
 }
 
@@ -187,17 +211,41 @@ pub fn upstreams(
             MockProvider::new().with_latency(latency),
         )));
     };
-    let primary = openai_provider("openai", &settings.openai, primary_key, metrics)?;
+    let mut gates = HashMap::new();
+    let mut gates_of = |name: &str| {
+        gates
+            .entry(name.to_owned())
+            .or_insert_with(|| Gates::new(settings.concurrency))
+            .clone()
+    };
+    let primary = openai_provider(
+        "openai",
+        &settings.openai,
+        primary_key,
+        metrics,
+        gates_of("openai"),
+    )?;
     let mut others = HashMap::new();
     for (name, provider) in &settings.providers {
         let key = secret(&provider.api_key_env).ok_or_else(|| ComposeError::MissingKey {
             provider: name.clone(),
             variable: provider.api_key_env.clone(),
         })?;
-        others.insert(name.clone(), openai_provider(name, provider, key, metrics)?);
+        let gates = gates_of(name);
+        others.insert(
+            name.clone(),
+            openai_provider(name, provider, key, metrics, gates)?,
+        );
     }
-    Ok(Upstreams { primary, others })
+    Ok(Upstreams {
+        primary,
+        others,
+        gates,
+    })
 }
+
+/// The admission gates of each upstream, by upstream name.
+type Admission = Vec<(String, Gates)>;
 
 /// Stacks the decorators (outermost first): deadline → retry → fallback → per-upstream
 /// circuit breaker → per-upstream concurrency limit → provider.
@@ -205,11 +253,19 @@ fn decorate(
     settings: &Settings,
     upstreams: Upstreams,
     metrics: &Arc<Metrics>,
-) -> Result<Arc<dyn ImageProvider>, ComposeError> {
+) -> Result<(Arc<dyn ImageProvider>, Admission), ComposeError> {
+    settings.concurrency.validate()?;
     let telemetry: Arc<dyn Telemetry> = metrics.clone();
-    let guard = |p: Arc<dyn ImageProvider>| -> Arc<dyn ImageProvider> {
-        let limited =
-            ConcurrencyLimit::new(p, settings.concurrency).with_telemetry(telemetry.clone());
+    let mut admission = Vec::new();
+    let mut guard = |p: Arc<dyn ImageProvider>| -> Arc<dyn ImageProvider> {
+        let name = p.name().to_owned();
+        let gates = upstreams
+            .gates
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| Gates::new(settings.concurrency));
+        admission.push((name, gates.clone()));
+        let limited = ConcurrencyLimit::with_gates(p, gates).with_telemetry(telemetry.clone());
         Arc::new(
             CircuitBreaker::new(Arc::new(limited), settings.circuit)
                 .with_telemetry(telemetry.clone()),
@@ -233,10 +289,9 @@ fn decorate(
         )?)
     };
     let retrying = Retrying::new(routed, settings.retry).with_telemetry(telemetry);
-    Ok(Arc::new(Deadline::new(
-        Arc::new(retrying),
-        settings.deadline,
-    )))
+    let decorated: Arc<dyn ImageProvider> =
+        Arc::new(Deadline::new(Arc::new(retrying), settings.deadline));
+    Ok((decorated, admission))
 }
 
 /// Whether the primary upstream is OpenAI's own API (which no longer serves retired models),
@@ -298,11 +353,13 @@ pub async fn build(
     let images = FsImageStore::open(settings.data_dir.join("images")).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let mock = upstreams.primary.name() == "mock";
+    let name = upstreams.primary.name().to_owned();
+    let (provider, admission) = decorate(settings, upstreams, &metrics)?;
     let info = ProviderInfo {
-        name: upstreams.primary.name().to_owned(),
+        name,
         mock,
+        admission,
     };
-    let provider = decorate(settings, upstreams, &metrics)?;
     let ports = Ports {
         provider,
         rate_limiter: limiter.clone(),

@@ -1,5 +1,6 @@
 //! Prometheus metrics, fed by the core through the [`Telemetry`] port and by the access log.
 
+use artgen_core::decorators::concurrency::GateReading;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
@@ -40,6 +41,10 @@ pub struct Metrics {
     upstream_busy: Family<Labels, Counter>,
     upstream_quota: Family<Labels, Gauge>,
     upstream_circuit_open: Family<Labels, Gauge>,
+    upstream_limit: Family<Labels, Gauge>,
+    upstream_in_flight: Family<Labels, Gauge>,
+    upstream_queue_depth: Family<Labels, Gauge>,
+    upstream_queue_wait: Family<Labels, Histogram, fn() -> Histogram>,
     /// The latest quota readings by (model, kind), for `/health`.
     quota: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -74,6 +79,11 @@ impl Metrics {
         let upstream_busy = Family::<Labels, Counter>::default();
         let upstream_quota = Family::<Labels, Gauge>::default();
         let upstream_circuit_open = Family::<Labels, Gauge>::default();
+        let upstream_limit = Family::<Labels, Gauge>::default();
+        let upstream_in_flight = Family::<Labels, Gauge>::default();
+        let upstream_queue_depth = Family::<Labels, Gauge>::default();
+        let upstream_queue_wait =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
         registry.register(
             "artgen_requests",
             "HTTP requests by endpoint, model and status",
@@ -130,6 +140,26 @@ impl Metrics {
             "1 while the circuit breaker of an upstream is open (calls to it fail fast), else 0",
             upstream_circuit_open.clone(),
         );
+        registry.register(
+            "artgen_upstream_limit",
+            "Current adaptive limit on calls in flight, by upstream and model",
+            upstream_limit.clone(),
+        );
+        registry.register(
+            "artgen_upstream_in_flight",
+            "Upstream calls in flight, by upstream and model",
+            upstream_in_flight.clone(),
+        );
+        registry.register(
+            "artgen_upstream_queue_depth",
+            "Callers waiting for the upstream, by upstream and model",
+            upstream_queue_depth.clone(),
+        );
+        registry.register(
+            "artgen_upstream_queue_wait_seconds",
+            "Time a call waited in the admission queue before it was sent",
+            upstream_queue_wait.clone(),
+        );
         Self {
             registry,
             requests,
@@ -144,6 +174,10 @@ impl Metrics {
             upstream_busy,
             upstream_quota,
             upstream_circuit_open,
+            upstream_limit,
+            upstream_in_flight,
+            upstream_queue_depth,
+            upstream_queue_wait,
             quota: Mutex::new(BTreeMap::new()),
         }
     }
@@ -210,6 +244,29 @@ impl Telemetry for Metrics {
         self.upstream_busy
             .get_or_create(&vec![("model", model.to_owned())])
             .inc();
+    }
+
+    fn upstream_gate(&self, provider: &str, model: &str, reading: GateReading) {
+        let labels = vec![
+            ("provider", provider.to_owned()),
+            ("model", model.to_owned()),
+        ];
+        for (family, value) in [
+            (&self.upstream_limit, reading.limit),
+            (&self.upstream_in_flight, reading.in_flight),
+            (&self.upstream_queue_depth, reading.queued),
+        ] {
+            family.get_or_create(&labels).set(i64::from(value));
+        }
+    }
+
+    fn upstream_wait(&self, provider: &str, model: &str, waited: Duration) {
+        self.upstream_queue_wait
+            .get_or_create(&vec![
+                ("provider", provider.to_owned()),
+                ("model", model.to_owned()),
+            ])
+            .observe(waited.as_secs_f64());
     }
 
     fn circuit_state(&self, provider: &str, open: bool) {

@@ -1,5 +1,6 @@
 //! Shared state of the router.
 
+use artgen_core::decorators::concurrency::Gates;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub struct ProviderInfo {
     pub name: String,
     /// Whether it is the mock (no real images, no real cost).
     pub mock: bool,
+    /// The admission gates of each upstream, by upstream name, for `/health`.
+    pub admission: Vec<(String, Gates)>,
 }
 
 /// Everything a handler needs. Cheap to clone.

@@ -11,8 +11,10 @@
 //! - [`CircuitBreaker`] ([`CircuitConfig`]): after consecutive upstream failures (5xx,
 //!   connection failures, timeouts; never 4xx or 429), calls fail fast for a while with
 //!   `upstream_unavailable` and a retry-after, then one probe decides whether to close again.
-//! - [`ConcurrencyLimit`] ([`ConcurrencyConfig`]): per-model cap on in-flight upstream calls
-//!   with a bounded, time-limited wait queue → `upstream_busy` with a retry-after.
+//! - [`ConcurrencyLimit`] ([`ConcurrencyConfig`]): per-model, per-upstream admission: an
+//!   adaptive (AIMD) limit on calls in flight, a pause after a 429, a request budget from the
+//!   upstream's `x-ratelimit-*` headers, and a fair FIFO queue bounded in time and memory →
+//!   `upstream_busy` with the expected wait as retry-after.
 //!
 //! # Stacking order
 //!

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::decorators::concurrency::GateReading;
 use crate::domain::{Money, TokenUsage};
 
 /// Receives events from the service and the decorators. Every method has a no-op default.
@@ -33,6 +34,13 @@ pub trait Telemetry: Send + Sync {
     /// A call was turned away (`upstream_busy`) because too many calls for this model were
     /// already running or waiting.
     fn upstream_busy(&self, _model: &str) {}
+
+    /// Where the admission gate of `model` on the upstream named `provider` stands: its
+    /// adaptive limit, calls in flight and callers waiting.
+    fn upstream_gate(&self, _provider: &str, _model: &str, _reading: GateReading) {}
+
+    /// A call waited `waited` in the admission queue before it was sent.
+    fn upstream_wait(&self, _provider: &str, _model: &str, _waited: Duration) {}
 
     /// The circuit breaker of the upstream named `provider` opened (`open`: calls to it fail
     /// fast until a probe succeeds) or closed again. Also reported, closed, when the breaker

@@ -342,6 +342,26 @@ pub struct HealthStatus {
     /// Last `x-ratelimit-remaining-*` readings by model: `remaining_requests`,
     /// `remaining_tokens`.
     pub upstream_quota: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Upstream admission by upstream name, then model: the adaptive `limit` on calls in
+    /// flight, `in_flight`, `queued` callers, `paused_ms` left of a pause the upstream asked
+    /// for, and the smoothed `call_ms` (null until a call finished).
+    pub upstream_admission: BTreeMap<String, BTreeMap<String, GateStatus>>,
     /// Set when the mock provider answers.
     pub warning: Option<String>,
+}
+
+/// One model's admission gate on one upstream.
+#[derive(ToSchema)]
+pub struct GateStatus {
+    /// Current limit on calls in flight.
+    pub limit: u32,
+    /// Calls in flight.
+    pub in_flight: u32,
+    /// Callers waiting.
+    pub queued: u32,
+    /// Milliseconds left of a pause after a 429.
+    pub paused_ms: u64,
+    /// Smoothed duration of one upstream call, milliseconds.
+    #[schema(required = true)]
+    pub call_ms: Option<u64>,
 }

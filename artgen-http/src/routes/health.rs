@@ -34,6 +34,24 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         entry[format!("remaining_{kind}")] = json!(remaining);
     }
     body["upstream_quota"] = Value::Object(quota);
+    let mut admission = serde_json::Map::new();
+    for (upstream, gates) in &provider.admission {
+        let mut models = serde_json::Map::new();
+        for (model, gate) in gates.readings() {
+            models.insert(
+                model,
+                json!({
+                    "limit": gate.limit,
+                    "in_flight": gate.in_flight,
+                    "queued": gate.queued,
+                    "paused_ms": u64::try_from(gate.paused_for.as_millis()).unwrap_or(u64::MAX),
+                    "call_ms": gate.service_time.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                }),
+            );
+        }
+        admission.insert(upstream.clone(), Value::Object(models));
+    }
+    body["upstream_admission"] = Value::Object(admission);
     if provider.mock {
         body["warning"] = json!(
             "no OPENAI_API_KEY is set: the mock provider answers with generated test images and no real cost"
