@@ -13,6 +13,10 @@ pub enum StoreError {
     #[error("database query failed")]
     Database(#[from] sqlx::Error),
 
+    /// Redis refused or failed a command (or could not be reached).
+    #[error("redis command failed")]
+    Redis(#[from] redis::RedisError),
+
     /// The schema migrations could not be applied.
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -7,6 +7,8 @@
 //!   its [`Authenticator`](artgen_core::ports::Authenticator) (only SHA-256 hashes stored,
 //!   constant-time comparison, malformed keys refused without a query);
 //! - [`GovernorRateLimiter`]: an in-memory per-key [`RateLimiter`](artgen_core::ports::RateLimiter);
+//! - [`RedisRateLimiter`]: the same limit shared by every replica, one atomic GCRA script on
+//!   Redis, with [`FailoverLimiter`] applying the policy while Redis is unreachable;
 //! - [`FsImageStore`]: a content-addressed [`ImageStore`](artgen_core::ports::ImageStore) on
 //!   local disk with atomic writes.
 //!
@@ -37,6 +39,7 @@ pub mod error;
 pub mod fs_images;
 pub mod governor;
 pub mod keys;
+pub mod redis;
 pub mod sqlite;
 pub mod usage;
 
@@ -45,5 +48,6 @@ pub use crate::error::StoreError;
 pub use crate::fs_images::FsImageStore;
 pub use crate::governor::GovernorRateLimiter;
 pub use crate::keys::{KeyInfo, INVALID_KEY_MESSAGE};
+pub use crate::redis::{FailoverLimiter, RedisFailure, RedisRateLimiter};
 pub use crate::sqlite::SqliteStore;
 pub use crate::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};

@@ -8,5 +8,6 @@ mod idempotency;
 mod images;
 mod keys;
 mod limiter;
+mod redis_limiter;
 mod sqlite;
 mod usage;
