@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::UserError;
 use crate::keys::{self, KeysCommand};
+use crate::models;
 use crate::redact;
 use crate::serve;
 
@@ -17,9 +18,10 @@ use crate::serve;
 /// accounting.
 ///
 /// `artgen serve` runs the HTTP gateway (on a mock provider until OPENAI_API_KEY is set);
-/// `artgen keys create|list|revoke` manages API keys; `artgen config` prints the effective
-/// settings with secrets redacted. Every command reads the same settings: defaults, then the
-/// --config file, then ARTGEN_* environment variables, then flags.
+/// `artgen keys create|list|revoke` manages API keys; `artgen models` lists the models the
+/// server serves; `artgen config` prints the effective settings with secrets redacted. Every
+/// command reads the same settings: defaults, then the --config file, then ARTGEN_*
+/// environment variables, then flags.
 #[derive(Debug, Parser)]
 #[command(name = "artgen", version, after_help = EXIT_STATUS)]
 pub(crate) struct Cli {
@@ -56,6 +58,13 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List the models this server serves: each one's state today (active, retiring, retired;
+    /// refused or served with a warning), price, aliases and price source.
+    Models {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the effective configuration (API keys and credentials in URLs redacted).
     Config,
 }
@@ -74,6 +83,7 @@ impl Cli {
                 serve::run(settings).await
             }
             Command::Keys(command) => keys::run(&settings, command).await,
+            Command::Models { json } => models::run(&settings, json),
             Command::Config => {
                 let text = redacted_toml(&settings)?;
                 let status = |var: &str, unset: &str| {
