@@ -707,3 +707,20 @@ fn models_refuses_a_broken_catalogue_file_on_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("unknown model 'no-such-model'"), "{stderr}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_listing_quietly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+
+    let output = artgen(dir.path())
+        .arg("models")
+        .stdout(writer)
+        .output()
+        .expect("runs");
+
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

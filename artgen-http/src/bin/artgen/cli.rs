@@ -110,10 +110,20 @@ impl Cli {
     }
 }
 
-/// Prints one piece of the command's output on stdout.
-#[expect(clippy::print_stdout, reason = "the CLI's output")]
+/// Prints one piece of the command's output on stdout, and a line break. A reader that has
+/// gone (`artgen models | head`) ends the command quietly, with status 0, as it would end
+/// `ls` or `grep`, instead of a panic.
 pub(crate) fn out(text: &str) {
-    println!("{text}");
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        // Nowhere left to say it but stderr; the exit status still tells.
+        eprintln!("error: writing to stdout: {err}");
+        std::process::exit(1);
+    }
 }
 
 /// The settings as TOML with the credentials inside every URL redacted (userinfo passwords,
