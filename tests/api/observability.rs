@@ -142,3 +142,63 @@ async fn a_refused_request_counts_under_the_catalogue_model_its_body_named() {
         "an alias counts as its model"
     );
 }
+
+/// The date `days` from now, as `YYYY-MM-DD`.
+fn days_from_now(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let secs = i64::try_from(now).expect("fits") + days * 86_400;
+    artgen_core::domain::Date::from_unix_secs(secs).to_string()
+}
+
+#[tokio::test]
+async fn unpriced_requests_and_lifecycle_warnings_are_counted_by_model() {
+    let app = spawn_app(TestOptions {
+        upstream: artgen_tests::Upstream::Mock,
+        tweak: |s| {
+            s.catalog = serde_json::from_value(json!({
+                "unpriced": "serve",
+                "models": {
+                    "sunset-model": { "like": "gpt-image-2", "retired_on": days_from_now(10) }
+                },
+            }))
+            .expect("a catalogue config");
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let key = Some(app.user_key.as_str());
+
+    for (model, size) in [
+        ("gpt-image-2.6-flare", "1024x1024"),
+        ("dall-e-2", "256x256"),
+        ("sunset-model", "1024x1024"),
+        ("gpt-image-2.5-flare", "1024x1024"),
+    ] {
+        let mut request = body(model, size);
+        request["quality"] = if model == "dall-e-2" {
+            "standard"
+        } else {
+            "low"
+        }
+        .into();
+        let response = app.generate(key, &request).await;
+        assert_eq!(response.status(), 200, "{model}");
+    }
+
+    let text = app.metrics().await;
+    for line in [
+        "artgen_unpriced_requests_total{model=\"gpt-image-2.6-flare\"} 1",
+        "artgen_model_lifecycle_warnings_total{model=\"dall-e-2\",state=\"retired\"} 1",
+        "artgen_model_lifecycle_warnings_total{model=\"sunset-model\",state=\"retiring\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    assert!(!text.contains("artgen_unpriced_requests_total{model=\"dall-e-2\"}"));
+    assert!(
+        !text.contains("model=\"gpt-image-2.5-flare\",state="),
+        "active: no warning"
+    );
+}
