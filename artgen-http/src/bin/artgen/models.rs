@@ -47,20 +47,22 @@ fn shadowed_by<'a>(catalog: &'a Catalog, model: &ModelSpec) -> Option<&'a str> {
 }
 
 /// `active`, `retiring on D, served with a warning`, `retired on D, refused` or `retired on D,
-/// served with a warning`.
+/// served with a warning`; for a model whose id an alias shadows, where its requests go.
 fn state_text(catalog: &Catalog, model: &ModelSpec, today: Date) -> String {
-    let mut text = match model.state(today) {
+    let state = model.state(today);
+    let lifecycle = match state {
         LifecycleState::Active => "active".to_owned(),
-        LifecycleState::Retiring(date) => format!("retiring on {date}, served with a warning"),
-        LifecycleState::Retired(date) if catalog.refuses_retired(model, today) => {
-            format!("retired on {date}, refused")
-        }
-        LifecycleState::Retired(date) => format!("retired on {date}, served with a warning"),
+        LifecycleState::Retiring(date) => format!("retiring on {date}"),
+        LifecycleState::Retired(date) => format!("retired on {date}"),
     };
     if let Some(target) = shadowed_by(catalog, model) {
-        text.push_str(&format!("; its id is an alias: requests go to {target}"));
+        return format!("{lifecycle}; its id is an alias: requests go to {target}");
     }
-    text
+    match state {
+        LifecycleState::Active => lifecycle,
+        _ if catalog.refuses_retired(model, today) => format!("{lifecycle}, refused"),
+        _ => format!("{lifecycle}, served with a warning"),
+    }
 }
 
 /// Dollars without trailing zeros: `$5`, `$0.016`.
@@ -193,7 +195,9 @@ fn listing(catalog: &Catalog, today: Date) -> Value {
         .models()
         .map(|model| {
             let state = model.state(today);
-            let served = catalog.serves(model, today);
+            let alias_of = shadowed_by(catalog, model);
+            // A request naming a shadowed model's id is served by the alias's model instead.
+            let served = alias_of.is_none() && catalog.serves(model, today);
             json!({
                 "id": model.id,
                 "upstream_id": model.upstream_id,
@@ -207,7 +211,7 @@ fn listing(catalog: &Catalog, today: Date) -> Value {
                 "price": price_json(catalog, model),
                 "price_source": model.price_source,
                 "aliases": aliases_of(catalog, model),
-                "alias_of": shadowed_by(catalog, model),
+                "alias_of": alias_of,
             })
         })
         .collect();
@@ -217,7 +221,7 @@ fn listing(catalog: &Catalog, today: Date) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use artgen_core::domain::{CatalogPolicy, RetiredModels};
+    use artgen_core::domain::{CatalogConfig, CatalogPolicy, RetiredModels};
 
     fn date(text: &str) -> Date {
         Date::parse(text).expect("a valid date")
@@ -259,6 +263,38 @@ mod tests {
         );
         assert!(row(&refused, "gpt-image-2.5-flare").contains(" active "));
         assert!(row(&served, "gpt-image-2.6-flare").contains("unpriced: refused"));
+    }
+
+    #[test]
+    fn a_model_whose_id_an_alias_shadows_says_where_its_requests_go() {
+        let config = CatalogConfig {
+            aliases: [("gpt-image-1".to_owned(), "gpt-image-2.5-flare".to_owned())].into(),
+            ..CatalogConfig::default()
+        };
+        let catalog = Catalog::with_config(&config).expect("loads");
+        let today = date("2026-12-01");
+
+        let table = table(&catalog, today);
+        let json = listing(&catalog, today);
+
+        assert!(
+            row(&table, "gpt-image-1").contains(
+                "retired on 2026-10-23; its id is an alias: requests go to gpt-image-2.5-flare"
+            ),
+            "{table}"
+        );
+        assert!(
+            row(&table, "gpt-image-2.5-flare").contains(" gpt-image-1 "),
+            "{table}"
+        );
+        let shadowed = json["models"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .find(|m| m["id"] == "gpt-image-1")
+            .expect("listed");
+        assert_eq!(shadowed["alias_of"], "gpt-image-2.5-flare");
+        assert_eq!(shadowed["served"], false);
     }
 
     #[test]
