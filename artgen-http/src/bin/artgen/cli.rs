@@ -256,16 +256,34 @@ mod tests {
     }
 
     #[test]
-    fn every_toml_example_in_the_readme_parses() {
+    fn every_toml_example_in_the_readme_loads() {
+        use artgen_core::domain::{Catalog, CatalogConfig, CatalogSource};
         let readme = include_str!("../../../../README.md");
         let blocks: Vec<&str> = readme
             .split("```toml\n")
             .skip(1)
             .filter_map(|rest| rest.split("```").next())
             .collect();
-        assert!(blocks.len() >= 2, "the README shows config examples");
+        assert!(
+            blocks.len() >= 3,
+            "the README shows config and catalogue examples"
+        );
         for block in blocks {
-            toml::from_str::<Settings>(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+            // A catalogue file's example says so on its first line; the others are settings,
+            // whose catalogue entries must load too.
+            if block.starts_with("# catalog.toml") {
+                let source = CatalogSource {
+                    origin: "README",
+                    text: block,
+                };
+                Catalog::load(&[source], &CatalogConfig::default())
+                    .unwrap_or_else(|e| panic!("{e}\n{block}"));
+            } else {
+                let settings =
+                    toml::from_str::<Settings>(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+                artgen_http::compose::catalog(&settings, true)
+                    .unwrap_or_else(|e| panic!("{e}\n{block}"));
+            }
         }
     }
 
