@@ -189,6 +189,20 @@ fn openai_provider(
     Ok(Arc::new(provider))
 }
 
+/// The key held by the environment variable `var`, unless it is unset or blank.
+fn upstream_key(key: &dyn Fn(&str) -> Option<String>, var: &str) -> Option<SecretString> {
+    key(var)
+        .filter(|k| !k.trim().is_empty())
+        .map(SecretString::from)
+}
+
+/// Whether the primary upstream is the mock provider: the variable named by
+/// `openai.api_key_env` is unset or blank. [`upstreams`] decides the same way, so commands
+/// that build no upstream (`artgen models`) see what `artgen serve` would serve.
+pub fn uses_mock(settings: &Settings, key: &dyn Fn(&str) -> Option<String>) -> bool {
+    upstream_key(key, &settings.openai.api_key_env).is_none()
+}
+
 /// The upstreams the settings ask for. The primary is OpenAI (or compatible) when its key
 /// variable is set, else the mock provider (and then no fallbacks are built). `key` looks an
 /// environment variable up.
@@ -200,11 +214,7 @@ pub fn upstreams(
     key: &dyn Fn(&str) -> Option<String>,
     metrics: &Arc<Metrics>,
 ) -> Result<Upstreams, ComposeError> {
-    let secret = |var: &str| {
-        key(var)
-            .filter(|k| !k.trim().is_empty())
-            .map(SecretString::from)
-    };
+    let secret = |var: &str| upstream_key(key, var);
     let Some(primary_key) = secret(&settings.openai.api_key_env) else {
         let latency = Duration::from_millis(settings.mock.latency_ms);
         return Ok(Upstreams::single(Arc::new(

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::middleware::note_model;
 
 /// A JSON body parsed strictly: a `Content-Type` other than `application/json` (UTF-8) is a 415;
 /// malformed JSON, a non-object, an unknown field, a wrong type or an out-of-range value is a
@@ -30,7 +31,19 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| fail(body_error(&r)))?;
+        note_named_model(&bytes);
         parse_json(&bytes).map(JsonBody).map_err(fail)
+    }
+}
+
+/// Notes the body's top-level `model` string, if it has one, before anything can fail.
+fn note_named_model(bytes: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        model: Option<String>,
+    }
+    if let Ok(Named { model: Some(model) }) = serde_json::from_slice(bytes) {
+        note_model(&model);
     }
 }
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::extract::{capped_message, echo};
+use crate::middleware::note_model;
 
 /// Most parts a form may have (16 images, a mask and the text fields).
 pub const MAX_PARTS: usize = 48;
@@ -280,6 +281,9 @@ pub async fn read_form(
             let leaf = path.last().copied().unwrap_or(root);
             insert_nested(&mut form.fields, root, &path, typed(leaf, text, spec))?;
             continue;
+        }
+        if name == "model" {
+            note_model(&text);
         }
         let value = match serde_json::from_str::<Value>(&text) {
             // An object field may also come whole, as JSON text.

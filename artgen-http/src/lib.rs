@@ -5,8 +5,8 @@
 //! server binary `artgen`.
 //!
 //! Routes: `POST /generate`, `POST /edit`, `POST /variation`, the OpenAI-compatible
-//! `POST /v1/images/{generations,edits,variations}`, `GET /images/{id}`, `GET /health`,
-//! `GET /metrics` and `GET /openapi.json`. Every error is the JSON envelope
+//! `POST /v1/images/{generations,edits,variations}` and `GET /v1/models[/{id}]`,
+//! `GET /images/{id}`, `GET /health`, `GET /metrics` and `GET /openapi.json`. Every error is the JSON envelope
 //! `{"error": {"code", "message", "type", "param", "request_id"}}`.
 
 pub mod compose;

@@ -45,6 +45,8 @@ pub struct Metrics {
     upstream_in_flight: Family<Labels, Gauge>,
     upstream_queue_depth: Family<Labels, Gauge>,
     upstream_queue_wait: Family<Labels, Histogram, fn() -> Histogram>,
+    unpriced: Family<Labels, Counter>,
+    lifecycle_warnings: Family<Labels, Counter>,
     /// The latest quota readings by (model, kind), for `/health`.
     quota: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -84,6 +86,8 @@ impl Metrics {
         let upstream_queue_depth = Family::<Labels, Gauge>::default();
         let upstream_queue_wait =
             Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        let unpriced = Family::<Labels, Counter>::default();
+        let lifecycle_warnings = Family::<Labels, Counter>::default();
         registry.register(
             "artgen_requests",
             "HTTP requests by endpoint, model and status",
@@ -160,6 +164,16 @@ impl Metrics {
             "Time a call waited in the admission queue before it was sent",
             upstream_queue_wait.clone(),
         );
+        registry.register(
+            "artgen_unpriced_requests",
+            "Requests served for a model without a known price (catalog.unpriced = \"serve\"), by model",
+            unpriced.clone(),
+        );
+        registry.register(
+            "artgen_model_lifecycle_warnings",
+            "Requests served with a Warning because their model is retiring or retired, by model and state",
+            lifecycle_warnings.clone(),
+        );
         Self {
             registry,
             requests,
@@ -178,6 +192,8 @@ impl Metrics {
             upstream_in_flight,
             upstream_queue_depth,
             upstream_queue_wait,
+            unpriced,
+            lifecycle_warnings,
             quota: Mutex::new(BTreeMap::new()),
         }
     }
@@ -290,6 +306,21 @@ impl Telemetry for Metrics {
             .insert((model.to_owned(), kind.to_owned()), remaining);
     }
 
+    fn unpriced(&self, model: &str) {
+        self.unpriced
+            .get_or_create(&vec![("model", model.to_owned())])
+            .inc();
+    }
+
+    fn lifecycle_warning(&self, model: &str, state: &str) {
+        self.lifecycle_warnings
+            .get_or_create(&vec![
+                ("model", model.to_owned()),
+                ("state", state.to_owned()),
+            ])
+            .inc();
+    }
+
     fn rate_limited(&self, _user: &str) {
         self.rate_limited.inc();
     }
@@ -335,6 +366,8 @@ mod tests {
         metrics.upstream_quota("openai", "dall-e-2", "requests", 10);
         metrics.upstream_quota("openai", "dall-e-2", "requests", 9);
         metrics.circuit_state("backup", true);
+        metrics.unpriced("gpt-image-2.6-flare");
+        metrics.lifecycle_warning("dall-e-2", "retired");
         let text = metrics.render().expect("renders");
         for name in [
             "artgen_requests_total{endpoint=\"/generate\",model=\"dall-e-2\",status=\"200\"} 1",
@@ -348,8 +381,33 @@ mod tests {
             "artgen_upstream_busy_total{model=\"dall-e-2\"} 1",
             "artgen_upstream_quota_remaining{model=\"dall-e-2\",kind=\"requests\"} 9",
             "artgen_upstream_circuit_open{provider=\"backup\"} 1",
+            "artgen_unpriced_requests_total{model=\"gpt-image-2.6-flare\"} 1",
+            "artgen_model_lifecycle_warnings_total{model=\"dall-e-2\",state=\"retired\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_metric_is_documented_in_the_readme_and_the_api_guide() {
+        let text = Metrics::new().render().expect("renders");
+        let names: Vec<String> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_once(' '))
+            .map(|(name, kind)| match kind {
+                "counter" => format!("{name}_total"),
+                _ => name.to_owned(),
+            })
+            .collect();
+        assert!(names.len() >= 14, "{names:?}");
+        for (doc, text) in [
+            ("README.md", include_str!("../../README.md")),
+            ("docs/api.md", include_str!("../../docs/api.md")),
+        ] {
+            for name in &names {
+                assert!(text.contains(&format!("`{name}")), "{doc} lacks {name}");
+            }
         }
     }
 

@@ -131,6 +131,14 @@ error_set!(
     ImageErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, INTERNAL_SERVER_ERROR
 );
 error_set!(
+    /// Errors of `GET /v1/models` (400: two `Authorization` headers).
+    ReadErrors: BAD_REQUEST, UNAUTHORIZED, INTERNAL_SERVER_ERROR
+);
+error_set!(
+    /// Errors of `GET /v1/models/{id}`: those of the list, and 404 `model_not_found`.
+    ModelErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, INTERNAL_SERVER_ERROR
+);
+error_set!(
     /// Errors of `GET /metrics` (400: two `Authorization` headers).
     MetricsErrors: BAD_REQUEST, UNAUTHORIZED, INTERNAL_SERVER_ERROR
 );
@@ -201,6 +209,8 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
         routes::openai::generations,
         routes::openai::edits,
         routes::openai::variations,
+        routes::models::list,
+        routes::models::retrieve,
         routes::images::image,
         routes::health::health,
         routes::metrics::metrics,

@@ -43,7 +43,12 @@ pub fn build_router(state: AppState) -> Router {
         .route_layer(from_fn(require_multipart))
         .route_layer(from_fn_with_state(state.clone(), require_auth))
         .layer(DefaultBodyLimit::max(state.config().max_upload_bytes));
-    let protected = Router::new().merge(json).merge(uploads);
+    // Read-only routes take authentication only: a GET has no body to limit or fingerprint,
+    // and is idempotent by nature.
+    let reads = Router::new()
+        .merge(routes::models::router())
+        .route_layer(from_fn_with_state(state.clone(), require_auth));
+    let protected = Router::new().merge(json).merge(uploads).merge(reads);
     let open = Router::new()
         .merge(routes::health::router())
         .merge(routes::images::router())

@@ -336,7 +336,7 @@ fn help_opens_with_what_artgen_is_and_names_the_subcommands() {
             !stdout.contains("HTTP adapter"),
             "not the crate description: {stdout}"
         );
-        for command in ["serve", "keys", "config"] {
+        for command in ["serve", "keys", "models", "config"] {
             assert!(stdout.contains(command), "{flag} names {command}: {stdout}");
         }
     }
@@ -550,4 +550,177 @@ fn config_redacts_credentials_in_every_url_it_prints() {
     let ttl = stdout.find("signed_url_ttl_secs").expect("ttl printed");
     let body = stdout.find("max_body_bytes").expect("body limit printed");
     assert!(ttl < body, "settings keep their declared order: {stdout}");
+}
+
+/// The row `artgen models` prints for `id`.
+fn model_row<'a>(table: &'a str, id: &str) -> &'a str {
+    table
+        .lines()
+        .find(|line| line.starts_with(&format!("{id} ")))
+        .unwrap_or_else(|| panic!("{id} is not listed:\n{table}"))
+}
+
+/// Runs `artgen models` (with `extra` arguments) on the mock provider, returning stdout.
+fn models(data_dir: &Path, catalog: Option<&Path>, openai_key: bool, extra: &[&str]) -> String {
+    let mut cmd = artgen(data_dir);
+    cmd.arg("models")
+        .args(extra)
+        .env_remove("ARTGEN_CATALOG_FILE");
+    if let Some(file) = catalog {
+        cmd.env("ARTGEN_CATALOG_FILE", file);
+    }
+    if openai_key {
+        cmd.env("OPENAI_API_KEY", "sk-test-never-called");
+    }
+    let output = cmd.output().expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[test]
+fn models_lists_each_model_with_its_state_price_source_and_aliases() {
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let table = models(dir.path(), None, false, &[]);
+
+    assert!(table.starts_with("MODEL "), "a header first: {table}");
+    let flare = model_row(&table, "gpt-image-2.5-flare");
+    for expected in [
+        " active ",
+        "per 1M tokens: text in $5, image in $8, image out $30, text out $0",
+        "gateways' merged changes",
+    ] {
+        assert!(flare.contains(expected), "{expected}: {flare}");
+    }
+    let dall_e = model_row(&table, "dall-e-2");
+    assert!(
+        dall_e.contains("retired on 2026-05-12, served with a warning"),
+        "the mock still serves DALL·E: {dall_e}"
+    );
+    assert!(
+        dall_e.contains("per image: standard 256x256 $0.016"),
+        "{dall_e}"
+    );
+    assert!(model_row(&table, "gpt-image-2.6-flare").contains("unpriced: refused"));
+    assert!(
+        !dir.path().join("artgen.db").exists(),
+        "listing models opens no database"
+    );
+}
+
+#[test]
+fn models_shows_retired_models_refused_when_the_upstream_is_openais_own_api() {
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let table = models(dir.path(), None, true, &[]);
+
+    let dall_e = model_row(&table, "dall-e-3");
+    assert!(
+        dall_e.contains("retired on 2026-05-12, refused"),
+        "{dall_e}"
+    );
+    assert!(model_row(&table, "gpt-image-2").contains(" active "));
+}
+
+#[test]
+fn models_applies_the_operators_catalogue_file_in_both_forms() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let in_ten_days = i64::try_from(now).expect("fits") + 10 * 86_400;
+    let retires = artgen_core::domain::Date::from_unix_secs(in_ten_days).to_string();
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "[aliases]\nhouse = \"house-style\"\n\n\
+             [models.\"house-style\"]\nlike = \"gpt-image-2\"\n\
+             description = \"Our house model.\"\nretired_on = \"{retires}\"\n\
+             replacement = [\"gpt-image-2\"]\n\n\
+             [models.\"gpt-image-2.6-flare\".price]\nkind = \"tokens\"\n\
+             source = \"our contract\"\ntext_input_per_mtok = 4.0\n\
+             image_input_per_mtok = 7.0\nimage_output_per_mtok = 25.0\n\n\
+             [models.\"gpt-image-2.6-flare\".price.output_tokens]\n\"low:1024x1024\" = 200\n"
+        ),
+    )
+    .expect("catalogue written");
+
+    let table = models(dir.path(), Some(&catalog), false, &[]);
+    let house = model_row(&table, "house-style");
+    for expected in [
+        format!("retiring on {retires}, served with a warning"),
+        "image out $30".to_owned(),
+        " house ".to_owned(),
+    ] {
+        assert!(house.contains(&expected), "{expected}: {house}");
+    }
+    let flare = model_row(&table, "gpt-image-2.6-flare");
+    assert!(
+        flare.contains("image out $25") && flare.ends_with("our contract"),
+        "{flare}"
+    );
+    assert!(model_row(&table, "gpt-image-2.6-sunburst").contains("unpriced: refused"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&models(dir.path(), Some(&catalog), false, &["--json"]))
+            .expect("--json prints JSON");
+    let model = |id: &str| {
+        json["models"]
+            .as_array()
+            .expect("a list of models")
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {json}"))
+            .clone()
+    };
+    let house = model("house-style");
+    assert_eq!(house["state"], "retiring");
+    assert_eq!(house["retired_on"], retires.as_str());
+    assert_eq!(house["served"], true);
+    assert_eq!(house["warning"], true);
+    assert_eq!(house["aliases"], serde_json::json!(["house"]));
+    let flare = model("gpt-image-2.6-flare");
+    assert_eq!(flare["price"]["kind"], "tokens");
+    assert_eq!(flare["price"]["per_mtok"]["image_output"], 25.0);
+    assert_eq!(flare["price_source"], "our contract");
+    assert_eq!(flare["served"], true);
+    assert_eq!(model("gpt-image-2.6-sunburst")["served"], false);
+    assert_eq!(model("dall-e-2")["state"], "retired");
+}
+
+#[test]
+fn models_refuses_a_broken_catalogue_file_on_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(&catalog, "[models.\"mine\"]\nlike = \"no-such-model\"\n").expect("written");
+
+    let output = artgen(dir.path())
+        .env("ARTGEN_CATALOG_FILE", &catalog)
+        .arg("models")
+        .output()
+        .expect("runs");
+
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("unknown model 'no-such-model'"), "{stderr}");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_listing_quietly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+
+    let output = artgen(dir.path())
+        .arg("models")
+        .stdout(writer)
+        .output()
+        .expect("runs");
+
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

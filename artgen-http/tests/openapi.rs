@@ -22,13 +22,15 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 /// Every route `build_router` serves.
-const ROUTES: [(&str, &str); 10] = [
+const ROUTES: [(&str, &str); 12] = [
     ("POST", "/generate"),
     ("POST", "/edit"),
     ("POST", "/variation"),
     ("POST", "/v1/images/generations"),
     ("POST", "/v1/images/edits"),
     ("POST", "/v1/images/variations"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{id}"),
     ("GET", "/images/{id}"),
     ("GET", "/health"),
     ("GET", "/metrics"),

@@ -10,6 +10,7 @@ mod helpers;
 mod idempotency;
 mod images;
 mod limits;
+mod models;
 mod observability;
 mod python_sdk;
 mod resilience;

@@ -4,6 +4,8 @@ use artgen_tests::upstream::{error, mount_failure, mount_images};
 use artgen_tests::{logs, spawn_app, TestOptions, OPENAI_KEY};
 use wiremock::ResponseTemplate;
 
+use serde_json::json;
+
 use crate::helpers::body;
 
 #[tokio::test]
@@ -72,5 +74,131 @@ async fn no_key_ever_appears_in_the_logs() {
     assert!(
         !captured.contains("Bearer "),
         "an Authorization header leaked into the logs"
+    );
+}
+
+/// A mock-provider server where `house` is an alias of `dall-e-2`.
+async fn mock_with_alias() -> artgen_tests::TestApp {
+    spawn_app(TestOptions {
+        upstream: artgen_tests::Upstream::Mock,
+        tweak: |s| {
+            s.catalog.aliases.insert("house".into(), "dall-e-2".into());
+        },
+        ..TestOptions::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_refused_request_counts_under_the_catalogue_model_its_body_named() {
+    let app = mock_with_alias().await;
+    let key = Some(app.user_key.as_str());
+    let bad_size = |model: &str| json!({ "model": model, "prompt": "a fox", "size": "999x999" });
+
+    for (body, status) in [
+        (bad_size("dall-e-2"), 400),
+        (bad_size("house"), 400),
+        (
+            json!({ "model": "dall-e-2", "prompt": "a fox", "n": "two" }),
+            400,
+        ),
+        (json!({ "prompt": "a fox", "size": "999x999" }), 400),
+        (
+            json!({ "model": "made-up-model-123", "prompt": "a fox" }),
+            404,
+        ),
+        (json!({ "model": 7, "prompt": "a fox" }), 400),
+    ] {
+        let response = app.generate(key, &body).await;
+        assert_eq!(response.status(), status, "{body}");
+    }
+    let openai = json!({ "model": "gpt-image-2", "prompt": "a fox", "quality": "ultra" });
+    let response = app
+        .post_raw("/v1/images/generations", key, openai.to_string())
+        .await;
+    assert_eq!(response.status(), 400);
+    let form = reqwest::multipart::Form::new()
+        .text("model", "house")
+        .text("prompt", "a boat");
+    let response = app.post_form("/edit", &app.user_key, form).await;
+    assert_eq!(response.status(), 400, "no image");
+
+    let text = app.metrics().await;
+    for line in [
+        "artgen_requests_total{endpoint=\"/generate\",model=\"dall-e-2\",status=\"400\"} 3",
+        "artgen_requests_total{endpoint=\"/generate\",model=\"\",status=\"400\"} 2",
+        "artgen_requests_total{endpoint=\"/generate\",model=\"\",status=\"404\"} 1",
+        "artgen_requests_total{endpoint=\"/v1/images/generations\",model=\"gpt-image-2\",status=\"400\"} 1",
+        "artgen_requests_total{endpoint=\"/edit\",model=\"dall-e-2\",status=\"400\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    assert!(
+        !text.contains("made-up-model"),
+        "a caller's string became a label"
+    );
+    assert!(
+        !text.contains("model=\"house\""),
+        "an alias counts as its model"
+    );
+}
+
+/// The date `days` from now, as `YYYY-MM-DD`.
+fn days_from_now(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let secs = i64::try_from(now).expect("fits") + days * 86_400;
+    artgen_core::domain::Date::from_unix_secs(secs).to_string()
+}
+
+#[tokio::test]
+async fn unpriced_requests_and_lifecycle_warnings_are_counted_by_model() {
+    let app = spawn_app(TestOptions {
+        upstream: artgen_tests::Upstream::Mock,
+        tweak: |s| {
+            s.catalog = serde_json::from_value(json!({
+                "unpriced": "serve",
+                "models": {
+                    "sunset-model": { "like": "gpt-image-2", "retired_on": days_from_now(10) }
+                },
+            }))
+            .expect("a catalogue config");
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let key = Some(app.user_key.as_str());
+
+    for (model, size) in [
+        ("gpt-image-2.6-flare", "1024x1024"),
+        ("dall-e-2", "256x256"),
+        ("sunset-model", "1024x1024"),
+        ("gpt-image-2.5-flare", "1024x1024"),
+    ] {
+        let mut request = body(model, size);
+        request["quality"] = if model == "dall-e-2" {
+            "standard"
+        } else {
+            "low"
+        }
+        .into();
+        let response = app.generate(key, &request).await;
+        assert_eq!(response.status(), 200, "{model}");
+    }
+
+    let text = app.metrics().await;
+    for line in [
+        "artgen_unpriced_requests_total{model=\"gpt-image-2.6-flare\"} 1",
+        "artgen_model_lifecycle_warnings_total{model=\"dall-e-2\",state=\"retired\"} 1",
+        "artgen_model_lifecycle_warnings_total{model=\"sunset-model\",state=\"retiring\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    assert!(!text.contains("artgen_unpriced_requests_total{model=\"dall-e-2\"}"));
+    assert!(
+        !text.contains("model=\"gpt-image-2.5-flare\",state="),
+        "active: no warning"
     );
 }

@@ -1,4 +1,4 @@
-"""Drives ArtGen's /v1/images routes with the official OpenAI Python SDK.
+"""Drives ArtGen's /v1/images and /v1/models routes with the official OpenAI Python SDK.
 
 Run by tests/api/python_sdk.rs against a test server: ARTGEN_URL and ARTGEN_KEY are set.
 Every call must parse; any exception fails the test.
@@ -7,7 +7,7 @@ import base64
 import os
 import sys
 
-from openai import BadRequestError, OpenAI
+from openai import BadRequestError, NotFoundError, OpenAI
 
 client = OpenAI(base_url=os.environ["ARTGEN_URL"] + "/v1", api_key=os.environ["ARTGEN_KEY"], max_retries=0)
 
@@ -43,5 +43,14 @@ try:
     sys.exit("an invalid size must be refused")
 except BadRequestError as err:
     assert err.status_code == 400 and err.body["param"] == "size", err.body
+
+ids = [model.id for model in client.models.list()]
+assert "gpt-image-2.5-flare" in ids and "gpt-image-2.6-flare" not in ids, ids
+assert client.models.retrieve("dall-e-2").owned_by == "openai"
+try:
+    client.models.retrieve("no-such-model")
+    sys.exit("a model not served must be 404")
+except NotFoundError as err:
+    assert err.code == "model_not_found", err.body
 
 print("python sdk: ok")

@@ -6,4 +6,4 @@ pub mod observe;
 
 pub use auth::{authenticate_headers, require_auth, AuthenticatedUser};
 pub use idempotency::{idempotency, IdempotencyConfig, IdempotencyLayerState};
-pub use observe::{observe, RequestSummary};
+pub use observe::{note_model, observe, RequestSummary};

@@ -1,6 +1,13 @@
 //! The outermost middleware: gives each request an id (also sent back as `x-request-id`),
 //! logs it exactly once, and counts it in the metrics.
+//!
+//! A request that fails before a generation still counts under the model its body named, when
+//! the catalogue knows that model: the code that reads a body (the JSON extractor, the form
+//! reader) calls [`note_model`], and this middleware keeps the note. It travels in a task-local
+//! scoped to the request, because the form reader sees neither the request nor its extensions.
+//! Names the catalogue does not know count under `""`, so a caller cannot mint label values.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use artgen_core::domain::{Money, RequestId};
@@ -25,6 +32,21 @@ pub struct RequestSummary {
     pub images: usize,
 }
 
+/// The model a request's body names, as noted by whoever reads the body.
+type NamedModel = Arc<Mutex<Option<String>>>;
+
+tokio::task_local! {
+    static NAMED_MODEL: NamedModel;
+}
+
+/// Notes the model the request's body names (for the metrics' and the access log's `model`,
+/// should the request fail before a generation). Outside a request it does nothing.
+pub fn note_model(name: &str) {
+    let _outside_a_request = NAMED_MODEL.try_with(|named| {
+        *named.lock().unwrap_or_else(PoisonError::into_inner) = Some(name.to_owned());
+    });
+}
+
 /// Request id, access log and request metrics.
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -38,7 +60,8 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
 
-    let mut response = next.run(request).await;
+    let named = NamedModel::default();
+    let mut response = NAMED_MODEL.scope(named.clone(), next.run(request)).await;
 
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
@@ -51,7 +74,15 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .map(|u| u.0.clone());
     let summary = response.extensions().get::<RequestSummary>().cloned();
     let error = response.extensions().get::<LoggedError>().cloned();
-    let model = summary.as_ref().map_or("", |s| s.model.as_str());
+    // The model that served, else the catalogue's id for the model the body named (an alias
+    // counts as its model), else none.
+    let named = named.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let catalog = state.service().catalog();
+    let known = named.as_deref().and_then(|name| catalog.get(name));
+    let model = match &summary {
+        Some(summary) => summary.model.as_str(),
+        None => known.map_or("", |m| m.id.as_str()),
+    };
     if endpoint != "/metrics" && endpoint != "/health" {
         state
             .metrics()

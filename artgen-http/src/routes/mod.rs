@@ -5,4 +5,5 @@ pub mod generate;
 pub mod health;
 pub mod images;
 pub mod metrics;
+pub mod models;
 pub mod openai;

@@ -474,6 +474,20 @@ impl Catalog {
         }
     }
 
+    /// Whether a request for `model` is refused on `today` because the model is retired and
+    /// the policy refuses retired models (toward OpenAI's own API).
+    pub fn refuses_retired(&self, model: &ModelSpec, today: Date) -> bool {
+        self.policy.retired == RetiredModels::Refuse
+            && matches!(model.state(today), LifecycleState::Retired(_))
+    }
+
+    /// Whether a request for `model` can succeed on `today` under the policy: it has a known
+    /// price (or unpriced models are served) and is not refused as retired.
+    pub fn serves(&self, model: &ModelSpec, today: Date) -> bool {
+        let priced = model.pricing.is_known() || self.policy.unpriced == UnpricedModels::Serve;
+        priced && !self.refuses_retired(model, today)
+    }
+
     /// The model used for an operation when a request names none.
     pub fn default_model(&self, operation: Operation) -> &str {
         self.defaults.for_operation(operation)

@@ -349,3 +349,36 @@ fn gpt_image_2_size_rules_follow_the_reference() {
     assert!(rule.check(d(3840, 1184)).is_err(), "ratio over 3:1");
     assert!(rule.check(d(3856, 2160)).is_err(), "edge over 3840");
 }
+
+#[test]
+fn a_catalogue_serves_priced_models_and_refuses_retired_ones_only_under_the_refuse_policy() {
+    let today = date("2026-12-01");
+    let warn = Catalog::shipped();
+    let refuse = Catalog::shipped()
+        .with_policy(CatalogPolicy::default().with_retired(RetiredModels::Refuse));
+    let serve_unpriced = Catalog::shipped()
+        .with_policy(CatalogPolicy::default().with_unpriced(UnpricedModels::Serve));
+    let (dall_e_2, flare, unpriced) = (
+        model("dall-e-2"),
+        model("gpt-image-2.5-flare"),
+        model("gpt-image-2.6-flare"),
+    );
+
+    assert!(
+        warn.serves(&dall_e_2, today),
+        "retired, served with a warning"
+    );
+    assert!(!warn.refuses_retired(&dall_e_2, today));
+    assert!(!refuse.serves(&dall_e_2, today), "retired, refused");
+    assert!(refuse.refuses_retired(&dall_e_2, today));
+    assert!(
+        refuse.serves(&dall_e_2, date("2026-05-11")),
+        "the day before"
+    );
+    assert!(refuse.serves(&flare, today) && warn.serves(&flare, today));
+    assert!(
+        !warn.serves(&unpriced, today),
+        "unpriced, refused by default"
+    );
+    assert!(serve_unpriced.serves(&unpriced, today));
+}

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::UserError;
 use crate::keys::{self, KeysCommand};
+use crate::models;
 use crate::redact;
 use crate::serve;
 
@@ -17,9 +18,10 @@ use crate::serve;
 /// accounting.
 ///
 /// `artgen serve` runs the HTTP gateway (on a mock provider until OPENAI_API_KEY is set);
-/// `artgen keys create|list|revoke` manages API keys; `artgen config` prints the effective
-/// settings with secrets redacted. Every command reads the same settings: defaults, then the
-/// --config file, then ARTGEN_* environment variables, then flags.
+/// `artgen keys create|list|revoke` manages API keys; `artgen models` lists the models the
+/// server serves; `artgen config` prints the effective settings with secrets redacted. Every
+/// command reads the same settings: defaults, then the --config file, then ARTGEN_*
+/// environment variables, then flags.
 #[derive(Debug, Parser)]
 #[command(name = "artgen", version, after_help = EXIT_STATUS)]
 pub(crate) struct Cli {
@@ -56,6 +58,13 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List the models this server serves: each one's state today (active, retiring, retired;
+    /// refused or served with a warning), price, aliases and price source.
+    Models {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the effective configuration (API keys and credentials in URLs redacted).
     Config,
 }
@@ -74,6 +83,7 @@ impl Cli {
                 serve::run(settings).await
             }
             Command::Keys(command) => keys::run(&settings, command).await,
+            Command::Models { json } => models::run(&settings, json),
             Command::Config => {
                 let text = redacted_toml(&settings)?;
                 let status = |var: &str, unset: &str| {
@@ -100,10 +110,20 @@ impl Cli {
     }
 }
 
-/// Prints one piece of the command's output on stdout.
-#[expect(clippy::print_stdout, reason = "the CLI's output")]
+/// Prints one piece of the command's output on stdout, and a line break. A reader that has
+/// gone (`artgen models | head`) ends the command quietly, with status 0, as it would end
+/// `ls` or `grep`, instead of a panic.
 pub(crate) fn out(text: &str) {
-    println!("{text}");
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        // Nowhere left to say it but stderr; the exit status still tells.
+        eprintln!("error: writing to stdout: {err}");
+        std::process::exit(1);
+    }
 }
 
 /// The settings as TOML with the credentials inside every URL redacted (userinfo passwords,
@@ -236,16 +256,34 @@ mod tests {
     }
 
     #[test]
-    fn every_toml_example_in_the_readme_parses() {
+    fn every_toml_example_in_the_readme_loads() {
+        use artgen_core::domain::{Catalog, CatalogConfig, CatalogSource};
         let readme = include_str!("../../../../README.md");
         let blocks: Vec<&str> = readme
             .split("```toml\n")
             .skip(1)
             .filter_map(|rest| rest.split("```").next())
             .collect();
-        assert!(blocks.len() >= 2, "the README shows config examples");
+        assert!(
+            blocks.len() >= 3,
+            "the README shows config and catalogue examples"
+        );
         for block in blocks {
-            toml::from_str::<Settings>(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+            // A catalogue file's example says so on its first line; the others are settings,
+            // whose catalogue entries must load too.
+            if block.starts_with("# catalog.toml") {
+                let source = CatalogSource {
+                    origin: "README",
+                    text: block,
+                };
+                Catalog::load(&[source], &CatalogConfig::default())
+                    .unwrap_or_else(|e| panic!("{e}\n{block}"));
+            } else {
+                let settings =
+                    toml::from_str::<Settings>(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+                artgen_http::compose::catalog(&settings, true)
+                    .unwrap_or_else(|e| panic!("{e}\n{block}"));
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! artgen keys create --user NAME [--admin]
 //! artgen keys list [--user NAME]
 //! artgen keys revoke KEY_OR_ID
+//! artgen models [--json]
 //! artgen config
 //! ```
 //!
@@ -15,6 +16,7 @@ mod cli;
 mod error;
 mod keys;
 mod logging;
+mod models;
 mod redact;
 mod serve;
 
