@@ -12,6 +12,7 @@ mod limits;
 mod observability;
 mod python_sdk;
 mod resilience;
+mod sdk;
 mod streaming;
 mod uploads;
 mod upstream;
