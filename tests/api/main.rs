@@ -9,6 +9,7 @@ mod helpers;
 mod idempotency;
 mod images;
 mod limits;
+mod node_sdk;
 mod observability;
 mod python_sdk;
 mod resilience;
