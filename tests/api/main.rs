@@ -11,6 +11,7 @@ mod images;
 mod limits;
 mod node_sdk;
 mod observability;
+mod openai_schemas;
 mod python_sdk;
 mod resilience;
 mod sdk;
