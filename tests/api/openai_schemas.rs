@@ -113,8 +113,8 @@ fn events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// Validates each event against the schema its `type` names; returns the event names.
-fn assert_events_valid(body: &str, prefix: &str) -> Vec<String> {
+/// Validates each event against the schema its `type` names; returns the events.
+fn assert_events_valid(body: &str, prefix: &str) -> Vec<(String, Value)> {
     let events = events(body);
     let schema = |kind: &str| match (prefix, kind) {
         ("image_generation", "partial_image") => "ImageGenPartialImageEvent",
@@ -140,7 +140,11 @@ fn assert_events_valid(body: &str, prefix: &str) -> Vec<String> {
             .unwrap_or_else(|| panic!("{name} is not an {prefix} event"));
         assert_valid(schema(kind), data);
     }
-    events.into_iter().map(|(name, _)| name).collect()
+    events
+}
+
+fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(name, _)| name.as_str()).collect()
 }
 
 #[tokio::test]
@@ -284,14 +288,18 @@ async fn every_streamed_event_matches_its_event_schema() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let names = assert_events_valid(&response.text().await.expect("body"), "image_generation");
+    let events = assert_events_valid(&response.text().await.expect("body"), "image_generation");
     assert_eq!(
-        names,
+        names(&events),
         [
             "image_generation.partial_image",
             "image_generation.partial_image",
             "image_generation.completed"
         ]
+    );
+    assert_eq!(
+        events[2].1["safety_identifier"], "user-hash-1",
+        "the completed event repeats the effective end-user id"
     );
 
     let edit = form(
@@ -306,8 +314,11 @@ async fn every_streamed_event_matches_its_event_schema() {
     );
     let response = app.post_form("/v1/images/edits", &app.user_key, edit).await;
     assert_eq!(response.status(), 200);
-    let names = assert_events_valid(&response.text().await.expect("body"), "image_edit");
-    assert_eq!(names, ["image_edit.partial_image", "image_edit.completed"]);
+    let events = assert_events_valid(&response.text().await.expect("body"), "image_edit");
+    assert_eq!(
+        names(&events),
+        ["image_edit.partial_image", "image_edit.completed"]
+    );
 }
 
 #[tokio::test]
@@ -342,8 +353,8 @@ async fn an_upstream_error_inside_a_stream_is_an_error_event_of_openais_error_sh
         .await;
 
     assert_eq!(response.status(), 200);
-    let names = assert_events_valid(&response.text().await.expect("body"), "image_generation");
-    assert_eq!(names, ["image_generation.partial_image", "error"]);
+    let events = assert_events_valid(&response.text().await.expect("body"), "image_generation");
+    assert_eq!(names(&events), ["image_generation.partial_image", "error"]);
 }
 
 #[tokio::test]

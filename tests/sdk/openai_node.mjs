@@ -245,6 +245,7 @@ let events = await collect(
     quality: "low",
     stream: true,
     partial_images: 2,
+    safety_identifier: "user-hash-3",
   }),
 );
 assert.deepEqual(
@@ -261,6 +262,7 @@ for (const event of events) {
   assert.ok(Number.isInteger(event.created_at));
 }
 assert.ok(events.at(-1).usage.total_tokens > 0 && events.at(-1).usage.input_tokens_details);
+assert.equal(events.at(-1).safety_identifier, "user-hash-3", "the completed event repeats the end-user id");
 
 // --- edits --------------------------------------------------------------------------------
 

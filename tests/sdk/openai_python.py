@@ -208,7 +208,15 @@ square = base64.b64decode(
 )
 
 events = list(
-    generate(model="gpt-image-2", prompt="a fox", size="1024x1024", quality="low", stream=True, partial_images=2)
+    generate(
+        model="gpt-image-2",
+        prompt="a fox",
+        size="1024x1024",
+        quality="low",
+        stream=True,
+        partial_images=2,
+        safety_identifier="user-hash-3",
+    )
 )
 assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"], events
 assert [e.partial_image_index for e in events[:2]] == [0, 1]
@@ -217,6 +225,7 @@ for event in events:
     assert (event.size, event.quality, event.output_format) == ("1024x1024", "low", "png"), event
     assert isinstance(event.created_at, int)
 assert events[-1].usage.total_tokens > 0 and events[-1].usage.input_tokens_details is not None
+assert events[-1].safety_identifier == "user-hash-3", "the completed event repeats the end-user id"
 
 # --- edits ----------------------------------------------------------------------------------
 
