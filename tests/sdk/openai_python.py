@@ -356,7 +356,7 @@ dalle_answer(variations)
 try:
     models = client.models.list()
     ids = [m.id for m in models.data]
-    assert "gpt-image-2" in ids and "dall-e-2" in ids, ids
+    assert "gpt-image-2" in ids, ids
     assert all(m.object == "model" and isinstance(m.created, int) and m.owned_by for m in models.data)
     print("models.list: ok")
 except NotFoundError:
