@@ -31,6 +31,8 @@ struct Echo {
     background: String,
     output_format: String,
     size: String,
+    /// The effective end-user id, which the upstream repeats on completed events.
+    safety_identifier: Option<String>,
 }
 
 impl Echo {
@@ -48,6 +50,7 @@ impl Echo {
                 .map_or_else(|| "auto".to_owned(), |b| b.to_string()),
             output_format: job.effective_format().to_string(),
             size: job.size().to_string(),
+            safety_identifier: job.safety_identifier().map(str::to_owned),
         }
     }
 
@@ -137,6 +140,9 @@ impl EventSink for ChannelSink {
                     .payload("completed", engine.encode(&image.bytes), now);
                 data["size"] = json!(image.dimensions.to_string());
                 data["usage"] = images_usage(usage.as_ref());
+                if let Some(id) = &self.echo.safety_identifier {
+                    data["safety_identifier"] = json!(id);
+                }
                 data["image_id"] = json!(image.id.as_str());
                 data["url"] = json!(signed_url(&self.state, &self.base, image.id.as_str()));
                 ("completed", data)
