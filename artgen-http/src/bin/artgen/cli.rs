@@ -184,6 +184,12 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     if let Some(v) = var("ARTGEN_RATE_LIMIT_BURST") {
         settings.rate_limit.burst = parse("ARTGEN_RATE_LIMIT_BURST", &v)?;
     }
+    if let Some(v) = var("ARTGEN_MAX_UPLOADS_PER_USER") {
+        settings.max_uploads_per_user = Some(parse("ARTGEN_MAX_UPLOADS_PER_USER", &v)?);
+    }
+    if let Some(v) = var("ARTGEN_BODY_READ_TIMEOUT_SECS") {
+        settings.body_read_timeout_secs = parse("ARTGEN_BODY_READ_TIMEOUT_SECS", &v)?;
+    }
     if let Some(v) = var("OPENAI_BASE_URL") {
         settings.openai.base_url = Some(v);
     }
@@ -223,6 +229,19 @@ mod tests {
         assert_eq!(settings.bind.port(), 9000);
         assert_eq!(settings.rate_limit.per_minute, 5);
         assert_eq!(settings.rate_limit.burst, 7);
+    }
+
+    #[test]
+    fn limits_and_timeouts_come_from_the_environment() {
+        let mut settings = Settings::default();
+        apply_env(&mut settings, |name| match name {
+            "ARTGEN_MAX_UPLOADS_PER_USER" => Some("2".to_owned()),
+            "ARTGEN_BODY_READ_TIMEOUT_SECS" => Some("12".to_owned()),
+            _ => None,
+        })
+        .expect("valid env");
+        assert_eq!(settings.uploads_per_user(), 2);
+        assert_eq!(settings.body_read_timeout_secs, 12);
     }
 
     #[test]
