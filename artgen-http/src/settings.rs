@@ -46,6 +46,16 @@ pub struct Settings {
     /// Slowest average a request body may arrive at after the grace, bytes per second (0: the
     /// grace is a deadline for the whole body).
     pub body_min_bytes_per_sec: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection must send a whole request head within this long of being accepted or of
+    /// starting the head, seconds (0: no limit).
+    pub header_read_timeout_secs: u64,
+    /// An idle keep-alive connection is closed after this long, seconds (0: never).
+    pub keep_alive_timeout_secs: u64,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before their
+    /// connections are dropped, seconds.
+    pub shutdown_grace_secs: u64,
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
     /// Upstream retries.
@@ -109,6 +119,10 @@ impl Default for Settings {
             max_uploads_per_user: None,
             body_read_timeout_secs: 30,
             body_min_bytes_per_sec: 16 * 1024,
+            max_connections: 4096,
+            header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 75,
+            shutdown_grace_secs: 25,
             rate_limit: RateLimitConfig::default(),
             retry: RetryPolicy::default(),
             openai: OpenAiSettings::default(),

@@ -1,4 +1,5 @@
-//! Hostile clients: slow uploads and trickled bodies. Raw sockets on 127.0.0.1, each test
+//! Hostile clients against the real server loop: slow uploads, dribbled headers, idle
+//! keep-alive sockets and more connections than the cap. Raw sockets on 127.0.0.1, each test
 //! bounded in time and in sockets.
 
 use std::time::{Duration, Instant};
@@ -124,6 +125,13 @@ async fn closes_within(reader: &mut (impl AsyncRead + Unpin), limit: Duration) -
     })
     .await
     .is_ok()
+}
+
+/// `GET /health` on an open connection, kept alive.
+async fn health_on(stream: &mut TcpStream) -> Option<(u16, String)> {
+    let request = "GET /health HTTP/1.1\r\nHost: artgen\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.ok()?;
+    read_answer(stream).await
 }
 
 #[tokio::test]
@@ -268,4 +276,97 @@ async fn a_caller_without_a_key_or_over_their_rate_limit_is_refused_before_waiti
     let body: Value = limited.json().await.expect("JSON");
     assert_error(&body, "rate_limit_exceeded", None);
     task.abort();
+}
+
+#[tokio::test]
+async fn a_client_dribbling_its_headers_is_cut_off_after_the_header_timeout() {
+    let app = spawn_app(TestOptions {
+        tweak: |s| s.header_read_timeout_secs = 1,
+        ..TestOptions::default()
+    })
+    .await;
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    let started = Instant::now();
+    let dribble = tokio::spawn(async move {
+        let head = b"GET /health HTTP/1.1\r\nHost: artgen\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa";
+        for byte in head {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let silent = connect(&app).await;
+
+    assert!(closes_within(&mut reader, Duration::from_secs(5)).await);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    let mut silent = silent;
+    assert!(
+        closes_within(&mut silent, Duration::from_secs(3)).await,
+        "a connection that sends nothing is closed too"
+    );
+    dribble.abort();
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_the_keep_alive_timeout() {
+    let app = spawn_app(TestOptions {
+        tweak: |s| {
+            s.header_read_timeout_secs = 1;
+            s.keep_alive_timeout_secs = 3;
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        let mut stream = connect(&app).await;
+        let (status, _) = health_on(&mut stream).await.expect("answered");
+        assert_eq!(status, 200);
+        idle.push(stream);
+    }
+
+    // Idle for longer than the header timeout: still open, and reused.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _) = health_on(&mut idle[0]).await.expect("kept alive");
+    assert_eq!(status, 200);
+    let answered = Instant::now();
+
+    for stream in &mut idle {
+        assert!(closes_within(stream, Duration::from_secs(6)).await);
+    }
+    assert!(answered.elapsed() >= Duration::from_millis(2500));
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_while_open_ones_are_still_served() {
+    let app = spawn_app(TestOptions {
+        tweak: |s| s.max_connections = 3,
+        ..TestOptions::default()
+    })
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut stream = connect(&app).await;
+        assert_eq!(health_on(&mut stream).await.map(|a| a.0), Some(200));
+        open.push(stream);
+    }
+
+    let mut fourth = connect(&app).await;
+    let request = "GET /health HTTP/1.1\r\nHost: artgen\r\n\r\n";
+    fourth.write_all(request.as_bytes()).await.expect("sent");
+    let waiting = timeout(Duration::from_millis(700), read_answer(&mut fourth)).await;
+    assert!(waiting.is_err(), "the fourth connection waits");
+    let again = timeout(Duration::from_secs(2), health_on(&mut open[0])).await;
+    assert_eq!(again.expect("in time").map(|a| a.0), Some(200));
+
+    drop(open.remove(1));
+    let served = timeout(Duration::from_secs(3), read_answer(&mut fourth))
+        .await
+        .expect("served once a connection closed");
+    assert_eq!(served.map(|a| a.0), Some(200));
 }
