@@ -30,6 +30,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// An upload is not of a supported media type.
     UnsupportedMedia,
+    /// The caller did not send its request in time.
+    ClientTimeout,
     /// The request conflicts with another one.
     Conflict,
     /// The upstream provider failed or answered something unusable.
@@ -75,6 +77,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The request body is not of the media type the route takes.
     UnsupportedMediaType,
+    /// The request body did not arrive within the read timeout.
+    RequestTimeout,
     /// An uploaded image is unusable (corrupt, wrong shape, a mask without alpha, ...).
     InvalidImage,
     /// An uploaded image is of a format the model does not take.
@@ -130,6 +134,7 @@ impl ErrorCode {
             Self::BudgetExceeded => "budget_exceeded",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
             Self::InvalidImage => "invalid_image",
             Self::InvalidImageFormat => "invalid_image_format",
             Self::ImageTooLarge => "image_too_large",
@@ -170,6 +175,7 @@ impl ErrorCode {
             Self::BudgetExceeded => ErrorKind::QuotaExceeded,
             Self::PayloadTooLarge => ErrorKind::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorKind::UnsupportedMedia,
+            Self::RequestTimeout => ErrorKind::ClientTimeout,
             Self::Conflict | Self::IdempotencyInProgress => ErrorKind::Conflict,
             Self::Cancelled => ErrorKind::Cancelled,
             Self::UpstreamAuth | Self::UpstreamError => ErrorKind::Upstream,
@@ -180,7 +186,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         Self::InvalidRequest,
         Self::InvalidValue,
         Self::UnknownParameter,
@@ -193,6 +199,7 @@ impl ErrorCode {
         Self::BudgetExceeded,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::RequestTimeout,
         Self::InvalidImage,
         Self::InvalidImageFormat,
         Self::ImageTooLarge,

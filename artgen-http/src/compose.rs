@@ -21,7 +21,7 @@ use artgen_store::{FsImageStore, GovernorRateLimiter, SqliteStore};
 use rand::RngCore;
 
 use crate::metrics::Metrics;
-use crate::middleware::IdempotencyLayerState;
+use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
 use crate::state::{AppState, HttpConfig, ProviderInfo};
@@ -388,6 +388,11 @@ pub async fn build(
         max_body_bytes: settings.max_body_bytes,
         max_upload_bytes: settings.max_upload_bytes,
         max_concurrent_uploads: settings.max_concurrent_uploads.max(1),
+        max_uploads_per_user: settings.uploads_per_user(),
+        body_read_timeout: (settings.body_read_timeout_secs > 0).then(|| BodyReadTimeout {
+            grace: Duration::from_secs(settings.body_read_timeout_secs),
+            min_bytes_per_sec: settings.body_min_bytes_per_sec,
+        }),
     };
     let idempotency = IdempotencyLayerState::new(
         Arc::new(store.clone()),

@@ -87,7 +87,9 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), Error> {
 }
 
 fn body_error(rejection: &BytesRejection) -> Error {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if crate::middleware::read_timeout::is_read_timeout(rejection) {
+        crate::middleware::read_timeout::read_timeout_error()
+    } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Error::new(ErrorCode::PayloadTooLarge, "the request body is too large")
     } else {
         Error::new(

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::extract::{capped_message, echo};
 use crate::middleware::note_model;
+use crate::middleware::read_timeout::{is_read_timeout, read_timeout_error};
 
 /// Most parts a form may have (16 images, a mask and the text fields).
 pub const MAX_PARTS: usize = 48;
@@ -106,7 +107,9 @@ pub async fn require_multipart(request: Request, next: Next) -> Response {
 }
 
 fn multipart_error(err: &MultipartError) -> Error {
-    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if is_read_timeout(err) {
+        read_timeout_error()
+    } else if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Error::new(ErrorCode::PayloadTooLarge, "the upload is too large")
     } else {
         Error::new(
@@ -178,7 +181,7 @@ fn insert_nested(
 ///
 /// # Errors
 /// `invalid_request` for a malformed body, too many parts, an unknown file part, a repeated
-/// part, a field name no parameter could have, a file where text is expected (or the reverse); `payload_too_large` past the body limit or
+/// part, a field name no parameter could have, a file where text is expected (or the reverse); `request_timeout` when the body comes too slowly; `payload_too_large` past the body limit or
 /// for an image larger than any model accepts; the upload errors of
 /// [`UploadedImage::inspect`].
 pub async fn read_form(

@@ -1,8 +1,8 @@
 //! # artgen-http
 //!
 //! The driving adapter of ArtGen: the axum router as a library ([`build_router`]), the
-//! composition of adapters from typed [`Settings`](settings::Settings), and the reference
-//! server binary `artgen`.
+//! composition of adapters from typed [`Settings`](settings::Settings), the server loop with
+//! its connection limits ([`server::serve`]), and the reference server binary `artgen`.
 //!
 //! Routes: `POST /generate`, `POST /edit`, `POST /variation`, the OpenAI-compatible
 //! `POST /v1/images/{generations,edits,variations}` and `GET /v1/models[/{id}]`,
@@ -18,6 +18,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod router;
 pub mod routes;
+pub mod server;
 pub mod settings;
 pub mod signing;
 pub mod sse;

@@ -83,7 +83,7 @@ pub struct ErrorBody {
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
-    /// Bad input and a refused key: 400, 401, 404, 405, 409, 413, 415.
+    /// Bad input and a refused key: 400, 401, 404, 405, 408, 409, 413, 415.
     InvalidRequestError,
     /// A safety refusal of a GPT image model (`moderation_blocked`).
     ImageGenerationUserError,
@@ -117,12 +117,12 @@ macro_rules! error_set {
 
 error_set!(
     /// Errors of the JSON job routes (`/generate`, `/v1/images/generations`).
-    JobErrors: BAD_REQUEST, UNAUTHORIZED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
-    TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY, SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
+    JobErrors: BAD_REQUEST, UNAUTHORIZED, REQUEST_TIMEOUT, CONFLICT, PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY, SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );
 error_set!(
     /// Errors of the multipart job routes: those of the JSON ones.
-    UploadErrors: BAD_REQUEST, UNAUTHORIZED, CONFLICT, PAYLOAD_TOO_LARGE,
+    UploadErrors: BAD_REQUEST, UNAUTHORIZED, REQUEST_TIMEOUT, CONFLICT, PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY,
     SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );

@@ -7,11 +7,10 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::error::ApiError;
 use crate::form::require_multipart;
-use crate::middleware::{idempotency, observe, require_auth};
+use crate::middleware::{idempotency, observe, read_timeout, require_auth, upload_slot};
 use crate::routes;
 use crate::state::AppState;
 
@@ -24,11 +23,12 @@ pub fn build_router(state: AppState) -> Router {
             .route_layer(from_fn_with_state(state.idempotency().clone(), idempotency))
             .route_layer(from_fn_with_state(state.clone(), require_auth))
     };
-    // Uploads are buffered (up to the upload limit each), so only so many are read at once:
-    // inside auth (anonymous clients cannot take the slots), outside idempotency (which reads
-    // the body). Further uploads wait for a slot before a byte of their body is read. A body
-    // not declared as multipart/form-data is refused (415) before it takes a slot.
-    let upload_slots = GlobalConcurrencyLimitLayer::new(state.config().max_concurrent_uploads);
+    // Uploads are buffered (up to the upload limit each), so only so many are read at once,
+    // and one user holds at most a share of them (see `middleware::uploads`): inside auth
+    // (anonymous clients cannot take the slots), outside idempotency (which reads the body).
+    // The slot layer takes the caller's rate-limit unit first, so a caller over their limit
+    // never waits for a slot. Further uploads wait before a byte of their body is read. A body
+    // not declared as multipart/form-data is refused (415) before any of this.
     let json = protect(
         Router::new()
             .merge(routes::generate::router())
@@ -39,7 +39,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::edit::router())
         .nest("/v1/images", routes::openai::upload_router())
         .route_layer(from_fn_with_state(state.idempotency().clone(), idempotency))
-        .route_layer(upload_slots)
+        .route_layer(from_fn_with_state(state.clone(), upload_slot))
         .route_layer(from_fn(require_multipart))
         .route_layer(from_fn_with_state(state.clone(), require_auth))
         .layer(DefaultBodyLimit::max(state.config().max_upload_bytes));
@@ -60,8 +60,10 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run outside-in from the bottom: `observe` (request id, access log, metrics)
-        // wraps everything, then the body limit.
+        // wraps everything, then the body read deadline (whose clock starts at the body's
+        // first read, so uploads waiting for a slot are not timed), then the body limit.
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), read_timeout))
         .layer(from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -37,6 +37,25 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     /// Uploads read at the same time; more wait (bounds memory to this × `max_upload_bytes`).
     pub max_concurrent_uploads: usize,
+    /// Of those, how many one user may hold (default: a quarter, at least 1); their further
+    /// uploads wait without holding a shared slot.
+    pub max_uploads_per_user: Option<usize>,
+    /// Grace for reading a request body, seconds; after it the body must keep up
+    /// `body_min_bytes_per_sec` on average, else 408 (0: no deadline).
+    pub body_read_timeout_secs: u64,
+    /// Slowest average a request body may arrive at after the grace, bytes per second (0: the
+    /// grace is a deadline for the whole body).
+    pub body_min_bytes_per_sec: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection must send a whole request head within this long of being accepted or of
+    /// starting the head, seconds (0: no limit).
+    pub header_read_timeout_secs: u64,
+    /// An idle keep-alive connection is closed after this long, seconds (0: never).
+    pub keep_alive_timeout_secs: u64,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before their
+    /// connections are dropped, seconds.
+    pub shutdown_grace_secs: u64,
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
     /// Upstream retries.
@@ -75,6 +94,17 @@ pub struct MockSettings {
     pub latency_ms: u64,
 }
 
+impl Settings {
+    /// How many uploads one user may hold: [`Settings::max_uploads_per_user`], else a quarter
+    /// of [`Settings::max_concurrent_uploads`], at least 1 and at most all of them.
+    pub fn uploads_per_user(&self) -> usize {
+        let total = self.max_concurrent_uploads.max(1);
+        self.max_uploads_per_user
+            .unwrap_or(total / 4)
+            .clamp(1, total)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -86,6 +116,13 @@ impl Default for Settings {
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 64 * 1024 * 1024,
             max_concurrent_uploads: 16,
+            max_uploads_per_user: None,
+            body_read_timeout_secs: 30,
+            body_min_bytes_per_sec: 16 * 1024,
+            max_connections: 4096,
+            header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 75,
+            shutdown_grace_secs: 25,
             rate_limit: RateLimitConfig::default(),
             retry: RetryPolicy::default(),
             openai: OpenAiSettings::default(),
@@ -131,5 +168,28 @@ impl Default for OpenAiSettings {
             api_version: None,
             deployments: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_user_gets_a_quarter_of_the_upload_slots_unless_configured() {
+        let with = |total, per_user| Settings {
+            max_concurrent_uploads: total,
+            max_uploads_per_user: per_user,
+            ..Settings::default()
+        };
+        assert_eq!(Settings::default().uploads_per_user(), 4);
+        assert_eq!(with(2, None).uploads_per_user(), 1, "at least one");
+        assert_eq!(with(16, Some(6)).uploads_per_user(), 6);
+        assert_eq!(
+            with(4, Some(9)).uploads_per_user(),
+            4,
+            "never more than all"
+        );
+        assert_eq!(with(4, Some(0)).uploads_per_user(), 1);
     }
 }

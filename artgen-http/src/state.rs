@@ -7,7 +7,7 @@ use std::time::Duration;
 use artgen_core::ArtGen;
 
 use crate::metrics::Metrics;
-use crate::middleware::IdempotencyLayerState;
+use crate::middleware::{BodyReadTimeout, IdempotencyLayerState, UploadSlots};
 use crate::signing::UrlSigner;
 
 /// Settings of the HTTP surface.
@@ -26,6 +26,10 @@ pub struct HttpConfig {
     pub max_upload_bytes: usize,
     /// Uploads read at the same time (each is buffered up to `max_upload_bytes`).
     pub max_concurrent_uploads: usize,
+    /// Of those, how many one user may hold; their further uploads wait for their own.
+    pub max_uploads_per_user: usize,
+    /// How fast a request body must arrive (`None`: no deadline).
+    pub body_read_timeout: Option<BodyReadTimeout>,
 }
 
 impl Default for HttpConfig {
@@ -37,6 +41,8 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 64 * 1024 * 1024,
             max_concurrent_uploads: 16,
+            max_uploads_per_user: 4,
+            body_read_timeout: Some(BodyReadTimeout::default()),
         }
     }
 }
@@ -64,6 +70,7 @@ struct Inner {
     config: HttpConfig,
     provider: ProviderInfo,
     idempotency: IdempotencyLayerState,
+    uploads: UploadSlots,
 }
 
 impl AppState {
@@ -76,6 +83,7 @@ impl AppState {
         provider: ProviderInfo,
         idempotency: IdempotencyLayerState,
     ) -> Self {
+        let uploads = UploadSlots::new(config.max_concurrent_uploads, config.max_uploads_per_user);
         Self(Arc::new(Inner {
             service,
             metrics,
@@ -83,7 +91,13 @@ impl AppState {
             config,
             provider,
             idempotency,
+            uploads,
         }))
+    }
+
+    /// The upload slots (shared by every upload route).
+    pub fn uploads(&self) -> &UploadSlots {
+        &self.0.uploads
     }
 
     /// The idempotency layer's state (one per application, so waiters share wake-ups).

@@ -7,7 +7,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 fn artgen(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artgen"));
+    command(env!("CARGO_BIN_EXE_artgen"), data_dir)
+}
+
+/// `program` with the environment every test gives `artgen` (a wrapper such as `prlimit`
+/// passes it on).
+fn command(program: &str, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env_remove("OPENAI_API_KEY")
         .env_remove("ARTGEN_CONFIG")
         .env("ARTGEN_DATA_DIR", data_dir)
@@ -81,7 +87,12 @@ fn rest(lines: &mpsc::Receiver<String>) -> Vec<String> {
 
 impl Server {
     fn start(data_dir: &Path, config: &Path) -> Self {
-        let mut child = artgen(data_dir)
+        Self::spawn(artgen(data_dir), config)
+    }
+
+    /// Runs `serve` with `command`, which is `artgen` or a wrapper about to run it.
+    fn spawn(mut command: Command, config: &Path) -> Self {
+        let mut child = command
             .args(["serve", "--bind", "127.0.0.1:0", "--config"])
             .arg(config)
             .stdout(Stdio::piped())
@@ -723,4 +734,162 @@ fn a_reader_that_goes_away_ends_the_listing_quietly() {
     let stderr = String::from_utf8(output.stderr).expect("utf-8");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Reads from `stream` until the server closes it or `limit` passes; whether it closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut chunk = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drops_half_sent_requests_after_the_grace_period_and_keeps_every_answered_requests_usage(
+) {
+    use artgen_core::domain::{UsageQuery, UsageStatus};
+    use artgen_core::ports::UsageStore as _;
+    use tokio::io::AsyncWriteExt as _;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("artgen.toml");
+    std::fs::write(
+        &config,
+        "shutdown_grace_secs = 2\n[mock]\nlatency_ms = 800\n",
+    )
+    .expect("config written");
+    let key = create_key(&data, "lisa");
+    let mut server = Server::start(&data, &config);
+    let mut stdout = server.wait_for("artgen listening");
+    let address = bound_address(&stdout);
+    let client = reqwest::Client::new();
+    let generate = |prompt: &str| {
+        client
+            .post(format!("http://{address}/generate"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"model": "dall-e-2", "prompt": prompt, "size": "256x256"}))
+            .send()
+    };
+
+    let before = generate("answered before the signal")
+        .await
+        .expect("answered");
+    assert_eq!(before.status(), 200);
+    // A request whose body stops after 9 of its 200 bytes, and one whose head never ends.
+    let mut half_body = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /generate HTTP/1.1\r\nHost: artgen\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"model\":"
+    );
+    half_body.write_all(head.as_bytes()).await.expect("sent");
+    let mut half_head = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connects");
+    half_head
+        .write_all(b"POST /generate HTTP/1.1\r\nHost: artgen\r\n")
+        .await
+        .expect("sent");
+    let during = tokio::spawn(generate("in flight at the signal"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let signalled = std::time::Instant::now();
+    server.terminate();
+    let during = during.await.expect("task").expect("answered");
+    let status = server.wait_exit();
+    let took = signalled.elapsed();
+
+    assert_eq!(
+        during.status(),
+        200,
+        "an in-flight request finishes in the grace period"
+    );
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
+        "exits at the 2 s deadline: {took:?}"
+    );
+    assert!(closed_within(&mut half_body, Duration::from_secs(1)).await);
+    assert!(closed_within(&mut half_head, Duration::from_secs(1)).await);
+    stdout.extend(rest(&server.stdout));
+    assert!(
+        stdout
+            .iter()
+            .any(|l| l.contains("shutdown grace period over")),
+        "{stdout:#?}"
+    );
+    let store = artgen_store::SqliteStore::open(&data.join("artgen.db"))
+        .await
+        .expect("database opens");
+    let rows = store
+        .list(&UsageQuery::default())
+        .await
+        .expect("usage rows");
+    assert_eq!(rows.len(), 2, "one row per answered request: {rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.status == UsageStatus::Succeeded),
+        "{rows:#?}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn under_a_low_file_limit_the_server_keeps_accepting_and_health_answers_again() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux's prlimit is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("artgen.toml");
+    std::fs::write(&config, "header_read_timeout_secs = 1\n").expect("config written");
+    let mut limited = command("prlimit", &data);
+    limited.args(["--nofile=64:64", "--", env!("CARGO_BIN_EXE_artgen")]);
+    let mut server = Server::spawn(limited, &config);
+    let address = bound_address(&server.wait_for("artgen listening"));
+    let health = || async {
+        let response = reqwest::Client::new()
+            .get(format!("http://{address}/health"))
+            .send();
+        tokio::time::timeout(Duration::from_secs(20), response)
+            .await
+            .expect("health answers in time")
+            .expect("health answers")
+            .status()
+    };
+
+    // More silent connections than the server has descriptors; /health waits behind them.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(
+            tokio::net::TcpStream::connect(&address)
+                .await
+                .expect("connects"),
+        );
+    }
+    let while_held = health().await;
+    let out_of_descriptors = server.wait_for("accept error");
+    drop(held);
+    let after = health().await;
+
+    assert_eq!(while_held, 200, "answered while the sockets are still open");
+    assert!(
+        out_of_descriptors
+            .last()
+            .is_some_and(|l| l.contains("Too many open files")),
+        "the server did run out: {out_of_descriptors:#?}"
+    );
+    assert_eq!(after, 200);
+    server.terminate();
+    assert!(server.wait_exit().success());
 }

@@ -7,6 +7,7 @@ mod compat;
 mod generate;
 mod hardening;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod images;
 mod limits;

@@ -15,6 +15,7 @@ use artgen_core::ports::ImageProvider;
 use artgen_core::testing::MockProvider;
 use artgen_http::compose::{self, Upstreams};
 use artgen_http::metrics::Metrics;
+use artgen_http::server::ServerConfig;
 use artgen_http::settings::{OpenAiSettings, Settings};
 use artgen_store::{RateLimitConfig, SqliteStore};
 use serde_json::Value;
@@ -166,9 +167,13 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
     let user_key = key("lisa", Role::User).await;
     let other_key = key("somchai", Role::User).await;
     let router = artgen_http::build_router(app.state);
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("server runs");
-    });
+    let server = ServerConfig::from_settings(&settings);
+    tokio::spawn(artgen_http::server::serve(
+        listener,
+        router,
+        server,
+        std::future::pending(),
+    ));
     TestApp {
         address: format!("http://{addr}"),
         client: reqwest::Client::new(),

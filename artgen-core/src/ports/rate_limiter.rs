@@ -76,24 +76,41 @@ impl RateLimiter for Unlimited {
 }
 
 /// Where the service leaves a request's rate-limit status for the edge to report, whether the
-/// request was admitted or not. Cheap to clone; clones share the slot.
+/// request was admitted or not, and whether the request's unit was already taken (see
+/// [`ArtGen::admit_early`](crate::ArtGen::admit_early)). Cheap to clone; clones share the slot.
 #[derive(Debug, Clone, Default)]
-pub struct RateLimitSlot(Arc<Mutex<Option<RateLimitStatus>>>);
+pub struct RateLimitSlot(Arc<Mutex<SlotState>>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    status: Option<RateLimitStatus>,
+    prepaid: bool,
+}
 
 impl RateLimitSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Records the latest status.
     pub fn set(&self, status: RateLimitStatus) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
+        self.lock().status = Some(status);
     }
 
     /// The latest status, if a limiter reported one.
     pub fn get(&self) -> Option<RateLimitStatus> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lock().status
+    }
+
+    /// Notes that the request's unit is taken, so admission does not take another.
+    pub(crate) fn mark_prepaid(&self) {
+        self.lock().prepaid = true;
+    }
+
+    /// Whether the request's unit was taken early; true at most once.
+    pub(crate) fn take_prepaid(&self) -> bool {
+        std::mem::take(&mut self.lock().prepaid)
     }
 }

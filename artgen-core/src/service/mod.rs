@@ -300,10 +300,23 @@ impl ArtGen {
         Ok(vec![warning])
     }
 
-    /// Rate limit, then the usage row that will record this request.
-    async fn admit(&self, ctx: &RequestContext, job: &ImageJob) -> Result<UsageRecord> {
+    /// Takes the caller's rate-limit unit for a request now, before its body is read; the
+    /// request's later admission then takes none. The edge does this for uploads, so that a
+    /// caller over their limit is refused before holding an upload slot. The unit is spent
+    /// even if the request then fails validation or is answered from the idempotency store.
+    ///
+    /// # Errors
+    /// `rate_limited` with a retry delay (or none, when one unit exceeds the burst);
+    /// `internal_error` when the limiter's backend fails.
+    pub async fn admit_early(&self, ctx: &RequestContext) -> Result<()> {
+        self.take_rate_unit(ctx).await?;
+        ctx.rate_limit.mark_prepaid();
+        Ok(())
+    }
+
+    /// Takes one unit of the caller's rate limit, leaving the limit's status in the context.
+    async fn take_rate_unit(&self, ctx: &RequestContext) -> Result<()> {
         let ports = &self.inner.ports;
-        let (_, estimate) = job.estimate();
         let decision = ports.rate_limiter.acquire(&ctx.principal.user, 1).await?;
         if let Some(status) = decision.status {
             ctx.rate_limit.set(status);
@@ -324,6 +337,17 @@ impl ArtGen {
                     "this request costs more than your rate limit's burst can ever admit",
                 ),
             });
+        }
+        Ok(())
+    }
+
+    /// Rate limit (unless [`ArtGen::admit_early`] took the unit), then the usage row that
+    /// will record this request.
+    async fn admit(&self, ctx: &RequestContext, job: &ImageJob) -> Result<UsageRecord> {
+        let ports = &self.inner.ports;
+        let (_, estimate) = job.estimate();
+        if !ctx.rate_limit.take_prepaid() {
+            self.take_rate_unit(ctx).await?;
         }
         Ok(UsageRecord {
             request_id: ctx.request_id.clone(),

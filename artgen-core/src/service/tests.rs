@@ -285,3 +285,38 @@ async fn others_cannot_read_an_image_but_admins_can() {
     );
     assert!(h.service.image(&admin, id).await.is_ok());
 }
+
+/// Admits exactly one unit, ever.
+#[derive(Default)]
+struct OneUnit(std::sync::atomic::AtomicU32);
+
+#[async_trait]
+impl RateLimiter for OneUnit {
+    async fn acquire(&self, _key: &str, cost: u32) -> Result<crate::ports::RateDecision> {
+        let taken = self.0.fetch_add(cost, std::sync::atomic::Ordering::SeqCst);
+        Ok(if taken == 0 {
+            crate::ports::RateDecision::admit(None)
+        } else {
+            crate::ports::RateDecision::refuse(Some(Duration::from_secs(60)), None)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_request_admitted_early_is_not_charged_again_when_it_runs() {
+    let mut ports = Ports::in_memory(Arc::new(MockProvider::new()));
+    ports.rate_limiter = Arc::new(OneUnit::default());
+    let service = ArtGen::new(Catalog::default(), ports);
+    let first = ctx();
+
+    service.admit_early(&first).await.expect("the one unit");
+    let ran = service
+        .generate(&first, generate("dall-e-2", "256x256"))
+        .await;
+    let second = service.admit_early(&ctx()).await;
+
+    assert!(ran.is_ok(), "charged twice: {ran:?}");
+    let refused = second.expect_err("no unit left");
+    assert_eq!(refused.code(), ErrorCode::RateLimited);
+    assert!(refused.retry_after().is_some());
+}

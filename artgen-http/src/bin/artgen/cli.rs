@@ -204,6 +204,34 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     if let Some(v) = var("ARTGEN_RATE_LIMIT_BURST") {
         settings.rate_limit.burst = parse("ARTGEN_RATE_LIMIT_BURST", &v)?;
     }
+    if let Some(v) = var("ARTGEN_MAX_UPLOADS_PER_USER") {
+        settings.max_uploads_per_user = Some(parse("ARTGEN_MAX_UPLOADS_PER_USER", &v)?);
+    }
+    if let Some(v) = var("ARTGEN_MAX_CONNECTIONS") {
+        settings.max_connections = parse("ARTGEN_MAX_CONNECTIONS", &v)?;
+    }
+    for (name, slot) in [
+        (
+            "ARTGEN_BODY_READ_TIMEOUT_SECS",
+            &mut settings.body_read_timeout_secs,
+        ),
+        (
+            "ARTGEN_HEADER_READ_TIMEOUT_SECS",
+            &mut settings.header_read_timeout_secs,
+        ),
+        (
+            "ARTGEN_KEEP_ALIVE_TIMEOUT_SECS",
+            &mut settings.keep_alive_timeout_secs,
+        ),
+        (
+            "ARTGEN_SHUTDOWN_GRACE_SECS",
+            &mut settings.shutdown_grace_secs,
+        ),
+    ] {
+        if let Some(v) = var(name) {
+            *slot = parse(name, &v)?;
+        }
+    }
     if let Some(v) = var("OPENAI_BASE_URL") {
         settings.openai.base_url = Some(v);
     }
@@ -243,6 +271,27 @@ mod tests {
         assert_eq!(settings.bind.port(), 9000);
         assert_eq!(settings.rate_limit.per_minute, 5);
         assert_eq!(settings.rate_limit.burst, 7);
+    }
+
+    #[test]
+    fn limits_and_timeouts_come_from_the_environment() {
+        let mut settings = Settings::default();
+        apply_env(&mut settings, |name| match name {
+            "ARTGEN_MAX_CONNECTIONS" => Some("512".to_owned()),
+            "ARTGEN_MAX_UPLOADS_PER_USER" => Some("2".to_owned()),
+            "ARTGEN_HEADER_READ_TIMEOUT_SECS" => Some("5".to_owned()),
+            "ARTGEN_KEEP_ALIVE_TIMEOUT_SECS" => Some("0".to_owned()),
+            "ARTGEN_SHUTDOWN_GRACE_SECS" => Some("8".to_owned()),
+            "ARTGEN_BODY_READ_TIMEOUT_SECS" => Some("12".to_owned()),
+            _ => None,
+        })
+        .expect("valid env");
+        assert_eq!(settings.max_connections, 512);
+        assert_eq!(settings.uploads_per_user(), 2);
+        assert_eq!(settings.header_read_timeout_secs, 5);
+        assert_eq!(settings.keep_alive_timeout_secs, 0);
+        assert_eq!(settings.shutdown_grace_secs, 8);
+        assert_eq!(settings.body_read_timeout_secs, 12);
     }
 
     #[test]

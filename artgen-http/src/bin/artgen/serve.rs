@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result};
 use artgen_core::domain::{KeyEnv, Role};
 use artgen_core::ports::{Clock as _, IdempotencyStore as _, SystemClock};
 use artgen_http::compose;
+use artgen_http::server::ServerConfig;
 use artgen_http::settings::Settings;
 use std::sync::Arc;
 
@@ -68,10 +69,8 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
         "artgen listening"
     );
     let router = artgen_http::build_router(app.state);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    let server = ServerConfig::from_settings(&settings);
+    artgen_http::server::serve(listener, router, server, shutdown).await;
     tracing::info!("shut down cleanly");
     Ok(())
 }
@@ -91,7 +90,7 @@ fn first_start_banner(key: &str) {
 }
 
 /// Installs the SIGINT and SIGTERM handlers now and returns a future that resolves on either;
-/// axum then stops accepting and drains in-flight requests.
+/// the server then stops accepting and drains in-flight requests within its grace period.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let signals = {

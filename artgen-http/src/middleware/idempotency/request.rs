@@ -47,7 +47,8 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Err
 /// with its fingerprint.
 ///
 /// # Errors
-/// `payload_too_large` over the limit, `invalid_request` when the body cannot be read.
+/// `payload_too_large` over the limit, `request_timeout` when it comes too slowly,
+/// `invalid_request` when the body cannot be read.
 pub(super) async fn buffer(request: Request) -> Result<(Request, [u8; 32]), Error> {
     let (parts, body) = request.into_parts();
     // The `Bytes` extractor honours `DefaultBodyLimit` and stops reading at the limit.
@@ -59,7 +60,9 @@ pub(super) async fn buffer(request: Request) -> Result<(Request, [u8; 32]), Erro
 }
 
 fn body_error(rejection: &BytesRejection) -> Error {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if crate::middleware::read_timeout::is_read_timeout(rejection) {
+        crate::middleware::read_timeout::read_timeout_error()
+    } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Error::new(ErrorCode::PayloadTooLarge, "the request body is too large")
     } else {
         Error::new(
