@@ -38,6 +38,11 @@ fn main() {
     let catalog = Catalog::default();
     println!("Estimated cost of one image (prompt: {PROMPT:?})\n");
     for model in catalog.models() {
+        if !model.pricing.is_known() {
+            // Never shown as $0: the operator sets the price (see README, "Models").
+            println!("{}\n  unpriced ({})", model.id, model.price_source);
+            continue;
+        }
         println!("{}", model.id);
         let sizes = sizes(model);
         for &quality in &model.qualities {

@@ -154,6 +154,16 @@ impl EditParams {
                     "the markup must be a transparent PNG (with an alpha channel)",
                 ));
             }
+            if markup.dimensions() != first.dimensions() {
+                return Err(invalid_image(
+                    "markup",
+                    &format!(
+                        "the markup is {} but the image is {}; they must match",
+                        markup.dimensions(),
+                        first.dimensions()
+                    ),
+                ));
+            }
         }
         if let Some(mask) = &self.mask {
             check_input(

@@ -66,7 +66,7 @@ impl RequestContext {
 }
 
 /// One image of a finished generation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GeneratedImage {
     /// Id under which the image is stored.
     pub id: ImageId,
@@ -78,6 +78,19 @@ pub struct GeneratedImage {
     pub dimensions: Dimensions,
     /// The prompt the model used, where it rewrites prompts.
     pub revised_prompt: Option<String>,
+}
+
+impl std::fmt::Debug for GeneratedImage {
+    /// The bytes are shown by their length: an image in a log or a test failure is noise.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedImage")
+            .field("id", &self.id)
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .field("format", &self.format)
+            .field("dimensions", &self.dimensions)
+            .field("revised_prompt", &self.revised_prompt)
+            .finish()
+    }
 }
 
 /// A finished generation.

@@ -320,3 +320,48 @@ async fn a_request_admitted_early_is_not_charged_again_when_it_runs() {
     assert_eq!(refused.code(), ErrorCode::RateLimited);
     assert!(refused.retry_after().is_some());
 }
+
+#[tokio::test]
+async fn a_markup_is_checked_like_a_mask_before_any_call() {
+    let h = harness();
+    let edit = |markup: UploadedImage, mask: Option<UploadedImage>| EditParams {
+        options: generate("gpt-image-2.5-flare", "1024x1024"),
+        images: vec![upload("image", 64, 64, false)],
+        mask,
+        markup: Some(markup),
+        input_fidelity: None,
+    };
+    let cases = [
+        (
+            edit(upload("markup", 32, 32, true), None),
+            ErrorCode::InvalidImage,
+        ),
+        (
+            edit(
+                upload("markup", 64, 64, true),
+                Some(upload("mask", 64, 64, true)),
+            ),
+            ErrorCode::InvalidValue,
+        ),
+    ];
+    for (params, code) in cases {
+        let err = h
+            .service
+            .execute(&ctx(), JobParams::Edit(params))
+            .await
+            .map(|g| g.images.len())
+            .expect_err("refused");
+        assert_eq!((err.code(), err.param()), (code, Some("markup")), "{err}");
+    }
+    assert_eq!(h.mock.calls(), 0);
+
+    let accepted = h
+        .service
+        .execute(
+            &ctx(),
+            JobParams::Edit(edit(upload("markup", 64, 64, true), None)),
+        )
+        .await
+        .expect("a transparent markup of the image's size");
+    assert_eq!(accepted.images.len(), 1);
+}

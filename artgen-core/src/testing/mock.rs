@@ -304,6 +304,12 @@ fn respond(job: &ImageJob) -> Result<ProviderResponse> {
             );
         }
     }
+    if let Some(id) = job.safety_identifier() {
+        // The upstream echoes the effective end-user id.
+        response
+            .extra
+            .insert("safety_identifier".into(), serde_json::json!(id));
+    }
     response.usage = usage;
     Ok(response)
 }
