@@ -11,13 +11,15 @@ use artgen_core::decorators::{
     CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
 };
 use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
-use artgen_core::ports::{ImageProvider, SystemClock, Telemetry};
+use artgen_core::ports::{ImageProvider, RateLimiter, SystemClock, Telemetry};
 use artgen_core::testing::MockProvider;
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
     ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString,
 };
-use artgen_store::{FsImageStore, GovernorRateLimiter, SqliteStore};
+use artgen_store::{
+    FailoverLimiter, FsImageStore, GovernorRateLimiter, RedisRateLimiter, SqliteStore,
+};
 use rand::RngCore;
 
 use crate::metrics::Metrics;
@@ -349,6 +351,32 @@ pub fn catalog(settings: &Settings, mock: bool) -> Result<Catalog, ComposeError>
     Ok(catalog.with_policy(policy))
 }
 
+/// The rate limiter the settings ask for: the in-process one, or Redis (shared by every
+/// replica) with the in-process one behind it for the failure policy.
+///
+/// # Errors
+/// When Redis is configured but cannot be reached at start (a typo should not silently fall
+/// back to per-replica limits).
+async fn rate_limiter(
+    settings: &Settings,
+    local: Arc<GovernorRateLimiter>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn RateLimiter>, ComposeError> {
+    let Some(url) = settings
+        .redis_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(local);
+    };
+    let shared =
+        RedisRateLimiter::connect(url, &settings.redis_key_prefix, settings.rate_limit).await?;
+    let gauge = metrics.clone();
+    let limiter = FailoverLimiter::new(Arc::new(shared), local, settings.redis_failure)
+        .with_on_change(move |down| gauge.rate_limiter_down(down));
+    Ok(Arc::new(limiter))
+}
+
 /// Builds the application around the given upstreams.
 ///
 /// # Errors
@@ -362,6 +390,7 @@ pub async fn build(
     let store = open_store(settings).await?;
     let images = FsImageStore::open(settings.data_dir.join("images")).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
+    let rate_limiter = rate_limiter(settings, limiter.clone(), &metrics).await?;
     let mock = upstreams.primary.name() == "mock";
     let name = upstreams.primary.name().to_owned();
     let (provider, admission) = decorate(settings, upstreams, &metrics)?;
@@ -372,7 +401,7 @@ pub async fn build(
     };
     let ports = Ports {
         provider,
-        rate_limiter: limiter.clone(),
+        rate_limiter,
         usage: Arc::new(store.clone()),
         authenticator: Arc::new(store.clone()),
         images: Arc::new(images),

@@ -46,6 +46,7 @@ pub struct Metrics {
     upstream_queue_depth: Family<Labels, Gauge>,
     upstream_queue_wait: Family<Labels, Histogram, fn() -> Histogram>,
     unpriced: Family<Labels, Counter>,
+    rate_limiter_down: Gauge,
     lifecycle_warnings: Family<Labels, Counter>,
     /// The latest quota readings by (model, kind), for `/health`.
     quota: Mutex<BTreeMap<(String, String), u64>>,
@@ -87,6 +88,7 @@ impl Metrics {
         let upstream_queue_wait =
             Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
         let unpriced = Family::<Labels, Counter>::default();
+        let rate_limiter_down = Gauge::default();
         let lifecycle_warnings = Family::<Labels, Counter>::default();
         registry.register(
             "artgen_requests",
@@ -165,6 +167,11 @@ impl Metrics {
             upstream_queue_wait.clone(),
         );
         registry.register(
+            "artgen_rate_limiter_down",
+            "1 while the shared (Redis) rate limiter is unreachable and its failure policy applies, else 0",
+            rate_limiter_down.clone(),
+        );
+        registry.register(
             "artgen_unpriced_requests",
             "Requests served for a model without a known price (catalog.unpriced = \"serve\"), by model",
             unpriced.clone(),
@@ -193,9 +200,15 @@ impl Metrics {
             upstream_queue_depth,
             upstream_queue_wait,
             unpriced,
+            rate_limiter_down,
             lifecycle_warnings,
             quota: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Notes whether the shared rate limiter is down (its failure policy applies).
+    pub fn rate_limiter_down(&self, down: bool) {
+        self.rate_limiter_down.set(i64::from(down));
     }
 
     /// The latest upstream quota readings as `(model, kind, remaining)`, sorted.

@@ -13,7 +13,7 @@ use artgen_core::domain::{CatalogConfig, UnknownParams};
 use artgen_openai::ApiFlavor;
 
 use crate::middleware::IdempotencyConfig;
-use artgen_store::RateLimitConfig;
+use artgen_store::{RateLimitConfig, RedisFailure};
 use serde::{Deserialize, Serialize};
 
 /// Everything the server is configured by (secrets excepted: the OpenAI key is read from the
@@ -58,6 +58,14 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
+    /// Redis shared by every replica for the rate limit (`redis://…`); unset: the in-process
+    /// limiter.
+    pub redis_url: Option<String>,
+    /// What the rate limit does while Redis is unreachable: `fail_open` (the in-process
+    /// limiter) or `fail_closed` (503).
+    pub redis_failure: RedisFailure,
+    /// Prefix of the rate limiter's Redis keys.
+    pub redis_key_prefix: String,
     /// Upstream retries.
     pub retry: RetryPolicy,
     /// The primary upstream (OpenAI, Azure OpenAI or compatible), named `openai`.
@@ -124,6 +132,9 @@ impl Default for Settings {
             keep_alive_timeout_secs: 75,
             shutdown_grace_secs: 25,
             rate_limit: RateLimitConfig::default(),
+            redis_url: None,
+            redis_failure: RedisFailure::default(),
+            redis_key_prefix: "artgen:rl:".into(),
             retry: RetryPolicy::default(),
             openai: OpenAiSettings::default(),
             providers: BTreeMap::new(),

@@ -18,6 +18,7 @@ mod openai_schemas;
 mod python_sdk;
 mod resilience;
 mod sdk;
+mod shared_limit;
 mod streaming;
 mod uploads;
 mod upstream;

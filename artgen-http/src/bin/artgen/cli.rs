@@ -235,6 +235,9 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     if let Some(v) = var("OPENAI_BASE_URL") {
         settings.openai.base_url = Some(v);
     }
+    if let Some(v) = var("ARTGEN_REDIS_URL") {
+        settings.redis_url = Some(v);
+    }
     if let Some(v) = var("ARTGEN_CATALOG_FILE") {
         settings.catalog_file = Some(PathBuf::from(v));
     }
