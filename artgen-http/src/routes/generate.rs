@@ -165,9 +165,9 @@ pub async fn answer(
     if params.wants_stream() {
         return crate::sse::respond(state, ctx, base, params).await;
     }
-    let generation = state
-        .service()
-        .execute(&ctx, params)
+    let service = state.service().clone();
+    let job_ctx = ctx.clone();
+    let generation = to_completion(async move { service.execute(&job_ctx, params).await })
         .await
         .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
     let mut response = match shape {
@@ -179,6 +179,20 @@ pub async fn answer(
     crate::error::warning_headers(response.headers_mut(), &generation.warnings);
     response.extensions_mut().insert(summary(&generation));
     Ok(response)
+}
+
+/// Runs a service call on its own task, so that a client that leaves (or a server timeout)
+/// does not cut it off between its upstream call, which may already be paid for, and the
+/// usage row that records it.
+///
+/// # Errors
+/// The call's error, or `internal_error` if the task panicked.
+pub async fn to_completion<T: Send + 'static>(
+    call: impl std::future::Future<Output = artgen_core::Result<T>> + Send + 'static,
+) -> artgen_core::Result<T> {
+    tokio::spawn(call)
+        .await
+        .unwrap_or_else(|join| Err(artgen_core::Error::internal(join)))
 }
 
 /// Which answer shape a route speaks.

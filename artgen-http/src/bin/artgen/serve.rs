@@ -67,11 +67,14 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
         provider = app.state.provider().name,
         "artgen listening"
     );
+    let store = app.store.clone();
     let router = artgen_http::build_router(app.state);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
+    // Every usage write queued by the drained requests is committed (or spooled) first.
+    store.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }
