@@ -317,9 +317,11 @@ pub async fn build(
     let started_at_ms = SystemClock.now_ms();
     let store = open_store(settings).await?;
     recover_unfinished(&store, started_at_ms).await;
-    let images = FsImageStore::open(settings.data_dir.join("images"))
-        .await?
-        .with_durability(settings.database.durability);
+    let images: Arc<FsImageStore> = Arc::new(
+        FsImageStore::open(settings.data_dir.join("images"))
+            .await?
+            .with_durability(settings.database.durability),
+    );
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let mock = upstreams.primary.name() == "mock";
     let info = ProviderInfo {
@@ -332,7 +334,7 @@ pub async fn build(
         rate_limiter: limiter.clone(),
         usage: Arc::new(store.clone()),
         authenticator: Arc::new(store.clone()),
-        images: Arc::new(images),
+        images: images.clone(),
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),
     };
@@ -350,7 +352,8 @@ pub async fn build(
         Arc::new(store.clone()),
         Arc::new(SystemClock),
         settings.idempotency.clone(),
-    );
+    )
+    .with_images(images);
     let state = AppState::new(service, metrics, signer, http, info, idempotency);
     Ok(App {
         state,

@@ -5,5 +5,5 @@ pub mod idempotency;
 pub mod observe;
 
 pub use auth::{authenticate_headers, require_auth, AuthenticatedUser};
-pub use idempotency::{idempotency, IdempotencyConfig, IdempotencyLayerState};
+pub use idempotency::{idempotency, IdempotencyConfig, IdempotencyLayerState, InlineImages};
 pub use observe::{observe, RequestSummary};

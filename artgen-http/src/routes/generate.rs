@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::images::{signed_url, BaseUrl};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::middleware::RequestSummary;
+use crate::middleware::{InlineImages, RequestSummary};
 use crate::openapi::schemas::{GenerateRequestDoc, ImageStream};
 use crate::openapi::{IdempotencyKey, JobErrors};
 use crate::state::AppState;
@@ -178,6 +178,13 @@ pub async fn answer(
     };
     crate::error::warning_headers(response.headers_mut(), &generation.warnings);
     response.extensions_mut().insert(summary(&generation));
+    if generation.response_format == ResponseFormat::B64Json {
+        // Both shapes carry each image's base64 text, in order: the idempotency layer keeps
+        // the answer without them.
+        let images = generation.images.iter();
+        let inline = images.map(|i| (i.id.clone(), i.bytes.clone())).collect();
+        response.extensions_mut().insert(InlineImages(inline));
+    }
     Ok(response)
 }
 
