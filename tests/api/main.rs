@@ -3,6 +3,7 @@
 mod auth;
 mod circuit;
 mod compat;
+mod durability;
 mod generate;
 mod hardening;
 mod helpers;
