@@ -575,7 +575,9 @@ impl Task {
                     spool_error = %describe(&err),
                     "usage writes could be kept neither in the database nor in the spool"
                 );
-                self.shared.budget().spooled -= spooled.len();
+                let mut budget = self.shared.budget();
+                budget.spooled = budget.spooled.saturating_sub(spooled.len());
+                drop(budget);
                 for job in spooled {
                     job.answer(Err(StoreError::Unavailable(format!(
                         "{cause}; spool: {}",
@@ -612,28 +614,54 @@ impl Task {
         let ops: Vec<Op> = entries.into_iter().map(Op::from).collect();
         let refs: Vec<&Op> = ops.iter().collect();
         // One attempt: the next tick tries again.
-        match self.commit(&refs).await {
-            Ok(_) => {
-                let Some(spool) = self.spool.as_mut() else {
-                    return;
-                };
-                if let Err(err) = spool.clear().await {
-                    // The entries are applied and idempotent: replaying them again is harmless.
-                    tracing::error!(cause = %describe(&err), "the usage spool cannot be emptied");
-                    return;
-                }
-                self.shared.budget().spooled = 0;
-                tracing::info!(
-                    writes = ops.len(),
-                    "spooled usage writes applied to the database"
-                );
-                self.recovered();
-            }
-            Err(err) => {
+        let applied = match self.commit(&refs).await {
+            Ok(_) => true,
+            Err(err) if is_database_problem(&err) => {
                 let cause = describe(&err);
                 self.report_refusal(&cause, 0);
+                false
+            }
+            // An entry breaks a row rule and would block the spool for good: apply the others.
+            Err(_) => self.apply_one_by_one(&refs).await,
+        };
+        if !applied {
+            return;
+        }
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        if let Err(err) = spool.clear().await {
+            // The entries are applied and idempotent: replaying them again is harmless.
+            tracing::error!(cause = %describe(&err), "the usage spool cannot be emptied");
+            return;
+        }
+        self.shared.budget().spooled = 0;
+        tracing::info!(
+            writes = ops.len(),
+            "spooled usage writes applied to the database"
+        );
+        self.recovered();
+    }
+
+    /// Applies spooled writes one per transaction, dropping (and logging) those that break a
+    /// row rule; `false` when the database refused one, so the spool must stay.
+    async fn apply_one_by_one(&mut self, ops: &[&Op]) -> bool {
+        for op in ops {
+            match self.commit(&[op]).await {
+                Ok(_) => {}
+                Err(err) if is_database_problem(&err) => {
+                    let cause = describe(&err);
+                    self.report_refusal(&cause, 0);
+                    return false;
+                }
+                Err(err) => tracing::error!(
+                    cause = %describe(&err),
+                    request_id = op.request_id().map(RequestId::as_str),
+                    "a spooled usage write breaks a row rule and is dropped"
+                ),
             }
         }
+        true
     }
 
     /// Logs that the database refuses writes: at once, then every [`REPORT_EVERY`].

@@ -370,3 +370,24 @@ async fn a_closed_store_refuses_writes_instead_of_dropping_them() {
 
     assert_eq!(err.code(), ErrorCode::Internal);
 }
+
+#[tokio::test]
+async fn a_spooled_write_that_breaks_a_row_rule_is_dropped_without_blocking_the_others() {
+    let db = db();
+    let good = succeeded(&started("ann"));
+    let mut bad = succeeded(&started("bob"));
+    bad.cost = Money::from_micros(u64::MAX);
+    let line = |record: &UsageRecord| {
+        serde_json::json!({"op": "finish", "record": record}).to_string() + "\n"
+    };
+    let spool = db.path.with_file_name("artgen.db-spool.jsonl");
+    std::fs::create_dir_all(spool.parent().expect("a folder")).expect("folder");
+    std::fs::write(&spool, line(&bad) + &line(&good)).expect("spool written");
+
+    let store = open(&db.path, &DatabaseConfig::default()).await;
+    store.flush_writes().await.expect("writes flushed");
+
+    assert_eq!(rows(&store).await, vec![good]);
+    assert_eq!(store.spooled_writes(), 0);
+    assert!(std::fs::read_to_string(&spool).expect("spool").is_empty());
+}
