@@ -253,8 +253,9 @@ async fn rows_a_crash_left_started_are_marked_unknown_at_the_next_start_which_is
         .finish(&succeeded(&answered))
         .await
         .expect("finish succeeds");
-    // The process dies with `interrupted` in flight.
-    drop(store);
+    // The process dies with `interrupted` in flight (closing finishes nothing; it only
+    // releases the spool's lock at once, as the end of a process does).
+    store.close().await;
 
     let restarted = open(&db.path, &DatabaseConfig::default()).await;
     let marked = restarted
@@ -390,4 +391,23 @@ async fn a_spooled_write_that_breaks_a_row_rule_is_dropped_without_blocking_the_
     assert_eq!(rows(&store).await, vec![good]);
     assert_eq!(store.spooled_writes(), 0);
     assert!(std::fs::read_to_string(&spool).expect("spool").is_empty());
+}
+
+#[tokio::test]
+async fn recovery_still_runs_with_the_spool_turned_off() {
+    let db = db();
+    let no_spool = DatabaseConfig::default().with_spool_max_records(0);
+    let store = open(&db.path, &no_spool).await;
+    store.start(&started("ann")).await.expect("start succeeds");
+    store.close().await;
+
+    let restarted = open(&db.path, &no_spool).await;
+
+    assert_eq!(
+        restarted
+            .recover_unfinished(i64::MAX)
+            .await
+            .expect("recovery runs"),
+        1
+    );
 }

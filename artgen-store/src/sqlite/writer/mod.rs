@@ -14,7 +14,7 @@
 //! is then replayed one write per transaction.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -141,7 +141,8 @@ impl Job {
 /// flight, never more than its capacity.
 #[derive(Debug, Default)]
 struct Budget {
-    /// Whether this store owns a spool (else nothing is reserved and nothing spooled).
+    /// Whether writes may be spooled: the store owns the spool and its capacity is not zero
+    /// (else nothing is reserved and nothing spooled).
     enabled: bool,
     capacity: usize,
     spooled: usize,
@@ -170,6 +171,8 @@ impl Budget {
 #[derive(Debug, Default)]
 struct Shared {
     commits: AtomicU64,
+    /// Whether this store holds the spool file's lock (it is the database's owner).
+    owns_spool: AtomicBool,
     budget: Mutex<Budget>,
 }
 
@@ -198,7 +201,8 @@ impl Writer {
             budget.spooled = spool.as_ref().map_or(0, Spool::len);
         }
         let (tx, rx) = mpsc::channel(CHANNEL);
-        let spool = spool.filter(|_| config.spool_max_records > 0);
+        // Kept (and locked) even with no room: writes an earlier process spooled are applied.
+        shared.owns_spool.store(spool.is_some(), Ordering::Relaxed);
         let task = Task::new(
             rx,
             pool,
@@ -255,7 +259,7 @@ impl Writer {
 
     /// Whether this store owns a spool.
     pub(super) fn owns_spool(&self) -> bool {
-        self.shared.budget().enabled
+        self.shared.owns_spool.load(Ordering::Relaxed)
     }
 
     /// The spool's capacity in records.
