@@ -107,6 +107,8 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// Too many requests are waiting for the upstream.
     UpstreamBusy,
+    /// ArtGen cannot record the request's usage right now, so it did not send the request.
+    StorageUnavailable,
     /// The request conflicts with an earlier one (e.g. idempotency key reuse).
     Conflict,
     /// A request with the same idempotency key is still running.
@@ -148,6 +150,7 @@ impl ErrorCode {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamBusy => "upstream_busy",
+            Self::StorageUnavailable => "storage_unavailable",
             Self::Conflict => "conflict",
             Self::IdempotencyInProgress => "idempotency_in_progress",
             Self::Cancelled => "cancelled",
@@ -180,13 +183,15 @@ impl ErrorCode {
             Self::Cancelled => ErrorKind::Cancelled,
             Self::UpstreamAuth | Self::UpstreamError => ErrorKind::Upstream,
             Self::UpstreamTimeout => ErrorKind::UpstreamTimeout,
-            Self::UpstreamUnavailable | Self::UpstreamBusy => ErrorKind::Unavailable,
+            Self::UpstreamUnavailable | Self::UpstreamBusy | Self::StorageUnavailable => {
+                ErrorKind::Unavailable
+            }
             Self::Internal => ErrorKind::Internal,
         }
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         Self::InvalidRequest,
         Self::InvalidValue,
         Self::UnknownParameter,
@@ -214,6 +219,7 @@ impl ErrorCode {
         Self::UpstreamTimeout,
         Self::UpstreamUnavailable,
         Self::UpstreamBusy,
+        Self::StorageUnavailable,
         Self::Conflict,
         Self::IdempotencyInProgress,
         Self::Cancelled,

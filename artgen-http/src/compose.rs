@@ -11,7 +11,9 @@ use artgen_core::decorators::{
     CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
 };
 use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
-use artgen_core::ports::{ImageProvider, RateLimiter, SystemClock, Telemetry};
+use artgen_core::ports::{
+    Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore as _,
+};
 use artgen_core::testing::MockProvider;
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
@@ -86,7 +88,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
     }
 }
 
-/// Opens (creating if needed) the SQLite store in the data folder.
+/// Opens (creating if needed) the SQLite store in the data folder, with the settings'
+/// durability.
 ///
 /// A data folder ArtGen creates gets mode `0700` on Unix; an existing one is left as the
 /// operator made it (the files ArtGen keeps in it are private either way).
@@ -95,7 +98,26 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
 /// When the folder cannot be created or the database cannot be opened or migrated.
 pub async fn open_store(settings: &Settings) -> Result<SqliteStore, ComposeError> {
     create_private_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
-    Ok(SqliteStore::open(&settings.data_dir.join("artgen.db")).await?)
+    let path = settings.data_dir.join("artgen.db");
+    Ok(SqliteStore::open_with(&path, &settings.database).await?)
+}
+
+/// Marks the usage rows an earlier process left `started` (it stopped while their upstream
+/// calls were in flight) as `unknown` at their estimate, so that spend is never under-counted.
+/// A failure is logged: the rows then stay `started`, which counts them at their estimate too.
+async fn recover_unfinished(store: &SqliteStore, started_at_ms: i64) {
+    match store.recover_unfinished(started_at_ms).await {
+        Ok(0) => {}
+        Ok(marked) => tracing::warn!(
+            requests = marked,
+            "requests were in flight when the previous process stopped; their usage is \
+             recorded as unknown at its estimated cost"
+        ),
+        Err(err) => tracing::error!(
+            error = &err as &dyn std::error::Error,
+            "could not mark the requests an earlier process left unfinished"
+        ),
+    }
 }
 
 /// The undecorated upstreams: the primary and the named fallbacks, and the admission gates
@@ -387,8 +409,14 @@ pub async fn build(
     metrics: Arc<Metrics>,
 ) -> Result<App, ComposeError> {
     let catalog = catalog(settings, upstreams.primary.name() == "mock")?;
+    let started_at_ms = SystemClock.now_ms();
     let store = open_store(settings).await?;
-    let images = FsImageStore::open(settings.data_dir.join("images")).await?;
+    recover_unfinished(&store, started_at_ms).await;
+    let images: Arc<FsImageStore> = Arc::new(
+        FsImageStore::open(settings.data_dir.join("images"))
+            .await?
+            .with_durability(settings.database.durability),
+    );
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let rate_limiter = rate_limiter(settings, limiter.clone(), &metrics).await?;
     let mock = upstreams.primary.name() == "mock";
@@ -404,7 +432,7 @@ pub async fn build(
         rate_limiter,
         usage: Arc::new(store.clone()),
         authenticator: Arc::new(store.clone()),
-        images: Arc::new(images),
+        images: images.clone(),
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),
     };
@@ -427,7 +455,8 @@ pub async fn build(
         Arc::new(store.clone()),
         Arc::new(SystemClock),
         settings.idempotency.clone(),
-    );
+    )
+    .with_images(images);
     let state = AppState::new(service, metrics, signer, http, info, idempotency);
     Ok(App {
         state,

@@ -166,6 +166,7 @@ impl IntoResponse for ApiError {
                 | ErrorCode::UpstreamRateLimited
                 | ErrorCode::UpstreamBusy
                 | ErrorCode::UpstreamUnavailable
+                | ErrorCode::StorageUnavailable
         );
         if let (true, Some(after)) = (advises_retry, self.error.retry_after()) {
             headers.insert(
@@ -195,7 +196,8 @@ mod tests {
                 | ErrorCode::UpstreamError
                 | ErrorCode::UpstreamTimeout
                 | ErrorCode::UpstreamUnavailable
-                | ErrorCode::UpstreamBusy => 5,
+                | ErrorCode::UpstreamBusy
+                | ErrorCode::StorageUnavailable => 5,
                 _ => 4,
             };
             assert_eq!(status.as_u16() / 100, expected_class, "{code}");

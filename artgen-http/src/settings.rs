@@ -13,7 +13,7 @@ use artgen_core::domain::{CatalogConfig, UnknownParams};
 use artgen_openai::ApiFlavor;
 
 use crate::middleware::IdempotencyConfig;
-use artgen_store::{RateLimitConfig, RedisFailure};
+use artgen_store::{DatabaseConfig, RateLimitConfig, RedisFailure};
 use serde::{Deserialize, Serialize};
 
 /// Everything the server is configured by (secrets excepted: the OpenAI key is read from the
@@ -92,6 +92,9 @@ pub struct Settings {
     pub mock: MockSettings,
     /// `Idempotency-Key` handling.
     pub idempotency: IdempotencyConfig,
+    /// How usage is written: durability (`crash` or `power_loss`), patience with a locked
+    /// database, the spool's size.
+    pub database: DatabaseConfig,
 }
 
 /// Behaviour of the mock provider (testers script delays with it).
@@ -147,6 +150,7 @@ impl Default for Settings {
             unknown_params: UnknownParams::default(),
             mock: MockSettings::default(),
             idempotency: IdempotencyConfig::default(),
+            database: DatabaseConfig::default(),
         }
     }
 }

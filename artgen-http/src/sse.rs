@@ -172,11 +172,13 @@ pub async fn respond(
     base: BaseUrl,
     params: JobParams,
 ) -> Result<Response, ApiError> {
-    let open = state
-        .service()
-        .open_stream(&ctx, params)
-        .await
-        .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
+    let service = state.service().clone();
+    let job_ctx = ctx.clone();
+    let open = crate::routes::generate::to_completion(async move {
+        service.open_stream(&job_ctx, params).await
+    })
+    .await
+    .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
     let summary = RequestSummary {
         model: open.job().model().id.clone(),
         cost: artgen_core::domain::Money::ZERO,

@@ -62,11 +62,35 @@ pub enum StoreError {
     /// Adapter configuration is unusable.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+
+    /// The task that writes usage has stopped (the store was closed).
+    #[error("the usage writer has stopped")]
+    WriterStopped,
+
+    /// The usage spool has no room for a write the database may refuse: the spool holds
+    /// writes the database refused, plus room reserved for the requests in flight.
+    #[error("the usage spool is full ({capacity} records)")]
+    SpoolFull {
+        /// The spool's capacity in records.
+        capacity: usize,
+    },
+
+    /// The database refused a write that cannot wait in the spool.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for artgen_core::Error {
     fn from(err: StoreError) -> Self {
-        artgen_core::Error::internal(err)
+        match err {
+            StoreError::SpoolFull { .. } => artgen_core::Error::new(
+                artgen_core::ErrorCode::StorageUnavailable,
+                "usage accounting is unavailable; retry shortly",
+            )
+            .with_retry_after(std::time::Duration::from_secs(1))
+            .with_source(err),
+            err => artgen_core::Error::internal(err),
+        }
     }
 }
 

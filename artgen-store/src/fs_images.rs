@@ -5,10 +5,17 @@
 //!   images are stored once;
 //! - `meta/<image id>.json`: the [`ImageMeta`] plus the blob's SHA-256.
 //!
-//! Every file is written to a temporary file in its final folder, fsynced, then renamed into
-//! place (and the folder fsynced), so a reader sees either nothing or the whole file. The blob
-//! is written before the metadata that points to it. Paths are only ever built from ids that
-//! pass [`ImageId::parse`] and from hashes this store computed.
+//! Every file is written to a temporary file in its final folder, then renamed into place, so
+//! a reader sees either nothing or the whole file. The blob is written before the metadata
+//! that points to it. Paths are only ever built from ids that pass [`ImageId::parse`] and from
+//! hashes this store computed.
+//!
+//! With the default [`Durability::Crash`] nothing is fsynced on the response path: a crash of
+//! the process loses nothing (the kernel holds the written files), while a power loss may lose
+//! the files written just before it, leaving them missing or empty. Such an image is never
+//! served torn: every blob is checked against its SHA-256 when read (a damaged one is an error)
+//! and a blob of the wrong length is written again when the same image comes back. With
+//! [`Durability::PowerLoss`] each file and its folder are fsynced before `put` returns.
 //!
 //! Images are users' work, so on Unix files are created with mode `0600` and folders with
 //! `0700` (independent of the umask, which can only narrow them). [`FsImageStore::open`] also
@@ -25,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::config::Durability;
 use crate::error::StoreError;
 
 /// What `meta/<id>.json` holds.
@@ -40,6 +48,7 @@ struct StoredMeta {
 #[derive(Debug, Clone)]
 pub struct FsImageStore {
     root: PathBuf,
+    durability: Durability,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -140,9 +149,10 @@ pub(crate) async fn restrict_to_owner(path: &Path) {
     let _ = path;
 }
 
-/// Writes `contents` to `path` atomically: temp file in the same folder, fsync, rename, fsync
-/// the folder. New folders get mode `0700`, the file `0600` (Unix).
-async fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+/// Writes `contents` to `path` atomically: temp file in the same folder, rename. With `sync`,
+/// the file is fsynced before the rename and the folder after it. New folders get mode
+/// `0700`, the file `0600` (Unix).
+async fn write_atomically(path: &Path, contents: &[u8], sync: bool) -> Result<(), StoreError> {
     let dir = path.parent().ok_or_else(|| StoreError::Io {
         path: path.to_owned(),
         source: std::io::Error::other("path has no parent folder"),
@@ -155,7 +165,12 @@ async fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StoreError
             .await
             .map_err(io_error(&temp))?;
         file.write_all(contents).await.map_err(io_error(&temp))?;
-        file.sync_all().await.map_err(io_error(&temp))?;
+        if sync {
+            file.sync_all().await.map_err(io_error(&temp))?;
+        } else {
+            // Hand the bytes to the kernel before the rename (tokio writes in the background).
+            file.flush().await.map_err(io_error(&temp))?;
+        }
         drop(file);
         tokio::fs::rename(&temp, path).await.map_err(io_error(path))
     }
@@ -165,7 +180,10 @@ async fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StoreError
         let _ignored = tokio::fs::remove_file(&temp).await;
         return written;
     }
-    sync_dir(dir).await
+    if sync {
+        sync_dir(dir).await?;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -192,7 +210,18 @@ impl FsImageStore {
     /// A store rooted at `root`; folders are created on first write. Does no I/O; prefer
     /// [`FsImageStore::open`] in a server, which also secures an existing root folder.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            durability: Durability::Crash,
+        }
+    }
+
+    /// Sets what a stored image survives: [`Durability::PowerLoss`] fsyncs each file and its
+    /// folder before `put` returns; the default [`Durability::Crash`] does not.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
     }
 
     /// A store rooted at `root`, creating the folder (mode `0700` on Unix) when missing and
@@ -205,7 +234,7 @@ impl FsImageStore {
         let root = root.into();
         create_private_dir_all(&root).await?;
         restrict_to_owner(&root).await;
-        Ok(Self { root })
+        Ok(Self::new(root))
     }
 
     /// The root folder.
@@ -237,17 +266,21 @@ impl FsImageStore {
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
         let blob_path = self.blob_path(&sha256, meta.format);
-        let blob_exists = tokio::fs::try_exists(&blob_path)
-            .await
-            .map_err(io_error(&blob_path))?;
-        if !blob_exists {
-            write_atomically(&blob_path, bytes).await?;
+        let sync = self.durability == Durability::PowerLoss;
+        // A blob of the wrong length was cut short by a power loss: write it again.
+        let blob_whole = match tokio::fs::metadata(&blob_path).await {
+            Ok(found) => u64::try_from(bytes.len()).is_ok_and(|len| found.len() == len),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+            Err(err) => return Err(io_error(&blob_path)(err)),
+        };
+        if !blob_whole {
+            write_atomically(&blob_path, bytes, sync).await?;
         }
         let stored = StoredMeta {
             meta: meta.clone(),
             sha256,
         };
-        write_atomically(&meta_path, &serde_json::to_vec_pretty(&stored)?).await
+        write_atomically(&meta_path, &serde_json::to_vec_pretty(&stored)?, sync).await
     }
 
     async fn get_image(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {

@@ -3,14 +3,17 @@
 //! Storage adapters for ArtGen's ports:
 //!
 //! - [`SqliteStore`]: the [`UsageStore`](artgen_core::ports::UsageStore) (one row per request,
-//!   idempotent on the request id, money in integer micro-dollars) and the API-key store with
-//!   its [`Authenticator`](artgen_core::ports::Authenticator) (only SHA-256 hashes stored,
-//!   constant-time comparison, malformed keys refused without a query);
+//!   started before the upstream call and finished after it, idempotent on the request id,
+//!   money in integer micro-dollars; concurrent writes share one commit, and writes the
+//!   database refuses wait in a spool file) and the API-key store with its
+//!   [`Authenticator`](artgen_core::ports::Authenticator) (only SHA-256 hashes stored,
+//!   constant-time comparison, malformed keys refused without a query, a key's last use
+//!   written at most once a minute, off the response path);
 //! - [`GovernorRateLimiter`]: an in-memory per-key [`RateLimiter`](artgen_core::ports::RateLimiter);
 //! - [`RedisRateLimiter`]: the same limit shared by every replica, one atomic GCRA script on
 //!   Redis, with [`FailoverLimiter`] applying the policy while Redis is unreachable;
 //! - [`FsImageStore`]: a content-addressed [`ImageStore`](artgen_core::ports::ImageStore) on
-//!   local disk with atomic writes.
+//!   local disk with atomic writes (fsynced only with [`Durability::PowerLoss`]).
 //!
 //! Every adapter error is a [`StoreError`], which becomes `internal_error` in the core (the
 //! cause is kept for the logs). Backend-independent rules (key generation and hashing, listing
@@ -43,7 +46,7 @@ pub mod redis;
 pub mod sqlite;
 pub mod usage;
 
-pub use crate::config::RateLimitConfig;
+pub use crate::config::{DatabaseConfig, Durability, RateLimitConfig};
 pub use crate::error::StoreError;
 pub use crate::fs_images::FsImageStore;
 pub use crate::governor::GovernorRateLimiter;

@@ -110,3 +110,71 @@ async fn keys_are_scoped_per_user() {
     assert_ne!(mine.2, theirs.2);
     assert_eq!(app.upstream_calls().await, 2);
 }
+
+async fn send_to(app: &TestApp, path: &str, idem: &str, request: &Value) -> (u16, String) {
+    let response = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(&app.user_key)
+        .header("idempotency-key", idem)
+        .json(request)
+        .send()
+        .await
+        .expect("reachable");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+#[tokio::test]
+async fn a_replay_is_rebuilt_from_the_stored_images_and_the_record_holds_no_image_bytes() {
+    let app = mock_app(Duration::ZERO).await;
+    let native =
+        serde_json::json!({"model": "dall-e-2", "prompt": "a fox", "size": "256x256", "n": 2});
+    let openai = serde_json::json!({
+        "model": "dall-e-2", "prompt": "a fox", "size": "256x256", "response_format": "b64_json"
+    });
+
+    for (path, request) in [("/generate", &native), ("/v1/images/generations", &openai)] {
+        let first = send_to(&app, path, path, request).await;
+        let replay = send_to(&app, path, path, request).await;
+
+        assert_eq!(first.0, 200, "{path}: {}", first.1);
+        assert_eq!(replay.1, first.1, "{path}: the replay is byte-identical");
+        let json: Value = serde_json::from_str(&first.1).expect("json");
+        let images = json
+            .get("images")
+            .or_else(|| json.get("data"))
+            .and_then(Value::as_array)
+            .expect("images");
+        let b64: Vec<&str> = images
+            .iter()
+            .map(|i| i["b64_json"].as_str().expect("inline image"))
+            .collect();
+        assert!(b64.iter().all(|b| b.len() > 1000), "{path}: real images");
+        let (kept, refs): (Vec<u8>, Option<String>) =
+            sqlx::query_as("SELECT body, images FROM idempotency WHERE idem_key = ?")
+                .bind(path)
+                .fetch_one(app.store.pool())
+                .await
+                .expect("record");
+        assert!(
+            kept.len() < 1024,
+            "{path}: only the small fields are kept ({} bytes)",
+            kept.len()
+        );
+        let kept = String::from_utf8(kept).expect("json text");
+        assert!(
+            b64.iter().all(|b| !kept.contains(&b[..64])),
+            "{path}: {kept}"
+        );
+        let refs = refs.expect("image references");
+        assert_eq!(
+            refs.matches("image_id").count(),
+            b64.len(),
+            "{path}: {refs}"
+        );
+    }
+    assert_eq!(app.upstream_calls().await, 2, "one call per route");
+}

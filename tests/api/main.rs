@@ -4,6 +4,7 @@ mod auth;
 mod capacity;
 mod circuit;
 mod compat;
+mod durability;
 mod generate;
 mod hardening;
 mod helpers;

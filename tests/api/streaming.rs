@@ -72,15 +72,8 @@ async fn a_streamed_generation_sends_partials_then_the_completed_image() {
     );
     assert_eq!(completed["usage"]["output_tokens"], 272);
 
-    // Usage is recorded once the stream completes (the pump finishes just after the last event).
-    let mut rows = Vec::new();
-    for _ in 0..50 {
-        rows = app.store.list(&UsageQuery::default()).await.expect("rows");
-        if !rows.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The last event leaves only after the usage row is committed: no waiting needed.
+    let rows = app.store.list(&UsageQuery::default()).await.expect("rows");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, UsageStatus::Succeeded);
     assert_eq!(rows[0].request_id.as_str(), request_id);
@@ -128,7 +121,8 @@ async fn a_client_that_disconnects_mid_stream_cancels_and_usage_records_it() {
     let mut rows = Vec::new();
     for _ in 0..100 {
         rows = app.store.list(&UsageQuery::default()).await.expect("rows");
-        if !rows.is_empty() {
+        // The row exists from the start (`started`); wait for its outcome.
+        if rows.iter().any(|r| r.status.is_final()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -28,27 +28,50 @@ impl Operation {
     }
 }
 
-/// How a request ended.
+/// Where a request stands: in flight, or how it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageStatus {
+    /// About to be sent upstream, or on its way: the row is written before the call and its
+    /// `cost` is the estimate until the request finishes.
+    Started,
     /// Images were returned.
     Succeeded,
     /// The upstream call failed.
     Failed,
+    /// The process stopped while the request was in flight, so whether the upstream billed it
+    /// is not known; it counts at its estimate (`cost` = `estimated_cost`), so spend is never
+    /// under-counted.
+    Unknown,
 }
 
 impl UsageStatus {
+    /// Every status, in the order of a request's life.
+    pub const ALL: [UsageStatus; 4] = [Self::Started, Self::Succeeded, Self::Failed, Self::Unknown];
+
     /// The wire name.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Started => "started",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Unknown => "unknown",
         }
+    }
+
+    /// The status with this wire name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+
+    /// Whether the request has ended with a known outcome (`succeeded` or `failed`).
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
     }
 }
 
-/// One request's usage, written once (the request id is unique, so a retried write is a no-op).
+/// One request's usage: started before the upstream call, finished after it (the request id
+/// is unique, so a retried write is never counted twice).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
     /// Unique request id.

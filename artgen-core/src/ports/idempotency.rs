@@ -25,20 +25,36 @@
 //! [`Begin::Mismatch`], whatever the state of the record.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
+use crate::domain::ImageId;
 use crate::error::Result;
 
-/// An answer kept for replay, byte for byte.
+/// An answer kept for replay, byte for byte: its small fields as sent, and references to the
+/// images it carried inline, which the [`ImageStore`](crate::ports::ImageStore) already holds.
+/// Keeping an answer therefore never stores a second copy of its images.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     /// The transport's status code of the answer (opaque to the core).
     pub status: u16,
     /// The media type of `body`.
     pub content_type: String,
-    /// The body, exactly as first sent.
+    /// The body as first sent, with the text of every image in `images` cut out.
     pub body: Vec<u8>,
+    /// The images cut out of `body`, in order; the edge puts each back, encoded as it was in
+    /// the first answer, to rebuild it exactly.
+    pub images: Vec<StoredImage>,
     /// When the answer was produced, Unix milliseconds.
     pub created_at_ms: i64,
+}
+
+/// Where an image's text goes back into a kept answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredImage {
+    /// Byte offset in [`StoredResponse::body`] (offsets do not decrease along the list).
+    pub offset: usize,
+    /// The image, in the image store.
+    pub image_id: ImageId,
 }
 
 /// What [`IdempotencyStore::begin`] found.

@@ -27,7 +27,10 @@ pub struct ImageMeta {
 /// Stores and serves image bytes.
 #[async_trait]
 pub trait ImageStore: Send + Sync {
-    /// Stores an image durably before returning. Storing the same id twice is a no-op.
+    /// Stores an image before returning, atomically: a reader sees all of it or none of it,
+    /// never part. It MUST survive a crash of the process once this returned; whether it also
+    /// survives a power loss is the adapter's documented setting. Storing the same id twice
+    /// is a no-op.
     ///
     /// # Errors
     /// `internal_error` when the backend fails.

@@ -1,21 +1,82 @@
 //! The port to durable usage accounting.
+//!
+//! # A request's row
+//!
+//! The service writes a request's row twice: [`UsageStore::start`] before the upstream call
+//! (status [`Started`](crate::domain::UsageStatus::Started), cost = the estimate), so a crash during the call
+//! never loses its spend, and [`UsageStore::finish`] after it (status `succeeded` or `failed`,
+//! the actuals). The answer leaves only after `finish` returned. A request refused locally
+//! before it reached the upstream (a full queue, an open circuit) has its started row removed
+//! with [`UsageStore::discard`]. Rows still `started` when the process died are marked
+//! [`Unknown`](crate::domain::UsageStatus::Unknown) at their estimate by [`UsageStore::recover_unfinished`],
+//! which the composition root calls once at start.
+//!
+//! [`UsageStore::record`] writes a finished row in one go, for callers that write once.
 
 use async_trait::async_trait;
 
-use crate::domain::{UsageQuery, UsageRecord};
+use crate::domain::{RequestId, UsageQuery, UsageRecord};
 use crate::error::Result;
 
 /// Records and reads usage rows.
 #[async_trait]
 pub trait UsageStore: Send + Sync {
-    /// Writes one record durably before returning.
+    /// Writes one finished record durably before returning.
     ///
     /// Writing a record whose `request_id` already exists MUST succeed without creating a
-    /// second row (retried writes are never counted twice).
+    /// second row or changing the first (retried writes are never counted twice).
     ///
     /// # Errors
     /// `internal_error` when the backend fails.
     async fn record(&self, record: &UsageRecord) -> Result<()>;
+
+    /// Records, durably before returning, that the request `record` describes is about to be
+    /// sent upstream. The caller passes status [`UsageStatus::Started`](crate::domain::UsageStatus::Started) and `cost` equal to
+    /// `estimated_cost`; the store keeps them as given. Starting a request id that already has
+    /// a row MUST succeed without changing that row.
+    ///
+    /// The caller sends nothing upstream unless this returned `Ok`, so an adapter that cannot
+    /// make the row durable now MUST fail rather than accept the row without keeping it.
+    ///
+    /// # Errors
+    /// `storage_unavailable` (kind unavailable) when the row cannot be made durable right now
+    /// (the database is locked or down and there is no room to keep the row elsewhere): the
+    /// caller refuses the request before spending. `internal_error` for any other failure.
+    async fn start(&self, record: &UsageRecord) -> Result<()>;
+
+    /// Completes the row of `record.request_id` with its outcome (status `succeeded` or
+    /// `failed`) and actuals, durably before returning.
+    ///
+    /// The row is replaced when it is `started` or `unknown` (recovery may have marked it
+    /// before a late finish arrived); a row already `succeeded` or `failed` is kept as it is;
+    /// a missing row is inserted. The request has been paid for, so an adapter MUST NOT lose a
+    /// finish because its backend is briefly unavailable: it retries, or keeps the record
+    /// durably elsewhere (a spool) and applies it later, and returns `Ok` only then.
+    ///
+    /// # Errors
+    /// `internal_error` when the outcome could be made durable nowhere; the caller must then
+    /// not send the answer.
+    async fn finish(&self, record: &UsageRecord) -> Result<()>;
+
+    /// Removes the `started` row of a request that was refused locally before it reached the
+    /// upstream (rows are only for requests that reach the upstream). A row in any other
+    /// status, or no row at all, is left alone and the call succeeds.
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails.
+    async fn discard(&self, request_id: &RequestId) -> Result<()>;
+
+    /// Marks every row still `started` that was created before `before_ms` (Unix ms) as
+    /// [`UsageStatus::Unknown`](crate::domain::UsageStatus::Unknown), with `cost` set to its estimate, and returns how many.
+    ///
+    /// Call it once at start, before serving, when no request of an earlier process can
+    /// still finish: those rows are requests a crash interrupted, whose upstream call may or
+    /// may not have been billed. An adapter shared by several processes MUST leave rows
+    /// alone that a live process may still finish (and may then return 0).
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails.
+    async fn recover_unfinished(&self, before_ms: i64) -> Result<u64>;
 
     /// Reads records matching the query, newest first.
     ///

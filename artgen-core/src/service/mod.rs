@@ -198,12 +198,21 @@ impl ArtGen {
 
     /// Validates and runs a generation, edit or variation.
     ///
+    /// The usage row is started (durably, at the estimate) before the provider is called and
+    /// finished after it; the generation is returned only once the finished row is durable.
+    /// Run the future to completion: dropped after the provider call started, it leaves the
+    /// row `started` (counted at its estimate) until [`UsageStore::recover_unfinished`] marks
+    /// it `unknown` at the next start. The reference server spawns it for that reason.
+    ///
     /// # Errors
     /// `invalid_request` (or an upload error) naming the parameter, also when the request asks
-    /// for a stream (use [`ArtGen::execute_stream`]); `rate_limited` with a retry delay; the
-    /// provider's errors (see [`ImageProvider::run`]); `upstream_error` when the provider
-    /// answers with something that is not the images asked for; `internal_error` when storage
-    /// fails.
+    /// for a stream (use [`ArtGen::execute_stream`]); `rate_limited` with a retry delay;
+    /// `storage_unavailable` when the started row cannot be written (nothing was sent
+    /// upstream); the provider's errors (see [`ImageProvider::run`]); `upstream_error` when
+    /// the provider answers with something that is not the images asked for;
+    /// `internal_error` when storing images fails, or when the finished row cannot be made
+    /// durable (the images are then withheld: an answer that cost money never leaves without
+    /// its usage).
     pub async fn execute(&self, ctx: &RequestContext, params: JobParams) -> Result<Generation> {
         let started = Instant::now();
         let job = params.validate(&self.inner.catalog)?;
@@ -226,8 +235,8 @@ impl ArtGen {
             }
             Err(err) => Err(err),
         };
-        self.close(&mut row, started, result.as_ref()).await;
-        result
+        let closed = self.close(&mut row, started, result.as_ref()).await;
+        result.and_then(|generation| closed.map(|()| generation))
     }
 
     /// Validates and runs a streamed generation or edit, sending each event to `sink` as it
@@ -251,6 +260,7 @@ impl ArtGen {
     /// # Errors
     /// As [`ArtGen::execute`]; `invalid_request` (`stream`) when the request does not ask for
     /// a stream. A failure to open the upstream stream is recorded in usage before returning.
+    /// The usage row is started before the upstream stream is opened.
     pub async fn open_stream(&self, ctx: &RequestContext, params: JobParams) -> Result<OpenStream> {
         let started = Instant::now();
         let job = params.validate(&self.inner.catalog)?;
@@ -273,7 +283,8 @@ impl ArtGen {
             }),
             Err(err) => {
                 self.observe_upstream(&job, upstream_started, Some(&err), &mut row);
-                self.close(&mut row, started, Err(&err)).await;
+                // The request failed either way; a failure to record it is logged by close.
+                let _recorded = self.close(&mut row, started, Err(&err)).await;
                 Err(err)
             }
         }
@@ -355,14 +366,33 @@ impl ArtGen {
     }
 
     /// Rate limit (unless [`ArtGen::admit_early`] took the unit), then the usage row that
-    /// will record this request.
+    /// records this request, written as `started` before anything is sent upstream.
     async fn admit(&self, ctx: &RequestContext, job: &ImageJob) -> Result<UsageRecord> {
         let ports = &self.inner.ports;
         let (_, estimate) = job.estimate();
         if !ctx.rate_limit.take_prepaid() {
             self.take_rate_unit(ctx).await?;
         }
-        Ok(UsageRecord {
+        let row = self.started_row(ctx, job, estimate);
+        if let Err(err) = ports.usage.start(&row).await {
+            tracing::error!(
+                request_id = %row.request_id,
+                error = &err as &dyn std::error::Error,
+                "usage cannot be recorded; the request is refused before the upstream call"
+            );
+            return Err(if err.code() == ErrorCode::StorageUnavailable {
+                err
+            } else {
+                storage_unavailable().with_source(err)
+            });
+        }
+        Ok(row)
+    }
+
+    /// The row recording that the request is about to be sent: `started`, at its estimate.
+    fn started_row(&self, ctx: &RequestContext, job: &ImageJob, estimate: Money) -> UsageRecord {
+        let ports = &self.inner.ports;
+        UsageRecord {
             request_id: ctx.request_id.clone(),
             user: ctx.principal.user.clone(),
             operation: job.operation(),
@@ -371,19 +401,19 @@ impl ArtGen {
             n: job.n().get(),
             size: job.size().to_string(),
             quality: job.effective_quality().to_string(),
-            status: UsageStatus::Failed,
+            status: UsageStatus::Started,
             error_code: None,
             images: 0,
             tokens: TokenUsage::default(),
             estimated_cost: estimate,
-            cost: Money::ZERO,
+            cost: estimate,
             latency_ms: 0,
             upstream_latency_ms: 0,
             prompt: job.prompt().to_owned(),
             unpriced: !job.is_priced(),
             forwarded_params: job.forwarded_params(),
             created_at_ms: ports.clock.now_ms(),
-        })
+        }
     }
 
     fn observe_upstream(
@@ -519,13 +549,18 @@ impl ArtGen {
         }
     }
 
-    /// Completes and writes the usage row, and reports the bill.
+    /// Completes and writes the usage row, and reports the bill. A request refused locally
+    /// before it reached the upstream has its started row removed instead.
+    ///
+    /// # Errors
+    /// `internal_error` when the finished row could not be made durable (logged here with its
+    /// cause); the caller must then not send the answer.
     async fn close(
         &self,
         row: &mut UsageRecord,
         started: Instant,
         result: Result<&Generation, &Error>,
-    ) {
+    ) -> Result<()> {
         let ports = &self.inner.ports;
         row.latency_ms = millis(started.elapsed());
         match result {
@@ -545,13 +580,35 @@ impl ArtGen {
                     ports.telemetry.unpriced(&row.model);
                 }
             }
-            Err(err) => row.error_code = Some(err.code().as_str().to_owned()),
+            Err(err) if refused_locally(err) => {
+                if let Err(discard) = ports.usage.discard(&row.request_id).await {
+                    // The row stays `started` and counts at its estimate: too much, never
+                    // too little.
+                    tracing::warn!(
+                        request_id = %row.request_id,
+                        error = &discard as &dyn std::error::Error,
+                        "could not remove the usage row of a request refused locally"
+                    );
+                }
+                return Ok(());
+            }
+            Err(err) => {
+                row.status = UsageStatus::Failed;
+                row.cost = Money::ZERO;
+                row.error_code = Some(err.code().as_str().to_owned());
+            }
         }
-        if let Err(err) = ports.usage.record(row).await {
-            // The upstream has billed us: the caller still gets the images, and the failure
-            // to account is loud in the logs.
-            tracing::error!(request_id = %row.request_id, error = %err, "failed to record usage");
-        }
+        ports.usage.finish(row).await.map_err(|err| {
+            // Retries and any spool are behind the port: this write is lost for good.
+            tracing::error!(
+                request_id = %row.request_id,
+                status = row.status.as_str(),
+                cost_micros = row.cost.micros(),
+                error = &err as &dyn std::error::Error,
+                "usage could not be recorded; the answer is withheld"
+            );
+            Error::internal(err)
+        })
     }
 
     /// Fetches an image the principal may see (their own; admins see all).
@@ -603,6 +660,26 @@ impl ArtGen {
         }
         self.inner.ports.usage.list(&query).await
     }
+}
+
+/// Whether a provider error is a local refusal that never reached the upstream: a full or
+/// timed-out local queue (`upstream_busy`) or an open circuit / no provider left
+/// (`upstream_unavailable`). Such requests write no usage row.
+fn refused_locally(err: &Error) -> bool {
+    matches!(
+        err.code(),
+        ErrorCode::UpstreamBusy | ErrorCode::UpstreamUnavailable
+    )
+}
+
+/// The refusal of a request whose usage cannot be recorded; nothing was spent, so a retry is
+/// safe.
+fn storage_unavailable() -> Error {
+    Error::new(
+        ErrorCode::StorageUnavailable,
+        "usage accounting is unavailable, so the request was not sent; retry shortly",
+    )
+    .with_retry_after(Duration::from_secs(1))
 }
 
 fn not_found() -> Error {
@@ -691,3 +768,6 @@ fn svg_dimensions(bytes: &[u8]) -> Option<Dimensions> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod usage_tests;

@@ -88,10 +88,15 @@ impl OpenStream {
     /// client gone, the upstream stream is dropped (cancelling the call) and the usage row
     /// records what was delivered. The row is written in every case.
     ///
+    /// The last `Completed` event is held back until the usage row is durable, so a client
+    /// never sees the end of a stream whose cost was not recorded; the events before it flow
+    /// as they arrive.
+    ///
     /// # Errors
     /// A stream failure (mapped like [`ImageProvider::run`](crate::ports::ImageProvider::run)'s errors), `cancelled` when the
     /// client left before any image was complete, `upstream_error` when the stream ended
-    /// without an image, `internal_error` when storage failed.
+    /// without an image, `internal_error` when storage failed or the usage row could not be
+    /// made durable (the held-back event is then not sent).
     pub async fn pump(self, sink: &mut dyn EventSink) -> Result<Generation> {
         let OpenStream {
             service,
@@ -107,6 +112,9 @@ impl OpenStream {
         let mut usage: Option<TokenUsage> = None;
         let mut outcome: Result<()> = Ok(());
         let mut cancelled = false;
+        // The latest completed image, sent when the next event comes or after the row is
+        // durable.
+        let mut held: Option<ServiceEvent> = None;
         while let Some(event) = events.next().await {
             let delivered = match event {
                 Ok(StreamEvent::Partial { index, image }) => {
@@ -114,13 +122,13 @@ impl OpenStream {
                         Ok((format, dimensions)) => (format, Some(dimensions)),
                         Err(_) => (job.effective_format(), None),
                     };
-                    sink.send(ServiceEvent::Partial {
+                    let partial = ServiceEvent::Partial {
                         index,
                         image,
                         format,
                         dimensions,
-                    })
-                    .await
+                    };
+                    send_after(sink, held.take(), partial).await
                 }
                 Ok(StreamEvent::Completed { image, usage: part }) => {
                     if let Some(part) = part {
@@ -128,14 +136,15 @@ impl OpenStream {
                     }
                     match service.store(&ctx, &job, image).await {
                         Ok(stored) => {
-                            let sent = sink
-                                .send(ServiceEvent::Completed {
-                                    image: stored.clone(),
-                                    usage: part,
-                                })
-                                .await;
-                            images.push(stored);
-                            sent
+                            images.push(stored.clone());
+                            let completed = ServiceEvent::Completed {
+                                image: stored,
+                                usage: part,
+                            };
+                            match held.replace(completed) {
+                                Some(previous) => sink.send(previous).await,
+                                None => true,
+                            }
                         }
                         Err(err) => {
                             outcome = Err(err);
@@ -150,6 +159,7 @@ impl OpenStream {
             };
             if !delivered {
                 cancelled = true;
+                held = None;
                 break;
             }
         }
@@ -175,7 +185,29 @@ impl OpenStream {
                 Ok(generation)
             }
         };
-        service.close(&mut row, started, result.as_ref()).await;
+        let closed = service.close(&mut row, started, result.as_ref()).await;
+        if let Err(err) = closed {
+            // A failed stream keeps its own error; a finished one is withheld.
+            return result.and(Err(err));
+        }
+        if let Some(last) = held {
+            // The row is durable; a client gone by now changes nothing that was recorded.
+            let _delivered = sink.send(last).await;
+        }
         result
     }
+}
+
+/// Sends `held` (if any) and then `event`; `false` as soon as the receiver is gone.
+async fn send_after(
+    sink: &mut dyn EventSink,
+    held: Option<ServiceEvent>,
+    event: ServiceEvent,
+) -> bool {
+    if let Some(held) = held {
+        if !sink.send(held).await {
+            return false;
+        }
+    }
+    sink.send(event).await
 }

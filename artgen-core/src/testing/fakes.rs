@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{ImageId, Principal, Role, UsageQuery, UsageRecord};
+use crate::domain::{ImageId, Principal, RequestId, Role, UsageQuery, UsageRecord, UsageStatus};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
     Authenticator, ImageMeta, ImageProvider, ImageStore, NoTelemetry, SystemClock, Unlimited,
@@ -18,7 +18,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Usage rows kept in memory.
+/// Usage rows kept in memory, with the port's start / finish / discard / recover semantics.
 #[derive(Debug, Default)]
 pub struct InMemoryUsageStore(Mutex<Vec<UsageRecord>>);
 
@@ -27,16 +27,53 @@ impl InMemoryUsageStore {
     pub fn rows(&self) -> Vec<UsageRecord> {
         lock(&self.0).clone()
     }
+
+    fn insert_absent(&self, record: &UsageRecord) {
+        let mut rows = lock(&self.0);
+        if !rows.iter().any(|r| r.request_id == record.request_id) {
+            rows.push(record.clone());
+        }
+    }
 }
 
 #[async_trait]
 impl UsageStore for InMemoryUsageStore {
     async fn record(&self, record: &UsageRecord) -> Result<()> {
+        self.insert_absent(record);
+        Ok(())
+    }
+
+    async fn start(&self, record: &UsageRecord) -> Result<()> {
+        self.insert_absent(record);
+        Ok(())
+    }
+
+    async fn finish(&self, record: &UsageRecord) -> Result<()> {
         let mut rows = lock(&self.0);
-        if !rows.iter().any(|r| r.request_id == record.request_id) {
-            rows.push(record.clone());
+        match rows.iter_mut().find(|r| r.request_id == record.request_id) {
+            Some(row) if row.status.is_final() => {}
+            Some(row) => *row = record.clone(),
+            None => rows.push(record.clone()),
         }
         Ok(())
+    }
+
+    async fn discard(&self, request_id: &RequestId) -> Result<()> {
+        lock(&self.0)
+            .retain(|r| !(&r.request_id == request_id && r.status == UsageStatus::Started));
+        Ok(())
+    }
+
+    async fn recover_unfinished(&self, before_ms: i64) -> Result<u64> {
+        let mut marked = 0;
+        for row in lock(&self.0).iter_mut() {
+            if row.status == UsageStatus::Started && row.created_at_ms < before_ms {
+                row.status = UsageStatus::Unknown;
+                row.cost = row.estimated_cost;
+                marked += 1;
+            }
+        }
+        Ok(marked)
     }
 
     async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>> {

@@ -121,6 +121,7 @@ mod tests {
             status: 200,
             content_type: "application/json".to_owned(),
             body: br#"{"n":1}"#.to_vec(),
+            images: Vec::new(),
             created_at_ms: at,
         }
     }

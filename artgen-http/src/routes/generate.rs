@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::images::{signed_url, BaseUrl};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::middleware::RequestSummary;
+use crate::middleware::{InlineImages, RequestSummary};
 use crate::openapi::schemas::{GenerateRequestDoc, ImageStream};
 use crate::openapi::{IdempotencyKey, JobErrors};
 use crate::state::AppState;
@@ -165,9 +165,9 @@ pub async fn answer(
     if params.wants_stream() {
         return crate::sse::respond(state, ctx, base, params).await;
     }
-    let generation = state
-        .service()
-        .execute(&ctx, params)
+    let service = state.service().clone();
+    let job_ctx = ctx.clone();
+    let generation = to_completion(async move { service.execute(&job_ctx, params).await })
         .await
         .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
     let mut response = match shape {
@@ -178,7 +178,28 @@ pub async fn answer(
     };
     crate::error::warning_headers(response.headers_mut(), &generation.warnings);
     response.extensions_mut().insert(summary(&generation));
+    if generation.response_format == ResponseFormat::B64Json {
+        // Both shapes carry each image's base64 text, in order: the idempotency layer keeps
+        // the answer without them.
+        let images = generation.images.iter();
+        let inline = images.map(|i| (i.id.clone(), i.bytes.clone())).collect();
+        response.extensions_mut().insert(InlineImages(inline));
+    }
     Ok(response)
+}
+
+/// Runs a service call on its own task, so that a client that leaves (or a server timeout)
+/// does not cut it off between its upstream call, which may already be paid for, and the
+/// usage row that records it.
+///
+/// # Errors
+/// The call's error, or `internal_error` if the task panicked.
+pub async fn to_completion<T: Send + 'static>(
+    call: impl std::future::Future<Output = artgen_core::Result<T>> + Send + 'static,
+) -> artgen_core::Result<T> {
+    tokio::spawn(call)
+        .await
+        .unwrap_or_else(|join| Err(artgen_core::Error::internal(join)))
 }
 
 /// Which answer shape a route speaks.

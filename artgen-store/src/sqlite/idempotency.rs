@@ -15,15 +15,15 @@ const CLAIM: &str = "INSERT INTO idempotency \
     VALUES (?, ?, ?, 'in_progress', ?, ?) \
     ON CONFLICT (user_id, idem_key) DO UPDATE SET \
     fingerprint = excluded.fingerprint, state = 'in_progress', status = NULL, \
-    content_type = NULL, body = NULL, completed_at_ms = NULL, \
+    content_type = NULL, body = NULL, images = NULL, completed_at_ms = NULL, \
     created_at_ms = excluded.created_at_ms, expires_at_ms = excluded.expires_at_ms \
     WHERE idempotency.expires_at_ms <= excluded.created_at_ms";
 
-const SELECT_LIVE: &str = "SELECT fingerprint, state, status, content_type, body, \
+const SELECT_LIVE: &str = "SELECT fingerprint, state, status, content_type, body, images, \
     completed_at_ms FROM idempotency WHERE user_id = ? AND idem_key = ? AND expires_at_ms > ?";
 
 const COMPLETE: &str = "UPDATE idempotency SET state = 'done', status = ?, content_type = ?, \
-    body = ?, completed_at_ms = ?, expires_at_ms = ? \
+    body = ?, images = ?, completed_at_ms = ?, expires_at_ms = ? \
     WHERE user_id = ? AND idem_key = ? AND state = 'in_progress'";
 
 const ABANDON: &str =
@@ -43,6 +43,8 @@ struct LiveRow {
     status: Option<i64>,
     content_type: Option<String>,
     body: Option<Vec<u8>>,
+    /// JSON list of [`StoredImage`](artgen_core::ports::StoredImage)s, `NULL` for none.
+    images: Option<String>,
     completed_at_ms: Option<i64>,
 }
 
@@ -69,6 +71,11 @@ impl LiveRow {
                         .content_type
                         .ok_or_else(|| corrupt("content_type", "missing"))?,
                     body: self.body.ok_or_else(|| corrupt("body", "missing"))?,
+                    images: match self.images {
+                        Some(json) => serde_json::from_str(&json)
+                            .map_err(|e| corrupt("images", &e.to_string()))?,
+                        None => Vec::new(),
+                    },
                     created_at_ms: self
                         .completed_at_ms
                         .ok_or_else(|| corrupt("completed_at_ms", "missing"))?,
@@ -139,10 +146,16 @@ impl IdempotencyStore for SqliteStore {
         response: &StoredResponse,
         expires_at_ms: i64,
     ) -> artgen_core::Result<()> {
+        let images = if response.images.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&response.images).map_err(StoreError::from)?)
+        };
         sqlx::query(COMPLETE)
             .bind(i64::from(response.status))
             .bind(&response.content_type)
             .bind(&response.body)
+            .bind(images)
             .bind(response.created_at_ms)
             .bind(expires_at_ms)
             .bind(user)
@@ -184,6 +197,7 @@ mod tests {
             status: Some(201),
             content_type: Some("application/json".to_owned()),
             body: Some(b"{}".to_vec()),
+            images: None,
             completed_at_ms: Some(7),
         }
     }
@@ -199,6 +213,7 @@ mod tests {
                 status: 201,
                 content_type: "application/json".to_owned(),
                 body: b"{}".to_vec(),
+                images: Vec::new(),
                 created_at_ms: 7,
             })
         );
@@ -213,8 +228,10 @@ mod tests {
         missing_body.body = None;
         let mut huge_status = done_row([1; 32]);
         huge_status.status = Some(70_000);
+        let mut bad_images = done_row([1; 32]);
+        bad_images.images = Some("[{\"offset\": -1}]".to_owned());
 
-        for row in [unknown_state, missing_body, huge_status] {
+        for row in [unknown_state, missing_body, huge_status, bad_images] {
             assert!(row.into_begin(&[1; 32]).is_err());
         }
     }

@@ -2,12 +2,20 @@
 
 use artgen_core::domain::{ApiKey, KeyEnv, Principal, Role};
 use artgen_core::ports::Authenticator;
-use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite};
+use std::sync::PoisonError;
+use std::time::Duration;
 
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::writer::Op;
 use super::SqliteStore;
 use crate::error::{from_db, StoreError};
 use crate::keys::{generate_key, hash_key, hashes_match, invalid_key, parse_role, KeyInfo};
+
+/// A key's `last_used_at_ms` is written at most this often (it is a hint for operators, not
+/// an audit log).
+pub(super) const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// Attempts at drawing a key whose public id is not taken yet (a collision of 8 random base62
 /// characters is already unlikely once).
@@ -162,20 +170,43 @@ impl SqliteStore {
         Ok(row)
     }
 
-    async fn touch_key(&self, public_id: &str) {
-        let updated = sqlx::query("UPDATE api_keys SET last_used_at_ms = ? WHERE public_id = ?")
-            .bind(self.clock.now_ms())
-            .bind(public_id)
-            .execute(&self.pool)
-            .await;
-        if let Err(err) = updated {
-            tracing::warn!(
-                public_id,
-                error = &err as &dyn std::error::Error,
-                "could not record API key use"
-            );
+    /// Notes that the key was used: at most once per [`TOUCH_EVERY`] per key, queued to the
+    /// writer without waiting (it joins the next batch), so authentication never waits for a
+    /// write.
+    fn touch_key(&self, public_id: &str) {
+        let now_ms = self.clock.now_ms();
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+            let every_ms = i64::try_from(TOUCH_EVERY.as_millis()).unwrap_or(i64::MAX);
+            match touched.get(public_id) {
+                Some(last) if now_ms.saturating_sub(*last) < every_ms => return,
+                _ => {
+                    touched.insert(public_id.to_owned(), now_ms);
+                }
+            }
         }
+        self.writer.send_and_forget(Op::Touch {
+            public_id: public_id.to_owned(),
+            at_ms: now_ms,
+        });
     }
+}
+
+/// Sets a key's `last_used_at_ms`, never moving it back; the rows changed.
+pub(super) async fn touch(
+    conn: &mut SqliteConnection,
+    public_id: &str,
+    at_ms: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET last_used_at_ms = max(coalesce(last_used_at_ms, 0), ?) \
+         WHERE public_id = ?",
+    )
+    .bind(at_ms)
+    .bind(public_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 #[async_trait]
@@ -195,7 +226,7 @@ impl Authenticator for SqliteStore {
             return Err(invalid_key());
         };
         let role = role_of(&row.role)?;
-        self.touch_key(key.public_id()).await;
+        self.touch_key(key.public_id());
         Ok(Principal {
             user: row.user_id,
             role,

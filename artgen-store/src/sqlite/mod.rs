@@ -3,6 +3,11 @@
 //! Queries are runtime-checked (`sqlx::query` with binds, `QueryBuilder` for the dynamic
 //! listing) so the build needs no database; every query is covered by a test.
 //!
+//! Usage writes and key touches go through one writer task with its own connection, which
+//! commits the writes of concurrent requests in one transaction (group commit) and keeps the
+//! writes the database refuses in a spool file next to it (`<database>-spool.jsonl`) until it
+//! takes them again. Everything else (reads, keys, idempotency records) uses the pool.
+//!
 //! The database holds prompts and key hashes, so on Unix it is private to its owner: the file
 //! is created with mode `0600` before SQLite opens it, and SQLite gives the `-wal`, `-shm` and
 //! `-journal` files it creates the database file's mode. Leftovers from older versions are
@@ -10,12 +15,15 @@
 
 mod idempotency;
 mod keys;
+mod spool;
 mod usage;
+mod writer;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use artgen_core::ports::{Clock, SystemClock};
@@ -24,14 +32,21 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use self::spool::Spool;
+use self::writer::{Op, Writer};
+use crate::config::{DatabaseConfig, Durability};
 use crate::error::StoreError;
 use crate::fs_images::{create_private_dir_all, create_private_file, restrict_to_owner};
 
 /// The SQLite schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// How long a connection waits for a write lock held by another connection.
+/// How long a pool connection (reads, keys, idempotency records) waits for a write lock held
+/// by another connection. The usage writer waits [`DatabaseConfig::lock_wait_ms`] per attempt.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The suffix of the usage spool's file name, after the database's.
+const SPOOL_SUFFIX: &str = "-spool.jsonl";
 
 /// Connections in the pool of a file database (SQLite has one writer; readers run in WAL).
 const MAX_CONNECTIONS: u32 = 8;
@@ -39,48 +54,91 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Usage store and API-key store (and [`Authenticator`](artgen_core::ports::Authenticator))
 /// backed by SQLite.
 ///
-/// Cheap to clone: clones share the connection pool, the clock and the lookup counter.
+/// Cheap to clone: clones share the connection pool, the usage writer, the clock and the
+/// counters.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The usage writer's pool (the same pool for in-memory databases).
+    writer_pool: SqlitePool,
+    writer: Writer,
     clock: Arc<dyn Clock>,
     key_lookups: Arc<AtomicU64>,
+    /// When each key's use was last written, by public id.
+    touched: Arc<Mutex<HashMap<String, i64>>>,
+    /// Whether the database is a file (other processes may open it).
+    file_backed: bool,
 }
 
 impl SqliteStore {
-    /// Opens (creating it and its folder if missing) the database file at `path` and applies
-    /// pending migrations.
-    ///
-    /// The file runs in WAL mode with `synchronous = FULL` (a returned write survives power
-    /// loss), a busy timeout and foreign keys on. On Unix a new folder gets mode `0700`, the
-    /// file and its `-wal`/`-shm`/`-journal` companions `0600`; existing ones lose their group
-    /// and other bits.
+    /// Opens the database file at `path` with the default [`DatabaseConfig`] (crash
+    /// durability); see [`SqliteStore::open_with`].
     ///
     /// # Errors
-    /// [`StoreError::Io`] when the folder or the file cannot be created,
-    /// [`StoreError::Database`] when the file cannot be opened, [`StoreError::Migration`] when
-    /// the schema cannot be brought up to date.
+    /// As [`SqliteStore::open_with`].
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, &DatabaseConfig::default()).await
+    }
+
+    /// Opens (creating it and its folder if missing) the database file at `path`, applies
+    /// pending migrations and starts the usage writer.
+    ///
+    /// The file runs in WAL mode with `synchronous = NORMAL` (a committed write survives a
+    /// crash of the process) or, with [`Durability::PowerLoss`], `synchronous = FULL` (it also
+    /// survives power loss); a busy timeout and foreign keys on. The usage spool
+    /// `<path>-spool.jsonl` is locked by this store; writes an earlier process spooled are
+    /// applied first. If another process holds the spool (a server runs on this database),
+    /// this store runs without one and leaves that process's rows alone in
+    /// [`recover_unfinished`](artgen_core::ports::UsageStore::recover_unfinished).
+    ///
+    /// On Unix a new folder gets mode `0700`, the file and its `-wal`/`-shm`/`-journal`/spool
+    /// companions `0600`; existing ones lose their group and other bits.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidConfig`] for an unusable configuration, [`StoreError::Io`] when
+    /// the folder or a file cannot be created, [`StoreError::Database`] when the file cannot
+    /// be opened, [`StoreError::Migration`] when the schema cannot be brought up to date.
+    pub async fn open_with(path: &Path, config: &DatabaseConfig) -> Result<Self, StoreError> {
+        config.validate()?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir_all(parent).await?;
         }
         secure_database_files(path).await?;
+        let synchronous = match config.durability {
+            Durability::Crash => SqliteSynchronous::Normal,
+            Durability::PowerLoss => SqliteSynchronous::Full,
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Self::from_pool(pool).await
+        MIGRATOR.run(&pool).await?;
+        let writer_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.busy_timeout(config.lock_wait()))
+            .await?;
+        let spool = Spool::open(spool_path(path)).await?;
+        if spool.is_none() {
+            tracing::info!(
+                database = %path.display(),
+                "another process holds the usage spool; this one writes without it"
+            );
+        }
+        let writer = Writer::spawn(writer_pool.clone(), spool, config);
+        Ok(Self::assemble(pool, writer_pool, writer, true))
     }
 
     /// A private in-memory database (tests, demos). It lives as long as the store's single
-    /// connection, i.e. until the last clone is dropped.
+    /// connection, i.e. until the last clone is dropped. It has no spool.
     ///
     /// # Errors
     /// As [`SqliteStore::open`].
@@ -99,16 +157,31 @@ impl SqliteStore {
     }
 
     /// Wraps an existing pool (e.g. one from `#[sqlx::test]`), applying pending migrations.
+    /// The usage writer shares the pool; there is no spool.
     ///
     /// # Errors
     /// [`StoreError::Migration`] when the schema cannot be brought up to date.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
+        let writer = Writer::spawn(pool.clone(), None, &DatabaseConfig::default());
+        Ok(Self::assemble(pool.clone(), pool, writer, false))
+    }
+
+    fn assemble(
+        pool: SqlitePool,
+        writer_pool: SqlitePool,
+        writer: Writer,
+        file_backed: bool,
+    ) -> Self {
+        Self {
             pool,
+            writer_pool,
+            writer,
             clock: Arc::new(SystemClock),
             key_lookups: Arc::new(AtomicU64::new(0)),
-        })
+            touched: Arc::new(Mutex::new(HashMap::new())),
+            file_backed,
+        }
     }
 
     /// Uses `clock` for key timestamps (`created_at`, `revoked_at`, `last_used_at`).
@@ -129,14 +202,46 @@ impl SqliteStore {
         self.key_lookups.load(Ordering::Relaxed)
     }
 
-    /// Closes the pool, waiting for connections to finish (call on shutdown).
+    /// How many transactions the usage writer has committed (shared by clones). Lets tests
+    /// prove that concurrent writes share commits.
+    pub fn usage_commits(&self) -> u64 {
+        self.writer.commits()
+    }
+
+    /// How many usage writes wait in the spool for the database to take them.
+    pub fn spooled_writes(&self) -> usize {
+        self.writer.spooled()
+    }
+
+    /// Waits until every write queued before the call is committed or spooled (key touches
+    /// included), then tries once to apply the spool.
+    ///
+    /// # Errors
+    /// [`StoreError::WriterStopped`] when the store was closed.
+    pub async fn flush_writes(&self) -> Result<(), StoreError> {
+        self.writer.submit(Op::Flush).await.map(|_| ())
+    }
+
+    /// Stops the usage writer (after it has written everything queued and tried the spool
+    /// once), then closes the pools, waiting for connections to finish (call on shutdown).
     pub async fn close(&self) {
+        if let Err(err) = self.writer.submit(Op::Close).await {
+            tracing::debug!(error = %err, "the usage writer had stopped already");
+        }
+        self.writer_pool.close().await;
         self.pool.close().await;
     }
 
     fn count_key_lookup(&self) {
         self.key_lookups.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The usage spool of the database at `path`.
+fn spool_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(SPOOL_SUFFIX);
+    PathBuf::from(name)
 }
 
 /// Makes sure the database at `path` and its side files are private before SQLite opens them.
@@ -152,7 +257,7 @@ async fn secure_database_files(path: &Path) -> Result<(), StoreError> {
     if !create_private_file(path).await? {
         restrict_to_owner(path).await;
     }
-    for suffix in ["-wal", "-shm", "-journal"] {
+    for suffix in ["-wal", "-shm", "-journal", SPOOL_SUFFIX] {
         let mut side = path.as_os_str().to_owned();
         side.push(suffix);
         restrict_to_owner(Path::new(&side)).await;

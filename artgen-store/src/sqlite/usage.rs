@@ -1,16 +1,21 @@
-//! [`UsageStore`] on SQLite: one row per request, idempotent on `request_id`.
+//! [`UsageStore`] on SQLite: one row per request, idempotent on `request_id`, written by the
+//! group-committing writer task (see `writer.rs`); reads go through the pool.
 
 use artgen_core::domain::{
     Money, Operation, RequestId, TokenUsage, UsageQuery, UsageRecord, UsageStatus,
 };
 use artgen_core::ports::UsageStore;
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::writer::{Op, Written};
 use super::SqliteStore;
 use crate::error::{from_db, to_db, StoreError};
 use crate::usage::effective_limit;
 
+/// A new row; an existing one (a retried write, a start after its finish) is left alone.
 const INSERT: &str = "INSERT INTO usage (request_id, user_id, operation, model, provider, n, \
     size, quality, status, error_code, images, input_text_tokens, input_image_tokens, \
     output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
@@ -18,6 +23,29 @@ const INSERT: &str = "INSERT INTO usage (request_id, user_id, operation, model, 
     svg_output_tokens) \
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
     ON CONFLICT(request_id) DO NOTHING";
+
+/// The outcome of a request: replaces a row still `started` or `unknown`, inserts a missing
+/// one, and leaves a finished one alone.
+const FINISH: &str = "INSERT INTO usage (request_id, user_id, operation, model, provider, n, \
+    size, quality, status, error_code, images, input_text_tokens, input_image_tokens, \
+    output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
+    upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
+    svg_output_tokens) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+    ON CONFLICT(request_id) DO UPDATE SET provider = excluded.provider, \
+    status = excluded.status, error_code = excluded.error_code, images = excluded.images, \
+    input_text_tokens = excluded.input_text_tokens, \
+    input_image_tokens = excluded.input_image_tokens, \
+    output_image_tokens = excluded.output_image_tokens, \
+    output_text_tokens = excluded.output_text_tokens, cost_micros = excluded.cost_micros, \
+    latency_ms = excluded.latency_ms, upstream_latency_ms = excluded.upstream_latency_ms, \
+    svg_input_tokens = excluded.svg_input_tokens, svg_output_tokens = excluded.svg_output_tokens \
+    WHERE usage.status IN ('started', 'unknown')";
+
+const DISCARD: &str = "DELETE FROM usage WHERE request_id = ? AND status = 'started'";
+
+const RECOVER: &str = "UPDATE usage SET status = 'unknown', cost_micros = estimated_cost_micros \
+    WHERE status = 'started' AND created_at_ms < ?";
 
 const SELECT: &str = "SELECT request_id, user_id, operation, model, provider, n, size, \
     quality, status, error_code, images, input_text_tokens, input_image_tokens, \
@@ -70,10 +98,7 @@ fn parse_operation(text: &str) -> Result<Operation, StoreError> {
 }
 
 fn parse_status(text: &str) -> Result<UsageStatus, StoreError> {
-    [UsageStatus::Succeeded, UsageStatus::Failed]
-        .into_iter()
-        .find(|status| status.as_str() == text)
-        .ok_or_else(|| corrupt("status", text))
+    UsageStatus::from_name(text).ok_or_else(|| corrupt("status", text))
 }
 
 impl TryFrom<UsageRow> for UsageRecord {
@@ -124,40 +149,80 @@ impl TryFrom<UsageRow> for UsageRecord {
     }
 }
 
-impl SqliteStore {
-    async fn insert_usage(&self, r: &UsageRecord) -> Result<(), StoreError> {
-        let tokens = &r.tokens;
-        sqlx::query(INSERT)
-            .bind(r.request_id.as_str())
-            .bind(&r.user)
-            .bind(r.operation.as_str())
-            .bind(&r.model)
-            .bind(&r.provider)
-            .bind(i64::from(r.n))
-            .bind(&r.size)
-            .bind(&r.quality)
-            .bind(r.status.as_str())
-            .bind(r.error_code.as_deref())
-            .bind(i64::from(r.images))
-            .bind(to_db(tokens.input_text_tokens, "input_text_tokens")?)
-            .bind(to_db(tokens.input_image_tokens, "input_image_tokens")?)
-            .bind(to_db(tokens.output_image_tokens, "output_image_tokens")?)
-            .bind(to_db(tokens.output_text_tokens, "output_text_tokens")?)
-            .bind(to_db(r.estimated_cost.micros(), "estimated_cost_micros")?)
-            .bind(to_db(r.cost.micros(), "cost_micros")?)
-            .bind(to_db(r.latency_ms, "latency_ms")?)
-            .bind(to_db(r.upstream_latency_ms, "upstream_latency_ms")?)
-            .bind(&r.prompt)
-            .bind(r.created_at_ms)
-            .bind(r.unpriced)
-            .bind((!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(",")))
-            .bind(to_db(tokens.svg_input_tokens, "svg_input_tokens")?)
-            .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
+/// Binds every column of `r`, in [`INSERT`]'s order.
+fn bind_record<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    r: &'q UsageRecord,
+) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, StoreError> {
+    let tokens = &r.tokens;
+    Ok(query
+        .bind(r.request_id.as_str())
+        .bind(&r.user)
+        .bind(r.operation.as_str())
+        .bind(&r.model)
+        .bind(&r.provider)
+        .bind(i64::from(r.n))
+        .bind(&r.size)
+        .bind(&r.quality)
+        .bind(r.status.as_str())
+        .bind(r.error_code.as_deref())
+        .bind(i64::from(r.images))
+        .bind(to_db(tokens.input_text_tokens, "input_text_tokens")?)
+        .bind(to_db(tokens.input_image_tokens, "input_image_tokens")?)
+        .bind(to_db(tokens.output_image_tokens, "output_image_tokens")?)
+        .bind(to_db(tokens.output_text_tokens, "output_text_tokens")?)
+        .bind(to_db(r.estimated_cost.micros(), "estimated_cost_micros")?)
+        .bind(to_db(r.cost.micros(), "cost_micros")?)
+        .bind(to_db(r.latency_ms, "latency_ms")?)
+        .bind(to_db(r.upstream_latency_ms, "upstream_latency_ms")?)
+        .bind(&r.prompt)
+        .bind(r.created_at_ms)
+        .bind(r.unpriced)
+        .bind((!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(",")))
+        .bind(to_db(tokens.svg_input_tokens, "svg_input_tokens")?)
+        .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?))
+}
 
+/// Inserts `r` unless its request already has a row; the rows changed.
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    r: &UsageRecord,
+) -> Result<u64, StoreError> {
+    let done = bind_record(sqlx::query(INSERT), r)?.execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// Writes the outcome `r` (see [`FINISH`]); the rows changed.
+pub(super) async fn finish(
+    conn: &mut SqliteConnection,
+    r: &UsageRecord,
+) -> Result<u64, StoreError> {
+    let done = bind_record(sqlx::query(FINISH), r)?.execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// Removes the started row of `request_id`; the rows removed.
+pub(super) async fn discard(
+    conn: &mut SqliteConnection,
+    request_id: &RequestId,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(DISCARD)
+        .bind(request_id.as_str())
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Marks rows started before `before_ms` unknown at their estimate; how many.
+pub(super) async fn recover(
+    conn: &mut SqliteConnection,
+    before_ms: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(RECOVER).bind(before_ms).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+impl SqliteStore {
     async fn select_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new(SELECT);
         let mut separator = " WHERE ";
@@ -175,12 +240,67 @@ impl SqliteStore {
         let rows: Vec<UsageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(UsageRecord::try_from).collect()
     }
+
+    /// Writes the finish (or discard) of a request holding a spool reservation.
+    async fn write_reserved(&self, op: Op, request_id: &RequestId) -> Result<(), StoreError> {
+        let written = self.writer.submit(op).await;
+        // The writer gave the reservation back or turned it into a spooled entry; this
+        // covers a writer that stopped.
+        self.writer.release(request_id);
+        written.map(|_| ())
+    }
 }
 
 #[async_trait]
 impl UsageStore for SqliteStore {
     async fn record(&self, record: &UsageRecord) -> artgen_core::Result<()> {
-        Ok(self.insert_usage(record).await?)
+        self.writer.submit(Op::Record(record.clone())).await?;
+        Ok(())
+    }
+
+    async fn start(&self, record: &UsageRecord) -> artgen_core::Result<()> {
+        let id = &record.request_id;
+        if !self.writer.reserve(id) {
+            let capacity = self.writer.spool_capacity();
+            tracing::warn!(
+                request_id = %id,
+                capacity,
+                spooled = self.writer.spooled(),
+                "a request is refused: the usage spool has no room for its finish"
+            );
+            return Err(StoreError::SpoolFull { capacity }.into());
+        }
+        match self.writer.submit(Op::Start(record.clone())).await {
+            Ok(Written::Committed(_) | Written::Spooled) => Ok(()),
+            Err(err) => {
+                self.writer.release(id);
+                Err(err.into())
+            }
+        }
+    }
+
+    async fn finish(&self, record: &UsageRecord) -> artgen_core::Result<()> {
+        let op = Op::Finish(record.clone());
+        Ok(self.write_reserved(op, &record.request_id).await?)
+    }
+
+    async fn discard(&self, request_id: &RequestId) -> artgen_core::Result<()> {
+        let op = Op::Discard(request_id.clone());
+        Ok(self.write_reserved(op, request_id).await?)
+    }
+
+    async fn recover_unfinished(&self, before_ms: i64) -> artgen_core::Result<u64> {
+        if self.file_backed && !self.writer.owns_spool() {
+            tracing::warn!(
+                "another process holds this database's usage spool; its requests in flight \
+                 are left alone"
+            );
+            return Ok(0);
+        }
+        match self.writer.submit(Op::Recover { before_ms }).await? {
+            Written::Committed(marked) => Ok(marked),
+            Written::Spooled => Ok(0),
+        }
     }
 
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
@@ -197,10 +317,11 @@ mod tests {
         for op in [Operation::Generate, Operation::Edit, Operation::Variation] {
             assert_eq!(parse_operation(op.as_str()).expect("known name"), op);
         }
-        for status in [UsageStatus::Succeeded, UsageStatus::Failed] {
+        for status in UsageStatus::ALL {
             assert_eq!(parse_status(status.as_str()).expect("known name"), status);
         }
         assert!(parse_operation("upscale").is_err());
         assert!(parse_status("pending").is_err());
+        assert!(parse_status("Succeeded").is_err());
     }
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use artgen_core::ports::{Begin, IdempotencyStore, StoredResponse};
+use artgen_core::domain::ImageId;
+use artgen_core::ports::{Begin, IdempotencyStore, StoredImage, StoredResponse};
 use artgen_store::SqliteStore;
 use sqlx::SqlitePool;
 
@@ -17,6 +18,7 @@ fn answer(status: u16, created_at_ms: i64) -> StoredResponse {
         content_type: "application/json".to_owned(),
         // Not UTF-8 on purpose: bodies are stored as bytes.
         body: vec![b'{', 0xff, 0x00, b'}'],
+        images: Vec::new(),
         created_at_ms,
     }
 }
@@ -51,6 +53,29 @@ async fn a_completed_answer_is_replayed_byte_for_byte(store: &dyn IdempotencySto
 
     let replay = begin(store, "ann", &BODY, 99_999).await;
     assert_eq!(replay, Begin::Replay(answer(201, 20)));
+}
+
+async fn an_answer_keeps_its_image_references_not_their_bytes(store: &dyn IdempotencyStore) {
+    let mut with_images = answer(200, 20);
+    with_images.body = br#"{"images":[{"b64_json":""},{"b64_json":""}]}"#.to_vec();
+    with_images.images = vec![
+        StoredImage {
+            offset: 24,
+            image_id: ImageId::generate(),
+        },
+        StoredImage {
+            offset: 42,
+            image_id: ImageId::generate(),
+        },
+    ];
+    begin(store, "ann", &BODY, 0).await;
+
+    complete(store, "ann", &with_images, 100_000).await;
+
+    assert_eq!(
+        begin(store, "ann", &BODY, 30).await,
+        Begin::Replay(with_images)
+    );
 }
 
 async fn a_different_request_under_a_used_key_is_a_mismatch(store: &dyn IdempotencyStore) {
@@ -172,6 +197,11 @@ async fn concurrent_claims_have_exactly_one_winner(store: Arc<dyn IdempotencySto
 #[sqlx::test(migrations = false)]
 async fn sqlite_replays_a_completed_answer_byte_for_byte(pool: SqlitePool) {
     a_completed_answer_is_replayed_byte_for_byte(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_keeps_image_references_of_an_answer(pool: SqlitePool) {
+    an_answer_keeps_its_image_references_not_their_bytes(&store(pool).await).await;
 }
 
 #[sqlx::test(migrations = false)]

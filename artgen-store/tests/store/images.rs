@@ -5,7 +5,7 @@ use std::path::Path;
 use artgen_core::domain::{Dimensions, ImageId, OutputFormat, RequestId};
 use artgen_core::ports::{ImageMeta, ImageStore};
 use artgen_core::ErrorCode;
-use artgen_store::FsImageStore;
+use artgen_store::{Durability, FsImageStore};
 use bytes::Bytes;
 
 fn meta(format: OutputFormat) -> ImageMeta {
@@ -77,6 +77,42 @@ async fn identical_bytes_are_stored_once() {
     assert_eq!(files(&dir.path().join("meta")).len(), 2);
     let got = store.get(&second.id).await.expect("get succeeds");
     assert_eq!(got, Some((second, bytes)));
+}
+
+#[tokio::test]
+async fn a_blob_emptied_by_a_power_loss_is_refused_and_written_again_by_the_same_image() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for durability in [Durability::Crash, Durability::PowerLoss] {
+        let store =
+            FsImageStore::new(dir.path().join(durability.as_str())).with_durability(durability);
+        let (first, second) = (meta(OutputFormat::Png), meta(OutputFormat::Png));
+        let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nthe same pixels twice");
+        store
+            .put(&first, bytes.clone())
+            .await
+            .expect("put succeeds");
+        let blobs = files(&dir.path().join(durability.as_str()).join("blobs"));
+        // What a power loss without fsync may leave: the name, not the bytes.
+        std::fs::write(&blobs[0], b"").expect("blob emptied");
+
+        let torn = store.get(&first.id).await.expect_err("never served torn");
+        store
+            .put(&second, bytes.clone())
+            .await
+            .expect("put succeeds");
+
+        assert_eq!(torn.code(), ErrorCode::Internal, "{durability}");
+        assert_eq!(
+            store.get(&second.id).await.expect("get succeeds"),
+            Some((second, bytes.clone())),
+            "{durability}"
+        );
+        assert_eq!(
+            store.get(&first.id).await.expect("get succeeds"),
+            Some((first, bytes)),
+            "the rewritten blob serves the first image again ({durability})"
+        );
+    }
 }
 
 #[tokio::test]

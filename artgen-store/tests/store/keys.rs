@@ -6,8 +6,8 @@ use std::time::Duration;
 use artgen_core::domain::{ApiKey, KeyEnv, Role};
 use artgen_core::ports::{Authenticator, Clock, FixedClock};
 use artgen_core::{Error, ErrorCode};
-use artgen_store::{KeyInfo, SqliteStore, INVALID_KEY_MESSAGE};
-use sqlx::{Row, SqlitePool};
+use artgen_store::{DatabaseConfig, KeyInfo, SqliteStore, INVALID_KEY_MESSAGE};
+use sqlx::{Connection as _, Row, SqlitePool};
 
 const PREFIX_LEN: usize = "ag_live_".len();
 const CHECKSUM_LEN: usize = 6;
@@ -213,7 +213,7 @@ async fn corrupted_checksum_is_refused_without_a_lookup(pool: SqlitePool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn successful_authentication_updates_last_used(pool: SqlitePool) {
+async fn successful_authentication_updates_last_used_at_most_once_a_minute(pool: SqlitePool) {
     let clock = Arc::new(FixedClock::at_secs(1_700_000_000));
     let store = store(pool).await.with_clock(clock.clone());
     let key = store
@@ -221,16 +221,78 @@ async fn successful_authentication_updates_last_used(pool: SqlitePool) {
         .await
         .expect("key issued");
     let created = clock.now_ms();
-    clock.advance(Duration::from_secs(5));
+    let last_used = || async {
+        store.flush_writes().await.expect("writes flushed");
+        let listed: Vec<KeyInfo> = store.list_keys(Some("ann")).await.expect("listing runs");
+        assert_eq!(listed[0].created_at_ms, created);
+        listed[0].last_used_at_ms
+    };
+    let commits = store.usage_commits();
 
+    clock.advance(Duration::from_secs(5));
     store
         .authenticate(key.expose_secret())
         .await
         .expect("key is valid");
+    assert_eq!(last_used().await, Some(created + 5_000));
 
-    let listed: Vec<KeyInfo> = store.list_keys(Some("ann")).await.expect("listing runs");
-    assert_eq!(listed[0].created_at_ms, created);
-    assert_eq!(listed[0].last_used_at_ms, Some(created + 5_000));
+    // Within the minute: more uses, no more writes.
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(10));
+        store
+            .authenticate(key.expose_secret())
+            .await
+            .expect("key is valid");
+    }
+    assert_eq!(last_used().await, Some(created + 5_000));
+    assert_eq!(store.usage_commits(), commits + 1, "one write so far");
+
+    // A minute after the last write: written again.
+    clock.advance(Duration::from_secs(10));
+    store
+        .authenticate(key.expose_secret())
+        .await
+        .expect("key is valid");
+    assert_eq!(last_used().await, Some(created + 65_000));
+    assert_eq!(store.usage_commits(), commits + 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_does_not_wait_for_a_locked_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("artgen.db");
+    let config = DatabaseConfig::default().with_lock_wait(Duration::from_millis(500));
+    let store = SqliteStore::open_with(&path, &config)
+        .await
+        .expect("database opens");
+    let key = store
+        .create_key("ann", Role::User, KeyEnv::Live)
+        .await
+        .expect("key issued");
+    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut locker)
+        .await
+        .expect("write lock taken");
+
+    let started = std::time::Instant::now();
+    let principal = store
+        .authenticate(key.expose_secret())
+        .await
+        .expect("key is valid");
+
+    assert_eq!(principal.user, "ann");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "the last-use write is off the response path: {:?}",
+        started.elapsed()
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .expect("lock released");
 }
 
 #[sqlx::test(migrations = false)]

@@ -4,6 +4,7 @@
 //! against every backend; today that is SQLite only, each test on a fresh database from
 //! `#[sqlx::test]`.
 
+mod durability;
 mod idempotency;
 mod images;
 mod keys;

@@ -4,6 +4,7 @@ use artgen_core::domain::{
     Money, Operation, RequestId, TokenUsage, UsageQuery, UsageRecord, UsageStatus,
 };
 use artgen_core::ports::UsageStore;
+use artgen_core::testing::InMemoryUsageStore;
 use artgen_core::ErrorCode;
 use artgen_store::SqliteStore;
 use sqlx::SqlitePool;
@@ -168,7 +169,173 @@ async fn values_beyond_the_storage_range_are_refused_without_panicking(store: &d
     assert!(list(store, UsageQuery::default()).await.is_empty());
 }
 
+fn started(user: &str, created_at_ms: i64) -> UsageRecord {
+    let mut row = record(user, created_at_ms);
+    row.status = UsageStatus::Started;
+    row.images = 0;
+    row.tokens = TokenUsage::default();
+    row.cost = row.estimated_cost;
+    row
+}
+
+fn succeeded(start: &UsageRecord) -> UsageRecord {
+    let mut row = record(&start.user, start.created_at_ms);
+    row.request_id = start.request_id.clone();
+    row
+}
+
+async fn a_started_row_is_finished_in_place_and_then_left_alone(store: &dyn UsageStore) {
+    let start = started("ann", 1_000);
+    store.start(&start).await.expect("start succeeds");
+    assert_eq!(
+        list(store, UsageQuery::default()).await,
+        vec![start.clone()]
+    );
+
+    let done = succeeded(&start);
+    store.finish(&done).await.expect("finish succeeds");
+    let mut late = done.clone();
+    late.status = UsageStatus::Failed;
+    late.cost = Money::ZERO;
+    store.finish(&late).await.expect("a second finish succeeds");
+    store.start(&start).await.expect("a late start succeeds");
+
+    assert_eq!(
+        list(store, UsageQuery::default()).await,
+        vec![done],
+        "one row, finished by the first finish"
+    );
+}
+
+async fn a_finish_without_a_start_inserts_its_row(store: &dyn UsageStore) {
+    let done = succeeded(&started("ann", 1_000));
+
+    store.finish(&done).await.expect("finish succeeds");
+
+    assert_eq!(list(store, UsageQuery::default()).await, vec![done]);
+}
+
+async fn discarding_removes_only_a_started_row(store: &dyn UsageStore) {
+    let refused = started("ann", 1_000);
+    let finished = started("ann", 2_000);
+    store.start(&refused).await.expect("start succeeds");
+    store.start(&finished).await.expect("start succeeds");
+    store
+        .finish(&succeeded(&finished))
+        .await
+        .expect("finish succeeds");
+
+    store
+        .discard(&refused.request_id)
+        .await
+        .expect("discard succeeds");
+    store
+        .discard(&finished.request_id)
+        .await
+        .expect("discarding a finished row succeeds");
+    store
+        .discard(&RequestId::generate())
+        .await
+        .expect("discarding a missing row succeeds");
+
+    let rows = list(store, UsageQuery::default()).await;
+    assert_eq!(rows, vec![succeeded(&finished)]);
+}
+
+async fn recovery_marks_rows_started_before_the_cut_unknown_at_their_estimate(
+    store: &dyn UsageStore,
+) {
+    let interrupted = started("ann", 1_000);
+    let mut cheap = started("bob", 1_500);
+    cheap.estimated_cost = Money::from_micros(40_000);
+    cheap.cost = Money::from_micros(40_000);
+    let in_flight = started("ann", 5_000);
+    let finished = started("ann", 500);
+    for row in [&interrupted, &cheap, &in_flight, &finished] {
+        store.start(row).await.expect("start succeeds");
+    }
+    store
+        .finish(&succeeded(&finished))
+        .await
+        .expect("finish succeeds");
+
+    let marked = store
+        .recover_unfinished(2_000)
+        .await
+        .expect("recovery runs");
+    let again = store
+        .recover_unfinished(2_000)
+        .await
+        .expect("recovery runs again");
+
+    assert_eq!((marked, again), (2, 0));
+    let rows = list(store, UsageQuery::default()).await;
+    let status = |id: &RequestId| {
+        let row = rows.iter().find(|r| &r.request_id == id).expect("row kept");
+        (row.status, row.cost)
+    };
+    assert_eq!(
+        status(&interrupted.request_id),
+        (UsageStatus::Unknown, interrupted.estimated_cost)
+    );
+    assert_eq!(
+        status(&cheap.request_id),
+        (UsageStatus::Unknown, Money::from_micros(40_000))
+    );
+    assert_eq!(
+        status(&in_flight.request_id),
+        (UsageStatus::Started, in_flight.estimated_cost),
+        "started after the cut: still in flight"
+    );
+    assert_eq!(status(&finished.request_id).0, UsageStatus::Succeeded);
+
+    // A finish that arrives after recovery still settles the row.
+    store
+        .finish(&succeeded(&interrupted))
+        .await
+        .expect("late finish succeeds");
+    let rows = list(store, UsageQuery::default()).await;
+    let settled = rows
+        .iter()
+        .find(|r| r.request_id == interrupted.request_id)
+        .expect("row kept");
+    assert_eq!(settled.status, UsageStatus::Succeeded);
+}
+
 // SQLite runs.
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_finishes_a_started_row_in_place_and_then_leaves_it_alone(pool: SqlitePool) {
+    a_started_row_is_finished_in_place_and_then_left_alone(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_inserts_a_finish_without_a_start(pool: SqlitePool) {
+    a_finish_without_a_start_inserts_its_row(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_discards_only_a_started_row(pool: SqlitePool) {
+    discarding_removes_only_a_started_row(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_recovery_marks_interrupted_rows_unknown_at_their_estimate(pool: SqlitePool) {
+    recovery_marks_rows_started_before_the_cut_unknown_at_their_estimate(&store(pool).await).await;
+}
+
+// The in-memory fake the service tests use keeps the same contract.
+
+#[tokio::test]
+async fn the_fake_keeps_the_start_finish_discard_and_recovery_contract() {
+    a_started_row_is_finished_in_place_and_then_left_alone(&InMemoryUsageStore::default()).await;
+    a_finish_without_a_start_inserts_its_row(&InMemoryUsageStore::default()).await;
+    discarding_removes_only_a_started_row(&InMemoryUsageStore::default()).await;
+    recovery_marks_rows_started_before_the_cut_unknown_at_their_estimate(
+        &InMemoryUsageStore::default(),
+    )
+    .await;
+}
 
 #[sqlx::test(migrations = false)]
 async fn sqlite_stores_a_duplicate_request_id_once(pool: SqlitePool) {

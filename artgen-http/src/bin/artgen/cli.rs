@@ -241,6 +241,9 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     if let Some(v) = var("ARTGEN_CATALOG_FILE") {
         settings.catalog_file = Some(PathBuf::from(v));
     }
+    if let Some(v) = var("ARTGEN_DATABASE_DURABILITY") {
+        settings.database.durability = parse("ARTGEN_DATABASE_DURABILITY", &v)?;
+    }
     if let Some(v) = var("ARTGEN_UNKNOWN_PARAMS") {
         settings.unknown_params = match v.trim() {
             "forward" => UnknownParams::Forward,
@@ -295,6 +298,30 @@ mod tests {
         assert_eq!(settings.keep_alive_timeout_secs, 0);
         assert_eq!(settings.shutdown_grace_secs, 8);
         assert_eq!(settings.body_read_timeout_secs, 12);
+    }
+
+    #[test]
+    fn the_durability_comes_from_the_file_or_the_environment() {
+        use artgen_store::Durability;
+        let mut settings: Settings =
+            toml::from_str("[database]\ndurability = \"power_loss\"\n").expect("valid toml");
+        assert_eq!(settings.database.durability, Durability::PowerLoss);
+        assert_eq!(Settings::default().database.durability, Durability::Crash);
+
+        apply_env(&mut settings, |name| {
+            (name == "ARTGEN_DATABASE_DURABILITY").then(|| "crash".to_owned())
+        })
+        .expect("valid env");
+        assert_eq!(settings.database.durability, Durability::Crash);
+
+        let err = apply_env(&mut settings, |name| {
+            (name == "ARTGEN_DATABASE_DURABILITY").then(|| "fsync".to_owned())
+        })
+        .expect_err("unknown durability");
+        assert!(
+            err.to_string().contains("ARTGEN_DATABASE_DURABILITY"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -68,9 +68,12 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
         provider = app.state.provider().name,
         "artgen listening"
     );
+    let store = app.store.clone();
     let router = artgen_http::build_router(app.state);
     let server = ServerConfig::from_settings(&settings);
     artgen_http::server::serve(listener, router, server, shutdown).await;
+    // Every usage write queued by the drained requests is committed (or spooled) first.
+    store.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -10,7 +10,10 @@
 //!   whole body, read within the route's body limit; multipart boundaries are ignored);
 //! - the first request with a `(user, key)` runs; its answer is stored and replayed for
 //!   24 h after the first request, byte for byte (status, `Content-Type`, body) and marked
-//!   `Idempotent-Replayed: true`. Other response headers are not replayed;
+//!   `Idempotent-Replayed: true`. Other response headers are not replayed. The images an
+//!   answer carries inline (listed by the handler in [`InlineImages`]) are not stored a
+//!   second time: the record keeps the rest of the body and the image ids, and a replay reads
+//!   the images back from the image store;
 //! - answers that invite a retry (5xx, 408, 429, 499) are not stored: the claim is abandoned
 //!   and the next request with the key runs afresh. So is a request whose client went away;
 //! - event streams (`text/event-stream`) are never replayed: the claim is abandoned as soon as
@@ -22,6 +25,7 @@
 //!   waiter runs the request itself.
 
 mod config;
+mod inline;
 mod request;
 mod waiters;
 
@@ -29,7 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use artgen_core::domain::RequestId;
-use artgen_core::ports::{Begin, Clock, IdempotencyStore, StoredResponse};
+use artgen_core::ports::{Begin, Clock, IdempotencyStore, ImageStore, StoredResponse};
 use artgen_core::{Error, ErrorCode, RequestContext};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -39,6 +43,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 pub use self::config::IdempotencyConfig;
+pub use self::inline::InlineImages;
 pub use self::request::IDEMPOTENCY_KEY;
 use self::request::{buffer, idempotency_key, PARAM};
 use self::waiters::{ClaimId, Waiters};
@@ -47,14 +52,16 @@ use crate::error::ApiError;
 /// The response header marking a replayed answer (Stripe's name).
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-/// What the [`idempotency`] middleware needs: the store, a clock and the timings. Cheap to
-/// clone; clones share the in-process wake-ups, so build one per application.
+/// What the [`idempotency`] middleware needs: the store, a clock, the timings and (to keep
+/// answers without their images) the image store. Cheap to clone; clones share the
+/// in-process wake-ups, so build one per application.
 #[derive(Clone)]
 pub struct IdempotencyLayerState {
     store: Arc<dyn IdempotencyStore>,
     clock: Arc<dyn Clock>,
     config: IdempotencyConfig,
     waiters: Arc<Waiters>,
+    images: Option<Arc<dyn ImageStore>>,
 }
 
 impl IdempotencyLayerState {
@@ -69,7 +76,17 @@ impl IdempotencyLayerState {
             clock,
             config,
             waiters: Arc::new(Waiters::default()),
+            images: None,
         }
+    }
+
+    /// Keeps answers without the images they carry inline ([`InlineImages`]), rebuilding
+    /// replays from `images`, where every answered image is stored. Without it, answers are
+    /// kept whole.
+    #[must_use]
+    pub fn with_images(mut self, images: Arc<dyn ImageStore>) -> Self {
+        self.images = Some(images);
+        self
     }
 
     /// The timings in use.
@@ -164,9 +181,10 @@ impl IdempotencyLayerState {
             let error = |e: Error| ApiError::new(e, Some(claim.request_id.clone()));
             return match begun {
                 Ok(Begin::Started) => self.first(claim, now_ms, request, next).await,
-                Ok(Begin::Replay(stored)) => {
-                    replay(stored).unwrap_or_else(|e| error(e).into_response())
-                }
+                Ok(Begin::Replay(stored)) => self
+                    .replay(stored)
+                    .await
+                    .unwrap_or_else(|e| error(e).into_response()),
                 Ok(Begin::Mismatch) => {
                     let message = "Idempotency-Key was used with a different request";
                     let err = Error::new(ErrorCode::Conflict, message).with_param(PARAM);
@@ -196,7 +214,7 @@ impl IdempotencyLayerState {
             guard.abandon().await;
             return response;
         }
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
         let bytes = match axum::body::to_bytes(body, usize::MAX).await {
             Ok(bytes) => bytes,
             Err(err) => {
@@ -205,18 +223,53 @@ impl IdempotencyLayerState {
                 return ApiError::new(Error::internal(err), request_id).into_response();
             }
         };
+        let inline = parts.extensions.remove::<InlineImages>();
+        let (body, images) = match (&self.images, inline) {
+            (Some(_), Some(inline)) => inline::cut_out(&bytes, &inline).unwrap_or_else(|| {
+                tracing::warn!("an answer's inline images were not found in it; kept whole");
+                (Vec::from(bytes.clone()), Vec::new())
+            }),
+            _ => (Vec::from(bytes.clone()), Vec::new()),
+        };
         let content_type = parts.headers.get(header::CONTENT_TYPE);
         let stored = StoredResponse {
             status: status.as_u16(),
             content_type: content_type
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_default(),
-            body: Vec::from(bytes),
+            body,
+            images,
             created_at_ms: self.clock.now_ms(),
         };
         let expires_at_ms = started_ms.saturating_add(self.config.ttl_ms());
         guard.complete(&stored, expires_at_ms).await;
-        Response::from_parts(parts, Body::from(stored.body))
+        Response::from_parts(parts, Body::from(bytes))
+    }
+
+    /// The kept answer again, its inline images read back from the image store.
+    async fn replay(&self, stored: StoredResponse) -> Result<Response, Error> {
+        let body = match (&self.images, stored.images.is_empty()) {
+            (_, true) => stored.body,
+            (Some(images), false) => {
+                inline::put_back(&stored.body, &stored.images, images.as_ref()).await?
+            }
+            (None, false) => {
+                return Err(Error::internal(
+                    "a kept answer refers to images, but no image store is configured",
+                ))
+            }
+        };
+        let status = StatusCode::from_u16(stored.status).map_err(Error::internal)?;
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        if let Ok(content_type) = HeaderValue::from_str(&stored.content_type) {
+            if !stored.content_type.is_empty() {
+                headers.insert(header::CONTENT_TYPE, content_type);
+            }
+        }
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+        Ok(response)
     }
 
     /// Ends a claim without an answer and wakes its waiters (they will claim it themselves).
@@ -244,20 +297,6 @@ fn is_event_stream(response: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
-}
-
-fn replay(stored: StoredResponse) -> Result<Response, Error> {
-    let status = StatusCode::from_u16(stored.status).map_err(Error::internal)?;
-    let mut response = Response::new(Body::from(stored.body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    if let Ok(content_type) = HeaderValue::from_str(&stored.content_type) {
-        if !stored.content_type.is_empty() {
-            headers.insert(header::CONTENT_TYPE, content_type);
-        }
-    }
-    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    Ok(response)
 }
 
 fn in_progress(error: ApiError) -> Response {

@@ -131,7 +131,7 @@ fn multipart_boundary(content_type: &str) -> Option<(&str, &str)> {
 }
 
 /// The first position of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let first = *needle.first()?;
     let mut from = 0;
     while let Some(offset) = haystack.get(from..)?.iter().position(|b| *b == first) {

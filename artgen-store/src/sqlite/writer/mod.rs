@@ -1,0 +1,332 @@
+//! The usage writer: one task that owns the write connection and commits the writes of
+//! concurrent requests together (group commit).
+//!
+//! Callers send a [`Op`] over a bounded channel and (except for key touches) await its
+//! completion. The task takes every write waiting in the channel (up to [`MAX_BATCH`]), runs
+//! them in one `BEGIN IMMEDIATE` transaction, commits once and only then completes each
+//! caller: a caller that got `Ok` has its write committed (or spooled, see below).
+//!
+//! When the database refuses a batch (locked past the lock wait, full, failing), the batch is
+//! retried with growing pauses; if it still fails, its writes go to the [`Spool`] (fsynced)
+//! and the cause is logged by name. While the spool holds writes, later writes join it too
+//! (so they apply in order), and the task tries to apply it every [`SPOOL_RETRY`]; on success
+//! the spool is emptied. A write that breaks a row rule (a constraint) fails alone: the batch
+//! is then replayed one write per transaction.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use artgen_core::domain::{RequestId, UsageRecord};
+use sqlx::sqlite::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use self::task::Task;
+use super::spool::{Entry, Spool};
+use crate::config::DatabaseConfig;
+use crate::error::StoreError;
+
+mod task;
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// Writes waiting for the task at most; senders wait beyond it.
+const CHANNEL: usize = 1024;
+
+/// How often the task tries to apply a non-empty spool.
+pub(super) const SPOOL_RETRY: Duration = Duration::from_secs(1);
+
+/// The first pause between attempts at a batch (then × 4).
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+
+/// How often a database that keeps refusing writes is reported again.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// One write (or a control message) for the task.
+#[derive(Debug)]
+pub(super) enum Op {
+    /// Insert a started row (ignored when the row exists).
+    Start(UsageRecord),
+    /// Complete a row (see [`usage::finish`]).
+    Finish(UsageRecord),
+    /// Insert a finished row (ignored when the row exists).
+    Record(UsageRecord),
+    /// Remove a started row.
+    Discard(RequestId),
+    /// Set a key's `last_used_at_ms` (no caller waits; dropped when the database refuses it).
+    Touch {
+        /// The key's public id.
+        public_id: String,
+        /// Unix ms.
+        at_ms: i64,
+    },
+    /// Mark rows started before `before_ms` as unknown (never spooled).
+    Recover {
+        /// Unix ms.
+        before_ms: i64,
+    },
+    /// Wait for everything queued before, then try to apply the spool.
+    Flush,
+    /// As `Flush`, then stop.
+    Close,
+}
+
+impl Op {
+    /// The request the write is about, for logs (never the row itself: it holds a prompt).
+    fn request_id(&self) -> Option<&RequestId> {
+        match self {
+            Op::Start(record) | Op::Finish(record) | Op::Record(record) => Some(&record.request_id),
+            Op::Discard(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The request whose finish this write is (it holds a reservation in the spool).
+    fn reserved_by(&self) -> Option<&RequestId> {
+        match self {
+            Op::Finish(record) => Some(&record.request_id),
+            Op::Discard(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn entry(&self) -> Option<Entry> {
+        match self {
+            Op::Start(record) => Some(Entry::Start {
+                record: record.clone(),
+            }),
+            Op::Finish(record) => Some(Entry::Finish {
+                record: record.clone(),
+            }),
+            Op::Record(record) => Some(Entry::Record {
+                record: record.clone(),
+            }),
+            Op::Discard(request_id) => Some(Entry::Discard {
+                request_id: request_id.clone(),
+            }),
+            Op::Touch { .. } | Op::Recover { .. } | Op::Flush | Op::Close => None,
+        }
+    }
+}
+
+/// How a write ended up durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Written {
+    /// Committed to the database; the rows it changed.
+    Committed(u64),
+    /// Kept in the spool, to be applied later.
+    Spooled,
+}
+
+type Reply = oneshot::Sender<Result<Written, StoreError>>;
+
+#[derive(Debug)]
+struct Job {
+    op: Op,
+    reply: Option<Reply>,
+}
+
+impl Job {
+    fn answer(self, result: Result<Written, StoreError>) {
+        if let Some(reply) = self.reply {
+            // The caller may have gone away; the write stands either way.
+            let _ignored = reply.send(result);
+        }
+    }
+}
+
+/// Room in the spool: what it holds plus what is reserved for the finishes of requests in
+/// flight, never more than its capacity.
+#[derive(Debug, Default)]
+struct Budget {
+    /// Whether writes may be spooled: the store owns the spool and its capacity is not zero
+    /// (else nothing is reserved and nothing spooled).
+    enabled: bool,
+    capacity: usize,
+    spooled: usize,
+    reserved: HashSet<RequestId>,
+}
+
+impl Budget {
+    fn has_room(&self) -> bool {
+        self.spooled + self.reserved.len() < self.capacity
+    }
+
+    /// Takes one place for an entry: the reservation of `reserved_by` if it holds one, else
+    /// a free place.
+    fn take(&mut self, reserved_by: Option<&RequestId>) -> bool {
+        let converted = reserved_by.is_some_and(|id| self.reserved.remove(id));
+        if converted || self.has_room() {
+            self.spooled += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What the store and the task share.
+#[derive(Debug, Default)]
+struct Shared {
+    commits: AtomicU64,
+    /// Whether this store holds the spool file's lock (it is the database's owner).
+    owns_spool: AtomicBool,
+    budget: Mutex<Budget>,
+}
+
+impl Shared {
+    fn budget(&self) -> MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The store's handle on the writer task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(super) struct Writer {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// Starts the task on the current runtime, writing through `pool` (whose connections wait
+    /// `config.lock_wait_ms` for the write lock) and spooling to `spool` when given.
+    pub(super) fn spawn(pool: SqlitePool, spool: Option<Spool>, config: &DatabaseConfig) -> Self {
+        let shared = Arc::new(Shared::default());
+        {
+            let mut budget = shared.budget();
+            budget.enabled = spool.is_some() && config.spool_max_records > 0;
+            budget.capacity = config.spool_max_records;
+            budget.spooled = spool.as_ref().map_or(0, Spool::len);
+        }
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        // Kept (and locked) even with no room: writes an earlier process spooled are applied.
+        shared.owns_spool.store(spool.is_some(), Ordering::Relaxed);
+        let task = Task::new(
+            rx,
+            pool,
+            spool,
+            shared.clone(),
+            config.write_attempts.max(1),
+        );
+        tokio::spawn(task.run());
+        Self { tx, shared }
+    }
+
+    /// Sends `op` and waits until it is committed or spooled.
+    ///
+    /// # Errors
+    /// [`StoreError::WriterStopped`] when the task is gone; the write's own failure otherwise.
+    pub(super) async fn submit(&self, op: Op) -> Result<Written, StoreError> {
+        let (reply, done) = oneshot::channel();
+        let job = Job {
+            op,
+            reply: Some(reply),
+        };
+        self.tx
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        done.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Queues `op` without waiting (key touches); dropped when the channel is full.
+    pub(super) fn send_and_forget(&self, op: Op) {
+        if let Err(err) = self.tx.try_send(Job { op, reply: None }) {
+            tracing::debug!(error = %err, "a best-effort write was dropped");
+        }
+    }
+
+    /// Reserves room in the spool for the finish of `request_id`; `false` when there is none.
+    /// Always `true` without a spool.
+    pub(super) fn reserve(&self, request_id: &RequestId) -> bool {
+        let mut budget = self.shared.budget();
+        if !budget.enabled {
+            return true;
+        }
+        if !budget.has_room() {
+            return false;
+        }
+        budget.reserved.insert(request_id.clone());
+        true
+    }
+
+    /// Gives back the reservation of `request_id`, if it holds one.
+    pub(super) fn release(&self, request_id: &RequestId) {
+        self.shared.budget().reserved.remove(request_id);
+    }
+
+    /// Whether this store owns a spool.
+    pub(super) fn owns_spool(&self) -> bool {
+        self.shared.owns_spool.load(Ordering::Relaxed)
+    }
+
+    /// The spool's capacity in records.
+    pub(super) fn spool_capacity(&self) -> usize {
+        self.shared.budget().capacity
+    }
+
+    /// Writes waiting in the spool.
+    pub(super) fn spooled(&self) -> usize {
+        self.shared.budget().spooled
+    }
+
+    /// Transactions committed so far.
+    pub(super) fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether an error is about the database (spool the write and retry later) rather than
+/// about the row (which would fail again).
+fn is_database_problem(err: &StoreError) -> bool {
+    match err {
+        StoreError::Database(sqlx::Error::Database(db)) => sqlite_code(db.as_ref()) != Some(19),
+        StoreError::Database(_) | StoreError::Io { .. } | StoreError::Unavailable(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether waiting a little may help (the write lock is held elsewhere).
+fn is_transient(err: &StoreError) -> bool {
+    match err {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(sqlite_code(db.as_ref()), Some(5 | 6))
+        }
+        StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+        _ => false,
+    }
+}
+
+/// The primary SQLite result code of a database error.
+fn sqlite_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .map(|code| code & 0xff)
+}
+
+/// The cause of a failed write in words, naming SQLite's code where there is one.
+pub(super) fn describe(err: &StoreError) -> String {
+    if let StoreError::Database(sqlx::Error::Database(db)) = err {
+        let name = match sqlite_code(db.as_ref()) {
+            Some(5) => "SQLITE_BUSY: the database is locked by another connection",
+            Some(6) => "SQLITE_LOCKED: a table is locked",
+            Some(8) => "SQLITE_READONLY: the database is read-only",
+            Some(10) => "SQLITE_IOERR: the disk failed",
+            Some(13) => "SQLITE_FULL: the disk is full",
+            Some(14) => "SQLITE_CANTOPEN: the database file cannot be opened",
+            Some(19) => "SQLITE_CONSTRAINT: a row rule was broken",
+            _ => "SQLite error",
+        };
+        return format!("{name} ({})", db.message());
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
