@@ -34,6 +34,8 @@
 pub mod decorators;
 pub mod domain;
 pub mod error;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
 pub mod ports;
 pub mod service;
 #[cfg(any(test, feature = "testing"))]

@@ -11,10 +11,10 @@ use artgen_core::decorators::{
     CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
 };
 use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
+use artgen_core::mock::MockProvider;
 use artgen_core::ports::{
     Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore as _,
 };
-use artgen_core::testing::MockProvider;
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
     ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString,

@@ -1,12 +1,9 @@
-//! Test doubles (feature `testing`): a scriptable mock provider that draws real images, and
-//! in-memory fakes of every other port.
+//! Test doubles (feature `testing`): in-memory fakes of every port, and (re-exported from
+//! [`crate::mock`]) the scriptable mock provider that draws real images.
 
-mod draw;
 mod fakes;
 mod idempotency;
-mod mock;
 
-pub use draw::{draw, render, seed_for};
+pub use crate::mock::{draw, render, seed_for, MockCall, MockProvider, MockStep};
 pub use fakes::{InMemoryImageStore, InMemoryUsageStore, StaticAuthenticator};
 pub use idempotency::InMemoryIdempotencyStore;
-pub use mock::{MockCall, MockProvider, MockStep};
