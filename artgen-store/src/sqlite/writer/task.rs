@@ -20,7 +20,19 @@ use crate::sqlite::{keys, usage};
 /// One write against the open transaction; the rows it changed.
 async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<u64, StoreError> {
     match op {
-        Op::Start(record) | Op::Record(record) => usage::insert(conn, record).await,
+        Op::Start(record) | Op::Record(record) => {
+            let written = usage::insert(conn, record).await?;
+            if written == 0 {
+                // A second insert of one request id (a retried or replayed write): the row
+                // already there is kept, and the duplicate is reported, not dropped silently.
+                tracing::warn!(
+                    request_id = %record.request_id,
+                    status = record.status.as_str(),
+                    "usage row already recorded for this request id; the duplicate write is ignored"
+                );
+            }
+            Ok(written)
+        }
         Op::Finish(record) => usage::finish(conn, record).await,
         Op::Discard(request_id) => usage::discard(conn, request_id).await,
         Op::Recover { before_ms } => usage::recover(conn, *before_ms).await,
