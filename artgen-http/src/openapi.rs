@@ -4,9 +4,11 @@
 //! filled in here: doc-only schemas for request shapes that live in `artgen-core` (which does not
 //! depend on utoipa; `tests/openapi.rs` keeps them in step), enums built from the core's own
 //! value lists (so wire names cannot drift), one error response per status listing the codes
-//! [`status_code`] maps to it, and the bearer security scheme.
+//! [`status_code`] maps to it, and the bearer security scheme. [`strict`] then writes in the
+//! request rules the derive cannot state, so the document refuses what the server refuses.
 
 pub mod schemas;
+pub mod strict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -38,7 +40,8 @@ impl IntoParams for IdempotencyKey {
         let schema = ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
-            .max_length(Some(255));
+            .max_length(Some(255))
+            .pattern(Some(strict::IDEMPOTENCY_KEY));
         vec![ParameterBuilder::new()
             .name("Idempotency-Key")
             .parameter_in(ParameterIn::Header)
@@ -170,7 +173,8 @@ fn error_response(status: StatusCode, codes: &[&str]) -> Response {
     response.build()
 }
 
-/// Copies a request schema with `model` made optional, for the OpenAI-compatible twin of a route.
+/// Copies a request schema for the OpenAI-compatible twin of a route, naming the shipped
+/// catalogue's default `model` (optional on every route).
 fn with_default_model(components: &mut Components, from: &str, to: &str, default: &str) {
     let Some(RefOr::T(Schema::Object(mut object))) = components.schemas.get(from).cloned() else {
         return;
@@ -215,8 +219,8 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
 )]
 struct ApiDoc;
 
-/// The whole document.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The whole document, as served.
+pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     let components = doc.components.get_or_insert_with(Components::new);
     let bearer = HttpBuilder::new()
@@ -252,6 +256,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
             body.required = Some(Required::True);
         }
     }
+    let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    strict::tighten(&mut doc);
     doc
 }
 
@@ -262,7 +268,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     tag = "operations",
     responses((status = 200, description = "This document (OpenAPI 3.1).", body = Object))
 )]
-pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
-    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+pub(crate) async fn openapi_json() -> Json<&'static serde_json::Value> {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
     Json(DOCUMENT.get_or_init(document))
 }

@@ -21,6 +21,9 @@ use axum::response::IntoResponse;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
+#[path = "openapi/rules.rs"]
+mod rules;
+
 /// Every route `build_router` serves.
 const ROUTES: [(&str, &str); 10] = [
     ("POST", "/generate"),
