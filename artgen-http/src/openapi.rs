@@ -4,9 +4,11 @@
 //! filled in here: doc-only schemas for request shapes that live in `artgen-core` (which does not
 //! depend on utoipa; `tests/openapi.rs` keeps them in step), enums built from the core's own
 //! value lists (so wire names cannot drift), one error response per status listing the codes
-//! [`status_code`] maps to it, and the bearer security scheme. [`strict`] then writes in the
-//! request rules the derive cannot state, so the document refuses what the server refuses.
+//! [`status_code`] maps to it, and the bearer security scheme. [`strict`] and [`answers`] then
+//! write in what the derive cannot state, so the document refuses what the server refuses and
+//! describes answers as they are sent.
 
+pub mod answers;
 pub mod schemas;
 pub mod strict;
 
@@ -119,13 +121,15 @@ macro_rules! error_set {
 }
 
 error_set!(
-    /// Errors of the JSON job routes (`/generate`, `/v1/images/generations`).
-    JobErrors: BAD_REQUEST, UNAUTHORIZED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
-    TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY, SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
+    /// Errors of the JSON job routes (`/generate`, `/v1/images/generations`); 404 is
+    /// `model_not_found` or `model_retired`.
+    JobErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, CONFLICT, PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY,
+    SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );
 error_set!(
     /// Errors of the multipart job routes: those of the JSON ones.
-    UploadErrors: BAD_REQUEST, UNAUTHORIZED, CONFLICT, PAYLOAD_TOO_LARGE,
+    UploadErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, CONFLICT, PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY,
     SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );
@@ -233,14 +237,17 @@ pub fn document() -> serde_json::Value {
         // `cancelled` is never answered: the client has gone.
         if code.kind() != ErrorKind::Cancelled {
             let status = status_code(code.kind());
-            codes.entry(status).or_default().push(code.as_str());
+            let names = codes.entry(status).or_default();
+            if !names.contains(&code.as_str()) {
+                names.push(code.as_str());
+            }
         }
     }
-    for (status, codes) in codes {
-        let response = error_response(status, &codes);
+    for (status, codes) in &codes {
+        let response = error_response(*status, codes);
         components
             .responses
-            .insert(response_name(status), response.into());
+            .insert(response_name(*status), response.into());
     }
     with_default_model(
         components,
@@ -257,7 +264,9 @@ pub fn document() -> serde_json::Value {
         }
     }
     let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    let codes = codes.iter().map(|(s, c)| (response_name(*s), c.as_slice()));
     strict::tighten(&mut doc);
+    answers::describe(&mut doc, codes);
     doc
 }
 

@@ -280,20 +280,22 @@ pub struct VariationForm {
     pub safety_identifier: Option<String>,
 }
 
-/// OpenAI's `ImagesResponse`, the answer of the `/v1/images/*` routes.
+/// OpenAI's `ImagesResponse`, the answer of the `/v1/images/*` routes: GPT image models add
+/// the echo fields and `usage`; other fields the upstream sends (e.g. `svg_usage`) are passed
+/// on as sent.
 #[derive(ToSchema)]
 pub struct ImagesResponse {
     /// Unix seconds.
     pub created: u64,
     /// The images.
     pub data: Vec<ImageData>,
-    /// Background of the images (GPT image).
+    /// Background of the images, as the upstream says (GPT image).
     pub background: Option<String>,
-    /// Quality used (GPT image).
+    /// Quality used, as the upstream says (GPT image).
     pub quality: Option<String>,
-    /// Encoding of the images (GPT image).
-    pub output_format: Option<OutputFormatSchema>,
-    /// `WxH` of the images (GPT image).
+    /// Encoding of the images, as the upstream says (GPT image).
+    pub output_format: Option<String>,
+    /// `WxH` of the images, as the upstream says (GPT image).
     pub size: Option<String>,
     /// Token usage (GPT image; absent for models billed per image).
     pub usage: Option<ImagesUsage>,
@@ -310,7 +312,7 @@ pub struct ImageData {
     pub revised_prompt: Option<String>,
 }
 
-/// OpenAI's `ImagesUsage`.
+/// OpenAI's `ImagesUsage` (the upstream's own block when it sends one, which may add fields).
 #[derive(ToSchema)]
 pub struct ImagesUsage {
     /// All tokens.

@@ -275,3 +275,25 @@ async fn form_part_names_are_refused_as_the_form_reader_refuses_them() {
         }
     }
 }
+
+#[test]
+fn every_answer_documents_its_request_id_header() {
+    let doc = super::json();
+    let id = artgen_core::domain::RequestId::generate();
+    let mut responses: Vec<&Value> = doc["components"]["responses"]
+        .as_object()
+        .expect("responses")
+        .values()
+        .collect();
+    for item in doc["paths"].as_object().expect("paths").values() {
+        for op in item.as_object().expect("operations").values() {
+            let answers = op["responses"].as_object().expect("responses");
+            responses.extend(answers.values().filter(|r| r.get("$ref").is_none()));
+        }
+    }
+    for response in responses {
+        let header = &response["headers"]["x-request-id"];
+        assert_eq!(header["required"], true, "{response}");
+        assert!(pattern(&header["schema"]).is_match(id.as_str()));
+    }
+}
