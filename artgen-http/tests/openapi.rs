@@ -21,6 +21,8 @@ use axum::response::IntoResponse;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
+#[path = "openapi/formats.rs"]
+mod formats;
 #[path = "openapi/rules.rs"]
 mod rules;
 

@@ -9,6 +9,7 @@
 //! and Rust's `regex` read it alike; `tests/openapi.rs` checks each against the server's own
 //! test.
 
+use artgen_core::domain::OutputFormat;
 use serde_json::{json, Map, Value};
 
 use crate::form::FormSpec;
@@ -114,6 +115,58 @@ fn exclusive(schema: &mut Map<String, Value>, pairs: &[(&str, &str)]) {
 
 const EXCLUSIVE: [(&str, &str); 2] = [("format", "output_format"), ("mask", "markup")];
 
+/// What each output format allows, whatever the model: GIF options only with `gif`, SVG
+/// options only with `svg` (which makes one image, and neither streams nor compresses), a
+/// compression below 100 only with `jpeg` or `webp`, a transparent background only with a
+/// format that has alpha. No `format` (or `output_format`) means `png`.
+fn format_rules(schema: &mut Map<String, Value>) {
+    let names =
+        |formats: &[OutputFormat]| -> Vec<&str> { formats.iter().map(|f| f.as_str()).collect() };
+    // The format is one of these, by either name.
+    let is = |formats: &[OutputFormat]| {
+        let names = names(formats);
+        json!({"anyOf": [
+            {"required": ["format"], "properties": {"format": {"enum": names}}},
+            {"required": ["output_format"], "properties": {"output_format": {"enum": names}}},
+        ]})
+    };
+    let sent = |field: &str, value: Value| {
+        let value = Map::from_iter([(field.to_owned(), value)]);
+        json!({"required": [field], "properties": value})
+    };
+    let gif = is(&[OutputFormat::Gif]);
+    let svg = is(&[OutputFormat::Svg]);
+    let alpha: Vec<OutputFormat> = OutputFormat::ALL
+        .iter()
+        .copied()
+        .filter(|f| f.supports_alpha())
+        .collect();
+    let mut alpha = names(&alpha)
+        .into_iter()
+        .map(Value::from)
+        .collect::<Vec<_>>();
+    alpha.push(Value::Null);
+    let rules = json!([
+        {"if": sent("frame_count", json!({"type": "integer"})), "then": gif},
+        {"if": sent("frame_duration_ms", json!({"type": "integer"})), "then": gif},
+        {"if": sent("svg", json!({"type": "object"})), "then": svg},
+        {"if": svg, "then": {"properties": {
+            "n": {"enum": [1, null]},
+            "stream": {"enum": [false, null]},
+            "output_compression": {"type": "null"},
+        }}},
+        {
+            "if": sent("output_compression", json!({"type": "integer", "maximum": 99})),
+            "then": is(&[OutputFormat::Jpeg, OutputFormat::Webp]),
+        },
+        {
+            "if": sent("background", json!({"const": "transparent"})),
+            "then": {"properties": {"format": {"enum": alpha}, "output_format": {"enum": alpha}}},
+        },
+    ]);
+    schema.insert("allOf".into(), rules);
+}
+
 fn json_request(schema: &mut Map<String, Value>) {
     text_rules(schema);
     schema.insert(
@@ -123,6 +176,7 @@ fn json_request(schema: &mut Map<String, Value>) {
     );
     schema.insert("propertyNames".into(), json!({"pattern": PARAM_NAME}));
     exclusive(schema, &EXCLUSIVE);
+    format_rules(schema);
 }
 
 fn form(schema: &mut Map<String, Value>, spec: FormSpec) {
@@ -165,6 +219,9 @@ fn form(schema: &mut Map<String, Value>, spec: FormSpec) {
     }
     schema.insert("patternProperties".into(), Value::Object(patterns));
     exclusive(schema, &EXCLUSIVE);
+    if spec.text.contains(&"output_format") {
+        format_rules(schema);
+    }
 }
 
 /// Removes `null` from a property's type (`["string", "null"]`, or a `oneOf` with

@@ -26,7 +26,7 @@ fn pattern(schema: &Value) -> Regex {
 }
 
 /// Whether the shipped catalogue takes these parameters (`prompt` defaults to `a cat`).
-fn accepted(mut body: Value) -> Result<(), artgen_core::Error> {
+pub(crate) fn accepted(mut body: Value) -> Result<(), artgen_core::Error> {
     if body.get("prompt").is_none() {
         body["prompt"] = json!("a cat");
     }
