@@ -11,6 +11,7 @@ use artgen_core::domain::{
 use artgen_core::{Error, ErrorCode};
 use artgen_http::compose;
 use artgen_http::metrics::Metrics;
+use artgen_http::openapi::strict::REFUSED_IN_EDITS;
 use artgen_http::openapi::{document, BEARER};
 use artgen_http::routes::edit::{EDIT_FIELDS, VARIATION_FIELDS};
 use artgen_http::settings::Settings;
@@ -23,6 +24,8 @@ use tower::ServiceExt as _;
 
 #[path = "openapi/formats.rs"]
 mod formats;
+#[path = "openapi/forms.rs"]
+mod forms;
 #[path = "openapi/rules.rs"]
 mod rules;
 
@@ -193,6 +196,8 @@ fn the_generate_request_schema_matches_generate_params() {
 fn the_form_schemas_match_the_form_specs() {
     let doc = json();
     let edit = EDIT_FIELDS.text.iter().copied();
+    // The fields edits refuse are listed too, as `false`.
+    let edit = edit.chain(REFUSED_IN_EDITS);
     let edit_parts = names(edit.chain(["image", "image[]", "mask", "markup"]));
     assert_eq!(properties(&doc, "EditForm"), edit_parts);
     assert_eq!(properties(&doc, "OpenAiEditForm"), edit_parts);

@@ -186,11 +186,12 @@ pub struct GenerateRequestDoc {
     pub safety_identifier: Option<String>,
 }
 
-/// The `multipart/form-data` body of `POST /edit` and `/v1/images/edits`: one or more images as `image`, or as repeated `image[]` or `image[0]`,
-/// `image[1]`, … parts; an optional `mask`; text fields as for `/generate`. Every part is
-/// checked before anything goes upstream; a repeated part or an unknown file part is refused.
-/// A text field ArtGen does not know is forwarded as for `/generate`, also in the bracket
-/// style of nested objects (`name[key][key]`).
+/// The `multipart/form-data` body of `POST /edit` and `/v1/images/edits`: one or more images
+/// as `image`, or as repeated `image[]` or `image[0]`, `image[1]`, … parts; an optional `mask`;
+/// text fields as for `/generate` but `style` and `moderation`, which edits refuse (400
+/// `invalid_value`). Every part is checked before anything goes upstream; a repeated part or
+/// an unknown file part is refused. A text field ArtGen does not know is forwarded as for
+/// `/generate`, also in the bracket style of nested objects (`name[key][key]`).
 #[derive(ToSchema)]
 pub struct EditForm {
     /// The image to edit.
@@ -235,8 +236,6 @@ pub struct EditForm {
     pub user: Option<String>,
     /// How closely to keep the input's details.
     pub input_fidelity: Option<InputFidelitySchema>,
-    /// Moderation strictness (GPT image).
-    pub moderation: Option<ModerationSchema>,
     /// Planning effort (gpt-image-2.5).
     pub complexity: Option<ComplexitySchema>,
     /// Frames of an animated GIF, 2–16 (default 9); `output_format: gif` only.

@@ -179,12 +179,21 @@ fn json_request(schema: &mut Map<String, Value>) {
     format_rules(schema);
 }
 
+/// Fields of `/generate` that every edit refuses (`EditParams::validate`): the form reads them,
+/// so they are not forwarded either.
+pub const REFUSED_IN_EDITS: [&str; 2] = ["style", "moderation"];
+
 fn form(schema: &mut Map<String, Value>, spec: FormSpec) {
     text_rules(schema);
     // A form part is text or a file, never `null`: the text "null" is no value of any field.
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
         for property in properties.values_mut() {
             not_null(property);
+        }
+        if spec.many_images {
+            for name in REFUSED_IN_EDITS {
+                properties.insert(name.into(), json!(false));
+            }
         }
     }
     schema.insert(

@@ -6,21 +6,19 @@ use std::sync::OnceLock;
 
 use artgen_core::domain::{Catalog, Dimensions, GenerateParams, Prompt};
 use artgen_core::ErrorCode;
-use artgen_http::extract::{echo, from_value};
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use artgen_http::extract::from_value;
 use regex::Regex;
 use serde_json::{json, Value};
 
-use super::{app, call, properties};
+use super::properties;
 
 /// A property's schema in a component schema.
-fn property(doc: &Value, schema: &str, name: &str) -> Value {
+pub(crate) fn property(doc: &Value, schema: &str, name: &str) -> Value {
     doc["components"]["schemas"][schema]["properties"][name].clone()
 }
 
 /// A pattern of the document, compiled (ECMA-262 and Rust's `regex` read these alike).
-fn pattern(schema: &Value) -> Regex {
+pub(crate) fn pattern(schema: &Value) -> Regex {
     let text = schema["pattern"].as_str().expect("a pattern");
     Regex::new(text).expect("the pattern compiles")
 }
@@ -202,76 +200,6 @@ fn integer_bounds_are_the_servers() {
                 (&bounds["minimum"], &bounds["maximum"]),
                 (&schema["minimum"], &schema["maximum"])
             );
-        }
-    }
-}
-
-/// Whether the document lets a form carry a text part of this name.
-fn documented_part(doc: &Value, form: &str, name: &str) -> bool {
-    let schema = &doc["components"]["schemas"][form];
-    if !pattern(&schema["propertyNames"]).is_match(name) {
-        return false;
-    }
-    let refused = schema["patternProperties"]
-        .as_object()
-        .expect("patternProperties")
-        .iter()
-        .any(|(p, s)| *s == json!(false) && Regex::new(p).expect("compiles").is_match(name));
-    !refused
-}
-
-/// A form with one text part, before any image.
-fn form_with(path: &str, key: &str, name: &str) -> Request<Body> {
-    let body =
-        format!("--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nx\r\n--b--\r\n");
-    Request::post(path)
-        .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
-        .body(Body::from(body))
-        .expect("request")
-}
-
-#[tokio::test]
-async fn form_part_names_are_refused_as_the_form_reader_refuses_them() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let (router, key) = app(&data).await;
-    let doc = super::json();
-    let long = "p".repeat(64);
-    let longer = "p".repeat(65);
-    let names = [
-        "future_option",
-        "svg[model]",
-        "svg[reasoning][effort]",
-        "extra[a][b]",
-        "model[x]",
-        "n[0]",
-        "image[0]",
-        "image[]",
-        "image[x]",
-        "mask",
-        "a-b",
-        "a[",
-        "a[]",
-        "[a]",
-        &long,
-        &longer,
-    ];
-    for (path, form) in [("/edit", "EditForm"), ("/variation", "VariationForm")] {
-        for name in names {
-            let (status, _, body) = call(&router, form_with(path, &key, name)).await;
-            let body: Value = serde_json::from_slice(&body).expect("json");
-            let refused = body["error"]["code"] == "unknown_parameter"
-                && body["error"]["param"] == echo(name);
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {name}: {body}");
-            let documented = documented_part(&doc, form, name);
-            assert_eq!(documented, !refused, "{path} {name}: {body}");
-            // A documented image part is read as an image (and refused as one).
-            if form == "EditForm" && matches!(name, "image[0]" | "image[]") {
-                assert_eq!(
-                    body["error"]["code"], "invalid_image_format",
-                    "{name}: {body}"
-                );
-            }
         }
     }
 }
