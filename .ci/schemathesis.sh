@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Property-based tests of the served OpenAPI document: schemathesis reads GET /openapi.json
-# from a reference server (mock provider, embedded defaults, a fresh data folder), sends what
-# the document allows and what it forbids, and fails on any 5xx, any status, content type or
-# header the document does not list, and any body that does not match its schema.
+# from a reference server (mock provider, embedded defaults but a generous rate limit, a fresh
+# data folder), sends what the document allows and what it forbids, and fails on any 5xx, any
+# status, content type or header the document does not list, and any body that does not match
+# its schema.
 #
 # Every operation is tested, /openapi.json included. The upload forms get what schemathesis
 # makes of `format: binary` (random bytes, now and then a tiny PNG), so they mostly exercise
@@ -42,11 +43,18 @@ cargo build --quiet --bin artgen
 artgen="$target/debug/artgen"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
+# Embedded defaults but the per-user rate limit: schemathesis sends hundreds of requests a
+# minute, which the default (60 a minute, 10 at once) would mostly answer with 429.
+cat >"$work/artgen.toml" <<'EOF'
+[rate_limit]
+per_minute = 1000000
+burst = 1000000
+EOF
 # A clean environment: no OPENAI_API_KEY (so the mock provider answers) and no ARTGEN_*
 # settings from the caller.
 clean=(env -i "PATH=$PATH" "HOME=$work" "ARTGEN_LOG=warn")
-"${clean[@]}" "$artgen" serve --data-dir "$work/data" --bind "127.0.0.1:$port" \
-  >"$work/server.log" 2>&1 &
+"${clean[@]}" "$artgen" serve --config "$work/artgen.toml" --data-dir "$work/data" \
+  --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
   if curl -fs "$base/health" >/dev/null 2>&1; then break; fi

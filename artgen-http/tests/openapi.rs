@@ -16,6 +16,7 @@ use artgen_http::openapi::{document, BEARER};
 use artgen_http::routes::edit::{EDIT_FIELDS, VARIATION_FIELDS};
 use artgen_http::settings::Settings;
 use artgen_http::ApiError;
+use artgen_store::RateLimitConfig;
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
 use axum::response::IntoResponse;
@@ -252,6 +253,10 @@ async fn the_error_schema_lists_every_code_and_type() {
 async fn app(data: &tempfile::TempDir) -> (axum::Router, String) {
     let settings = Settings {
         data_dir: data.path().to_path_buf(),
+        // The rule tests send many requests at once; none is about the rate limit.
+        rate_limit: RateLimitConfig::default()
+            .with_per_minute(1_000_000)
+            .with_burst(1_000_000),
         ..Settings::default()
     };
     let metrics = Arc::new(Metrics::new());
