@@ -4,9 +4,13 @@
 //! filled in here: doc-only schemas for request shapes that live in `artgen-core` (which does not
 //! depend on utoipa; `tests/openapi.rs` keeps them in step), enums built from the core's own
 //! value lists (so wire names cannot drift), one error response per status listing the codes
-//! [`status_code`] maps to it, and the bearer security scheme.
+//! [`status_code`] maps to it, and the bearer security scheme. [`strict`] and [`answers`] then
+//! write in what the derive cannot state, so the document refuses what the server refuses and
+//! describes answers as they are sent.
 
+pub mod answers;
 pub mod schemas;
+pub mod strict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -38,7 +42,8 @@ impl IntoParams for IdempotencyKey {
         let schema = ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
-            .max_length(Some(255));
+            .max_length(Some(255))
+            .pattern(Some(strict::IDEMPOTENCY_KEY));
         vec![ParameterBuilder::new()
             .name("Idempotency-Key")
             .parameter_in(ParameterIn::Header)
@@ -116,13 +121,15 @@ macro_rules! error_set {
 }
 
 error_set!(
-    /// Errors of the JSON job routes (`/generate`, `/v1/images/generations`).
-    JobErrors: BAD_REQUEST, UNAUTHORIZED, REQUEST_TIMEOUT, CONFLICT, PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY, SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
+    /// Errors of the JSON job routes (`/generate`, `/v1/images/generations`); 404 is
+    /// `model_not_found` or `model_retired`.
+    JobErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, REQUEST_TIMEOUT, CONFLICT, PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY,
+    SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );
 error_set!(
     /// Errors of the multipart job routes: those of the JSON ones.
-    UploadErrors: BAD_REQUEST, UNAUTHORIZED, REQUEST_TIMEOUT, CONFLICT, PAYLOAD_TOO_LARGE,
+    UploadErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, REQUEST_TIMEOUT, CONFLICT, PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_SERVER_ERROR, BAD_GATEWAY,
     SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT
 );
@@ -178,7 +185,8 @@ fn error_response(status: StatusCode, codes: &[&str]) -> Response {
     response.build()
 }
 
-/// Copies a request schema with `model` made optional, for the OpenAI-compatible twin of a route.
+/// Copies a request schema for the OpenAI-compatible twin of a route, naming the shipped
+/// catalogue's default `model` (optional on every route).
 fn with_default_model(components: &mut Components, from: &str, to: &str, default: &str) {
     let Some(RefOr::T(Schema::Object(mut object))) = components.schemas.get(from).cloned() else {
         return;
@@ -225,8 +233,8 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
 )]
 struct ApiDoc;
 
-/// The whole document.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The whole document, as served.
+pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     let components = doc.components.get_or_insert_with(Components::new);
     let bearer = HttpBuilder::new()
@@ -239,14 +247,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
         // `cancelled` is never answered: the client has gone.
         if code.kind() != ErrorKind::Cancelled {
             let status = status_code(code.kind());
-            codes.entry(status).or_default().push(code.as_str());
+            let names = codes.entry(status).or_default();
+            if !names.contains(&code.as_str()) {
+                names.push(code.as_str());
+            }
         }
     }
-    for (status, codes) in codes {
-        let response = error_response(status, &codes);
+    for (status, codes) in &codes {
+        let response = error_response(*status, codes);
         components
             .responses
-            .insert(response_name(status), response.into());
+            .insert(response_name(*status), response.into());
     }
     with_default_model(
         components,
@@ -262,6 +273,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
             body.required = Some(Required::True);
         }
     }
+    let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    let codes = codes.iter().map(|(s, c)| (response_name(*s), c.as_slice()));
+    strict::tighten(&mut doc);
+    answers::describe(&mut doc, codes);
     doc
 }
 
@@ -272,7 +287,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     tag = "operations",
     responses((status = 200, description = "This document (OpenAPI 3.1).", body = Object))
 )]
-pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
-    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+pub(crate) async fn openapi_json() -> Json<&'static serde_json::Value> {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
     Json(DOCUMENT.get_or_init(document))
 }

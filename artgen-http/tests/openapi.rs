@@ -11,15 +11,24 @@ use artgen_core::domain::{
 use artgen_core::{Error, ErrorCode};
 use artgen_http::compose;
 use artgen_http::metrics::Metrics;
+use artgen_http::openapi::strict::REFUSED_IN_EDITS;
 use artgen_http::openapi::{document, BEARER};
 use artgen_http::routes::edit::{EDIT_FIELDS, VARIATION_FIELDS};
 use artgen_http::settings::Settings;
 use artgen_http::ApiError;
+use artgen_store::RateLimitConfig;
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
+
+#[path = "openapi/formats.rs"]
+mod formats;
+#[path = "openapi/forms.rs"]
+mod forms;
+#[path = "openapi/rules.rs"]
+mod rules;
 
 /// Every route `build_router` serves.
 const ROUTES: [(&str, &str); 12] = [
@@ -190,6 +199,8 @@ fn the_generate_request_schema_matches_generate_params() {
 fn the_form_schemas_match_the_form_specs() {
     let doc = json();
     let edit = EDIT_FIELDS.text.iter().copied();
+    // The fields edits refuse are listed too, as `false`.
+    let edit = edit.chain(REFUSED_IN_EDITS);
     let edit_parts = names(edit.chain(["image", "image[]", "mask", "markup"]));
     assert_eq!(properties(&doc, "EditForm"), edit_parts);
     assert_eq!(properties(&doc, "OpenAiEditForm"), edit_parts);
@@ -218,6 +229,25 @@ async fn the_error_schema_lists_every_code_and_type() {
             types.contains(kind),
             "{code}: type {kind} is not documented"
         );
+        if code == ErrorCode::Cancelled {
+            continue;
+        }
+        // The shared response of the code's status names it among that status's codes.
+        let status = artgen_http::error::status_code(code.kind());
+        let answered = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().expect("operations").values())
+            .filter_map(|op| op["responses"][status.as_str()]["$ref"].as_str())
+            .next();
+        if let Some(reference) = answered {
+            let response = doc.pointer(&reference[1..]).expect("resolves");
+            let codes = &response["content"]["application/json"]["schema"]["allOf"][1];
+            let codes = &codes["properties"]["error"]["properties"]["code"]["enum"];
+            let codes = codes.as_array().expect("the status's codes");
+            assert!(codes.contains(&json!(code.as_str())), "{code}: {codes:?}");
+        }
     }
 }
 
@@ -225,6 +255,10 @@ async fn the_error_schema_lists_every_code_and_type() {
 async fn app(data: &tempfile::TempDir) -> (axum::Router, String) {
     let settings = Settings {
         data_dir: data.path().to_path_buf(),
+        // The rule tests send many requests at once; none is about the rate limit.
+        rate_limit: RateLimitConfig::default()
+            .with_per_minute(1_000_000)
+            .with_burst(1_000_000),
         ..Settings::default()
     };
     let metrics = Arc::new(Metrics::new());
@@ -260,9 +294,19 @@ fn conforms(doc: &Value, schema: &str, value: &Value) {
     let extra: Vec<_> = keys.difference(&documented).collect();
     assert!(extra.is_empty(), "{schema}: undocumented {extra:?}");
     let required = doc["components"]["schemas"][schema]["required"].as_array();
-    let required = required.into_iter().flatten().filter_map(Value::as_str);
-    let missing: Vec<_> = required.filter(|f| !keys.contains(*f)).collect();
+    let required: BTreeSet<&str> = required
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let missing: Vec<_> = required.iter().filter(|f| !keys.contains(**f)).collect();
     assert!(missing.is_empty(), "{schema}: {missing:?} missing");
+    // A field without a value is left out, unless the schema requires it (then `null`).
+    let object = value.as_object().into_iter().flatten();
+    let nulls: Vec<_> = object
+        .filter(|(k, v)| v.is_null() && !required.contains(k.as_str()))
+        .collect();
+    assert!(nulls.is_empty(), "{schema}: {value}");
 }
 
 #[tokio::test]

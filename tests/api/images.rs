@@ -87,3 +87,25 @@ async fn a_malformed_signature_is_the_same_json_404() {
         assert_error(&json_of(response).await, "not_found", None);
     }
 }
+
+#[tokio::test]
+async fn half_a_signed_link_is_the_same_404_even_with_the_owners_key() {
+    let app = spawn_app(TestOptions::default()).await;
+    upstream::mount_images(app.upstream.as_ref().expect("wiremock")).await;
+    let json = json_of(
+        app.generate(Some(&app.user_key), &body("dall-e-2", "256x256"))
+            .await,
+    )
+    .await;
+    let url = json["images"][0]["url"].as_str().expect("url");
+    let (path, query) = url.split_once('?').expect("a query");
+    let (exp, sig) = query.split_once('&').expect("exp and sig");
+
+    for half in [exp, sig, "sig=", "exp="] {
+        let response = app
+            .get(&format!("{path}?{half}"), Some(&app.user_key))
+            .await;
+        assert_eq!(response.status(), 404, "{half}");
+        assert_error(&json_of(response).await, "not_found", None);
+    }
+}

@@ -122,13 +122,16 @@ A failure after the stream started is one `error` event whose data is \
 `{\"type\":\"error\",\"error\":{...}}` with the body of the error envelope; failures before the \
 first event are ordinary JSON errors with their status.";
 
-/// The JSON body of `POST /generate` (and, with `model` optional, `/v1/images/generations`):
-/// `artgen_core::domain::GenerateParams`. Unknown fields are refused.
+/// The JSON body of `POST /generate` and `/v1/images/generations`:
+/// `artgen_core::domain::GenerateParams`. A parameter ArtGen does not know is forwarded to the
+/// upstream unchanged (unless the operator refuses them: 400 `unknown_parameter`); its name
+/// must be 1–64 of `[A-Za-z0-9_]`, and at most 32 are forwarded. Which values a model takes
+/// (sizes, qualities, `n`, prompt length, the options only some models have) is checked
+/// against the catalogue: 400 `invalid_value` naming the parameter.
 #[derive(ToSchema)]
 #[schema(as = GenerateRequest)]
-#[serde(deny_unknown_fields)]
 pub struct GenerateRequestDoc {
-    /// Model id or configured alias; absent or `null`: the catalogue's default for the
+    /// Model id or configured alias; absent, `null` or empty: the catalogue's default for the
     /// operation.
     pub model: Option<String>,
     /// What to draw: non-blank; at most 32,000 characters (GPT image), 4,000 (dall-e-3) or
@@ -183,25 +186,28 @@ pub struct GenerateRequestDoc {
     pub safety_identifier: Option<String>,
 }
 
-/// The `multipart/form-data` body of `POST /edit` (and, with `model` optional,
-/// `/v1/images/edits`): one or more images as `image`, or as repeated `image[]` or `image[0]`,
-/// `image[1]`, … parts; an optional `mask`; text fields as for `/generate`. Every part is
-/// checked before anything goes upstream; an unknown or repeated part is refused.
+/// The `multipart/form-data` body of `POST /edit` and `/v1/images/edits`: one or more images
+/// as `image`, or as repeated `image[]` or `image[0]`, `image[1]`, … parts; an optional `mask`;
+/// text fields as for `/generate` but `style` and `moderation`, which edits refuse (400
+/// `invalid_value`). Every part is checked before anything goes upstream; a repeated part or
+/// an unknown file part is refused. A text field ArtGen does not know is forwarded as for
+/// `/generate`, also in the bracket style of nested objects (`name[key][key]`).
 #[derive(ToSchema)]
 pub struct EditForm {
     /// The image to edit.
     pub image: Option<ImageFile>,
     /// Several images to edit together (GPT image).
     #[serde(rename = "image[]")]
+    #[schema(min_items = 1)]
     pub images: Option<Vec<ImageFile>>,
     /// Where to edit: a PNG with an alpha channel, the size of the first image.
     pub mask: Option<ImageFile>,
     /// A transparent PNG overlaid on the first image to guide the edit (gpt-image-2.5; not
     /// with `mask`).
     pub markup: Option<ImageFile>,
-    /// Model id or configured alias.
-    pub model: String,
-    /// What to change.
+    /// Model id or configured alias; absent or empty: the catalogue's default for edits.
+    pub model: Option<String>,
+    /// What to change: non-blank; at most as many characters as the model takes.
     pub prompt: String,
     /// How many images, 1–10.
     #[schema(minimum = 1, maximum = 10)]
@@ -230,8 +236,6 @@ pub struct EditForm {
     pub user: Option<String>,
     /// How closely to keep the input's details.
     pub input_fidelity: Option<InputFidelitySchema>,
-    /// Moderation strictness (GPT image).
-    pub moderation: Option<ModerationSchema>,
     /// Planning effort (gpt-image-2.5).
     pub complexity: Option<ComplexitySchema>,
     /// Frames of an animated GIF, 2–16 (default 9); `output_format: gif` only.
@@ -251,7 +255,8 @@ pub struct EditForm {
 }
 
 /// The `multipart/form-data` body of `POST /variation` and `/v1/images/variations` (dall-e-2):
-/// one square PNG as `image` and optional text fields.
+/// one square PNG as `image` and optional text fields; unknown text fields are forwarded as
+/// for `/edit`.
 #[derive(ToSchema)]
 pub struct VariationForm {
     /// The image to vary.
@@ -274,20 +279,22 @@ pub struct VariationForm {
     pub safety_identifier: Option<String>,
 }
 
-/// OpenAI's `ImagesResponse`, the answer of the `/v1/images/*` routes.
+/// OpenAI's `ImagesResponse`, the answer of the `/v1/images/*` routes: GPT image models add
+/// the echo fields and `usage`; other fields the upstream sends (e.g. `svg_usage`) are passed
+/// on as sent.
 #[derive(ToSchema)]
 pub struct ImagesResponse {
     /// Unix seconds.
     pub created: u64,
     /// The images.
     pub data: Vec<ImageData>,
-    /// Background of the images (GPT image).
+    /// Background of the images, as the upstream says (GPT image).
     pub background: Option<String>,
-    /// Quality used (GPT image).
+    /// Quality used, as the upstream says (GPT image).
     pub quality: Option<String>,
-    /// Encoding of the images (GPT image).
-    pub output_format: Option<OutputFormatSchema>,
-    /// `WxH` of the images (GPT image).
+    /// Encoding of the images, as the upstream says (GPT image).
+    pub output_format: Option<String>,
+    /// `WxH` of the images, as the upstream says (GPT image).
     pub size: Option<String>,
     /// Token usage (GPT image; absent for models billed per image).
     pub usage: Option<ImagesUsage>,
@@ -304,7 +311,7 @@ pub struct ImageData {
     pub revised_prompt: Option<String>,
 }
 
-/// OpenAI's `ImagesUsage`.
+/// OpenAI's `ImagesUsage` (the upstream's own block when it sends one, which may add fields).
 #[derive(ToSchema)]
 pub struct ImagesUsage {
     /// All tokens.

@@ -63,8 +63,9 @@ pub fn signed_url(state: &AppState, base: &BaseUrl, image_id: &str) -> String {
 
 /// The bytes of an image.
 ///
-/// For a signed link (`exp` and `sig`, as in the answers' `url`) or the owner's (or an
-/// admin's) key. A bad or expired signature, or someone else's image, is 404 `not_found`.
+/// For a signed link (`exp` and `sig`, as in the answers' `url`) or, without either, the
+/// owner's (or an admin's) key. A bad, expired or half signature (`exp` or `sig` alone), or
+/// someone else's image, is 404 `not_found`.
 #[utoipa::path(
     get,
     path = "/images/{id}",
@@ -109,10 +110,12 @@ async fn image(
             }
             service.image_by_id(&id).await.map_err(fail)?
         }
-        _ => {
+        (None, None) => {
             let principal = authenticate_headers(&state, &headers).await.map_err(fail)?;
             service.image(&principal, &id).await.map_err(fail)?
         }
+        // Half a link is a malformed one, whatever key comes with it.
+        _ => return Err(fail(Error::new(ErrorCode::NotFound, "no such image"))),
     };
     let mut response = bytes.into_response();
     let h = response.headers_mut();
