@@ -242,7 +242,7 @@ async fn every_bad_upload_is_refused_naming_the_part_without_an_upstream_call() 
             "/edit",
             Form::new().text("model", "dall-e-2").text("prompt", "x"),
             400,
-            "invalid_value",
+            "missing_required_parameter",
             "image",
         ),
         (

@@ -102,7 +102,9 @@ impl EditParams {
         }
         let base = self.options.validate_for(catalog, Operation::Edit)?;
         let Some(first) = self.images.first() else {
-            return Err(Error::invalid_param("image", "an image is required"));
+            return Err(
+                Error::new(ErrorCode::MissingParameter, "an image is required").with_param("image"),
+            );
         };
         if self.images.len() > usize::from(caps.max_images) {
             return Err(Error::invalid_param(
@@ -332,9 +334,9 @@ impl VariationParams {
             ..GenerateParams::default()
         }
         .validate_for(catalog, Operation::Variation)?;
-        let image = self
-            .image
-            .ok_or_else(|| Error::invalid_param("image", "an image is required"))?;
+        let image = self.image.ok_or_else(|| {
+            Error::new(ErrorCode::MissingParameter, "an image is required").with_param("image")
+        })?;
         let max_image_bytes = model
             .edits
             .as_ref()
