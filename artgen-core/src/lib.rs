@@ -14,7 +14,7 @@
 //! let service = ArtGen::new(Catalog::default(), Ports::in_memory(Arc::new(MockProvider::new())));
 //! let ctx = RequestContext::new(
 //!     RequestId::generate(),
-//!     Principal { user: "lisa".into(), role: Role::User, credential_id: None },
+//!     Principal::new("lisa", Role::User),
 //! );
 //! let params = GenerateParams {
 //!     model: "dall-e-2".into(),

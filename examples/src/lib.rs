@@ -42,12 +42,5 @@ use artgen_core::RequestContext;
 /// A request context for an ordinary (non-admin) user with a fresh request id, as the HTTP edge
 /// would build after authenticating the caller.
 pub fn context(user: &str) -> RequestContext {
-    RequestContext::new(
-        RequestId::generate(),
-        Principal {
-            user: user.to_owned(),
-            role: Role::User,
-            credential_id: None,
-        },
-    )
+    RequestContext::new(RequestId::generate(), Principal::new(user, Role::User))
 }

@@ -25,7 +25,7 @@ pub use options::{
     SizeSpec, Style,
 };
 pub use pricing::{Money, PriceKey, Pricing, TokenUsage};
-pub use principal::{Principal, Role};
+pub use principal::{Principal, PrincipalLimits, Role};
 pub use request::{GenerateParams, GenerateRequest, ImageCount, Prompt};
 pub use upload::UploadedImage;
 pub use usage::{Operation, UsageQuery, UsageRecord, UsageStatus};

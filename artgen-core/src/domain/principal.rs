@@ -30,18 +30,82 @@ impl fmt::Display for Role {
     }
 }
 
-/// An authenticated caller.
+/// Limits that apply to one principal instead of the server's defaults (`None`: the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PrincipalLimits {
+    /// Requests (units) per minute.
+    pub rate_per_minute: Option<u32>,
+    /// Units at once.
+    pub rate_burst: Option<u32>,
+}
+
+impl PrincipalLimits {
+    /// Sets the sustained rate.
+    #[must_use]
+    pub fn with_rate_per_minute(mut self, per_minute: u32) -> Self {
+        self.rate_per_minute = Some(per_minute);
+        self
+    }
+
+    /// Sets the burst.
+    #[must_use]
+    pub fn with_rate_burst(mut self, burst: u32) -> Self {
+        self.rate_burst = Some(burst);
+        self
+    }
+}
+
+/// An authenticated caller. Built with [`Principal::new`] and the `with_*` setters, so that
+/// fields can be added without breaking adapters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Principal {
     /// The user's id (stable, used for limits, usage and image ownership).
     pub user: String,
+    /// The user's organisation, where the credential names one.
+    pub org: Option<String>,
     /// The user's role.
     pub role: Role,
     /// The public id of the credential used (e.g. an API key's prefix), for audit logs.
     pub credential_id: Option<String>,
+    /// Limits of this principal that replace the server's defaults.
+    pub limits: PrincipalLimits,
 }
 
 impl Principal {
+    /// A principal with no organisation, credential id or own limits.
+    pub fn new(user: impl Into<String>, role: Role) -> Self {
+        Self {
+            user: user.into(),
+            org: None,
+            role,
+            credential_id: None,
+            limits: PrincipalLimits::default(),
+        }
+    }
+
+    /// Names the organisation.
+    #[must_use]
+    pub fn with_org(mut self, org: impl Into<String>) -> Self {
+        self.org = Some(org.into());
+        self
+    }
+
+    /// Names the credential used.
+    #[must_use]
+    pub fn with_credential_id(mut self, id: impl Into<String>) -> Self {
+        self.credential_id = Some(id.into());
+        self
+    }
+
+    /// Sets the principal's own limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: PrincipalLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Whether the caller is an admin.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin

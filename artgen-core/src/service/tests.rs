@@ -27,14 +27,7 @@ fn harness() -> Harness {
 }
 
 fn ctx() -> RequestContext {
-    RequestContext::new(
-        RequestId::generate(),
-        Principal {
-            user: "lisa".into(),
-            role: Role::User,
-            credential_id: None,
-        },
-    )
+    RequestContext::new(RequestId::generate(), Principal::new("lisa", Role::User))
 }
 
 fn generate(model: &str, size: &str) -> GenerateParams {
@@ -265,16 +258,8 @@ async fn others_cannot_read_an_image_but_admins_can() {
         .await
         .expect("generates");
     let id = generation.images[0].id.as_str();
-    let other = Principal {
-        user: "somchai".into(),
-        role: Role::User,
-        credential_id: None,
-    };
-    let admin = Principal {
-        user: "root".into(),
-        role: Role::Admin,
-        credential_id: None,
-    };
+    let other = Principal::new("somchai", Role::User);
+    let admin = Principal::new("root", Role::Admin);
     assert_eq!(
         h.service
             .image(&other, id)

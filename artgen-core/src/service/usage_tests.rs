@@ -136,14 +136,7 @@ fn harness(usage: ScriptedUsage) -> Harness {
 }
 
 fn ctx() -> RequestContext {
-    RequestContext::new(
-        RequestId::generate(),
-        Principal {
-            user: "lisa".into(),
-            role: Role::User,
-            credential_id: None,
-        },
-    )
+    RequestContext::new(RequestId::generate(), Principal::new("lisa", Role::User))
 }
 
 fn dall_e_2() -> JobParams {

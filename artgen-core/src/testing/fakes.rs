@@ -116,14 +116,7 @@ impl StaticAuthenticator {
     /// Adds a token for a user.
     #[must_use]
     pub fn with_user(mut self, token: &str, user: &str, role: Role) -> Self {
-        self.0.insert(
-            token.to_owned(),
-            Principal {
-                user: user.to_owned(),
-                role,
-                credential_id: None,
-            },
-        );
+        self.0.insert(token.to_owned(), Principal::new(user, role));
         self
     }
 }

@@ -227,10 +227,6 @@ impl Authenticator for SqliteStore {
         };
         let role = role_of(&row.role)?;
         self.touch_key(key.public_id());
-        Ok(Principal {
-            user: row.user_id,
-            role,
-            credential_id: Some(key.public_id().to_owned()),
-        })
+        Ok(Principal::new(row.user_id, role).with_credential_id(key.public_id()))
     }
 }

@@ -48,11 +48,7 @@ async fn fake_auth(mut request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("ann")
         .to_owned();
-    let principal = Principal {
-        user,
-        role: Role::User,
-        credential_id: None,
-    };
+    let principal = Principal::new(user, Role::User);
     let context = RequestContext {
         request_id: RequestId::generate(),
         principal,
