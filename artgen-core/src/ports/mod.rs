@@ -16,6 +16,8 @@ pub use image_store::{ImageMeta, ImageStore};
 pub use provider::{
     ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, ResponseEcho, StreamEvent,
 };
-pub use rate_limiter::{RateDecision, RateLimitSlot, RateLimitStatus, RateLimiter, Unlimited};
+pub use rate_limiter::{
+    RateDecision, RateLimitSlot, RateLimitStatus, RateLimiter, RateQuota, Unlimited,
+};
 pub use telemetry::{NoTelemetry, Telemetry};
 pub use usage_store::UsageStore;

@@ -49,10 +49,30 @@ impl RateDecision {
     }
 }
 
+/// The limit one request is held to: the principal's own rate and burst where set, the
+/// limiter's configured defaults for what is not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateQuota {
+    /// Units per minute (`None`: the default).
+    pub per_minute: Option<u32>,
+    /// Units at once (`None`: the default).
+    pub burst: Option<u32>,
+}
+
+impl From<&crate::domain::PrincipalLimits> for RateQuota {
+    fn from(limits: &crate::domain::PrincipalLimits) -> Self {
+        Self {
+            per_minute: limits.rate_per_minute,
+            burst: limits.rate_burst,
+        }
+    }
+}
+
 /// Admits or refuses work per key (usually the user id).
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Takes `cost` units for `key` if available, and says where the key's limit stands.
+    /// Takes `cost` units for `key` if available, under `quota`, and says where the key's
+    /// limit stands.
     ///
     /// A refusal is a decision, not an error: `admitted: false` with `retry_after` set to
     /// when the request would be admitted, or `None` when the cost is larger than the burst
@@ -61,7 +81,7 @@ pub trait RateLimiter: Send + Sync {
     /// # Errors
     /// Only a failing backend: an adapter returns `internal_error` and the caller decides
     /// whether to fail open or closed (never `upstream_unavailable`).
-    async fn acquire(&self, key: &str, cost: u32) -> Result<RateDecision>;
+    async fn acquire(&self, key: &str, cost: u32, quota: RateQuota) -> Result<RateDecision>;
 }
 
 /// A limiter that admits everything ("limits off").
@@ -70,7 +90,7 @@ pub struct Unlimited;
 
 #[async_trait]
 impl RateLimiter for Unlimited {
-    async fn acquire(&self, _key: &str, _cost: u32) -> Result<RateDecision> {
+    async fn acquire(&self, _key: &str, _cost: u32, _quota: RateQuota) -> Result<RateDecision> {
         Ok(RateDecision::admit(None))
     }
 }

@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
     Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderResponse, RateLimitSlot,
-    RateLimiter, ResponseEcho, Telemetry, UsageStore,
+    RateLimiter, RateQuota, ResponseEcho, Telemetry, UsageStore,
 };
 
 /// The adapters a service is built from.
@@ -341,7 +341,11 @@ impl ArtGen {
     /// Takes one unit of the caller's rate limit, leaving the limit's status in the context.
     async fn take_rate_unit(&self, ctx: &RequestContext) -> Result<()> {
         let ports = &self.inner.ports;
-        let decision = ports.rate_limiter.acquire(&ctx.principal.user, 1).await?;
+        let quota = RateQuota::from(&ctx.principal.limits);
+        let decision = ports
+            .rate_limiter
+            .acquire(&ctx.principal.user, 1, quota)
+            .await?;
         if let Some(status) = decision.status {
             ctx.rate_limit.set(status);
         }

@@ -277,7 +277,12 @@ struct OneUnit(std::sync::atomic::AtomicU32);
 
 #[async_trait]
 impl RateLimiter for OneUnit {
-    async fn acquire(&self, _key: &str, cost: u32) -> Result<crate::ports::RateDecision> {
+    async fn acquire(
+        &self,
+        _key: &str,
+        cost: u32,
+        _quota: crate::ports::RateQuota,
+    ) -> Result<crate::ports::RateDecision> {
         let taken = self.0.fetch_add(cost, std::sync::atomic::Ordering::SeqCst);
         Ok(if taken == 0 {
             crate::ports::RateDecision::admit(None)

@@ -290,7 +290,12 @@ struct Closed;
 
 #[async_trait]
 impl RateLimiter for Closed {
-    async fn acquire(&self, _user: &str, _cost: u32) -> Result<RateDecision> {
+    async fn acquire(
+        &self,
+        _user: &str,
+        _cost: u32,
+        _quota: crate::ports::RateQuota,
+    ) -> Result<RateDecision> {
         Ok(RateDecision {
             admitted: false,
             retry_after: Some(Duration::from_secs(3)),

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use artgen_core::ports::{RateDecision, RateLimiter};
+use artgen_core::ports::{RateDecision, RateLimiter, RateQuota};
 use artgen_core::{Error, ErrorCode};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -85,8 +85,13 @@ impl FailoverLimiter {
 
 #[async_trait]
 impl RateLimiter for FailoverLimiter {
-    async fn acquire(&self, key: &str, cost: u32) -> artgen_core::Result<RateDecision> {
-        match self.shared.acquire(key, cost).await {
+    async fn acquire(
+        &self,
+        key: &str,
+        cost: u32,
+        quota: RateQuota,
+    ) -> artgen_core::Result<RateDecision> {
+        match self.shared.acquire(key, cost, quota).await {
             Ok(decision) => {
                 self.mark(false, None);
                 Ok(decision)
@@ -94,7 +99,7 @@ impl RateLimiter for FailoverLimiter {
             Err(err) => {
                 self.mark(true, Some(&err));
                 match self.policy {
-                    RedisFailure::FailOpen => self.local.acquire(key, cost).await,
+                    RedisFailure::FailOpen => self.local.acquire(key, cost, quota).await,
                     RedisFailure::FailClosed => Err(Error::new(
                         ErrorCode::UpstreamUnavailable,
                         "the rate limiter is unavailable; try again shortly",

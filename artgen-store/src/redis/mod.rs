@@ -10,7 +10,7 @@ mod failover;
 
 use std::time::Duration;
 
-use artgen_core::ports::{RateDecision, RateLimitStatus, RateLimiter};
+use artgen_core::ports::{RateDecision, RateLimitStatus, RateLimiter, RateQuota};
 use artgen_core::Error;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -106,10 +106,6 @@ impl RedisRateLimiter {
         })
     }
 
-    fn interval_micros(&self) -> u64 {
-        60_000_000 / u64::from(self.config.per_minute.max(1))
-    }
-
     /// Runs the script for `key` at `now` (microseconds; `None`: the server's clock).
     ///
     /// # Errors
@@ -120,14 +116,31 @@ impl RedisRateLimiter {
         cost: u32,
         now_micros: Option<u64>,
     ) -> Result<RateDecision, StoreError> {
+        self.decide_with(key, cost, RateQuota::default(), now_micros)
+            .await
+    }
+
+    /// [`RedisRateLimiter::decide_at`] under `quota` (its unset parts are the defaults).
+    ///
+    /// # Errors
+    /// As [`RedisRateLimiter::decide_at`].
+    pub async fn decide_with(
+        &self,
+        key: &str,
+        cost: u32,
+        quota: RateQuota,
+        now_micros: Option<u64>,
+    ) -> Result<RateDecision, StoreError> {
+        let per_minute = quota.per_minute.unwrap_or(self.config.per_minute);
+        let burst = quota.burst.unwrap_or(self.config.burst);
         if cost == 0 {
             return Ok(RateDecision::admit(None));
         }
-        if cost > self.config.burst {
+        if cost > burst || per_minute == 0 {
             return Ok(RateDecision::refuse(None, None));
         }
-        let interval = self.interval_micros();
-        let tolerance = interval * u64::from(self.config.burst);
+        let interval = 60_000_000 / u64::from(per_minute);
+        let tolerance = interval * u64::from(burst);
         let now = now_micros.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut connection = self.connection.clone();
         let values: Vec<i64> = self
@@ -144,7 +157,7 @@ impl RedisRateLimiter {
             reason: format!("{values:?}"),
         })?;
         let status = Some(RateLimitStatus {
-            limit: self.config.per_minute,
+            limit: per_minute,
             remaining: u32::try_from(reply.remaining).unwrap_or(u32::MAX),
             reset: reply.reset,
         });
@@ -161,7 +174,14 @@ impl RedisRateLimiter {
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
-    async fn acquire(&self, key: &str, cost: u32) -> artgen_core::Result<RateDecision> {
-        self.decide_at(key, cost, None).await.map_err(Error::from)
+    async fn acquire(
+        &self,
+        key: &str,
+        cost: u32,
+        quota: RateQuota,
+    ) -> artgen_core::Result<RateDecision> {
+        self.decide_with(key, cost, quota, None)
+            .await
+            .map_err(Error::from)
     }
 }

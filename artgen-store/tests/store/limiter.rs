@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artgen_core::ports::RateLimiter;
+use artgen_core::ports::{RateLimiter, RateQuota};
 use artgen_core::ErrorCode;
 use artgen_store::{GovernorRateLimiter, RateLimitConfig};
 use governor::clock::FakeRelativeClock;
@@ -28,7 +28,7 @@ async fn admits_exactly_burst_of_twice_burst_immediate_calls() {
     let mut refused = Vec::new();
     for _ in 0..10 {
         let decision = port
-            .acquire("ann", 1)
+            .acquire("ann", 1, RateQuota::default())
             .await
             .expect("an in-process limiter never fails");
         if decision.admitted {
@@ -240,4 +240,31 @@ proptest! {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_principal_with_limits_of_its_own_gets_its_own_bucket() {
+    let (limiter, _clock) = limiter(1, 5);
+    let port: &dyn RateLimiter = &limiter;
+    let strict = RateQuota {
+        per_minute: Some(1),
+        burst: Some(1),
+    };
+
+    let own = port.acquire("intern", 1, strict).await.expect("in process");
+    let again = port.acquire("intern", 1, strict).await.expect("in process");
+    let mut default = 0;
+    for _ in 0..5 {
+        default += usize::from(
+            port.acquire("ann", 1, RateQuota::default())
+                .await
+                .expect("in process")
+                .admitted,
+        );
+    }
+
+    assert!(own.admitted);
+    assert_eq!(own.status.expect("status").remaining, 0, "a burst of one");
+    assert!(!again.admitted, "the principal's own burst applies");
+    assert_eq!(default, 5, "others keep the default burst");
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use artgen_core::ports::{RateDecision, RateLimiter};
+use artgen_core::ports::{RateDecision, RateLimiter, RateQuota};
 use artgen_core::{Error, ErrorCode};
 use artgen_store::{
     FailoverLimiter, GovernorRateLimiter, RateLimitConfig, RedisFailure, RedisRateLimiter,
@@ -132,7 +132,7 @@ async fn replicas_share_one_limit_per_key() {
         let replica = replicas[i % 3].clone();
         async move {
             replica
-                .acquire("ann", 1)
+                .acquire("ann", 1, RateQuota::default())
                 .await
                 .expect("redis answers")
                 .admitted
@@ -207,7 +207,12 @@ struct Flaky {
 
 #[async_trait]
 impl RateLimiter for Flaky {
-    async fn acquire(&self, _key: &str, _cost: u32) -> artgen_core::Result<RateDecision> {
+    async fn acquire(
+        &self,
+        _key: &str,
+        _cost: u32,
+        _quota: RateQuota,
+    ) -> artgen_core::Result<RateDecision> {
         if self.down.load(Ordering::SeqCst) {
             Err(Error::internal("connection refused"))
         } else {
@@ -239,7 +244,7 @@ async fn fail_open_limits_in_process_while_redis_is_down_and_recovers_by_itself(
     for _ in 0..4 {
         admitted += usize::from(
             limiter
-                .acquire("ann", 1)
+                .acquire("ann", 1, RateQuota::default())
                 .await
                 .expect("fails open")
                 .admitted,
@@ -249,7 +254,13 @@ async fn fail_open_limits_in_process_while_redis_is_down_and_recovers_by_itself(
     assert!(limiter.is_down());
 
     shared.down.store(false, Ordering::SeqCst);
-    assert!(limiter.acquire("ann", 1).await.expect("recovered").admitted);
+    assert!(
+        limiter
+            .acquire("ann", 1, RateQuota::default())
+            .await
+            .expect("recovered")
+            .admitted
+    );
     assert!(!limiter.is_down());
     assert_eq!(changes.load(Ordering::SeqCst), 2, "down once, up once");
 }
@@ -261,7 +272,10 @@ async fn fail_closed_refuses_with_503_while_redis_is_down() {
     });
     let limiter = FailoverLimiter::new(shared, local(2), RedisFailure::FailClosed);
 
-    let err = limiter.acquire("ann", 1).await.expect_err("fails closed");
+    let err = limiter
+        .acquire("ann", 1, RateQuota::default())
+        .await
+        .expect_err("fails closed");
 
     assert_eq!(err.code(), ErrorCode::UpstreamUnavailable);
     assert!(err.retry_after().is_some());
@@ -273,4 +287,39 @@ async fn an_unreachable_redis_is_a_connection_error_not_a_panic() {
         .await
         .expect_err("nothing listens on port 1");
     assert!(err.to_string().contains("redis"), "{err}");
+}
+
+#[tokio::test]
+async fn a_principals_own_quota_applies_on_redis_too() {
+    let Some(url) = redis_url("own_quota") else {
+        return;
+    };
+    let limiter = limiter(&url, &prefix("own_quota"), 60, 10).await;
+    let now = 20_000 * SECOND;
+    let strict = RateQuota {
+        per_minute: Some(6),
+        burst: Some(2),
+    };
+
+    let first = limiter
+        .decide_with("intern", 1, strict, Some(now))
+        .await
+        .expect("answers");
+    let second = limiter
+        .decide_with("intern", 1, strict, Some(now))
+        .await
+        .expect("answers");
+    let third = limiter
+        .decide_with("intern", 1, strict, Some(now))
+        .await
+        .expect("answers");
+
+    assert!(first.admitted && second.admitted);
+    assert_eq!(first.status.expect("status").limit, 6);
+    assert!(!third.admitted);
+    assert_eq!(
+        third.retry_after,
+        Some(Duration::from_secs(10)),
+        "one unit per 10 s"
+    );
 }
