@@ -195,7 +195,8 @@ fn openai_provider(
         .with_name(name)
         .with_flavor(settings.kind)
         .with_api_key(key)
-        .with_timeout(Duration::from_secs(settings.timeout_secs));
+        .with_timeout(Duration::from_secs(settings.timeout_secs))
+        .with_max_concurrent_reads(settings.max_concurrent_reads);
     if let Some(base) = &settings.base_url {
         config = config.with_base_url(base.clone());
     }

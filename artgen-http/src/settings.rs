@@ -167,6 +167,9 @@ pub struct OpenAiSettings {
     pub api_key_env: String,
     /// Whole-call timeout of one attempt, seconds.
     pub timeout_secs: u64,
+    /// Success answers read, decoded and held at once; more wait with their bodies unread
+    /// (bounds the memory of large answers that land together).
+    pub max_concurrent_reads: usize,
     /// Azure: the `api-version` query parameter (default: the adapter's).
     pub api_version: Option<String>,
     /// Azure: deployment name per model id (default: the model's upstream id).
@@ -180,6 +183,7 @@ impl Default for OpenAiSettings {
             base_url: None,
             api_key_env: "OPENAI_API_KEY".into(),
             timeout_secs: 600,
+            max_concurrent_reads: artgen_openai::OpenAiConfig::DEFAULT_MAX_CONCURRENT_READS,
             api_version: None,
             deployments: BTreeMap::new(),
         }

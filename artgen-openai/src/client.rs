@@ -17,6 +17,7 @@ use crate::config::OpenAiConfig;
 use crate::endpoint::{Endpoint, Target};
 use crate::error::{error_from_response, OpenAiError};
 use crate::quota::{Observer, QuotaObserver};
+use crate::slots::ReadSlots;
 use crate::{headers, multipart, stream};
 
 /// Most of an error answer that is read: enough for OpenAI's `error` object, and a hostile
@@ -36,6 +37,8 @@ pub struct OpenAiProvider {
     http: reqwest::Client,
     target: Target,
     observer: Observer,
+    /// Bounds the success answers read, decoded and held at once (clones share it).
+    read_slots: ReadSlots,
 }
 
 impl OpenAiProvider {
@@ -67,6 +70,7 @@ impl OpenAiProvider {
         let target = Target::new(&config)?;
         check(&config)?;
         Ok(Self {
+            read_slots: ReadSlots::new(config.max_concurrent_reads),
             config,
             http,
             target,
@@ -173,8 +177,11 @@ impl ImageProvider for OpenAiProvider {
     async fn run(&self, job: &ImageJob) -> artgen_core::Result<ProviderResponse> {
         let model = &job.model().id;
         let response = self.send(model, self.request(job, false)?).await?;
-        let answer = self.read_body(response).await?;
-        let answer = crate::types::parse_images(&answer)?;
+        // The body is read only with a slot; the decoded images keep it until dropped.
+        let slot = self.read_slots.acquire().await;
+        let body = self.read_body(response).await?;
+        let answer = crate::types::parse_images(&body, &slot)?;
+        drop(body);
         Ok(ProviderResponse {
             images: answer.images,
             usage: answer.usage,
@@ -241,6 +248,9 @@ fn check(config: &OpenAiConfig) -> Result<(), OpenAiError> {
     if config.timeout.is_zero() || config.connect_timeout.is_zero() {
         return Err(invalid("timeout", "timeouts must be greater than zero"));
     }
+    if config.max_concurrent_reads == 0 {
+        return Err(invalid("max_concurrent_reads", "must be at least 1"));
+    }
     Ok(())
 }
 
@@ -268,6 +278,10 @@ mod tests {
             (OpenAiConfig::default(), "api_key"),
             (config().with_name(" "), "name"),
             (config().with_timeout(std::time::Duration::ZERO), "timeout"),
+            (
+                config().with_max_concurrent_reads(0),
+                "max_concurrent_reads",
+            ),
         ];
         for (config, expected) in cases {
             match OpenAiProvider::new(config) {

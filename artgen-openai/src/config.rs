@@ -75,6 +75,12 @@ pub struct OpenAiConfig {
     /// Largest answer read from the upstream (which is not trusted), in bytes; for a stream,
     /// the largest single event.
     pub max_response_bytes: usize,
+    /// Success answers read, decoded and held at once (at least 1): an answer takes a slot
+    /// when its headers arrive and gives it back when the last copy of its decoded images is
+    /// dropped (ArtGen: once stored and answered); more answers wait, their bodies unread in
+    /// the socket. Bounds the memory of answers that land together to about this many times
+    /// two copies of an answer. A caller that keeps image bytes for long should copy them.
+    pub max_concurrent_reads: usize,
 }
 
 impl OpenAiConfig {
@@ -91,6 +97,8 @@ impl OpenAiConfig {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default [`OpenAiConfig::max_response_bytes`]: 256 MiB (ten large base64 images fit).
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+    /// Default [`OpenAiConfig::max_concurrent_reads`]: 32 (about 100 MB of 1.5 MB answers).
+    pub const DEFAULT_MAX_CONCURRENT_READS: usize = 32;
 
     /// An Azure OpenAI config for a resource endpoint and key, with the default API version.
     #[must_use]
@@ -170,6 +178,13 @@ impl OpenAiConfig {
         self.max_response_bytes = max_response_bytes;
         self
     }
+
+    /// Sets how many success answers are read, decoded and held at once.
+    #[must_use]
+    pub fn with_max_concurrent_reads(mut self, max_concurrent_reads: usize) -> Self {
+        self.max_concurrent_reads = max_concurrent_reads;
+        self
+    }
 }
 
 impl Default for OpenAiConfig {
@@ -184,6 +199,7 @@ impl Default for OpenAiConfig {
             timeout: Self::DEFAULT_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+            max_concurrent_reads: Self::DEFAULT_MAX_CONCURRENT_READS,
         }
     }
 }
@@ -234,6 +250,7 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_secs(600));
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.max_response_bytes, 256 * 1024 * 1024);
+        assert_eq!(config.max_concurrent_reads, 32);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   arrives: partial and completed images become `StreamEvent`s, an error event becomes an
 //!   error item. The stream spawns no task: dropping it closes the upstream connection.
 //! - Answers are read in chunks up to [`OpenAiConfig::max_response_bytes`] (for a stream: per
-//!   event) and parsed leniently; an image given only as a URL is refused, never fetched.
+//!   event) and parsed leniently; an image given only as a URL is refused, never fetched. At
+//!   most [`OpenAiConfig::max_concurrent_reads`] answers are read, decoded and held at once.
 //! - Failures map to the core's error codes as the `ImageProvider::run` contract says:
 //!   safety refusals carry the upstream's reason, `Retry-After`, `retry-after-ms` and
 //!   `x-should-retry` steer retries, the upstream's own words stay in the error's cause.
@@ -81,6 +82,7 @@ mod multipart;
 mod quota;
 mod seconds;
 mod secret;
+mod slots;
 mod sse;
 mod stream;
 mod types;

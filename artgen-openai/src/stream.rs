@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::api_error::ApiError;
 use crate::error::OpenAiError;
 use crate::headers;
+use crate::slots::Slot;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::types::{decode_base64, parse_images, usage, WireError};
 
@@ -41,7 +42,7 @@ pub(crate) fn sse_events(response: Response, model: String, limit: usize) -> Ima
 /// The events of an upstream that answered a stream request with plain JSON (some compatible
 /// servers do): one completed event per image, the call's usage on the first.
 pub(crate) fn json_events(body: &[u8]) -> Result<ImageEventStream, OpenAiError> {
-    let answer = parse_images(body)?;
+    let answer = parse_images(body, &Slot::default())?;
     let (images, mut usage) = (answer.images, answer.usage);
     let events = images.into_iter().map(move |image| {
         Ok(StreamEvent::Completed {

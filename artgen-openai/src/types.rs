@@ -5,7 +5,12 @@
 //! images: the echo fields (`size`, `quality`, `background`, `output_format`) are kept as
 //! text, and every other top-level field (`usage`, `svg_usage`, `safety_identifier`, fields
 //! ArtGen does not know) is kept as sent for the OpenAI-compatible routes.
+//!
+//! An image's base64 is read in place from the answer's body (borrowed, not copied into a
+//! string of its own) and decoded into one buffer, which becomes the image's `Bytes`: while an
+//! answer is decoded, its image exists twice (body and decoded bytes), never three times.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use artgen_core::domain::TokenUsage;
@@ -16,12 +21,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::OpenAiError;
+use crate::slots::Slot;
 
-/// A success answer (`ImagesResponse`).
+/// A success answer (`ImagesResponse`), borrowing the images' base64 from the body.
 #[derive(Debug, Deserialize)]
-struct ImagesResponse {
-    #[serde(default)]
-    data: Option<Vec<Image>>,
+struct ImagesResponse<'a> {
+    #[serde(default, borrow)]
+    data: Option<Vec<Image<'a>>>,
     #[serde(default)]
     background: Option<Value>,
     #[serde(default)]
@@ -55,11 +61,12 @@ fn text(value: Option<Value>) -> Option<String> {
     }
 }
 
-/// One item of `data`.
+/// One item of `data`. Base64 has no character JSON escapes, so `b64_json` borrows from the
+/// body; an upstream that escapes one anyway costs a copy, not a failure.
 #[derive(Debug, Deserialize)]
-struct Image {
-    #[serde(default)]
-    b64_json: Option<String>,
+struct Image<'a> {
+    #[serde(default, borrow)]
+    b64_json: Option<Cow<'a, str>>,
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
@@ -134,9 +141,10 @@ fn split(total: u64, text: Option<u64>, image: Option<u64>) -> (u64, u64) {
     }
 }
 
-/// Decodes a success answer into images, usage, the echo fields and the other fields.
-pub(crate) fn parse_images(body: &[u8]) -> Result<Answer, OpenAiError> {
-    let answer: ImagesResponse = serde_json::from_slice(body).map_err(OpenAiError::Decode)?;
+/// Decodes a success answer into images, usage, the echo fields and the other fields; the
+/// images' bytes hold `slot` (see [`Slot::keep`]).
+pub(crate) fn parse_images(body: &[u8], slot: &Slot) -> Result<Answer, OpenAiError> {
+    let answer: ImagesResponse<'_> = serde_json::from_slice(body).map_err(OpenAiError::Decode)?;
     let data = answer.data.unwrap_or_default();
     if data.is_empty() {
         return Err(OpenAiError::NoImages);
@@ -144,7 +152,7 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<Answer, OpenAiError> {
     let images = data
         .into_iter()
         .enumerate()
-        .map(|(index, image)| decode_image(index, image))
+        .map(|(index, image)| decode_image(index, image, slot))
         .collect::<Result<Vec<_>, _>>()?;
     let _ = answer.created;
     let mut extra = answer.rest;
@@ -196,14 +204,17 @@ pub(crate) fn decode_base64(b64: &str) -> Result<Bytes, base64::DecodeError> {
         .map(Bytes::from)
 }
 
-fn decode_image(index: usize, image: Image) -> Result<ProviderImage, OpenAiError> {
+fn decode_image(index: usize, image: Image<'_>, slot: &Slot) -> Result<ProviderImage, OpenAiError> {
     let Some(b64) = image.b64_json else {
         return Err(match image.url {
             Some(_) => OpenAiError::UrlOnly { index },
             None => OpenAiError::EmptyImage { index },
         });
     };
-    let bytes = decode_base64(&b64).map_err(|source| OpenAiError::Base64 { index, source })?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|source| OpenAiError::Base64 { index, source })?;
+    let bytes = slot.keep(decoded);
     Ok(ProviderImage {
         bytes,
         revised_prompt: image.revised_prompt,
@@ -298,10 +309,19 @@ mod tests {
     fn an_unparsable_usage_block_keeps_the_images() {
         let body = br#"{"data":[{"b64_json":"aGk="}],"usage":{"input_tokens":"many"}}"#;
 
-        let answer = parse_images(body).expect("images survive");
+        let answer = parse_images(body, &Slot::default()).expect("images survive");
 
         assert_eq!(answer.images[0].bytes, Bytes::from_static(b"hi"));
         assert_eq!(answer.usage, None);
+    }
+
+    #[test]
+    fn base64_with_an_escaped_character_still_decodes() {
+        let body = br#"{"data":[{"b64_json":"aGk\u003d"}]}"#;
+
+        let answer = parse_images(body, &Slot::default()).expect("images survive");
+
+        assert_eq!(answer.images[0].bytes, Bytes::from_static(b"hi"));
     }
 
     #[test]
@@ -312,7 +332,7 @@ mod tests {
             "svg_usage":{"model":"x","input_tokens":7,"output_tokens":30,"reasoning_tokens":5},
             "future_field":{"a":1}}"#;
 
-        let answer = parse_images(body).expect("parses");
+        let answer = parse_images(body, &Slot::default()).expect("parses");
 
         assert_eq!(answer.echo.quality.as_deref(), Some("xhigh"));
         assert_eq!(answer.echo.size.as_deref(), Some("2048x1152"));
