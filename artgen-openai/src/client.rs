@@ -24,6 +24,11 @@ use crate::{headers, multipart, stream};
 /// upstream cannot make ArtGen buffer more.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
+/// Idle connections kept per upstream host. An HTTP/1.1 connection that has read a large answer
+/// keeps a read buffer of a few hundred KiB while idle; after a thousand calls ended together,
+/// keeping them all would hold hundreds of MiB. (HTTP/2 upstreams use one connection anyway.)
+const MAX_IDLE_CONNECTIONS: usize = 32;
+
 const USER_AGENT: &str = concat!("artgen-openai/", env!("CARGO_PKG_VERSION"));
 
 /// An [`ImageProvider`] for OpenAI's Image API (generations, edits, variations, streaming),
@@ -55,6 +60,7 @@ impl OpenAiProvider {
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .redirect(redirect::Policy::none())
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
             .user_agent(USER_AGENT)
             .build()
             .map_err(OpenAiError::Client)?;
