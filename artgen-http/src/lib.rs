@@ -13,6 +13,7 @@ pub mod compose;
 pub mod error;
 pub mod extract;
 pub mod form;
+pub mod inline;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

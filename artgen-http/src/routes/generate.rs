@@ -1,18 +1,20 @@
 //! `POST /generate`: the PRD's Appendix A request and response.
 
 use artgen_core::domain::{GenerateParams, JobParams, ResponseFormat, TokenUsage};
-use artgen_core::{Generation, RequestContext};
+use artgen_core::{Error, Generation, RequestContext};
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Extension, Json, Router};
-use base64::Engine as _;
+use axum::{Extension, Router};
 use serde::Serialize;
 
 use super::images::{signed_url, BaseUrl};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::middleware::{InlineImages, RequestSummary};
+use crate::inline::{Inline, InlineImages};
+use crate::middleware::{InlineImages as InlineRecord, RequestSummary};
 use crate::openapi::schemas::{GenerateRequestDoc, ImageStream};
 use crate::openapi::{IdempotencyKey, JobErrors};
 use crate::state::AppState;
@@ -22,9 +24,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/generate", post(generate))
 }
 
-/// The answer to a generate request.
+/// The answer to a generate request (its images borrowed from the [`Generation`]).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct GenerateResponse {
+pub struct GenerateResponse<'a> {
     /// Request id.
     pub id: String,
     /// Unix seconds.
@@ -34,7 +36,7 @@ pub struct GenerateResponse {
     /// Provider that served.
     pub provider: String,
     /// The images.
-    pub images: Vec<ImageDto>,
+    pub images: Vec<ImageDto<'a>>,
     /// Token usage (`null` for models billed per image).
     #[schema(required = true)]
     pub usage: Option<UsageDto>,
@@ -46,12 +48,13 @@ pub struct GenerateResponse {
 
 /// One image of the answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ImageDto {
+pub struct ImageDto<'a> {
     /// Image id (for `GET /images/{id}`).
     pub id: String,
     /// Base64 bytes, unless `response_format` was `url`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub b64_json: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub b64_json: Option<Inline<'a>>,
     /// A signed, expiring link to the image.
     pub url: String,
     /// `png`, `jpeg` or `webp`.
@@ -90,11 +93,16 @@ impl From<&TokenUsage> for UsageDto {
     }
 }
 
-impl GenerateResponse {
-    /// Builds the answer, signing a URL for each image.
-    pub fn new(state: &AppState, base: &BaseUrl, generation: &Generation) -> Self {
+impl<'a> GenerateResponse<'a> {
+    /// Builds the answer, signing a URL for each image; serialise it with
+    /// [`InlineImages::to_json`] of `images`.
+    pub fn new(
+        state: &AppState,
+        base: &BaseUrl,
+        generation: &'a Generation,
+        images: &'a InlineImages<'a>,
+    ) -> Self {
         let inline = generation.response_format == ResponseFormat::B64Json;
-        let engine = base64::engine::general_purpose::STANDARD;
         Self {
             id: generation.request_id.to_string(),
             created: generation.created,
@@ -105,7 +113,7 @@ impl GenerateResponse {
                 .iter()
                 .map(|image| ImageDto {
                     id: image.id.to_string(),
-                    b64_json: inline.then(|| engine.encode(&image.bytes)),
+                    b64_json: inline.then(|| images.image(&image.bytes)),
                     url: signed_url(state, base, image.id.as_str()),
                     filetype: image.format.as_str(),
                     size: image.dimensions.to_string(),
@@ -170,12 +178,21 @@ pub async fn answer(
     let generation = to_completion(async move { service.execute(&job_ctx, params).await })
         .await
         .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
-    let mut response = match shape {
-        Shape::Native => Json(GenerateResponse::new(&state, &base, &generation)).into_response(),
-        Shape::OpenAi => {
-            Json(super::openai::images_response(&state, &base, &generation)).into_response()
+    let images = InlineImages::default();
+    let json = match shape {
+        Shape::Native => {
+            images.to_json(&GenerateResponse::new(&state, &base, &generation, &images))
         }
-    };
+        Shape::OpenAi => images.to_json(&super::openai::images_response(
+            &state,
+            &base,
+            &generation,
+            &images,
+        )),
+    }
+    .map_err(|e| ApiError::new(Error::internal(e), Some(ctx.request_id.clone())))?;
+    let json_type = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    let mut response = (json_type, json).into_response();
     crate::error::warning_headers(response.headers_mut(), &generation.warnings);
     response.extensions_mut().insert(summary(&generation));
     if generation.response_format == ResponseFormat::B64Json {
@@ -183,7 +200,7 @@ pub async fn answer(
         // the answer without them.
         let images = generation.images.iter();
         let inline = images.map(|i| (i.id.clone(), i.bytes.clone())).collect();
-        response.extensions_mut().insert(InlineImages(inline));
+        response.extensions_mut().insert(InlineRecord(inline));
     }
     Ok(response)
 }

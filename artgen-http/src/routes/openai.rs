@@ -9,7 +9,8 @@ use axum::extract::{Multipart, State};
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Extension, Router};
-use base64::Engine as _;
+use serde::ser::SerializeMap as _;
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::edit::{edit_params, read_upload, variation_params, EDIT_FIELDS, VARIATION_FIELDS};
@@ -17,6 +18,7 @@ use super::generate::{answer, Shape};
 use super::images::{signed_url, BaseUrl};
 use crate::error::ApiError;
 use crate::extract::{from_value, JsonBody};
+use crate::inline::{Inline, InlineImages};
 use crate::openapi::schemas::{ImageStream, ImagesResponse, VariationForm};
 use crate::openapi::{IdempotencyKey, JobErrors, UploadErrors};
 use crate::sse::images_usage;
@@ -157,28 +159,28 @@ async fn variations(
 /// The upstream's `ImagesResponse`, with exactly the fields OpenAI sends for the model's
 /// family (GPT image: `created`, `data`, `background`, `output_format`, `quality`, `size`,
 /// `usage`; DALL·E: `created`, `data`), plus the upstream's other fields as it sent them
-/// (`svg_usage`, `safety_identifier`, fields ArtGen does not know).
-pub fn images_response(state: &AppState, base: &BaseUrl, generation: &Generation) -> Value {
-    let engine = base64::engine::general_purpose::STANDARD;
+/// (`svg_usage`, `safety_identifier`, fields ArtGen does not know). Serialise it with
+/// [`InlineImages::to_json`] of `images`.
+pub fn images_response<'a>(
+    state: &AppState,
+    base: &BaseUrl,
+    generation: &'a Generation,
+    images: &'a InlineImages<'a>,
+) -> ImagesBody<'a> {
     let inline = generation.response_format == artgen_core::domain::ResponseFormat::B64Json;
-    let data: Vec<Value> = generation
+    let data = generation
         .images
         .iter()
-        .map(|image| {
-            let mut item = if inline {
-                json!({ "b64_json": engine.encode(&image.bytes) })
-            } else {
-                json!({ "url": signed_url(state, base, image.id.as_str()) })
-            };
-            if let Some(revised) = &image.revised_prompt {
-                item["revised_prompt"] = json!(revised);
-            }
-            item
+        .map(|image| ImageData {
+            b64_json: inline.then(|| images.image(&image.bytes)),
+            revised_prompt: image.revised_prompt.as_deref(),
+            url: (!inline).then(|| signed_url(state, base, image.id.as_str())),
         })
         .collect();
     let mut body = Map::new();
     body.insert("created".into(), json!(generation.created));
-    body.insert("data".into(), Value::Array(data));
+    // Holds `data`'s place among the (sorted) fields; `ImagesBody` writes the images there.
+    body.insert("data".into(), Value::Null);
     if generation.family == ModelFamily::GptImage {
         let echo = &generation.echo;
         for (name, value) in [
@@ -207,5 +209,38 @@ pub fn images_response(state: &AppState, base: &BaseUrl, generation: &Generation
             body.insert(name.clone(), value.clone());
         }
     }
-    Value::Object(body)
+    ImagesBody { fields: body, data }
+}
+
+/// An OpenAI `ImagesResponse` ready to serialise: its fields, and its images written in place
+/// of `data`.
+#[derive(Debug)]
+pub struct ImagesBody<'a> {
+    fields: Map<String, Value>,
+    data: Vec<ImageData<'a>>,
+}
+
+/// One item of `data`: `b64_json` or `url`, as `response_format` asked.
+#[derive(Debug, Serialize)]
+struct ImageData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    b64_json: Option<Inline<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revised_prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+impl Serialize for ImagesBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (name, value) in &self.fields {
+            if name == "data" {
+                map.serialize_entry(name, &self.data)?;
+            } else {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
 }
