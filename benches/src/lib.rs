@@ -14,7 +14,8 @@
 //!
 //! The benches are plain `harness = false` binaries (no criterion, to keep the build lean) that
 //! use the timing helper of this crate and print one table each; the whole set runs in well
-//! under a minute once built. Each table shows, per row, the median ns/op over several samples,
+//! under a minute once built, except `image_regime`, which runs the real server for a few
+//! minutes. Each table shows, per row, the median ns/op over several samples,
 //! the spread of the samples (min–max, to judge the noise), and the ratio to the baseline row.
 //!
 //! ## Targets
@@ -25,6 +26,7 @@
 //! | `pricing` | a trivial sum over the same request list | `Pricing::estimate`, `Pricing::settle`, and both (what the service does per request), per request | Informational: ns per request and how many trivial sums one estimate is worth |
 //! | `gateway` | the mock provider's `run` for a 256x256 PNG | `POST /generate` through the real router on loopback (auth, validation, limits, decorators, image stored, usage row, answer) | Gateway overhead: target **< 10x** one mock render (a few ms, noise next to a real upstream call); then a burst at concurrency 20 reports req/s and p95 against the PRD's 20 req/s and P95 < 8 s |
 //! | `mock_render` | `render` of a 256x256 PNG | `render` of a 1024x1024 PNG, WebP and JPEG | How the mock provider's cost scales with size and format (16x the pixels), i.e. what large images cost the test suites |
+//! | `image_regime` | a fast mock OpenAI upstream on loopback, called directly | the real `artgen` release binary in front of it, alternating with direct calls, at concurrency 1/16/64 with small and ~1.5 MB answers; RSS while 1,000 requests wait and when 1,000 large answers land; the PRD burst | The capacity targets, PASS/FAIL per row; several minutes, `--smoke` for seconds. Results and how to read them: `docs/performance.md` |
 //!
 //! ## The helper
 //!

@@ -63,11 +63,12 @@ impl Cell {
     }
 }
 
-/// Both sides of a cell, rounds pooled.
+/// Both sides of a cell, rounds pooled; and another artgen binary's, when one is compared.
 #[derive(Debug, Clone)]
 pub(crate) struct CellResult {
     pub(crate) direct: Run,
     pub(crate) artgen: Run,
+    pub(crate) versus: Option<Run>,
 }
 
 impl CellResult {
@@ -83,43 +84,43 @@ impl CellResult {
     }
 }
 
-/// Measures one cell: a warm-up of each side, then `rounds` rounds alternating the order.
+/// Measures one cell: a warm-up of each side, then `rounds` rounds, the order of the sides
+/// rotating from round to round. `versus` (another artgen binary) is a third side.
 pub(crate) async fn throughput(
     mock: &Mock,
     mock_addr: SocketAddr,
     server: &Server,
+    versus: Option<&Server>,
     plan: Plan,
     cell: Cell,
 ) -> CellResult {
     mock.set(cell.answer, Duration::ZERO);
     let client = load::client(cell.concurrency);
-    let direct = Target::direct(mock_addr);
-    let through = Target::artgen(server.addr, &server.key);
+    let mut sides = vec![
+        Target::direct(mock_addr),
+        Target::artgen(server.addr, &server.key),
+    ];
+    if let Some(other) = versus {
+        sides.push(Target::artgen(other.addr, &other.key));
+    }
     let c = cell.concurrency;
-    load::closed_loop(&client, &direct, c, plan.warmup).await;
-    load::closed_loop(&client, &through, c, plan.warmup).await;
-    let mut result = CellResult {
-        direct: Run::default(),
-        artgen: Run::default(),
-    };
+    for side in &sides {
+        load::closed_loop(&client, side, c, plan.warmup).await;
+    }
+    let mut runs = vec![Run::default(); sides.len()];
     for round in 0..plan.rounds {
-        if round % 2 == 0 {
-            result
-                .direct
-                .absorb(load::closed_loop(&client, &direct, c, plan.per_side).await);
-            result
-                .artgen
-                .absorb(load::closed_loop(&client, &through, c, plan.per_side).await);
-        } else {
-            result
-                .artgen
-                .absorb(load::closed_loop(&client, &through, c, plan.per_side).await);
-            result
-                .direct
-                .absorb(load::closed_loop(&client, &direct, c, plan.per_side).await);
+        for step in 0..sides.len() {
+            let i = (round + step) % sides.len();
+            runs[i].absorb(load::closed_loop(&client, &sides[i], c, plan.per_side).await);
         }
     }
-    result
+    let versus = (runs.len() > 2).then(|| runs.remove(2));
+    let artgen = runs.remove(1);
+    CellResult {
+        direct: runs.remove(0),
+        artgen,
+        versus,
+    }
 }
 
 /// Memory of the server while `crowd` requests wait on a slow upstream.

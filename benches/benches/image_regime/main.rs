@@ -17,8 +17,9 @@
 //! `small large throughput rss burst`; `--smoke` runs every case shrunk to seconds.
 //! `IMAGE_REGIME_SECS` (per side and round, default 2) and `IMAGE_REGIME_ROUNDS` (default 3)
 //! size the throughput cells; `IMAGE_REGIME_DATA_DIR` puts the data folders elsewhere (a tmpfs
-//! shows what durable writes cost); `IMAGE_REGIME_ARTGEN` runs another binary. See
-//! docs/performance.md for results.
+//! shows what durable writes cost); `IMAGE_REGIME_ARTGEN` runs another binary, and
+//! `IMAGE_REGIME_VERSUS` adds one as a third side of every throughput cell (before/after a
+//! change, in the same rounds). See docs/performance.md for results.
 #![expect(clippy::print_stdout, reason = "benches print their results")]
 #![expect(
     clippy::cast_precision_loss,
@@ -143,16 +144,17 @@ async fn main() {
     let mut table = report::Table::default();
     let cells: Vec<Cell> = chosen.iter().filter_map(|name| cell(name)).collect();
     if !cells.is_empty() {
-        let server = Server::start(
-            &binary,
-            mock_addr,
-            Options {
-                fixed_in_flight: None,
-            },
-        );
+        let defaults = Options {
+            fixed_in_flight: None,
+        };
+        let server = Server::start(&binary, mock_addr, defaults);
         println!("throughput: artgen pid {} on {}", server.pid, server.addr);
+        // Another build to compare with, measured as a third side in the same rounds.
+        let versus = std::env::var_os("IMAGE_REGIME_VERSUS")
+            .map(|path| Server::start(std::path::Path::new(&path), mock_addr, defaults));
         for cell in cells {
-            let result = cases::throughput(&mock, mock_addr, &server, plan, cell).await;
+            let result =
+                cases::throughput(&mock, mock_addr, &server, versus.as_ref(), plan, cell).await;
             let expected = mock.b64_len(cell.answer);
             if result.artgen.min_len < expected || result.direct.min_len < expected {
                 println!(

@@ -16,6 +16,7 @@ struct Row {
 #[derive(Default)]
 pub(crate) struct Table {
     throughput: Vec<Row>,
+    versus: Vec<Vec<String>>,
     others: Vec<Row>,
 }
 
@@ -53,6 +54,17 @@ impl Table {
             ],
             pass: pass && errors == 0,
         });
+        if let Some(versus) = &result.versus {
+            self.versus.push(vec![
+                format!("{} answers, c={}", cell.answer.label(), cell.concurrency),
+                format!("{:.0}", versus.per_second()),
+                format!("{:.0}", result.artgen.per_second()),
+                format!(
+                    "{:.2}x",
+                    result.artgen.per_second() / versus.per_second().max(1e-9)
+                ),
+            ]);
+        }
     }
 
     pub(crate) fn wait(&mut self, r: &WaitResult) {
@@ -147,6 +159,17 @@ impl fmt::Display for Table {
             writeln!(f, "|---|---:|---:|---:|---:|---:|---|---|")?;
             for row in &self.throughput {
                 writeln!(f, "| {} | {} |", row.cells.join(" | "), verdict(row.pass))?;
+            }
+        }
+        if !self.versus.is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "| cell | IMAGE_REGIME_VERSUS req/s | artgen req/s | artgen / versus |"
+            )?;
+            writeln!(f, "|---|---:|---:|---:|")?;
+            for row in &self.versus {
+                writeln!(f, "| {} |", row.join(" | "))?;
             }
         }
         if !self.others.is_empty() {
