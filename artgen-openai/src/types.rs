@@ -199,9 +199,15 @@ pub(crate) fn usage(raw: Option<Value>) -> Option<TokenUsage> {
 
 /// Decodes standard base64, as `b64_json` carries images.
 pub(crate) fn decode_base64(b64: &str) -> Result<Bytes, base64::DecodeError> {
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map(Bytes::from)
+    decode_base64_vec(b64.as_bytes()).map(Bytes::from)
+}
+
+/// Standard base64 decoded with SIMD (several times faster on megabytes of image); what it
+/// refuses is tried again with the `base64` crate, whose verdict and error stand.
+fn decode_base64_vec(b64: &[u8]) -> Result<Vec<u8>, base64::DecodeError> {
+    base64_simd::STANDARD
+        .decode_to_vec(b64)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(b64))
 }
 
 fn decode_image(index: usize, image: Image<'_>, slot: &Slot) -> Result<ProviderImage, OpenAiError> {
@@ -211,8 +217,7 @@ fn decode_image(index: usize, image: Image<'_>, slot: &Slot) -> Result<ProviderI
             None => OpenAiError::EmptyImage { index },
         });
     };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
+    let decoded = decode_base64_vec(b64.as_bytes())
         .map_err(|source| OpenAiError::Base64 { index, source })?;
     let bytes = slot.keep(decoded);
     Ok(ProviderImage {
@@ -322,6 +327,29 @@ mod tests {
         let answer = parse_images(body, &Slot::default()).expect("images survive");
 
         assert_eq!(answer.images[0].bytes, Bytes::from_static(b"hi"));
+    }
+
+    #[test]
+    fn decodes_what_the_base64_crate_decodes_and_refuses_what_it_refuses() {
+        let engine = base64::engine::general_purpose::STANDARD;
+        let cases: [&[u8]; 5] = [b"", b"h", b"hi", b"hi!", &[0xfb; 1000]];
+        for bytes in cases {
+            let b64 = engine.encode(bytes);
+            assert_eq!(
+                decode_base64(&b64).expect("valid"),
+                Bytes::copy_from_slice(bytes)
+            );
+        }
+        for bad in ["aGk", "aGk=x", "a!k=", "aGk==="] {
+            assert_eq!(
+                decode_base64(bad).map_err(|e| e.to_string()),
+                engine
+                    .decode(bad)
+                    .map(Bytes::from)
+                    .map_err(|e| e.to_string()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
