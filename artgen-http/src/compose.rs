@@ -13,7 +13,7 @@ use artgen_core::decorators::{
 use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
 use artgen_core::mock::MockProvider;
 use artgen_core::ports::{
-    Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore as _,
+    CachingAuthenticator, Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore as _,
 };
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
@@ -29,6 +29,9 @@ use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
 use crate::state::{AppState, HttpConfig, ProviderInfo};
+
+/// Most API keys a replica remembers at once (see [`CachingAuthenticator`]).
+const KEY_CACHE_ENTRIES: usize = 10_000;
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -432,7 +435,11 @@ pub async fn build(
         provider,
         rate_limiter,
         usage: Arc::new(store.clone()),
-        authenticator: Arc::new(store.clone()),
+        authenticator: Arc::new(CachingAuthenticator::new(
+            Arc::new(store.clone()),
+            Duration::from_secs(settings.key_cache_secs),
+            KEY_CACHE_ENTRIES,
+        )),
         images: images.clone(),
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),

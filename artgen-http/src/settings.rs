@@ -56,6 +56,9 @@ pub struct Settings {
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before their
     /// connections are dropped, seconds.
     pub shutdown_grace_secs: u64,
+    /// How long a replica remembers an API key that passed, seconds: a revoked key keeps
+    /// working this long at most where it was cached (0: look every request up).
+    pub key_cache_secs: u64,
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
     /// Redis shared by every replica for the rate limit (`redis://…`); unset: the in-process
@@ -134,6 +137,7 @@ impl Default for Settings {
             header_read_timeout_secs: 10,
             keep_alive_timeout_secs: 75,
             shutdown_grace_secs: 25,
+            key_cache_secs: 5,
             rate_limit: RateLimitConfig::default(),
             redis_url: None,
             redis_failure: RedisFailure::default(),

@@ -51,6 +51,10 @@ pub enum StoreError {
         field: &'static str,
     },
 
+    /// A file operation handed to the blocking pool panicked or was cancelled.
+    #[error("a file task stopped before finishing")]
+    Task(#[source] tokio::task::JoinError),
+
     /// A freshly generated key's public id collided with existing keys on every attempt.
     #[error("could not generate a unique API key id")]
     KeyIdCollision,

@@ -30,7 +30,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::config::Durability;
 use crate::error::StoreError;
@@ -150,56 +149,80 @@ pub(crate) async fn restrict_to_owner(path: &Path) {
 }
 
 /// Writes `contents` to `path` atomically: temp file in the same folder, rename. With `sync`,
-/// the file is fsynced before the rename and the folder after it. New folders get mode
-/// `0700`, the file `0600` (Unix).
-async fn write_atomically(path: &Path, contents: &[u8], sync: bool) -> Result<(), StoreError> {
+/// the file is fsynced before the rename and the folder after it. A missing folder is created
+/// (mode `0700`, the file `0600` on Unix) only when the first create fails for want of it, so
+/// the common case costs no folder check. Blocking: runs on a blocking-pool thread.
+fn write_atomically(path: &Path, contents: &[u8], sync: bool) -> Result<(), StoreError> {
+    use std::io::Write as _;
+
     let dir = path.parent().ok_or_else(|| StoreError::Io {
         path: path.to_owned(),
         source: std::io::Error::other("path has no parent folder"),
     })?;
-    create_private_dir_all(dir).await?;
     let temp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
-    let written = async {
-        let mut file = private_file_options()
-            .open(&temp)
-            .await
-            .map_err(io_error(&temp))?;
-        file.write_all(contents).await.map_err(io_error(&temp))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_FILE_MODE);
+    let mut file = match options.open(&temp) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            create_private_dir_all_blocking(dir)?;
+            options.open(&temp).map_err(io_error(&temp))?
+        }
+        Err(err) => return Err(io_error(&temp)(err)),
+    };
+    let written = (|| {
+        file.write_all(contents).map_err(io_error(&temp))?;
         if sync {
-            file.sync_all().await.map_err(io_error(&temp))?;
-        } else {
-            // Hand the bytes to the kernel before the rename (tokio writes in the background).
-            file.flush().await.map_err(io_error(&temp))?;
+            file.sync_all().map_err(io_error(&temp))?;
         }
         drop(file);
-        tokio::fs::rename(&temp, path).await.map_err(io_error(path))
-    }
-    .await;
+        std::fs::rename(&temp, path).map_err(io_error(path))
+    })();
     if written.is_err() {
         // Best effort: the temp file is garbage either way.
-        let _ignored = tokio::fs::remove_file(&temp).await;
+        let _ignored = std::fs::remove_file(&temp);
         return written;
     }
     if sync {
-        sync_dir(dir).await?;
+        sync_dir(dir)?;
     }
     Ok(())
 }
 
+/// Creates `dir` and its missing parents, each new folder with mode `0700` on Unix (blocking).
+fn create_private_dir_all_blocking(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, PRIVATE_DIR_MODE);
+    builder.create(dir).map_err(io_error(dir))
+}
+
 #[cfg(unix)]
-async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    let handle = tokio::fs::File::open(dir).await.map_err(io_error(dir))?;
-    handle.sync_all().await.map_err(io_error(dir))
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    let handle = std::fs::File::open(dir).map_err(io_error(dir))?;
+    handle.sync_all().map_err(io_error(dir))
 }
 
 #[cfg(not(unix))]
-async fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
+fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Reads a whole file, `None` when it does not exist.
-async fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match tokio::fs::read(path).await {
+/// Runs blocking file work on tokio's blocking pool: one hand-off for a whole operation.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(StoreError::Task)?
+}
+
+/// Reads a whole file, `None` when it does not exist (blocking).
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(io_error(path)(err)),
@@ -255,53 +278,64 @@ impl FsImageStore {
             .join(format!("{sha256}.{}", extension(format)))
     }
 
-    async fn put_image(&self, meta: &ImageMeta, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Stores an image: the whole write (checks, blob, metadata) is one task on the blocking
+    /// pool, not one hand-off per file-system call.
+    async fn put_image(&self, meta: &ImageMeta, bytes: Bytes) -> Result<(), StoreError> {
         let id = ImageId::parse(meta.id.as_str()).ok_or(StoreError::InvalidImageId)?;
         let meta_path = self.meta_path(&id);
-        if tokio::fs::try_exists(&meta_path)
-            .await
-            .map_err(io_error(&meta_path))?
-        {
+        let store = self.clone();
+        let meta = meta.clone();
+        blocking(move || store.put_blocking(&meta_path, meta, &bytes)).await
+    }
+
+    fn put_blocking(
+        &self,
+        meta_path: &Path,
+        meta: ImageMeta,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        if meta_path.try_exists().map_err(io_error(meta_path))? {
             return Ok(());
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
         let blob_path = self.blob_path(&sha256, meta.format);
         let sync = self.durability == Durability::PowerLoss;
         // A blob of the wrong length was cut short by a power loss: write it again.
-        let blob_whole = match tokio::fs::metadata(&blob_path).await {
+        let blob_whole = match std::fs::metadata(&blob_path) {
             Ok(found) => u64::try_from(bytes.len()).is_ok_and(|len| found.len() == len),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
             Err(err) => return Err(io_error(&blob_path)(err)),
         };
         if !blob_whole {
-            write_atomically(&blob_path, bytes, sync).await?;
+            write_atomically(&blob_path, bytes, sync)?;
         }
-        let stored = StoredMeta {
-            meta: meta.clone(),
-            sha256,
-        };
-        write_atomically(&meta_path, &serde_json::to_vec_pretty(&stored)?, sync).await
+        let stored = StoredMeta { meta, sha256 };
+        write_atomically(meta_path, &serde_json::to_vec(&stored)?, sync)
     }
 
+    /// Reads an image and checks it against its hash, in one task on the blocking pool.
     async fn get_image(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
         let Some(id) = ImageId::parse(id.as_str()) else {
             return Ok(None);
         };
-        let meta_path = self.meta_path(&id);
-        let Some(json) = read_optional(&meta_path).await? else {
+        let store = self.clone();
+        blocking(move || store.get_blocking(&id)).await
+    }
+
+    fn get_blocking(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
+        let meta_path = self.meta_path(id);
+        let Some(json) = read_optional(&meta_path)? else {
             return Ok(None);
         };
         let stored: StoredMeta = serde_json::from_slice(&json)?;
-        if !is_sha256_hex(&stored.sha256) || stored.meta.id != id {
+        if !is_sha256_hex(&stored.sha256) || stored.meta.id != *id {
             return Err(StoreError::Corrupt {
                 field: "image metadata",
                 reason: format!("{} names a bad hash or another id", meta_path.display()),
             });
         }
         let blob_path = self.blob_path(&stored.sha256, stored.meta.format);
-        let bytes = tokio::fs::read(&blob_path)
-            .await
-            .map_err(io_error(&blob_path))?;
+        let bytes = std::fs::read(&blob_path).map_err(io_error(&blob_path))?;
         if hex::encode(Sha256::digest(&bytes)) != stored.sha256 {
             return Err(StoreError::Corrupt {
                 field: "image blob",
@@ -315,7 +349,7 @@ impl FsImageStore {
 #[async_trait]
 impl ImageStore for FsImageStore {
     async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> artgen_core::Result<()> {
-        Ok(self.put_image(meta, &bytes).await?)
+        Ok(self.put_image(meta, bytes).await?)
     }
 
     async fn get(&self, id: &ImageId) -> artgen_core::Result<Option<(ImageMeta, Bytes)>> {

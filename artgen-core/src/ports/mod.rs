@@ -9,7 +9,7 @@ pub mod rate_limiter;
 pub mod telemetry;
 pub mod usage_store;
 
-pub use authenticator::Authenticator;
+pub use authenticator::{Authenticator, CachingAuthenticator};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use idempotency::{Begin, IdempotencyStore, StoredImage, StoredResponse};
 pub use image_store::{ImageMeta, ImageStore};

@@ -115,13 +115,17 @@ impl SqliteStore {
             .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        // A local file's connection does not go stale: no ping (a round trip to the
+        // connection's thread) before each use.
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
         let writer_pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options.busy_timeout(config.lock_wait()))

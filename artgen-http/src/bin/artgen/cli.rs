@@ -227,6 +227,7 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
             "ARTGEN_SHUTDOWN_GRACE_SECS",
             &mut settings.shutdown_grace_secs,
         ),
+        ("ARTGEN_KEY_CACHE_SECS", &mut settings.key_cache_secs),
     ] {
         if let Some(v) = var(name) {
             *slot = parse(name, &v)?;

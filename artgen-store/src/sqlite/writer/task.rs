@@ -232,6 +232,14 @@ impl Task {
     }
 
     async fn commit(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
+        if let [op] = ops {
+            // Every write is one statement, which SQLite commits on its own: no BEGIN and
+            // COMMIT round trips to the connection's thread when a write comes alone.
+            let mut conn = self.pool.acquire().await?;
+            let changed = apply(&mut conn, op).await?;
+            self.shared.commits.fetch_add(1, Ordering::Relaxed);
+            return Ok(vec![changed]);
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut changed = Vec::with_capacity(ops.len());
         for op in ops {
