@@ -45,6 +45,7 @@ pub mod keys;
 pub mod redis;
 pub mod sqlite;
 pub mod usage;
+mod verify;
 
 pub use crate::config::{DatabaseConfig, Durability, RateLimitConfig};
 pub use crate::error::StoreError;
