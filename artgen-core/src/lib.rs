@@ -43,5 +43,6 @@ pub mod testing;
 
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use service::{
-    ArtGen, EventSink, GeneratedImage, Generation, OpenStream, Ports, RequestContext, ServiceEvent,
+    ArtGen, EventSink, GeneratedImage, Generation, ImageAccess, ImageDelivery, OpenStream, Ports,
+    RequestContext, ServiceEvent,
 };

@@ -13,14 +13,16 @@ use artgen_core::decorators::{
 use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
 use artgen_core::mock::MockProvider;
 use artgen_core::ports::{
-    CachingAuthenticator, Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore as _,
+    CachingAuthenticator, Clock as _, ImageProvider, ImageStore, RateLimiter, SystemClock,
+    Telemetry, UsageStore as _,
 };
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
     ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString,
 };
 use artgen_store::{
-    FailoverLimiter, FsImageStore, GovernorRateLimiter, RedisRateLimiter, SqliteStore,
+    FailoverLimiter, FsImageStore, GovernorRateLimiter, ImagesUrl, ObjectImageStore,
+    ObjectStoreConfig, RedisRateLimiter, SqliteStore,
 };
 use rand::RngCore;
 
@@ -48,6 +50,9 @@ pub enum ComposeError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] artgen_store::StoreError),
+    /// The image store (`images_url`) is invalid, or could not be reached at start.
+    #[error("image store: {0}")]
+    Images(#[source] artgen_store::StoreError),
     /// The provider could not be built.
     #[error("provider: {0}")]
     Provider(#[from] artgen_openai::OpenAiError),
@@ -403,6 +408,37 @@ async fn rate_limiter(
     Ok(Arc::new(limiter))
 }
 
+/// The image store `images_url` selects: a local folder (by default `<data_dir>/images`,
+/// with the database's durability) or an S3 bucket configured by the standard `AWS_*`
+/// environment, which must answer at start (a typo must not surface at the first image).
+///
+/// # Errors
+/// When the URL is invalid, the folder cannot be created or the bucket cannot be reached.
+pub async fn image_store(settings: &Settings) -> Result<Arc<dyn ImageStore>, ComposeError> {
+    let url = settings.images_url.as_deref();
+    match ImagesUrl::parse(url).map_err(ComposeError::Images)? {
+        ImagesUrl::File(folder) => {
+            let folder = folder.unwrap_or_else(|| settings.data_dir.join("images"));
+            let store = FsImageStore::open(folder)
+                .await
+                .map_err(ComposeError::Images)?
+                .with_durability(settings.database.durability);
+            Ok(Arc::new(store))
+        }
+        ImagesUrl::S3 { .. } => {
+            let config = ObjectStoreConfig::new(url.unwrap_or_default().trim())
+                .with_aws_options(std::env::vars());
+            let store = ObjectImageStore::s3(&config).map_err(ComposeError::Images)?;
+            store.check().await.map_err(ComposeError::Images)?;
+            tracing::info!(
+                location = store.location(),
+                "images are kept in object storage"
+            );
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 /// Builds the application around the given upstreams.
 ///
 /// # Errors
@@ -416,11 +452,7 @@ pub async fn build(
     let started_at_ms = SystemClock.now_ms();
     let store = open_store(settings).await?;
     recover_unfinished(&store, started_at_ms).await;
-    let images: Arc<FsImageStore> = Arc::new(
-        FsImageStore::open(settings.data_dir.join("images"))
-            .await?
-            .with_durability(settings.database.durability),
-    );
+    let images = image_store(settings).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let rate_limiter = rate_limiter(settings, limiter.clone(), &metrics).await?;
     let mock = upstreams.primary.name() == "mock";
@@ -458,6 +490,8 @@ pub async fn build(
             grace: Duration::from_secs(settings.body_read_timeout_secs),
             min_bytes_per_sec: settings.body_min_bytes_per_sec,
         }),
+        image_redirect: (settings.images_redirect_secs > 0)
+            .then(|| Duration::from_secs(settings.images_redirect_secs)),
     };
     let idempotency = IdempotencyLayerState::new(
         Arc::new(store.clone()),

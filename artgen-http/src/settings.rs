@@ -25,6 +25,14 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Folder for the SQLite database, images and the link-signing secret.
     pub data_dir: PathBuf,
+    /// Where images are stored: unset or `file://<folder>` for a local folder (default
+    /// `<data_dir>/images`), `s3://<bucket>[/<prefix>]` for S3 or an S3-compatible server,
+    /// reached and authenticated by the standard `AWS_*` environment variables.
+    pub images_url: Option<String>,
+    /// With an image store that signs links (S3): `GET /images/{id}` redirects to a link of the
+    /// store valid this long, seconds, instead of streaming the bytes through ArtGen (0: never
+    /// redirect).
+    pub images_redirect_secs: u64,
     /// Base of image URLs (default: the request's `Host`, with `X-Forwarded-Proto`).
     pub public_url: Option<String>,
     /// Serve `/metrics` without credentials.
@@ -124,6 +132,8 @@ impl Default for Settings {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./artgen-data"),
+            images_url: None,
+            images_redirect_secs: 0,
             public_url: None,
             metrics_public: false,
             signed_url_ttl_secs: 3600,

@@ -30,6 +30,9 @@ pub struct HttpConfig {
     pub max_uploads_per_user: usize,
     /// How fast a request body must arrive (`None`: no deadline).
     pub body_read_timeout: Option<BodyReadTimeout>,
+    /// `GET /images/{id}` answers with a redirect to the image store's own signed link, valid
+    /// this long, when the store signs links (S3); `None`: ArtGen streams the bytes itself.
+    pub image_redirect: Option<Duration>,
 }
 
 impl Default for HttpConfig {
@@ -43,6 +46,7 @@ impl Default for HttpConfig {
             max_concurrent_uploads: 16,
             max_uploads_per_user: 4,
             body_read_timeout: Some(BodyReadTimeout::default()),
+            image_redirect: None,
         }
     }
 }

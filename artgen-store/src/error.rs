@@ -21,6 +21,10 @@ pub enum StoreError {
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
 
+    /// The object store (S3) refused or failed a request, or could not be reached.
+    #[error("object store request failed")]
+    ObjectStore(#[from] object_store::Error),
+
     /// A file operation failed.
     #[error("file operation failed on {}", path.display())]
     Io {

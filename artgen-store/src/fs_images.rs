@@ -17,6 +17,11 @@
 //! and a blob of the wrong length is written again when the same image comes back. With
 //! [`Durability::PowerLoss`] each file and its folder are fsynced before `put` returns.
 //!
+//! [`ImageStore::open`] streams a blob in chunks, hashing it as it goes; a mismatch ends the
+//! stream with an error. [`ImageStore::delete`] removes the metadata file only: a blob can be
+//! shared by several images and is left in place (reclaiming blobs no image names is a
+//! separate sweep). There are no presigned URLs: ArtGen serves these files itself.
+//!
 //! Images are users' work, so on Unix files are created with mode `0600` and folders with
 //! `0700` (independent of the umask, which can only narrow them). [`FsImageStore::open`] also
 //! narrows an existing root folder to its owner, which hides every image below it even when
@@ -25,14 +30,16 @@
 use std::path::{Path, PathBuf};
 
 use artgen_core::domain::{ImageId, OutputFormat};
-use artgen_core::ports::{ImageMeta, ImageStore};
+use artgen_core::ports::{ImageHead, ImageMeta, ImageReader, ImageStore};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt as _;
 
 use crate::config::Durability;
 use crate::error::StoreError;
+use crate::verify::VerifiedBody;
 
 /// What `meta/<id>.json` holds.
 #[derive(Serialize, Deserialize)]
@@ -322,7 +329,8 @@ impl FsImageStore {
         blocking(move || store.get_blocking(&id)).await
     }
 
-    fn get_blocking(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
+    /// Reads and checks the metadata file of a well-formed id (blocking).
+    fn read_stored(&self, id: &ImageId) -> Result<Option<StoredMeta>, StoreError> {
         let meta_path = self.meta_path(id);
         let Some(json) = read_optional(&meta_path)? else {
             return Ok(None);
@@ -334,6 +342,13 @@ impl FsImageStore {
                 reason: format!("{} names a bad hash or another id", meta_path.display()),
             });
         }
+        Ok(Some(stored))
+    }
+
+    fn get_blocking(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
+        let Some(stored) = self.read_stored(id)? else {
+            return Ok(None);
+        };
         let blob_path = self.blob_path(&stored.sha256, stored.meta.format);
         let bytes = std::fs::read(&blob_path).map_err(io_error(&blob_path))?;
         if hex::encode(Sha256::digest(&bytes)) != stored.sha256 {
@@ -354,6 +369,110 @@ impl ImageStore for FsImageStore {
 
     async fn get(&self, id: &ImageId) -> artgen_core::Result<Option<(ImageMeta, Bytes)>> {
         Ok(self.get_image(id).await?)
+    }
+
+    async fn head(&self, id: &ImageId) -> artgen_core::Result<Option<ImageHead>> {
+        Ok(self
+            .stored_blob(id)
+            .await?
+            .map(|(stored, _, len)| ImageHead {
+                meta: stored.meta,
+                len,
+            }))
+    }
+
+    async fn open(&self, id: &ImageId) -> artgen_core::Result<Option<ImageReader>> {
+        Ok(self.open_image(id).await?)
+    }
+
+    async fn delete(&self, id: &ImageId) -> artgen_core::Result<()> {
+        Ok(self.delete_image(id).await?)
+    }
+}
+
+/// Chunk size of streamed reads.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// `head`, `open` and `delete`: they only read what `put_image` writes.
+impl FsImageStore {
+    /// The metadata of a well-formed, stored id, its blob's path and the blob's length: one
+    /// task on the blocking pool.
+    async fn stored_blob(
+        &self,
+        id: &ImageId,
+    ) -> Result<Option<(StoredMeta, PathBuf, u64)>, StoreError> {
+        let Some(id) = ImageId::parse(id.as_str()) else {
+            return Ok(None);
+        };
+        let store = self.clone();
+        blocking(move || {
+            let Some(stored) = store.read_stored(&id)? else {
+                return Ok(None);
+            };
+            let blob_path = store.blob_path(&stored.sha256, stored.meta.format);
+            let len = std::fs::metadata(&blob_path)
+                .map_err(io_error(&blob_path))?
+                .len();
+            Ok(Some((stored, blob_path, len)))
+        })
+        .await
+    }
+
+    async fn open_image(&self, id: &ImageId) -> Result<Option<ImageReader>, StoreError> {
+        let Some((stored, blob_path, len)) = self.stored_blob(id).await? else {
+            return Ok(None);
+        };
+        let file = tokio::fs::File::open(&blob_path)
+            .await
+            .map_err(io_error(&blob_path))?;
+        let path = blob_path.clone();
+        let chunks = futures_util::stream::unfold(Some(file), move |file| {
+            let path = path.clone();
+            async move {
+                let mut file = file?;
+                let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+                match file.read_buf(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(_) => Some((Ok(buf.freeze()), Some(file))),
+                    Err(err) => Some((Err(io_error(&path)(err)), None)),
+                }
+            }
+        });
+        let body = VerifiedBody::new(
+            Box::pin(chunks),
+            len,
+            stored.sha256,
+            blob_path.display().to_string(),
+        );
+        Ok(Some(ImageReader {
+            head: ImageHead {
+                meta: stored.meta,
+                len,
+            },
+            body: Box::pin(body),
+        }))
+    }
+
+    /// Removes the metadata file; the blob may be shared with other images, so it stays (see
+    /// the module docs).
+    async fn delete_image(&self, id: &ImageId) -> Result<(), StoreError> {
+        let Some(id) = ImageId::parse(id.as_str()) else {
+            return Ok(());
+        };
+        let meta_path = self.meta_path(&id);
+        let sync = self.durability == Durability::PowerLoss;
+        blocking(move || {
+            match std::fs::remove_file(&meta_path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(err) => return Err(io_error(&meta_path)(err)),
+            }
+            match meta_path.parent() {
+                Some(dir) if sync => sync_dir(dir),
+                _ => Ok(()),
+            }
+        })
+        .await
     }
 }
 

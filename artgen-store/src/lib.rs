@@ -13,7 +13,9 @@
 //! - [`RedisRateLimiter`]: the same limit shared by every replica, one atomic GCRA script on
 //!   Redis, with [`FailoverLimiter`] applying the policy while Redis is unreachable;
 //! - [`FsImageStore`]: a content-addressed [`ImageStore`](artgen_core::ports::ImageStore) on
-//!   local disk with atomic writes (fsynced only with [`Durability::PowerLoss`]).
+//!   local disk with atomic writes (fsynced only with [`Durability::PowerLoss`]);
+//! - [`ObjectImageStore`]: the same store on S3 or an S3-compatible server (same layout,
+//!   presigned `GET` links), selected by an [`ImagesUrl`].
 //!
 //! Every adapter error is a [`StoreError`], which becomes `internal_error` in the core (the
 //! cause is kept for the logs). Backend-independent rules (key generation and hashing, listing
@@ -42,15 +44,18 @@ pub mod error;
 pub mod fs_images;
 pub mod governor;
 pub mod keys;
+pub mod object_images;
 pub mod redis;
 pub mod sqlite;
 pub mod usage;
+mod verify;
 
 pub use crate::config::{DatabaseConfig, Durability, RateLimitConfig};
 pub use crate::error::StoreError;
 pub use crate::fs_images::FsImageStore;
 pub use crate::governor::GovernorRateLimiter;
 pub use crate::keys::{KeyInfo, INVALID_KEY_MESSAGE};
+pub use crate::object_images::{ImagesUrl, ObjectImageStore, ObjectStoreConfig};
 pub use crate::redis::{FailoverLimiter, RedisFailure, RedisRateLimiter};
 pub use crate::sqlite::SqliteStore;
 pub use crate::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};

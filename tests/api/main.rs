@@ -14,6 +14,7 @@ mod images;
 mod limits;
 mod models;
 mod node_sdk;
+mod object_images;
 mod observability;
 mod openai_schemas;
 mod python_sdk;

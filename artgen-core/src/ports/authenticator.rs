@@ -32,9 +32,8 @@ pub struct CachingAuthenticator {
     inner: std::sync::Arc<dyn Authenticator>,
     ttl: std::time::Duration,
     capacity: usize,
-    entries: std::sync::Mutex<
-        std::collections::HashMap<[u8; 32], (Principal, tokio::time::Instant)>,
-    >,
+    entries:
+        std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, tokio::time::Instant)>>,
 }
 
 impl std::fmt::Debug for CachingAuthenticator {
@@ -64,8 +63,10 @@ impl CachingAuthenticator {
 
     fn entries(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], (Principal, tokio::time::Instant)>>
-    {
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<[u8; 32], (Principal, tokio::time::Instant)>,
+    > {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -130,7 +131,8 @@ mod tests {
         let inner = Arc::new(Counting {
             lookups: AtomicUsize::new(0),
         });
-        let cache = CachingAuthenticator::new(inner.clone(), Duration::from_millis(ttl_ms), capacity);
+        let cache =
+            CachingAuthenticator::new(inner.clone(), Duration::from_millis(ttl_ms), capacity);
         (inner, cache)
     }
 
@@ -144,7 +146,11 @@ mod tests {
         assert_eq!(inner.lookups.load(Ordering::SeqCst), 1);
         tokio::time::advance(Duration::from_millis(5_001)).await;
         cache.authenticate("good-1").await.expect("passes");
-        assert_eq!(inner.lookups.load(Ordering::SeqCst), 2, "expired entries are looked up again");
+        assert_eq!(
+            inner.lookups.load(Ordering::SeqCst),
+            2,
+            "expired entries are looked up again"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -169,7 +175,10 @@ mod tests {
     async fn the_cache_never_holds_more_than_its_capacity() {
         let (inner, cache) = cached(60_000, 4);
         for i in 0..10 {
-            cache.authenticate(&format!("good-{i}")).await.expect("passes");
+            cache
+                .authenticate(&format!("good-{i}"))
+                .await
+                .expect("passes");
             assert!(cache.entries().len() <= 4);
         }
         assert_eq!(inner.lookups.load(Ordering::SeqCst), 10);

@@ -12,7 +12,7 @@ pub mod usage_store;
 pub use authenticator::{Authenticator, CachingAuthenticator};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use idempotency::{Begin, IdempotencyStore, StoredImage, StoredResponse};
-pub use image_store::{ImageMeta, ImageStore};
+pub use image_store::{ImageBody, ImageHead, ImageMeta, ImageReader, ImageStore};
 pub use provider::{
     ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, ResponseEcho, StreamEvent,
 };

@@ -2,8 +2,10 @@
 //!
 //! authenticate → validate → estimate → rate limit → provider → store images → record usage.
 
+mod images;
 mod stream;
 
+pub use images::{ImageAccess, ImageDelivery};
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 
 use std::collections::BTreeMap;

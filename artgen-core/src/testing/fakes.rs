@@ -9,8 +9,8 @@ use bytes::Bytes;
 use crate::domain::{ImageId, Principal, RequestId, Role, UsageQuery, UsageRecord, UsageStatus};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
-    Authenticator, ImageMeta, ImageProvider, ImageStore, NoTelemetry, SystemClock, Unlimited,
-    UsageStore,
+    Authenticator, ImageHead, ImageMeta, ImageProvider, ImageReader, ImageStore, NoTelemetry,
+    SystemClock, Unlimited, UsageStore,
 };
 use crate::service::Ports;
 
@@ -105,6 +105,42 @@ impl ImageStore for InMemoryImageStore {
 
     async fn get(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>> {
         Ok(lock(&self.0).get(id).cloned())
+    }
+
+    async fn head(&self, id: &ImageId) -> Result<Option<ImageHead>> {
+        Ok(lock(&self.0).get(id).map(|(meta, bytes)| ImageHead {
+            meta: meta.clone(),
+            len: bytes.len() as u64,
+        }))
+    }
+
+    async fn open(&self, id: &ImageId) -> Result<Option<ImageReader>> {
+        Ok(lock(&self.0).get(id).map(|(meta, bytes)| ImageReader {
+            head: ImageHead {
+                meta: meta.clone(),
+                len: bytes.len() as u64,
+            },
+            body: Box::pin(OneChunk(Some(bytes.clone()))),
+        }))
+    }
+
+    async fn delete(&self, id: &ImageId) -> Result<()> {
+        lock(&self.0).remove(id);
+        Ok(())
+    }
+}
+
+/// A body of one chunk.
+struct OneChunk(Option<Bytes>);
+
+impl futures_core::Stream for OneChunk {
+    type Item = Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready(self.0.take().map(Ok))
     }
 }
 

@@ -3,7 +3,9 @@
 
 mod fakes;
 mod idempotency;
+pub mod image_store;
 
 pub use crate::mock::{draw, render, seed_for, MockCall, MockProvider, MockStep};
 pub use fakes::{InMemoryImageStore, InMemoryUsageStore, StaticAuthenticator};
 pub use idempotency::InMemoryIdempotencyStore;
+pub use image_store::{image_store_conformance, sample_bytes, sample_meta, Presign};

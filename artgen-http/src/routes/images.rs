@@ -1,13 +1,16 @@
 //! `GET /images/{id}`: the image bytes, for the owner's credentials or a signed link.
 
 use artgen_core::domain::RequestId;
-use artgen_core::{Error, ErrorCode};
+use artgen_core::ports::ImageReader;
+use artgen_core::{Error, ErrorCode, ImageAccess, ImageDelivery};
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -65,7 +68,9 @@ pub fn signed_url(state: &AppState, base: &BaseUrl, image_id: &str) -> String {
 ///
 /// For a signed link (`exp` and `sig`, as in the answers' `url`) or, without either, the
 /// owner's (or an admin's) key. A bad, expired or half signature (`exp` or `sig` alone), or
-/// someone else's image, is 404 `not_found`.
+/// someone else's image, is 404 `not_found`. The bytes are streamed from the image store; with
+/// `images_redirect_secs` and a store that signs links (S3), the answer is instead a 307 to
+/// the store's own expiring link.
 #[utoipa::path(
     get,
     path = "/images/{id}",
@@ -83,6 +88,9 @@ pub fn signed_url(state: &AppState, base: &BaseUrl, image_id: &str) -> String {
             (ImageFile = "image/jpeg"),
             (ImageFile = "image/webp"),
         )),
+        (status = 307, description = "Only with `images_redirect_secs` and an image store that signs links: \
+            `Location` is the store's own link to the bytes, valid that long.",
+            headers(("location" = String, description = "The store's signed link."))),
         ImageErrors,
     ),
     security((), ("bearer" = [])),
@@ -100,7 +108,8 @@ async fn image(
         return Err(fail(Error::new(ErrorCode::NotFound, "no such image")));
     };
     let service = state.service();
-    let (meta, bytes) = match (signature.exp, signature.sig) {
+    let principal;
+    let access = match (signature.exp, signature.sig) {
         (Some(exp), Some(sig)) => {
             let now = service.clock().now_secs();
             let valid =
@@ -108,20 +117,59 @@ async fn image(
             if !valid {
                 return Err(fail(Error::new(ErrorCode::NotFound, "no such image")));
             }
-            service.image_by_id(&id).await.map_err(fail)?
+            ImageAccess::Verified
         }
         (None, None) => {
-            let principal = authenticate_headers(&state, &headers).await.map_err(fail)?;
-            service.image(&principal, &id).await.map_err(fail)?
+            principal = authenticate_headers(&state, &headers).await.map_err(fail)?;
+            ImageAccess::Principal(&principal)
         }
         // Half a link is a malformed one, whatever key comes with it.
         _ => return Err(fail(Error::new(ErrorCode::NotFound, "no such image"))),
     };
-    let mut response = bytes.into_response();
+    let delivery = service
+        .deliver_image(access, &id, state.config().image_redirect)
+        .await
+        .map_err(fail)?;
+    Ok(match delivery {
+        ImageDelivery::Redirect { url, .. } => redirect(&url).map_err(fail)?,
+        ImageDelivery::Stream(reader) => stream(reader, request_id),
+    })
+}
+
+/// A temporary redirect to the store's own signed link; the answer itself is never cached (the
+/// link expires).
+fn redirect(url: &str) -> Result<Response, Error> {
+    let location = HeaderValue::from_str(url).map_err(Error::internal)?;
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
     let h = response.headers_mut();
+    h.insert(header::LOCATION, location);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The bytes as they come from the store, never held whole. A failure once the body has
+/// started (the store's integrity check included) cuts the connection short of its
+/// `Content-Length`, so the client sees an incomplete image, never a wrong one; it is logged
+/// here, as the access log has already counted a 200.
+fn stream(reader: ImageReader, request_id: RequestId) -> Response {
+    let ImageReader { head, body } = reader;
+    let image_id = head.meta.id.clone();
+    let body = body.inspect(move |item| {
+        if let Err(err) = item {
+            tracing::error!(
+                request_id = %request_id,
+                image_id = image_id.as_str(),
+                error = err as &dyn std::error::Error,
+                "image body failed while streaming; the answer was cut short"
+            );
+        }
+    });
+    let mut response = Body::from_stream(body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len));
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(meta.format.mime()),
+        HeaderValue::from_static(head.meta.format.mime()),
     );
     h.insert(
         header::CACHE_CONTROL,
@@ -131,7 +179,7 @@ async fn image(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

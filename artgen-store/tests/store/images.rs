@@ -1,9 +1,11 @@
-//! The filesystem image store: round trips, dedup, atomicity leftovers and hostile ids.
+//! The filesystem image store: the port's conformance suite, then what is particular to files
+//! (dedup on disk, atomicity leftovers, hostile ids, permissions).
 
 use std::path::Path;
 
 use artgen_core::domain::{Dimensions, ImageId, OutputFormat, RequestId};
 use artgen_core::ports::{ImageMeta, ImageStore};
+use artgen_core::testing::{image_store_conformance, Presign};
 use artgen_core::ErrorCode;
 use artgen_store::{Durability, FsImageStore};
 use bytes::Bytes;
@@ -33,6 +35,51 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn the_filesystem_store_keeps_the_image_store_contract() {
+    for durability in [Durability::Crash, Durability::PowerLoss] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FsImageStore::new(dir.path()).with_durability(durability);
+        image_store_conformance(&store, Presign::Unsupported).await;
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_blob_ends_the_stream_with_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+    let meta = meta(OutputFormat::Png);
+    store
+        .put(&meta, Bytes::from_static(b"\x89PNG\r\n\x1a\nreal"))
+        .await
+        .expect("put succeeds");
+    let blob = files(&dir.path().join("blobs")).pop().expect("one blob");
+    std::fs::write(&blob, b"\x89PNG\r\n\x1a\nfake").expect("blob overwritten, same length");
+
+    let reader = store.open(&meta.id).await.expect("opens").expect("stored");
+    let err = reader.read_all().await.expect_err("hash mismatch detected");
+
+    assert_eq!(err.code(), ErrorCode::Internal);
+}
+
+#[tokio::test]
+async fn deleting_keeps_the_shared_blob_and_drops_only_the_metadata() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+    let (first, second) = (meta(OutputFormat::Png), meta(OutputFormat::Png));
+    let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nshared");
+    store
+        .put(&first, bytes.clone())
+        .await
+        .expect("put succeeds");
+    store.put(&second, bytes).await.expect("put succeeds");
+
+    store.delete(&first.id).await.expect("delete succeeds");
+
+    assert_eq!(files(&dir.path().join("meta")).len(), 1);
+    assert_eq!(files(&dir.path().join("blobs")).len(), 1);
 }
 
 #[tokio::test]

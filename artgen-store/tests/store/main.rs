@@ -9,6 +9,7 @@ mod idempotency;
 mod images;
 mod keys;
 mod limiter;
+mod object_images;
 mod redis_limiter;
 mod sqlite;
 mod usage;

@@ -239,6 +239,9 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     if let Some(v) = var("ARTGEN_REDIS_URL") {
         settings.redis_url = Some(v);
     }
+    if let Some(v) = var("ARTGEN_IMAGES_URL") {
+        settings.images_url = Some(v);
+    }
     if let Some(v) = var("ARTGEN_CATALOG_FILE") {
         settings.catalog_file = Some(PathBuf::from(v));
     }
