@@ -12,16 +12,12 @@ use artgen_core::decorators::{
 };
 use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
 use artgen_core::mock::MockProvider;
-use artgen_core::ports::{
-    Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore as _,
-};
+use artgen_core::ports::{Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore};
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
     ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString,
 };
-use artgen_store::{
-    FailoverLimiter, FsImageStore, GovernorRateLimiter, RedisRateLimiter, SqliteStore,
-};
+use artgen_store::{FailoverLimiter, FsImageStore, GovernorRateLimiter, RedisRateLimiter};
 use rand::RngCore;
 
 use crate::metrics::Metrics;
@@ -29,6 +25,7 @@ use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
 use crate::state::{AppState, HttpConfig, ProviderInfo};
+use crate::storage::Stores;
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +42,13 @@ pub enum ComposeError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] artgen_store::StoreError),
+    /// `database_url` names a backend ArtGen has no adapter for (the URL is not quoted: it
+    /// may hold a password).
+    #[error("database_url: unknown scheme {scheme:?}; expected sqlite:// or postgres://")]
+    DatabaseUrl {
+        /// The URL's scheme.
+        scheme: String,
+    },
     /// The provider could not be built.
     #[error("provider: {0}")]
     Provider(#[from] artgen_openai::OpenAiError),
@@ -75,8 +79,9 @@ pub enum ComposeError {
 pub struct App {
     /// Router state.
     pub state: AppState,
-    /// The SQLite store (usage and keys), for key management and first-start checks.
-    pub store: SqliteStore,
+    /// The storage ports (usage, keys, idempotency) and their backend, for key management,
+    /// first-start checks, housekeeping and shutdown.
+    pub stores: Stores,
     /// The limiter, for periodic housekeeping.
     pub limiter: Arc<GovernorRateLimiter>,
 }
@@ -88,24 +93,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
     }
 }
 
-/// Opens (creating if needed) the SQLite store in the data folder, with the settings'
-/// durability.
-///
-/// A data folder ArtGen creates gets mode `0700` on Unix; an existing one is left as the
-/// operator made it (the files ArtGen keeps in it are private either way).
-///
-/// # Errors
-/// When the folder cannot be created or the database cannot be opened or migrated.
-pub async fn open_store(settings: &Settings) -> Result<SqliteStore, ComposeError> {
-    create_private_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
-    let path = settings.data_dir.join("artgen.db");
-    Ok(SqliteStore::open_with(&path, &settings.database).await?)
-}
-
 /// Marks the usage rows an earlier process left `started` (it stopped while their upstream
 /// calls were in flight) as `unknown` at their estimate, so that spend is never under-counted.
 /// A failure is logged: the rows then stay `started`, which counts them at their estimate too.
-async fn recover_unfinished(store: &SqliteStore, started_at_ms: i64) {
+async fn recover_unfinished(store: &dyn UsageStore, started_at_ms: i64) {
     match store.recover_unfinished(started_at_ms).await {
         Ok(0) => {}
         Ok(marked) => tracing::warn!(
@@ -411,8 +402,8 @@ pub async fn build(
 ) -> Result<App, ComposeError> {
     let catalog = catalog(settings, upstreams.primary.name() == "mock")?;
     let started_at_ms = SystemClock.now_ms();
-    let store = open_store(settings).await?;
-    recover_unfinished(&store, started_at_ms).await;
+    let stores = crate::storage::open(settings).await?;
+    recover_unfinished(stores.usage.as_ref(), started_at_ms).await;
     let images: Arc<FsImageStore> = Arc::new(
         FsImageStore::open(settings.data_dir.join("images"))
             .await?
@@ -431,8 +422,8 @@ pub async fn build(
     let ports = Ports {
         provider,
         rate_limiter,
-        usage: Arc::new(store.clone()),
-        authenticator: Arc::new(store.clone()),
+        usage: stores.usage.clone(),
+        authenticator: stores.authenticator.clone(),
         images: images.clone(),
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),
@@ -453,7 +444,7 @@ pub async fn build(
         }),
     };
     let idempotency = IdempotencyLayerState::new(
-        Arc::new(store.clone()),
+        stores.idempotency.clone(),
         Arc::new(SystemClock),
         settings.idempotency.clone(),
     )
@@ -461,7 +452,7 @@ pub async fn build(
     let state = AppState::new(service, metrics, signer, http, info, idempotency);
     Ok(App {
         state,
-        store,
+        stores,
         limiter,
     })
 }
@@ -509,7 +500,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Creates `dir` and missing parents; on Unix each new folder gets mode `0700`.
-fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -238,6 +238,9 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     if let Some(v) = var("ARTGEN_REDIS_URL") {
         settings.redis_url = Some(v);
     }
+    if let Some(v) = var("ARTGEN_DATABASE_URL") {
+        settings.database_url = Some(v);
+    }
     if let Some(v) = var("ARTGEN_CATALOG_FILE") {
         settings.catalog_file = Some(PathBuf::from(v));
     }
