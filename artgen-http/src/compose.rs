@@ -12,7 +12,9 @@ use artgen_core::decorators::{
 };
 use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
 use artgen_core::mock::MockProvider;
-use artgen_core::ports::{Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore};
+use artgen_core::ports::{
+    Clock as _, ImageProvider, RateLimiter, SystemClock, Telemetry, UsageStore,
+};
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
     ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString,
@@ -24,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
-use crate::state::{AppState, HttpConfig, ProviderInfo};
+use crate::state::{AppState, HttpConfig, ProviderInfo, StorageInfo};
 use crate::storage::Stores;
 
 /// Why the application could not be built.
@@ -449,7 +451,13 @@ pub async fn build(
         settings.idempotency.clone(),
     )
     .with_images(images);
-    let state = AppState::new(service, metrics, signer, http, info, idempotency);
+    let backend = stores.backend.clone();
+    let storage = StorageInfo {
+        backend: backend.name(),
+        buffered_writes: Arc::new(move || backend.buffered_writes()),
+    };
+    let state =
+        AppState::new(service, metrics, signer, http, info, idempotency).with_storage(storage);
     Ok(App {
         state,
         stores,

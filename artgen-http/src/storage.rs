@@ -2,13 +2,15 @@
 //! authenticator and idempotency records, handed out as ports.
 //!
 //! `database_url` unset, empty or `sqlite://` is the SQLite file in the data folder
-//! (`sqlite://<path>` names another file).
+//! (`sqlite://<path>` names another file); `postgres://…` is Postgres, shared by every replica,
+//! with the usage spool in the data folder.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use artgen_core::ports::{Authenticator, IdempotencyStore, KeyStore, UsageStore};
-use artgen_store::SqliteStore;
+use artgen_core::ports::{Clock as _, SystemClock};
+use artgen_store::{PostgresConfig, PostgresStore, SqliteStore};
 
 use crate::compose::ComposeError;
 use crate::settings::Settings;
@@ -18,6 +20,8 @@ use crate::settings::Settings;
 pub enum BackendKind {
     /// A SQLite file at this path.
     Sqlite(PathBuf),
+    /// Postgres at this URL (`Debug` redacts its password).
+    Postgres(artgen_store::DatabaseUrl),
 }
 
 impl BackendKind {
@@ -43,6 +47,9 @@ impl BackendKind {
                 PathBuf::from(path)
             }));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(artgen_store::DatabaseUrl::new(url)));
+        }
         Err(ComposeError::DatabaseUrl {
             scheme: url.split("://").next().unwrap_or_default().to_owned(),
         })
@@ -52,6 +59,7 @@ impl BackendKind {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
         }
     }
 }
@@ -61,6 +69,8 @@ impl BackendKind {
 pub enum Backend {
     /// SQLite.
     Sqlite(SqliteStore),
+    /// Postgres.
+    Postgres(PostgresStore),
 }
 
 impl Backend {
@@ -68,6 +78,7 @@ impl Backend {
     pub fn sqlite(&self) -> Option<&SqliteStore> {
         match self {
             Self::Sqlite(store) => Some(store),
+            Self::Postgres(_) => None,
         }
     }
 
@@ -75,6 +86,7 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
         }
     }
 
@@ -82,13 +94,23 @@ impl Backend {
     pub fn buffered_writes(&self) -> usize {
         match self {
             Self::Sqlite(store) => store.spooled_writes(),
+            Self::Postgres(store) => store.spooled_writes(),
         }
     }
 
-    /// Periodic upkeep (none for SQLite). Failures are logged.
+    /// Periodic upkeep (Postgres: next month's usage partition and the daily roll-up; none
+    /// for SQLite). Failures are logged.
     pub async fn housekeeping(&self) {
         match self {
             Self::Sqlite(_) => {}
+            Self::Postgres(store) => {
+                if let Err(err) = store.housekeeping(SystemClock.now_ms()).await {
+                    tracing::warn!(
+                        error = &err as &dyn std::error::Error,
+                        "database housekeeping failed; it runs again at the next tick"
+                    );
+                }
+            }
         }
     }
 
@@ -97,6 +119,7 @@ impl Backend {
     pub async fn close(&self) {
         match self {
             Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
         }
     }
 }
@@ -135,6 +158,17 @@ impl Stores {
             backend: Backend::Sqlite(store),
         }
     }
+
+    /// Every port on the Postgres store.
+    pub fn postgres(store: PostgresStore) -> Self {
+        Self {
+            usage: Arc::new(store.clone()),
+            keys: Arc::new(store.clone()),
+            authenticator: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            backend: Backend::Postgres(store),
+        }
+    }
 }
 
 /// Opens the backend the settings name, bringing its schema up to date.
@@ -148,16 +182,61 @@ impl Stores {
 pub async fn open(settings: &Settings) -> Result<Stores, ComposeError> {
     match BackendKind::from_settings(settings)? {
         BackendKind::Sqlite(path) => Ok(Stores::sqlite(open_sqlite(settings, &path).await?)),
+        BackendKind::Postgres(url) => {
+            let store = connect_postgres(settings, url).await?;
+            store.migrate().await?;
+            Ok(Stores::postgres(store))
+        }
     }
 }
 
-async fn open_sqlite(settings: &Settings, path: &Path) -> Result<SqliteStore, ComposeError> {
+/// Brings the schema of the configured database up to date (`artgen migrate`); the name of
+/// the backend.
+///
+/// # Errors
+/// When the database cannot be reached or migrated.
+pub async fn migrate(settings: &Settings) -> Result<&'static str, ComposeError> {
+    match BackendKind::from_settings(settings)? {
+        BackendKind::Sqlite(path) => {
+            // Opening applies the migrations.
+            open_sqlite(settings, &path).await?.close().await;
+            Ok("sqlite")
+        }
+        BackendKind::Postgres(url) => {
+            let mut config = PostgresConfig::default();
+            config.url = url;
+            let store = PostgresStore::connect(&config).await?;
+            store.migrate().await?;
+            store.close().await;
+            Ok("postgres")
+        }
+    }
+}
+
+/// Connects to Postgres, with the usage spool in the data folder.
+async fn connect_postgres(
+    settings: &Settings,
+    url: artgen_store::DatabaseUrl,
+) -> Result<PostgresStore, ComposeError> {
+    create_data_dir(settings)?;
+    let mut config = PostgresConfig::default()
+        .with_spool(settings.data_dir.join("postgres-spool.jsonl"))
+        .with_spool_max_records(settings.database.spool_max_records);
+    config.url = url;
+    Ok(PostgresStore::connect(&config).await?)
+}
+
+fn create_data_dir(settings: &Settings) -> Result<(), ComposeError> {
     crate::compose::create_private_dir_all(&settings.data_dir).map_err(|source| {
         ComposeError::DataDir {
             path: settings.data_dir.display().to_string(),
             source,
         }
-    })?;
+    })
+}
+
+async fn open_sqlite(settings: &Settings, path: &Path) -> Result<SqliteStore, ComposeError> {
+    create_data_dir(settings)?;
     Ok(SqliteStore::open_with(path, &settings.database).await?)
 }
 
@@ -190,6 +269,14 @@ mod tests {
             BackendKind::from_settings(&with_url(Some("sqlite:///var/lib/a.db"))).expect("ok"),
             BackendKind::Sqlite(PathBuf::from("/var/lib/a.db"))
         );
+    }
+
+    #[test]
+    fn a_postgres_url_is_postgres_and_its_password_is_never_shown() {
+        let kind = BackendKind::from_settings(&with_url(Some("postgres://app:pw9@db/artgen")))
+            .expect("postgres");
+        assert_eq!(kind.name(), "postgres");
+        assert!(!format!("{kind:?}").contains("pw9"));
     }
 
     #[test]
