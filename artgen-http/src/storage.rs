@@ -203,8 +203,10 @@ pub async fn migrate(settings: &Settings) -> Result<&'static str, ComposeError> 
             Ok("sqlite")
         }
         BackendKind::Postgres(url) => {
-            let mut config = PostgresConfig::default();
-            config.url = url;
+            let config = PostgresConfig {
+                url,
+                ..PostgresConfig::default()
+            };
             let store = PostgresStore::connect(&config).await?;
             store.migrate().await?;
             store.close().await;
