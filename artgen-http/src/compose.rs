@@ -14,7 +14,7 @@ use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
 use artgen_core::mock::MockProvider;
 use artgen_core::ports::{
     CachingAuthenticator, Clock as _, ImageProvider, ImageStore, RateLimiter, SystemClock,
-    Telemetry, UsageStore as _,
+    Telemetry, UsageStore,
 };
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{
@@ -22,7 +22,7 @@ use artgen_openai::{
 };
 use artgen_store::{
     FailoverLimiter, FsImageStore, GovernorRateLimiter, ImagesUrl, ObjectImageStore,
-    ObjectStoreConfig, RedisRateLimiter, SqliteStore,
+    ObjectStoreConfig, RedisRateLimiter,
 };
 use rand::RngCore;
 
@@ -30,7 +30,8 @@ use crate::metrics::Metrics;
 use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
-use crate::state::{AppState, HttpConfig, ProviderInfo};
+use crate::state::{AppState, HttpConfig, ProviderInfo, StorageInfo};
+use crate::storage::Stores;
 
 /// Most API keys a replica remembers at once (see [`CachingAuthenticator`]).
 const KEY_CACHE_ENTRIES: usize = 10_000;
@@ -53,6 +54,13 @@ pub enum ComposeError {
     /// The image store (`images_url`) is invalid, or could not be reached at start.
     #[error("image store: {0}")]
     Images(#[source] artgen_store::StoreError),
+    /// `database_url` names a backend ArtGen has no adapter for (the URL is not quoted: it
+    /// may hold a password).
+    #[error("database_url: unknown scheme {scheme:?}; expected sqlite:// or postgres://")]
+    DatabaseUrl {
+        /// The URL's scheme.
+        scheme: String,
+    },
     /// The provider could not be built.
     #[error("provider: {0}")]
     Provider(#[from] artgen_openai::OpenAiError),
@@ -83,8 +91,9 @@ pub enum ComposeError {
 pub struct App {
     /// Router state.
     pub state: AppState,
-    /// The SQLite store (usage and keys), for key management and first-start checks.
-    pub store: SqliteStore,
+    /// The storage ports (usage, keys, idempotency) and their backend, for key management,
+    /// first-start checks, housekeeping and shutdown.
+    pub stores: Stores,
     /// The limiter, for periodic housekeeping.
     pub limiter: Arc<GovernorRateLimiter>,
 }
@@ -96,24 +105,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
     }
 }
 
-/// Opens (creating if needed) the SQLite store in the data folder, with the settings'
-/// durability.
-///
-/// A data folder ArtGen creates gets mode `0700` on Unix; an existing one is left as the
-/// operator made it (the files ArtGen keeps in it are private either way).
-///
-/// # Errors
-/// When the folder cannot be created or the database cannot be opened or migrated.
-pub async fn open_store(settings: &Settings) -> Result<SqliteStore, ComposeError> {
-    create_private_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
-    let path = settings.data_dir.join("artgen.db");
-    Ok(SqliteStore::open_with(&path, &settings.database).await?)
-}
-
 /// Marks the usage rows an earlier process left `started` (it stopped while their upstream
 /// calls were in flight) as `unknown` at their estimate, so that spend is never under-counted.
 /// A failure is logged: the rows then stay `started`, which counts them at their estimate too.
-async fn recover_unfinished(store: &SqliteStore, started_at_ms: i64) {
+async fn recover_unfinished(store: &dyn UsageStore, started_at_ms: i64) {
     match store.recover_unfinished(started_at_ms).await {
         Ok(0) => {}
         Ok(marked) => tracing::warn!(
@@ -450,8 +445,8 @@ pub async fn build(
 ) -> Result<App, ComposeError> {
     let catalog = catalog(settings, upstreams.primary.name() == "mock")?;
     let started_at_ms = SystemClock.now_ms();
-    let store = open_store(settings).await?;
-    recover_unfinished(&store, started_at_ms).await;
+    let stores = crate::storage::open(settings).await?;
+    recover_unfinished(stores.usage.as_ref(), started_at_ms).await;
     let images = image_store(settings).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let rate_limiter = rate_limiter(settings, limiter.clone(), &metrics).await?;
@@ -466,9 +461,9 @@ pub async fn build(
     let ports = Ports {
         provider,
         rate_limiter,
-        usage: Arc::new(store.clone()),
+        usage: stores.usage.clone(),
         authenticator: Arc::new(CachingAuthenticator::new(
-            Arc::new(store.clone()),
+            stores.authenticator.clone(),
             Duration::from_secs(settings.key_cache_secs),
             KEY_CACHE_ENTRIES,
         )),
@@ -494,15 +489,21 @@ pub async fn build(
             .then(|| Duration::from_secs(settings.images_redirect_secs)),
     };
     let idempotency = IdempotencyLayerState::new(
-        Arc::new(store.clone()),
+        stores.idempotency.clone(),
         Arc::new(SystemClock),
         settings.idempotency.clone(),
     )
     .with_images(images);
-    let state = AppState::new(service, metrics, signer, http, info, idempotency);
+    let backend = stores.backend.clone();
+    let storage = StorageInfo {
+        backend: backend.name(),
+        buffered_writes: Arc::new(move || backend.buffered_writes()),
+    };
+    let state =
+        AppState::new(service, metrics, signer, http, info, idempotency).with_storage(storage);
     Ok(App {
         state,
-        store,
+        stores,
         limiter,
     })
 }
@@ -550,7 +551,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Creates `dir` and missing parents; on Unix each new folder gets mode `0700`.
-fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

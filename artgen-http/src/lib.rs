@@ -24,6 +24,7 @@ pub mod settings;
 pub mod signing;
 pub mod sse;
 pub mod state;
+pub mod storage;
 
 pub use error::ApiError;
 pub use router::build_router;

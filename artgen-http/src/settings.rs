@@ -103,6 +103,9 @@ pub struct Settings {
     pub mock: MockSettings,
     /// `Idempotency-Key` handling.
     pub idempotency: IdempotencyConfig,
+    /// The database of usage, keys and idempotency records: `postgres://…` (shared by every
+    /// replica), or unset / `sqlite://` for the SQLite file in the data folder.
+    pub database_url: Option<String>,
     /// How usage is written: durability (`crash` or `power_loss`), patience with a locked
     /// database, the spool's size.
     pub database: DatabaseConfig,
@@ -164,6 +167,7 @@ impl Default for Settings {
             unknown_params: UnknownParams::default(),
             mock: MockSettings::default(),
             idempotency: IdempotencyConfig::default(),
+            database_url: None,
             database: DatabaseConfig::default(),
         }
     }

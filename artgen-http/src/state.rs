@@ -62,6 +62,24 @@ pub struct ProviderInfo {
     pub admission: Vec<(String, Gates)>,
 }
 
+/// What `/health` reports about storage: the backend, and how many usage writes wait in its
+/// spool because the database refuses or cannot be reached.
+#[derive(Clone)]
+pub struct StorageInfo {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Reads the number of usage writes kept aside now.
+    pub buffered_writes: Arc<dyn Fn() -> usize + Send + Sync>,
+}
+
+impl std::fmt::Debug for StorageInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageInfo")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything a handler needs. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Inner>);
@@ -75,6 +93,7 @@ struct Inner {
     provider: ProviderInfo,
     idempotency: IdempotencyLayerState,
     uploads: UploadSlots,
+    storage: Option<StorageInfo>,
 }
 
 impl AppState {
@@ -96,7 +115,23 @@ impl AppState {
             provider,
             idempotency,
             uploads,
+            storage: None,
         }))
+    }
+
+    /// Adds what `/health` reports about storage (call before the state is cloned; later
+    /// calls on a shared state change nothing).
+    #[must_use]
+    pub fn with_storage(mut self, storage: StorageInfo) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.storage = Some(storage);
+        }
+        self
+    }
+
+    /// Storage facts for `/health`, when the composition root gave them.
+    pub fn storage(&self) -> Option<&StorageInfo> {
+        self.0.storage.as_ref()
     }
 
     /// The upload slots (shared by every upload route).

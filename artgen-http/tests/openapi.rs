@@ -266,7 +266,11 @@ async fn app(data: &tempfile::TempDir) -> (axum::Router, String) {
     let app = compose::build(&settings, upstreams, metrics)
         .await
         .expect("app builds");
-    let key = app.store.create_key("lisa", Role::User, KeyEnv::Test).await;
+    let key = app
+        .stores
+        .keys
+        .create("lisa", Role::User, KeyEnv::Test)
+        .await;
     let key = key.expect("key").expose_secret().to_owned();
     (artgen_http::build_router(app.state), key)
 }

@@ -83,6 +83,11 @@ pub enum StoreError {
         capacity: usize,
     },
 
+    /// The database cannot be reached (connection refused or lost, no connection in time,
+    /// the server shutting down), and the write has no room to wait in a spool.
+    #[error("the database is unreachable")]
+    Unreachable(#[source] sqlx::Error),
+
     /// The database refused a write that cannot wait in the spool.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
@@ -91,7 +96,7 @@ pub enum StoreError {
 impl From<StoreError> for artgen_core::Error {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::SpoolFull { .. } => artgen_core::Error::new(
+            StoreError::SpoolFull { .. } | StoreError::Unreachable(_) => artgen_core::Error::new(
                 artgen_core::ErrorCode::StorageUnavailable,
                 "usage accounting is unavailable; retry shortly",
             )

@@ -1,14 +1,24 @@
 //! Backend-independent pieces of API-key management: generation, hashing, the one
-//! "invalid key" error and the listing type. Each database backend stores the same fields.
+//! "invalid key" error. Each database backend stores the same fields; the listing type,
+//! [`KeyInfo`], lives with the [`KeyStore`](artgen_core::ports::KeyStore) port.
 
 use artgen_core::domain::{ApiKey, KeyEnv, Role};
 use artgen_core::{Error, ErrorCode};
 use rand::distributions::Alphanumeric;
 use rand::rngs::OsRng;
 use rand::Rng;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+pub use artgen_core::ports::KeyInfo;
+
+/// A key's `last_used_at_ms` is written at most this often (it is a hint for operators, not
+/// an audit log).
+pub(crate) const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Attempts at drawing a key whose public id is not taken yet (a collision of 8 random base62
+/// characters is already unlikely once).
+pub(crate) const ISSUE_ATTEMPTS: usize = 3;
 
 /// Random characters in a key body (the core's key format).
 const KEY_BODY_LEN: usize = 40;
@@ -52,25 +62,6 @@ pub(crate) fn parse_role(text: &str) -> Option<Role> {
         "admin" => Some(Role::Admin),
         _ => None,
     }
-}
-
-/// What may be shown about an API key after it was issued: never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyInfo {
-    /// Prefix plus the first eight body characters (e.g. `ag_live_Ab12Cd34`).
-    pub public_id: String,
-    /// The owner.
-    pub user: String,
-    /// The role the key grants.
-    pub role: Role,
-    /// The key's last four characters, for recognition.
-    pub last_four: String,
-    /// Unix time in milliseconds.
-    pub created_at_ms: i64,
-    /// When the key was revoked (Unix ms), if it was.
-    pub revoked_at_ms: Option<i64>,
-    /// When the key last authenticated a request (Unix ms), if ever.
-    pub last_used_at_ms: Option<i64>,
 }
 
 #[cfg(test)]

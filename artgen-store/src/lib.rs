@@ -9,6 +9,10 @@
 //!   [`Authenticator`](artgen_core::ports::Authenticator) (only SHA-256 hashes stored,
 //!   constant-time comparison, malformed keys refused without a query, a key's last use
 //!   written at most once a minute, off the response path);
+//! - [`PostgresStore`]: the same ports (and the
+//!   [`IdempotencyStore`](artgen_core::ports::IdempotencyStore)) on Postgres, shared by every
+//!   replica: usage partitioned by month with a daily roll-up, writes kept in a spool file
+//!   while the database is unreachable;
 //! - [`GovernorRateLimiter`]: an in-memory per-key [`RateLimiter`](artgen_core::ports::RateLimiter);
 //! - [`RedisRateLimiter`]: the same limit shared by every replica, one atomic GCRA script on
 //!   Redis, with [`FailoverLimiter`] applying the policy while Redis is unreachable;
@@ -45,7 +49,9 @@ pub mod fs_images;
 pub mod governor;
 pub mod keys;
 pub mod object_images;
+pub mod postgres;
 pub mod redis;
+mod spool;
 pub mod sqlite;
 pub mod usage;
 mod verify;
@@ -56,6 +62,7 @@ pub use crate::fs_images::FsImageStore;
 pub use crate::governor::GovernorRateLimiter;
 pub use crate::keys::{KeyInfo, INVALID_KEY_MESSAGE};
 pub use crate::object_images::{ImagesUrl, ObjectImageStore, ObjectStoreConfig};
+pub use crate::postgres::{redact_url, DatabaseUrl, PostgresConfig, PostgresStore};
 pub use crate::redis::{FailoverLimiter, RedisFailure, RedisRateLimiter};
 pub use crate::sqlite::SqliteStore;
 pub use crate::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};

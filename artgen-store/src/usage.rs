@@ -1,4 +1,8 @@
-//! Backend-independent rules for reading usage rows.
+//! Backend-independent rules for reading usage rows, and the row every backend reads.
+
+use artgen_core::domain::{Money, Operation, RequestId, TokenUsage, UsageRecord, UsageStatus};
+
+use crate::error::{from_db, StoreError};
 
 /// Rows returned by a usage listing that names no limit.
 pub const DEFAULT_USAGE_LIMIT: u32 = 100;
@@ -14,6 +18,102 @@ pub(crate) fn effective_limit(requested: Option<u32>) -> u32 {
         .min(MAX_USAGE_LIMIT)
 }
 
+/// A `usage` row as a database returns it (SQLite and Postgres store the same columns).
+#[derive(sqlx::FromRow)]
+pub(crate) struct UsageRow {
+    request_id: String,
+    user_id: String,
+    operation: String,
+    model: String,
+    provider: String,
+    n: i64,
+    size: String,
+    quality: String,
+    status: String,
+    error_code: Option<String>,
+    images: i64,
+    input_text_tokens: i64,
+    input_image_tokens: i64,
+    output_image_tokens: i64,
+    output_text_tokens: i64,
+    estimated_cost_micros: i64,
+    cost_micros: i64,
+    latency_ms: i64,
+    upstream_latency_ms: i64,
+    prompt: String,
+    created_at_ms: i64,
+    unpriced: bool,
+    forwarded_params: Option<String>,
+    svg_input_tokens: i64,
+    svg_output_tokens: i64,
+}
+
+fn corrupt(field: &'static str, value: &str) -> StoreError {
+    StoreError::Corrupt {
+        field,
+        reason: format!("unknown value {value:?}"),
+    }
+}
+
+fn parse_operation(text: &str) -> Result<Operation, StoreError> {
+    [Operation::Generate, Operation::Edit, Operation::Variation]
+        .into_iter()
+        .find(|op| op.as_str() == text)
+        .ok_or_else(|| corrupt("operation", text))
+}
+
+fn parse_status(text: &str) -> Result<UsageStatus, StoreError> {
+    UsageStatus::from_name(text).ok_or_else(|| corrupt("status", text))
+}
+
+impl TryFrom<UsageRow> for UsageRecord {
+    type Error = StoreError;
+
+    fn try_from(row: UsageRow) -> Result<Self, StoreError> {
+        Ok(UsageRecord {
+            request_id: RequestId::from_trusted(row.request_id),
+            user: row.user_id,
+            operation: parse_operation(&row.operation)?,
+            model: row.model,
+            provider: row.provider,
+            n: u8::try_from(row.n).map_err(|_| StoreError::Corrupt {
+                field: "n",
+                reason: format!("{} does not fit u8", row.n),
+            })?,
+            size: row.size,
+            quality: row.quality,
+            status: parse_status(&row.status)?,
+            error_code: row.error_code,
+            images: u32::try_from(row.images).map_err(|_| StoreError::Corrupt {
+                field: "images",
+                reason: format!("{} does not fit u32", row.images),
+            })?,
+            tokens: TokenUsage {
+                input_text_tokens: from_db(row.input_text_tokens, "input_text_tokens")?,
+                input_image_tokens: from_db(row.input_image_tokens, "input_image_tokens")?,
+                output_image_tokens: from_db(row.output_image_tokens, "output_image_tokens")?,
+                output_text_tokens: from_db(row.output_text_tokens, "output_text_tokens")?,
+                svg_input_tokens: from_db(row.svg_input_tokens, "svg_input_tokens")?,
+                svg_output_tokens: from_db(row.svg_output_tokens, "svg_output_tokens")?,
+            },
+            estimated_cost: Money::from_micros(from_db(
+                row.estimated_cost_micros,
+                "estimated_cost_micros",
+            )?),
+            cost: Money::from_micros(from_db(row.cost_micros, "cost_micros")?),
+            latency_ms: from_db(row.latency_ms, "latency_ms")?,
+            upstream_latency_ms: from_db(row.upstream_latency_ms, "upstream_latency_ms")?,
+            prompt: row.prompt,
+            created_at_ms: row.created_at_ms,
+            unpriced: row.unpriced,
+            forwarded_params: row
+                .forwarded_params
+                .map(|names| names.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +126,18 @@ mod tests {
         assert_eq!(effective_limit(Some(1001)), 1000);
         assert_eq!(effective_limit(Some(u32::MAX)), 1000);
         assert_eq!(effective_limit(Some(0)), 0);
+    }
+
+    #[test]
+    fn stored_enum_names_parse_back() {
+        for op in [Operation::Generate, Operation::Edit, Operation::Variation] {
+            assert_eq!(parse_operation(op.as_str()).expect("known name"), op);
+        }
+        for status in UsageStatus::ALL {
+            assert_eq!(parse_status(status.as_str()).expect("known name"), status);
+        }
+        assert!(parse_operation("upscale").is_err());
+        assert!(parse_status("pending").is_err());
+        assert!(parse_status("Succeeded").is_err());
     }
 }

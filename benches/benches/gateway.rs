@@ -68,8 +68,9 @@ async fn main() {
     .await
     .expect("app builds");
     let key = app
-        .store
-        .create_key("bench", Role::User, KeyEnv::Test)
+        .stores
+        .keys
+        .create("bench", Role::User, KeyEnv::Test)
         .await
         .expect("key")
         .expose_secret()

@@ -151,7 +151,12 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
     let app = compose::build(&settings, upstreams, metrics)
         .await
         .expect("app builds");
-    let store = app.store.clone();
+    let store = app
+        .stores
+        .backend
+        .sqlite()
+        .expect("the test server runs on SQLite")
+        .clone();
     let key = |user: &'static str, role| {
         let store = store.clone();
         async move {

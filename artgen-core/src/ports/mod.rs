@@ -4,6 +4,7 @@ pub mod authenticator;
 pub mod clock;
 pub mod idempotency;
 pub mod image_store;
+pub mod key_store;
 pub mod provider;
 pub mod rate_limiter;
 pub mod telemetry;
@@ -13,6 +14,7 @@ pub use authenticator::{Authenticator, CachingAuthenticator};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use idempotency::{Begin, IdempotencyStore, StoredImage, StoredResponse};
 pub use image_store::{ImageBody, ImageHead, ImageMeta, ImageReader, ImageStore};
+pub use key_store::{KeyInfo, KeyStore};
 pub use provider::{
     ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, ResponseEcho, StreamEvent,
 };

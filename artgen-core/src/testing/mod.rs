@@ -1,6 +1,7 @@
 //! Test doubles (feature `testing`): in-memory fakes of every port, and (re-exported from
 //! [`crate::mock`]) the scriptable mock provider that draws real images.
 
+pub mod conformance;
 mod fakes;
 mod idempotency;
 pub mod image_store;

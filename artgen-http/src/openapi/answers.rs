@@ -12,7 +12,7 @@ pub const REQUEST_ID: &str = "^req_[A-Za-z0-9]{24}$";
 pub const IMAGE_ID: &str = "^img_[A-Za-z0-9]{24}$";
 
 /// The answer schemas of the document.
-const ANSWERS: [&str; 11] = [
+const ANSWERS: [&str; 12] = [
     "GenerateResponse",
     "ImageDto",
     "UsageDto",
@@ -22,6 +22,7 @@ const ANSWERS: [&str; 11] = [
     "TokenDetails",
     "HealthStatus",
     "GateStatus",
+    "StorageStatus",
     "ModelList",
     "ModelObject",
 ];

@@ -353,8 +353,20 @@ pub struct HealthStatus {
     /// flight, `in_flight`, `queued` callers, `paused_ms` left of a pause the upstream asked
     /// for, and the smoothed `call_ms` (null until a call finished).
     pub upstream_admission: BTreeMap<String, BTreeMap<String, GateStatus>>,
+    /// The storage backend and the usage writes waiting in its spool.
+    pub storage: Option<StorageStatus>,
     /// Set when the mock provider answers.
     pub warning: Option<String>,
+}
+
+/// Storage as `/health` reports it.
+#[derive(ToSchema)]
+pub struct StorageStatus {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Usage writes kept in the spool because the database refuses them or cannot be reached
+    /// (applied when it takes them again; new requests get 503 when the spool is full).
+    pub buffered_usage_writes: u64,
 }
 
 /// One model's admission gate on one upstream.

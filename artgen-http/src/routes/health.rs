@@ -52,6 +52,12 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         admission.insert(upstream.clone(), Value::Object(models));
     }
     body["upstream_admission"] = Value::Object(admission);
+    if let Some(storage) = state.storage() {
+        body["storage"] = json!({
+            "backend": storage.backend,
+            "buffered_usage_writes": (storage.buffered_writes)(),
+        });
+    }
     if provider.mock {
         body["warning"] = json!(
             "no OPENAI_API_KEY is set: the mock provider answers with generated test images and no real cost"

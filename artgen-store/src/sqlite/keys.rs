@@ -1,7 +1,8 @@
-//! API keys on SQLite: issue, revoke, list, and the [`Authenticator`] that checks them.
+//! API keys on SQLite: issue, revoke, list (the [`KeyStore`]), and the [`Authenticator`] that
+//! checks them.
 
 use artgen_core::domain::{ApiKey, KeyEnv, Principal, Role};
-use artgen_core::ports::Authenticator;
+use artgen_core::ports::{Authenticator, KeyStore};
 use std::sync::PoisonError;
 use std::time::Duration;
 
@@ -159,6 +160,13 @@ impl SqliteStore {
         from_db(count, "key count")
     }
 
+    /// Sets a key's `last_used_at_ms` now (through the pool), never moving it back.
+    async fn touch_now(&self, public_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        touch(&mut conn, public_id, at_ms).await?;
+        Ok(())
+    }
+
     async fn find_key(&self, public_id: &str) -> Result<Option<KeyRow>, StoreError> {
         self.count_key_lookup();
         let row = sqlx::query_as(
@@ -207,6 +215,29 @@ pub(super) async fn touch(
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn create(&self, user: &str, role: Role, env: KeyEnv) -> artgen_core::Result<ApiKey> {
+        Ok(self.create_key(user, role, env).await?)
+    }
+
+    async fn list(&self, user: Option<&str>) -> artgen_core::Result<Vec<KeyInfo>> {
+        Ok(self.list_keys(user).await?)
+    }
+
+    async fn revoke(&self, public_id: &str) -> artgen_core::Result<bool> {
+        Ok(self.revoke_key(public_id).await?)
+    }
+
+    async fn touch(&self, public_id: &str, at_ms: i64) -> artgen_core::Result<()> {
+        Ok(self.touch_now(public_id, at_ms).await?)
+    }
+
+    async fn count(&self) -> artgen_core::Result<u64> {
+        Ok(self.count_keys().await?)
+    }
 }
 
 #[async_trait]

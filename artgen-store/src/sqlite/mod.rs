@@ -15,7 +15,6 @@
 
 mod idempotency;
 mod keys;
-mod spool;
 mod usage;
 mod writer;
 
@@ -32,11 +31,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use self::spool::Spool;
 use self::writer::{Op, Writer};
 use crate::config::{DatabaseConfig, Durability};
 use crate::error::StoreError;
 use crate::fs_images::{create_private_dir_all, create_private_file, restrict_to_owner};
+use crate::spool::{self, Spool};
 
 /// The SQLite schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,9 +1,7 @@
 //! [`UsageStore`] on SQLite: one row per request, idempotent on `request_id`, written by the
 //! group-committing writer task (see `writer.rs`); reads go through the pool.
 
-use artgen_core::domain::{
-    Money, Operation, RequestId, TokenUsage, UsageQuery, UsageRecord, UsageStatus,
-};
+use artgen_core::domain::{RequestId, UsageQuery, UsageRecord};
 use artgen_core::ports::UsageStore;
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -12,8 +10,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::writer::{Op, Written};
 use super::SqliteStore;
-use crate::error::{from_db, to_db, StoreError};
-use crate::usage::effective_limit;
+use crate::error::{to_db, StoreError};
+use crate::usage::{effective_limit, UsageRow};
 
 /// A new row; an existing one (a retried write, a start after its finish) is left alone.
 const INSERT: &str = "INSERT INTO usage (request_id, user_id, operation, model, provider, n, \
@@ -52,102 +50,6 @@ const SELECT: &str = "SELECT request_id, user_id, operation, model, provider, n,
     output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
     upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
     svg_output_tokens FROM usage";
-
-/// A `usage` row as SQLite returns it.
-#[derive(sqlx::FromRow)]
-struct UsageRow {
-    request_id: String,
-    user_id: String,
-    operation: String,
-    model: String,
-    provider: String,
-    n: i64,
-    size: String,
-    quality: String,
-    status: String,
-    error_code: Option<String>,
-    images: i64,
-    input_text_tokens: i64,
-    input_image_tokens: i64,
-    output_image_tokens: i64,
-    output_text_tokens: i64,
-    estimated_cost_micros: i64,
-    cost_micros: i64,
-    latency_ms: i64,
-    upstream_latency_ms: i64,
-    prompt: String,
-    created_at_ms: i64,
-    unpriced: bool,
-    forwarded_params: Option<String>,
-    svg_input_tokens: i64,
-    svg_output_tokens: i64,
-}
-
-fn corrupt(field: &'static str, value: &str) -> StoreError {
-    StoreError::Corrupt {
-        field,
-        reason: format!("unknown value {value:?}"),
-    }
-}
-
-fn parse_operation(text: &str) -> Result<Operation, StoreError> {
-    [Operation::Generate, Operation::Edit, Operation::Variation]
-        .into_iter()
-        .find(|op| op.as_str() == text)
-        .ok_or_else(|| corrupt("operation", text))
-}
-
-fn parse_status(text: &str) -> Result<UsageStatus, StoreError> {
-    UsageStatus::from_name(text).ok_or_else(|| corrupt("status", text))
-}
-
-impl TryFrom<UsageRow> for UsageRecord {
-    type Error = StoreError;
-
-    fn try_from(row: UsageRow) -> Result<Self, StoreError> {
-        Ok(UsageRecord {
-            request_id: RequestId::from_trusted(row.request_id),
-            user: row.user_id,
-            operation: parse_operation(&row.operation)?,
-            model: row.model,
-            provider: row.provider,
-            n: u8::try_from(row.n).map_err(|_| StoreError::Corrupt {
-                field: "n",
-                reason: format!("{} does not fit u8", row.n),
-            })?,
-            size: row.size,
-            quality: row.quality,
-            status: parse_status(&row.status)?,
-            error_code: row.error_code,
-            images: u32::try_from(row.images).map_err(|_| StoreError::Corrupt {
-                field: "images",
-                reason: format!("{} does not fit u32", row.images),
-            })?,
-            tokens: TokenUsage {
-                input_text_tokens: from_db(row.input_text_tokens, "input_text_tokens")?,
-                input_image_tokens: from_db(row.input_image_tokens, "input_image_tokens")?,
-                output_image_tokens: from_db(row.output_image_tokens, "output_image_tokens")?,
-                output_text_tokens: from_db(row.output_text_tokens, "output_text_tokens")?,
-                svg_input_tokens: from_db(row.svg_input_tokens, "svg_input_tokens")?,
-                svg_output_tokens: from_db(row.svg_output_tokens, "svg_output_tokens")?,
-            },
-            estimated_cost: Money::from_micros(from_db(
-                row.estimated_cost_micros,
-                "estimated_cost_micros",
-            )?),
-            cost: Money::from_micros(from_db(row.cost_micros, "cost_micros")?),
-            latency_ms: from_db(row.latency_ms, "latency_ms")?,
-            upstream_latency_ms: from_db(row.upstream_latency_ms, "upstream_latency_ms")?,
-            prompt: row.prompt,
-            created_at_ms: row.created_at_ms,
-            unpriced: row.unpriced,
-            forwarded_params: row
-                .forwarded_params
-                .map(|names| names.split(',').map(str::to_owned).collect())
-                .unwrap_or_default(),
-        })
-    }
-}
 
 /// Binds every column of `r`, in [`INSERT`]'s order.
 fn bind_record<'q>(
@@ -305,23 +207,5 @@ impl UsageStore for SqliteStore {
 
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
         Ok(self.select_usage(query).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_enum_names_parse_back() {
-        for op in [Operation::Generate, Operation::Edit, Operation::Variation] {
-            assert_eq!(parse_operation(op.as_str()).expect("known name"), op);
-        }
-        for status in UsageStatus::ALL {
-            assert_eq!(parse_status(status.as_str()).expect("known name"), status);
-        }
-        assert!(parse_operation("upscale").is_err());
-        assert!(parse_status("pending").is_err());
-        assert!(parse_status("Succeeded").is_err());
     }
 }

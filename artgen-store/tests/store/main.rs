@@ -1,8 +1,9 @@
 //! Integration tests of the storage adapters, one binary for the whole crate.
 //!
 //! Database scenarios are written once as helpers over the port (`&dyn UsageStore`) and run
-//! against every backend; today that is SQLite only, each test on a fresh database from
-//! `#[sqlx::test]`.
+//! against every backend: SQLite (each test on a fresh database from `#[sqlx::test]`) and
+//! Postgres when `ARTGEN_TEST_DATABASE_URL` is set (each store in a schema of its own). The
+//! port-wide suites live in `artgen_core::testing::conformance`.
 
 mod durability;
 mod idempotency;
@@ -10,6 +11,7 @@ mod images;
 mod keys;
 mod limiter;
 mod object_images;
+mod postgres;
 mod redis_limiter;
 mod sqlite;
 mod usage;

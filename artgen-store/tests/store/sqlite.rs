@@ -3,6 +3,7 @@
 use artgen_core::domain::{KeyEnv, Role, UsageQuery};
 use artgen_core::ports::{Authenticator, UsageStore};
 use artgen_store::SqliteStore;
+use std::sync::Arc;
 
 #[tokio::test]
 async fn a_file_database_runs_in_wal_mode_with_busy_timeout_and_foreign_keys() {
@@ -136,4 +137,36 @@ async fn opening_narrows_an_existing_database_and_its_side_files_to_the_owner() 
         assert_eq!(mode(file), "600", "{}", file.display());
     }
     assert_eq!(second.count_keys().await.expect("count runs"), 1);
+}
+
+// The conformance suites of `artgen_core::testing::conformance`, on SQLite.
+
+#[tokio::test]
+async fn sqlite_keeps_the_usage_store_contract() {
+    artgen_core::testing::conformance::usage::usage_store_suite(|| async {
+        Arc::new(SqliteStore::in_memory().await.expect("opens"))
+            as Arc<dyn artgen_core::ports::UsageStore>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_key_store_contract() {
+    artgen_core::testing::conformance::keys::key_store_suite(|| async {
+        let store = Arc::new(SqliteStore::in_memory().await.expect("opens"));
+        artgen_core::testing::conformance::keys::KeyBackend {
+            keys: store.clone(),
+            authenticator: store,
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_idempotency_store_contract() {
+    artgen_core::testing::conformance::idempotency::idempotency_store_suite(|| async {
+        Arc::new(SqliteStore::in_memory().await.expect("opens"))
+            as Arc<dyn artgen_core::ports::IdempotencyStore>
+    })
+    .await;
 }

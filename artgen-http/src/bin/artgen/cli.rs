@@ -65,6 +65,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring the database schema up to date (the server also does it at start).
+    Migrate,
     /// Print the effective configuration (API keys and credentials in URLs redacted).
     Config,
 }
@@ -84,6 +86,11 @@ impl Cli {
             }
             Command::Keys(command) => keys::run(&settings, command).await,
             Command::Models { json } => models::run(&settings, json),
+            Command::Migrate => {
+                let backend = artgen_http::storage::migrate(&settings).await?;
+                out(&format!("The {backend} database schema is up to date."));
+                Ok(())
+            }
             Command::Config => {
                 let text = redacted_toml(&settings)?;
                 let status = |var: &str, unset: &str| {
@@ -241,6 +248,9 @@ fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> R
     }
     if let Some(v) = var("ARTGEN_IMAGES_URL") {
         settings.images_url = Some(v);
+    }
+    if let Some(v) = var("ARTGEN_DATABASE_URL") {
+        settings.database_url = Some(v);
     }
     if let Some(v) = var("ARTGEN_CATALOG_FILE") {
         settings.catalog_file = Some(PathBuf::from(v));

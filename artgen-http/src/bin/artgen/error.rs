@@ -76,7 +76,11 @@ fn is_usage_error(err: &anyhow::Error) -> bool {
         cause.is::<UserError>()
             || matches!(
                 cause.downcast_ref::<ComposeError>(),
-                Some(ComposeError::Config(_) | ComposeError::MissingKey { .. })
+                Some(
+                    ComposeError::Config(_)
+                        | ComposeError::MissingKey { .. }
+                        | ComposeError::DatabaseUrl { .. }
+                )
             )
     })
 }

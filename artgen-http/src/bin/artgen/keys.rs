@@ -45,13 +45,14 @@ pub(crate) enum KeysCommand {
     },
 }
 
-/// Runs a `keys` command against the store in the data folder.
+/// Runs a `keys` command against the configured database (by default the SQLite file in the
+/// data folder).
 pub(crate) async fn run(settings: &Settings, command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { user, admin } => {
-            let store = artgen_http::compose::open_store(settings).await?;
+            let stores = artgen_http::storage::open(settings).await?;
             let role = if admin { Role::Admin } else { Role::User };
-            let key = store.create_key(&user, role, KeyEnv::Live).await?;
+            let key = stores.keys.create(&user, role, KeyEnv::Live).await?;
             out(&format!(
                 "Created {role} key {} for user '{user}'. It is shown only once:",
                 key.public_id()
@@ -59,8 +60,8 @@ pub(crate) async fn run(settings: &Settings, command: KeysCommand) -> Result<()>
             out(key.expose_secret());
         }
         KeysCommand::List { user } => {
-            let store = artgen_http::compose::open_store(settings).await?;
-            for k in store.list_keys(user.as_deref()).await? {
+            let stores = artgen_http::storage::open(settings).await?;
+            for k in stores.keys.list(user.as_deref()).await? {
                 let state = if k.revoked_at_ms.is_some() {
                     "revoked"
                 } else {
@@ -75,8 +76,8 @@ pub(crate) async fn run(settings: &Settings, command: KeysCommand) -> Result<()>
         KeysCommand::Revoke { key_or_id } => {
             // Refuse a malformed argument before touching (or creating) the data folder.
             let public_id = public_id_of(&key_or_id)?;
-            let store = artgen_http::compose::open_store(settings).await?;
-            if store.revoke_key(&public_id).await? {
+            let stores = artgen_http::storage::open(settings).await?;
+            if stores.keys.revoke(&public_id).await? {
                 out(&format!("Revoked key {public_id}."));
             } else {
                 return Err(UserError::NoActiveKey { public_id }.into());

@@ -6,6 +6,7 @@
 //! artgen keys list [--user NAME]
 //! artgen keys revoke KEY_OR_ID
 //! artgen models [--json]
+//! artgen migrate
 //! artgen config
 //! ```
 //!

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use artgen_core::domain::{KeyEnv, Role};
-use artgen_core::ports::{Clock as _, IdempotencyStore as _, SystemClock};
+use artgen_core::ports::{Clock as _, SystemClock};
 use artgen_http::compose;
 use artgen_http::server::ServerConfig;
 use artgen_http::settings::Settings;
@@ -30,20 +30,23 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
             settings.openai.api_key_env
         );
     }
-    if app.store.count_keys().await? == 0 {
+    if app.stores.keys.count().await? == 0 {
         let key = app
-            .store
-            .create_key("admin", Role::Admin, KeyEnv::Live)
+            .stores
+            .keys
+            .create("admin", Role::Admin, KeyEnv::Live)
             .await?;
         first_start_banner(key.expose_secret());
     }
 
-    let store = app.store.clone();
+    let idempotency = app.stores.idempotency.clone();
+    let backend = app.stores.backend.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            match store.purge_expired(SystemClock.now_ms()).await {
+            backend.housekeeping().await;
+            match idempotency.purge_expired(SystemClock.now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
                 Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
@@ -68,12 +71,12 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
         provider = app.state.provider().name,
         "artgen listening"
     );
-    let store = app.store.clone();
+    let backend = app.stores.backend.clone();
     let router = artgen_http::build_router(app.state);
     let server = ServerConfig::from_settings(&settings);
     artgen_http::server::serve(listener, router, server, shutdown).await;
     // Every usage write queued by the drained requests is committed (or spooled) first.
-    store.close().await;
+    backend.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }

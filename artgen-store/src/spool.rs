@@ -1,5 +1,6 @@
-//! The usage spool: an append-only JSON-lines file next to the database that keeps usage
-//! writes the database refused (locked, full, failing), until the writer applies them.
+//! The usage spool: an append-only JSON-lines file that keeps usage writes the database
+//! refused (locked, full, failing, unreachable), until the store applies them. The SQLite
+//! store keeps it next to its database, the Postgres store in the data folder.
 //!
 //! Each append is fsynced before the writes it holds are acknowledged, so a spooled write
 //! survives a crash and a power loss like a committed one. The file is locked (an advisory
@@ -23,7 +24,7 @@ use crate::error::StoreError;
 /// One spooled write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub(super) enum Entry {
+pub(crate) enum Entry {
     /// A started row.
     Start {
         /// The row.
@@ -55,7 +56,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 
 /// The spool file, locked by this store.
 #[derive(Debug)]
-pub(super) struct Spool {
+pub(crate) struct Spool {
     path: PathBuf,
     file: tokio::fs::File,
     /// Entries in the file.
@@ -65,7 +66,7 @@ pub(super) struct Spool {
 impl Spool {
     /// Opens (creating it with mode `0600` on Unix) and locks the spool at `path`, cutting off
     /// a torn last line. `Ok(None)` when another store holds the lock.
-    pub(super) async fn open(path: PathBuf) -> Result<Option<Self>, StoreError> {
+    pub(crate) async fn open(path: PathBuf) -> Result<Option<Self>, StoreError> {
         let opened = tokio::task::spawn_blocking(move || open_locked(path))
             .await
             .map_err(|join| StoreError::Unavailable(format!("opening the spool: {join}")))??;
@@ -73,17 +74,17 @@ impl Spool {
     }
 
     /// Where the spool lives.
-    pub(super) fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// How many entries wait in it.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing waits in it.
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -92,7 +93,7 @@ impl Spool {
     /// # Errors
     /// [`StoreError::Io`] when the file cannot be written or synced,
     /// [`StoreError::Json`] when an entry cannot be encoded.
-    pub(super) async fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+    pub(crate) async fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
         let mut text = Vec::new();
         for entry in entries {
             serde_json::to_writer(&mut text, entry)?;
@@ -110,7 +111,7 @@ impl Spool {
     ///
     /// # Errors
     /// [`StoreError::Io`] when the file cannot be read.
-    pub(super) async fn read(&self) -> Result<Vec<Entry>, StoreError> {
+    pub(crate) async fn read(&self) -> Result<Vec<Entry>, StoreError> {
         let text = tokio::fs::read(&self.path)
             .await
             .map_err(io_error(&self.path))?;
@@ -136,7 +137,7 @@ impl Spool {
     ///
     /// # Errors
     /// [`StoreError::Io`] when the file cannot be truncated or synced.
-    pub(super) async fn clear(&mut self) -> Result<(), StoreError> {
+    pub(crate) async fn clear(&mut self) -> Result<(), StoreError> {
         let path = &self.path;
         self.file.set_len(0).await.map_err(io_error(path))?;
         self.file.sync_data().await.map_err(io_error(path))?;

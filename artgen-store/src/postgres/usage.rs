@@ -1,0 +1,273 @@
+//! [`UsageStore`] on Postgres: one row per request in the month-partitioned `usage` table,
+//! unique on `request_id` through `usage_request_ids`; writes the database cannot take now
+//! wait in the spool (see `buffer.rs`).
+
+use std::time::Duration;
+
+use artgen_core::domain::{RequestId, UsageQuery, UsageRecord};
+use artgen_core::ports::UsageStore;
+use async_trait::async_trait;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use super::{describe, is_unreachable, PostgresStore};
+use crate::error::{to_db, StoreError};
+use crate::spool::Entry;
+use crate::usage::{effective_limit, UsageRow};
+
+/// The columns of a row, in the order [`bind_record`] binds them.
+const COLUMNS: &str = "request_id, user_id, operation, model, provider, n, size, quality, \
+    status, error_code, images, input_text_tokens, input_image_tokens, output_image_tokens, \
+    output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, upstream_latency_ms, \
+    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens";
+
+/// A new row, unless its request id has one (in any month): the id is claimed in
+/// `usage_request_ids` and the row written only when that inserted, in one statement.
+const INSERT: &str = "WITH claimed AS (\
+    INSERT INTO usage_request_ids (request_id, created_at_ms) VALUES ($1, $21) \
+    ON CONFLICT (request_id) DO NOTHING RETURNING request_id) \
+    INSERT INTO usage (request_id, user_id, operation, model, provider, n, size, quality, \
+    status, error_code, images, input_text_tokens, input_image_tokens, output_image_tokens, \
+    output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, upstream_latency_ms, \
+    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+    $19, $20, $21, $22, $23, $24, $25 FROM claimed";
+
+/// The outcome of a request: inserts a missing row (as [`INSERT`]), else replaces one still
+/// `started` or `unknown` and leaves a finished one alone.
+const FINISH: &str = "WITH claimed AS (\
+    INSERT INTO usage_request_ids (request_id, created_at_ms) VALUES ($1, $21) \
+    ON CONFLICT (request_id) DO NOTHING RETURNING request_id), \
+    inserted AS (\
+    INSERT INTO usage (request_id, user_id, operation, model, provider, n, size, quality, \
+    status, error_code, images, input_text_tokens, input_image_tokens, output_image_tokens, \
+    output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, upstream_latency_ms, \
+    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+    $19, $20, $21, $22, $23, $24, $25 FROM claimed RETURNING 1) \
+    UPDATE usage SET provider = $5, status = $9, error_code = $10, images = $11, \
+    input_text_tokens = $12, input_image_tokens = $13, output_image_tokens = $14, \
+    output_text_tokens = $15, cost_micros = $17, latency_ms = $18, upstream_latency_ms = $19, \
+    svg_input_tokens = $24, svg_output_tokens = $25 \
+    WHERE request_id = $1 AND status IN ('started', 'unknown') \
+    AND NOT EXISTS (SELECT 1 FROM claimed)";
+
+/// Removes a started row and frees its request id.
+const DISCARD: &str = "WITH gone AS (\
+    DELETE FROM usage WHERE request_id = $1 AND status = 'started' RETURNING request_id) \
+    DELETE FROM usage_request_ids WHERE request_id IN (SELECT request_id FROM gone)";
+
+const RECOVER: &str = "UPDATE usage SET status = 'unknown', cost_micros = estimated_cost_micros \
+    WHERE status = 'started' AND created_at_ms < $1";
+
+/// Binds every column of `r`, in [`COLUMNS`]' order.
+fn bind_record<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    r: &'q UsageRecord,
+) -> Result<Query<'q, Postgres, PgArguments>, StoreError> {
+    let tokens = &r.tokens;
+    Ok(query
+        .bind(r.request_id.as_str())
+        .bind(&r.user)
+        .bind(r.operation.as_str())
+        .bind(&r.model)
+        .bind(&r.provider)
+        .bind(i64::from(r.n))
+        .bind(&r.size)
+        .bind(&r.quality)
+        .bind(r.status.as_str())
+        .bind(r.error_code.as_deref())
+        .bind(i64::from(r.images))
+        .bind(to_db(tokens.input_text_tokens, "input_text_tokens")?)
+        .bind(to_db(tokens.input_image_tokens, "input_image_tokens")?)
+        .bind(to_db(tokens.output_image_tokens, "output_image_tokens")?)
+        .bind(to_db(tokens.output_text_tokens, "output_text_tokens")?)
+        .bind(to_db(r.estimated_cost.micros(), "estimated_cost_micros")?)
+        .bind(to_db(r.cost.micros(), "cost_micros")?)
+        .bind(to_db(r.latency_ms, "latency_ms")?)
+        .bind(to_db(r.upstream_latency_ms, "upstream_latency_ms")?)
+        .bind(&r.prompt)
+        .bind(r.created_at_ms)
+        .bind(r.unpriced)
+        .bind((!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(",")))
+        .bind(to_db(tokens.svg_input_tokens, "svg_input_tokens")?)
+        .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?))
+}
+
+/// Applies one write on `conn`; the rows it changed.
+pub(super) async fn apply(conn: &mut PgConnection, entry: &Entry) -> Result<u64, StoreError> {
+    match entry {
+        Entry::Start { record } | Entry::Record { record } => {
+            let done = bind_record(sqlx::query(INSERT), record)?
+                .execute(conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                // A second insert of one request id (a retried or replayed write): the row
+                // already there is kept, and the duplicate is reported, not dropped silently.
+                tracing::warn!(
+                    request_id = %record.request_id,
+                    status = record.status.as_str(),
+                    "usage row already recorded for this request id; the duplicate write is ignored"
+                );
+            }
+            Ok(done.rows_affected())
+        }
+        Entry::Finish { record } => {
+            let done = bind_record(sqlx::query(FINISH), record)?
+                .execute(conn)
+                .await?;
+            Ok(done.rows_affected())
+        }
+        Entry::Discard { request_id } => {
+            let done = sqlx::query(DISCARD)
+                .bind(request_id.as_str())
+                .execute(conn)
+                .await?;
+            Ok(done.rows_affected())
+        }
+    }
+}
+
+/// Pauses between attempts at a finish when there is no spool to keep it in.
+const FINISH_PAUSES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_millis(2_000),
+];
+
+impl PostgresStore {
+    /// Applies `entry` now if the database takes it; else keeps it in the spool (on the
+    /// reservation of `reserved_by`, or a free place).
+    async fn write(&self, entry: Entry, reserved_by: Option<&RequestId>) -> Result<(), StoreError> {
+        if !self.buffer.pending() {
+            let applied = async {
+                let mut conn = self.pool.acquire().await?;
+                apply(&mut conn, &entry).await
+            }
+            .await;
+            match applied {
+                Ok(_) => return Ok(()),
+                Err(err) if is_unreachable(&err) => {
+                    if !self.buffer.enabled() {
+                        return Err(unreachable(err));
+                    }
+                    tracing::warn!(
+                        error = %describe(&err),
+                        "the database is unreachable; usage writes are kept in the spool"
+                    );
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        self.buffer.keep(entry, reserved_by).await
+    }
+
+    /// A finish (or discard) must not be lost: kept in the spool, or retried a few times when
+    /// there is none.
+    async fn write_outcome(&self, entry: Entry, request_id: &RequestId) -> Result<(), StoreError> {
+        let mut result = self.write(entry.clone(), Some(request_id)).await;
+        if !self.buffer.enabled() {
+            for pause in FINISH_PAUSES {
+                match &result {
+                    Err(StoreError::Unreachable(_)) => {}
+                    _ => break,
+                }
+                tokio::time::sleep(pause).await;
+                result = self.write(entry.clone(), None).await;
+            }
+        }
+        self.buffer.release(request_id);
+        result
+    }
+
+    async fn select_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
+        sql.push(COLUMNS).push(" FROM usage");
+        let mut separator = " WHERE ";
+        if let Some(user) = &query.user {
+            sql.push(separator).push("user_id = ").push_bind(user);
+            separator = " AND ";
+        }
+        if let Some(since_ms) = query.since_ms {
+            sql.push(separator)
+                .push("created_at_ms >= ")
+                .push_bind(since_ms);
+        }
+        sql.push(" ORDER BY created_at_ms DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(effective_limit(query.limit)));
+        let rows: Vec<UsageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(UsageRecord::try_from).collect()
+    }
+}
+
+/// A database error that says the database could not be reached.
+fn unreachable(err: StoreError) -> StoreError {
+    match err {
+        StoreError::Database(source) => StoreError::Unreachable(source),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl UsageStore for PostgresStore {
+    async fn record(&self, record: &UsageRecord) -> artgen_core::Result<()> {
+        let entry = Entry::Record {
+            record: record.clone(),
+        };
+        Ok(self.write(entry, None).await?)
+    }
+
+    async fn start(&self, record: &UsageRecord) -> artgen_core::Result<()> {
+        let id = &record.request_id;
+        if !self.buffer.reserve(id) {
+            let capacity = self.buffer.capacity();
+            tracing::warn!(
+                request_id = %id,
+                capacity,
+                spooled = self.buffer.len(),
+                "a request is refused: the usage spool has no room for its finish"
+            );
+            return Err(StoreError::SpoolFull { capacity }.into());
+        }
+        let entry = Entry::Start {
+            record: record.clone(),
+        };
+        match self.write(entry, None).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                self.buffer.release(id);
+                Err(err.into())
+            }
+        }
+    }
+
+    async fn finish(&self, record: &UsageRecord) -> artgen_core::Result<()> {
+        let entry = Entry::Finish {
+            record: record.clone(),
+        };
+        Ok(self.write_outcome(entry, &record.request_id).await?)
+    }
+
+    async fn discard(&self, request_id: &RequestId) -> artgen_core::Result<()> {
+        let entry = Entry::Discard {
+            request_id: request_id.clone(),
+        };
+        Ok(self.write_outcome(entry, request_id).await?)
+    }
+
+    async fn recover_unfinished(&self, before_ms: i64) -> artgen_core::Result<u64> {
+        let after = i64::try_from(self.recover_after_ms).unwrap_or(i64::MAX);
+        let cut = before_ms.saturating_sub(after);
+        let done = sqlx::query(RECOVER)
+            .bind(cut)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
+        Ok(self.select_usage(query).await?)
+    }
+}
