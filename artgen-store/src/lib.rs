@@ -47,6 +47,7 @@ pub mod config;
 pub mod error;
 pub mod fs_images;
 pub mod governor;
+mod idempotency;
 pub mod keys;
 pub mod object_images;
 pub mod postgres;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use super::PostgresStore;
 use crate::error::StoreError;
+use crate::idempotency::LiveRow;
 
 const CLAIM: &str = "INSERT INTO idempotency \
     (user_id, idem_key, fingerprint, state, created_at_ms, expires_at_ms) \
@@ -20,7 +21,7 @@ const CLAIM: &str = "INSERT INTO idempotency \
     created_at_ms = excluded.created_at_ms, expires_at_ms = excluded.expires_at_ms \
     WHERE idempotency.expires_at_ms <= excluded.created_at_ms";
 
-const SELECT_LIVE: &str = "SELECT fingerprint, state, status, content_type, body, images, \
+const SELECT_LIVE: &str = "SELECT fingerprint, state, status::int8 AS status, content_type, body, images, \
     completed_at_ms FROM idempotency WHERE user_id = $1 AND idem_key = $2 AND expires_at_ms > $3";
 
 const COMPLETE: &str = "UPDATE idempotency SET state = 'done', status = $1, content_type = $2, \
@@ -35,60 +36,6 @@ const PURGE: &str = "DELETE FROM idempotency WHERE expires_at_ms <= $1";
 /// How often `begin` retries when the row it lost the claim to vanished before it was read
 /// (abandoned in between); after that it answers `InProgress` and the caller polls.
 const CLAIM_ATTEMPTS: usize = 3;
-
-/// A live `idempotency` row as Postgres returns it.
-#[derive(sqlx::FromRow)]
-struct LiveRow {
-    fingerprint: Vec<u8>,
-    state: String,
-    status: Option<i32>,
-    content_type: Option<String>,
-    body: Option<Vec<u8>>,
-    /// JSON list of [`StoredImage`](artgen_core::ports::StoredImage)s, `NULL` for none.
-    images: Option<String>,
-    completed_at_ms: Option<i64>,
-}
-
-fn corrupt(field: &'static str, reason: &str) -> StoreError {
-    StoreError::Corrupt {
-        field,
-        reason: reason.to_owned(),
-    }
-}
-
-impl LiveRow {
-    fn into_begin(self, fingerprint: &[u8; 32]) -> Result<Begin, StoreError> {
-        if self.fingerprint != fingerprint {
-            return Ok(Begin::Mismatch);
-        }
-        match self.state.as_str() {
-            "in_progress" => Ok(Begin::InProgress),
-            "done" => {
-                let status = self.status.ok_or_else(|| corrupt("status", "missing"))?;
-                Ok(Begin::Replay(StoredResponse {
-                    status: u16::try_from(status)
-                        .map_err(|_| corrupt("status", "does not fit u16"))?,
-                    content_type: self
-                        .content_type
-                        .ok_or_else(|| corrupt("content_type", "missing"))?,
-                    body: self.body.ok_or_else(|| corrupt("body", "missing"))?,
-                    images: match self.images {
-                        Some(json) => serde_json::from_str(&json)
-                            .map_err(|e| corrupt("images", &e.to_string()))?,
-                        None => Vec::new(),
-                    },
-                    created_at_ms: self
-                        .completed_at_ms
-                        .ok_or_else(|| corrupt("completed_at_ms", "missing"))?,
-                }))
-            }
-            other => Err(StoreError::Corrupt {
-                field: "state",
-                reason: format!("unknown value {other:?}"),
-            }),
-        }
-    }
-}
 
 impl PostgresStore {
     async fn claim_idempotency(
