@@ -10,6 +10,8 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::error::StoreError;
+
 pub use artgen_core::ports::KeyInfo;
 
 /// A key's `last_used_at_ms` is written at most this often (it is a hint for operators, not
@@ -61,6 +63,51 @@ pub(crate) fn parse_role(text: &str) -> Option<Role> {
         "user" => Some(Role::User),
         "admin" => Some(Role::Admin),
         _ => None,
+    }
+}
+
+/// A stored key as the authenticator reads it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub(crate) user_id: String,
+    pub(crate) role: String,
+    pub(crate) key_hash: Vec<u8>,
+    pub(crate) revoked_at_ms: Option<i64>,
+}
+
+/// A stored key as listings read it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyInfoRow {
+    public_id: String,
+    user_id: String,
+    role: String,
+    last_four: String,
+    created_at_ms: i64,
+    revoked_at_ms: Option<i64>,
+    last_used_at_ms: Option<i64>,
+}
+
+/// A stored role, refusing names this version does not know.
+pub(crate) fn role_of(text: &str) -> Result<Role, StoreError> {
+    parse_role(text).ok_or_else(|| StoreError::Corrupt {
+        field: "role",
+        reason: format!("unknown role {text:?}"),
+    })
+}
+
+impl TryFrom<KeyInfoRow> for KeyInfo {
+    type Error = StoreError;
+
+    fn try_from(row: KeyInfoRow) -> Result<Self, StoreError> {
+        Ok(KeyInfo {
+            role: role_of(&row.role)?,
+            public_id: row.public_id,
+            user: row.user_id,
+            last_four: row.last_four,
+            created_at_ms: row.created_at_ms,
+            revoked_at_ms: row.revoked_at_ms,
+            last_used_at_ms: row.last_used_at_ms,
+        })
     }
 }
 

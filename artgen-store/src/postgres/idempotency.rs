@@ -21,7 +21,8 @@ const CLAIM: &str = "INSERT INTO idempotency \
     created_at_ms = excluded.created_at_ms, expires_at_ms = excluded.expires_at_ms \
     WHERE idempotency.expires_at_ms <= excluded.created_at_ms";
 
-const SELECT_LIVE: &str = "SELECT fingerprint, state, status::int8 AS status, content_type, body, images, \
+const SELECT_LIVE: &str =
+    "SELECT fingerprint, state, status::int8 AS status, content_type, body, images, \
     completed_at_ms FROM idempotency WHERE user_id = $1 AND idem_key = $2 AND expires_at_ms > $3";
 
 const COMPLETE: &str = "UPDATE idempotency SET state = 'done', status = $1, content_type = $2, \

@@ -12,52 +12,9 @@ use sqlx::{Postgres, QueryBuilder};
 use super::PostgresStore;
 use crate::error::{from_db, StoreError};
 use crate::keys::{
-    generate_key, hash_key, hashes_match, invalid_key, parse_role, ISSUE_ATTEMPTS, TOUCH_EVERY,
+    generate_key, hash_key, hashes_match, invalid_key, role_of, KeyInfoRow, KeyRow, ISSUE_ATTEMPTS,
+    TOUCH_EVERY,
 };
-
-/// A stored key as the authenticator reads it.
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    user_id: String,
-    role: String,
-    key_hash: Vec<u8>,
-    revoked_at_ms: Option<i64>,
-}
-
-/// A stored key as listings read it.
-#[derive(sqlx::FromRow)]
-struct KeyInfoRow {
-    public_id: String,
-    user_id: String,
-    role: String,
-    last_four: String,
-    created_at_ms: i64,
-    revoked_at_ms: Option<i64>,
-    last_used_at_ms: Option<i64>,
-}
-
-fn role_of(text: &str) -> Result<Role, StoreError> {
-    parse_role(text).ok_or_else(|| StoreError::Corrupt {
-        field: "role",
-        reason: format!("unknown role {text:?}"),
-    })
-}
-
-impl TryFrom<KeyInfoRow> for KeyInfo {
-    type Error = StoreError;
-
-    fn try_from(row: KeyInfoRow) -> Result<Self, StoreError> {
-        Ok(KeyInfo {
-            role: role_of(&row.role)?,
-            public_id: row.public_id,
-            user: row.user_id,
-            last_four: row.last_four,
-            created_at_ms: row.created_at_ms,
-            revoked_at_ms: row.revoked_at_ms,
-            last_used_at_ms: row.last_used_at_ms,
-        })
-    }
-}
 
 const TOUCH: &str =
     "UPDATE api_keys SET last_used_at_ms = greatest(coalesce(last_used_at_ms, 0), $1) \

@@ -4,7 +4,6 @@
 use artgen_core::domain::{ApiKey, KeyEnv, Principal, Role};
 use artgen_core::ports::{Authenticator, KeyStore};
 use std::sync::PoisonError;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -12,59 +11,10 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::writer::Op;
 use super::SqliteStore;
 use crate::error::{from_db, StoreError};
-use crate::keys::{generate_key, hash_key, hashes_match, invalid_key, parse_role, KeyInfo};
-
-/// A key's `last_used_at_ms` is written at most this often (it is a hint for operators, not
-/// an audit log).
-pub(super) const TOUCH_EVERY: Duration = Duration::from_secs(60);
-
-/// Attempts at drawing a key whose public id is not taken yet (a collision of 8 random base62
-/// characters is already unlikely once).
-const ISSUE_ATTEMPTS: usize = 3;
-
-/// A stored key as the authenticator reads it.
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    user_id: String,
-    role: String,
-    key_hash: Vec<u8>,
-    revoked_at_ms: Option<i64>,
-}
-
-/// A stored key as listings read it.
-#[derive(sqlx::FromRow)]
-struct KeyInfoRow {
-    public_id: String,
-    user_id: String,
-    role: String,
-    last_four: String,
-    created_at_ms: i64,
-    revoked_at_ms: Option<i64>,
-    last_used_at_ms: Option<i64>,
-}
-
-fn role_of(text: &str) -> Result<Role, StoreError> {
-    parse_role(text).ok_or_else(|| StoreError::Corrupt {
-        field: "role",
-        reason: format!("unknown role {text:?}"),
-    })
-}
-
-impl TryFrom<KeyInfoRow> for KeyInfo {
-    type Error = StoreError;
-
-    fn try_from(row: KeyInfoRow) -> Result<Self, StoreError> {
-        Ok(KeyInfo {
-            role: role_of(&row.role)?,
-            public_id: row.public_id,
-            user: row.user_id,
-            last_four: row.last_four,
-            created_at_ms: row.created_at_ms,
-            revoked_at_ms: row.revoked_at_ms,
-            last_used_at_ms: row.last_used_at_ms,
-        })
-    }
-}
+use crate::keys::{
+    generate_key, hash_key, hashes_match, invalid_key, role_of, KeyInfo, KeyInfoRow, KeyRow,
+    ISSUE_ATTEMPTS, TOUCH_EVERY,
+};
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
