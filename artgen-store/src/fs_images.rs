@@ -39,6 +39,7 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::config::Durability;
 use crate::error::StoreError;
+use crate::image_layout::{extension, is_sha256_hex};
 use crate::verify::VerifiedBody;
 
 /// What `meta/<id>.json` holds.
@@ -62,20 +63,6 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         path: path.to_owned(),
         source,
     }
-}
-
-fn extension(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::Png => "png",
-        OutputFormat::Jpeg => "jpg",
-        OutputFormat::Webp => "webp",
-        OutputFormat::Gif => "gif",
-        OutputFormat::Svg => "svg",
-    }
-}
-
-fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Mode of the folders this crate creates: owner only.

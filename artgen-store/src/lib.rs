@@ -48,6 +48,7 @@ pub mod error;
 pub mod fs_images;
 pub mod governor;
 mod idempotency;
+mod image_layout;
 pub mod keys;
 pub mod object_images;
 pub mod postgres;

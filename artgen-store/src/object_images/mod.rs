@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
+use crate::image_layout::{extension, is_sha256_hex};
 use crate::verify::VerifiedBody;
 
 /// What `meta/<id>.json` holds (a superset of the filesystem store's file).
@@ -73,20 +74,6 @@ impl std::fmt::Debug for ObjectImageStore {
             .field("presigns", &self.signer.is_some())
             .finish()
     }
-}
-
-fn extension(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::Png => "png",
-        OutputFormat::Jpeg => "jpg",
-        OutputFormat::Webp => "webp",
-        OutputFormat::Gif => "gif",
-        OutputFormat::Svg => "svg",
-    }
-}
-
-fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn is_not_found(err: &object_store::Error) -> bool {
