@@ -81,7 +81,8 @@ async fn a_request_against_a_write_locked_database_is_answered_and_its_row_arriv
     let mut rows = Vec::new();
     while Instant::now() < deadline {
         rows = app.store.list(&UsageQuery::default()).await.expect("rows");
-        if !rows.is_empty() {
+        // The spool is emptied just after the commit that applied it: wait for both.
+        if !rows.is_empty() && app.store.spooled_writes() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
