@@ -471,7 +471,7 @@ pub async fn build(
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),
     };
-    let service = ArtGen::new(catalog, ports);
+    let service = ArtGen::new(catalog, ports).with_rate_weights(settings.rate_limit.weights);
     let signer = signing_key(&settings.data_dir)?;
     let http = HttpConfig {
         public_url: settings.public_url.clone(),

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use artgen_core::ports::RateWeights;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -131,14 +132,17 @@ impl DatabaseConfig {
     }
 }
 
-/// Per-key token bucket of the in-memory [`GovernorRateLimiter`](crate::GovernorRateLimiter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Per-key token bucket of the rate limiters ([`GovernorRateLimiter`](crate::GovernorRateLimiter)
+/// and the Redis one), and what a request costs in its units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Units refilled per minute (the sustained rate).
     pub per_minute: u32,
     /// Units available at once (the bucket size); also the largest cost ever admitted.
     pub burst: u32,
+    /// What one request costs in units, by quality, size and count (`[rate_limit.weights]`).
+    pub weights: RateWeights,
 }
 
 impl Default for RateLimitConfig {
@@ -147,6 +151,7 @@ impl Default for RateLimitConfig {
         Self {
             per_minute: 60,
             burst: 10,
+            weights: RateWeights::default(),
         }
     }
 }
@@ -156,6 +161,13 @@ impl RateLimitConfig {
     #[must_use]
     pub fn with_per_minute(mut self, per_minute: u32) -> Self {
         self.per_minute = per_minute;
+        self
+    }
+
+    /// Sets the weights that price a request in units.
+    #[must_use]
+    pub fn with_weights(mut self, weights: RateWeights) -> Self {
+        self.weights = weights;
         self
     }
 
@@ -169,8 +181,10 @@ impl RateLimitConfig {
     /// Checks that the limiter can be built from this configuration.
     ///
     /// # Errors
-    /// [`StoreError::InvalidConfig`] when the rate or the burst is zero.
+    /// [`StoreError::InvalidConfig`] when the rate or the burst is zero, or a weight is
+    /// negative or not a number.
     pub fn validate(&self) -> Result<(), StoreError> {
+        self.weights.validate().map_err(StoreError::InvalidConfig)?;
         if self.per_minute == 0 {
             return Err(StoreError::InvalidConfig(
                 "rate_limit.per_minute must be at least 1".to_owned(),
@@ -206,6 +220,23 @@ mod tests {
             .validate()
             .is_err());
         assert!(RateLimitConfig::default().with_burst(0).validate().is_err());
+        let negative = RateWeights {
+            high: -2.0,
+            ..RateWeights::default()
+        };
+        assert!(RateLimitConfig::default()
+            .with_weights(negative)
+            .validate()
+            .is_err());
+    }
+
+    #[test]
+    fn weights_are_a_table_under_the_rate_limit() {
+        let config: RateLimitConfig =
+            serde_json::from_str(r#"{"weights": {"high": 4.0}}"#).expect("a partial table");
+        assert_eq!(config.weights.high, 4.0);
+        assert_eq!(config.weights.low, 1.0);
+        assert!(serde_json::from_str::<RateLimitConfig>(r#"{"weights": {"huge": 1}}"#).is_err());
     }
 
     #[test]
@@ -241,7 +272,7 @@ mod tests {
     proptest! {
         #[test]
         fn config_round_trips_through_json(per_minute in any::<u32>(), burst in any::<u32>()) {
-            let config = RateLimitConfig { per_minute, burst };
+            let config = RateLimitConfig { per_minute, burst, ..RateLimitConfig::default() };
             let json = serde_json::to_string(&config).expect("serialises");
             let back: RateLimitConfig = serde_json::from_str(&json).expect("deserialises");
             prop_assert_eq!(back, config);

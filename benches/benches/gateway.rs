@@ -56,6 +56,7 @@ async fn main() {
         rate_limit: RateLimitConfig {
             per_minute: 1_000_000,
             burst: 100_000,
+            ..RateLimitConfig::default()
         },
         ..Settings::default()
     };

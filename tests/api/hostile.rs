@@ -244,6 +244,7 @@ async fn a_caller_without_a_key_or_over_their_rate_limit_is_refused_before_waiti
         rate_limit: artgen_store::RateLimitConfig {
             per_minute: 1,
             burst: 1,
+            ..artgen_store::RateLimitConfig::default()
         },
         tweak: |s| s.max_concurrent_uploads = 1,
         ..TestOptions::default()

@@ -12,6 +12,7 @@ async fn concurrent_requests_beyond_the_burst_get_429_with_retry_after() {
         rate_limit: RateLimitConfig {
             per_minute: 1,
             burst,
+            ..RateLimitConfig::default()
         },
         ..TestOptions::default()
     })
@@ -74,4 +75,48 @@ async fn futures_join(
         });
     }
     tasks.join_all().await
+}
+
+#[tokio::test]
+async fn a_request_is_charged_units_by_what_it_asks_for_and_the_headers_count_units() {
+    let app = spawn_app(TestOptions {
+        rate_limit: RateLimitConfig {
+            per_minute: 1,
+            burst: 4,
+            ..RateLimitConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    upstream::mount_images(app.upstream.as_ref().expect("wiremock")).await;
+
+    let mut two_images = body("dall-e-2", "256x256");
+    two_images["n"] = 2.into();
+    let admitted = app.generate(Some(&app.user_key), &two_images).await;
+    assert_eq!(admitted.status(), 200);
+    let remaining = admitted
+        .headers()
+        .get("x-ratelimit-remaining-requests")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(remaining.as_deref(), Some("2"), "two images took two units");
+
+    let mut dear = body("gpt-image-2", "1536x1024");
+    dear["quality"] = "high".into();
+    dear["n"] = 2.into();
+    let refused = app.generate(Some(&app.user_key), &dear).await;
+    assert_eq!(refused.status(), 429);
+    assert!(
+        refused.headers().get("retry-after").is_none(),
+        "six units never fit a burst of four"
+    );
+    let json = json_of(refused).await;
+    assert_error(&json, "rate_limit_exceeded", None);
+    let message = json["error"]["message"].as_str().expect("a message");
+    assert!(message.contains("costs 6 rate-limit units"), "{message}");
+    assert_eq!(
+        app.upstream_calls().await,
+        1,
+        "the refused request was not sent"
+    );
 }

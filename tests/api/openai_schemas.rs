@@ -365,6 +365,7 @@ async fn every_class_of_error_matches_error_response() {
         rate_limit: RateLimitConfig {
             per_minute: 1,
             burst: 1,
+            ..RateLimitConfig::default()
         },
         ..TestOptions::default()
     })

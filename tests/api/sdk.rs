@@ -36,6 +36,7 @@ pub(crate) async fn servers() -> SdkServers {
         rate_limit: RateLimitConfig {
             per_minute: 1,
             burst: 1,
+            ..RateLimitConfig::default()
         },
         ..TestOptions::default()
     })

@@ -59,6 +59,7 @@ impl Default for TestOptions {
             rate_limit: RateLimitConfig {
                 per_minute: 6000,
                 burst: 1000,
+                ..RateLimitConfig::default()
             },
             retry: RetryPolicy::default().with_base_delay(Duration::from_millis(10)),
             max_body_bytes: 64 * 1024,

@@ -19,7 +19,7 @@ pub use provider::{
     ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, ResponseEcho, StreamEvent,
 };
 pub use rate_limiter::{
-    RateDecision, RateLimitSlot, RateLimitStatus, RateLimiter, RateQuota, Unlimited,
+    RateDecision, RateLimitSlot, RateLimitStatus, RateLimiter, RateQuota, RateWeights, Unlimited,
 };
 pub use telemetry::{NoTelemetry, Telemetry};
 pub use usage_store::UsageStore;

@@ -22,7 +22,7 @@ use crate::domain::{
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
     Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderResponse, RateLimitSlot,
-    RateLimiter, RateQuota, ResponseEcho, Telemetry, UsageStore,
+    RateLimiter, RateQuota, RateWeights, ResponseEcho, Telemetry, UsageStore,
 };
 
 /// The adapters a service is built from.
@@ -138,6 +138,7 @@ pub struct ArtGen {
 struct Inner {
     catalog: Arc<Catalog>,
     ports: Ports,
+    rate_weights: RateWeights,
 }
 
 impl std::fmt::Debug for ArtGen {
@@ -155,8 +156,27 @@ impl ArtGen {
             inner: Arc::new(Inner {
                 catalog: Arc::new(catalog),
                 ports,
+                rate_weights: RateWeights::default(),
             }),
         }
+    }
+
+    /// The same service, charging requests rate-limit units by `weights` (the default:
+    /// [`RateWeights::default`]).
+    #[must_use]
+    pub fn with_rate_weights(self, weights: RateWeights) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                catalog: Arc::clone(&self.inner.catalog),
+                ports: self.inner.ports.clone(),
+                rate_weights: weights,
+            }),
+        }
+    }
+
+    /// The weights that price requests in rate-limit units.
+    pub fn rate_weights(&self) -> &RateWeights {
+        &self.inner.rate_weights
     }
 
     /// The model catalogue.
@@ -326,58 +346,75 @@ impl ArtGen {
         Ok(vec![warning])
     }
 
-    /// Takes the caller's rate-limit unit for a request now, before its body is read; the
-    /// request's later admission then takes none. The edge does this for uploads, so that a
-    /// caller over their limit is refused before holding an upload slot. The unit is spent
-    /// even if the request then fails validation or is answered from the idempotency store.
+    /// Takes one unit of the caller's rate limit for a request now, before its body is read;
+    /// the request's later admission then takes only the rest of its cost (see
+    /// [`RateWeights`]). The edge does this for uploads, so that a caller over their limit is
+    /// refused before holding an upload slot. The unit is spent even if the request then
+    /// fails validation or is answered from the idempotency store.
     ///
     /// # Errors
     /// `rate_limited` with a retry delay (or none, when one unit exceeds the burst);
     /// `internal_error` when the limiter's backend fails.
     pub async fn admit_early(&self, ctx: &RequestContext) -> Result<()> {
-        self.take_rate_unit(ctx).await?;
-        ctx.rate_limit.mark_prepaid();
+        self.take_rate_units(ctx, 1, 1).await?;
+        ctx.rate_limit.mark_prepaid(1);
         Ok(())
     }
 
-    /// Takes one unit of the caller's rate limit, leaving the limit's status in the context.
-    async fn take_rate_unit(&self, ctx: &RequestContext) -> Result<()> {
+    /// What a job costs in rate-limit units under the service's weights.
+    pub fn rate_units(&self, job: &ImageJob) -> u32 {
+        self.inner.rate_weights.units(job)
+    }
+
+    /// Takes `units` of the caller's rate limit (of a request costing `cost` in all), leaving
+    /// the limit's status in the context.
+    async fn take_rate_units(&self, ctx: &RequestContext, units: u32, cost: u32) -> Result<()> {
         let ports = &self.inner.ports;
         let quota = RateQuota::from(&ctx.principal.limits);
         let decision = ports
             .rate_limiter
-            .acquire(&ctx.principal.user, 1, quota)
+            .acquire(&ctx.principal.user, units, quota)
             .await?;
         if let Some(status) = decision.status {
             ctx.rate_limit.set(status);
         }
         if !decision.admitted {
             ports.telemetry.rate_limited(&ctx.principal.user);
+            let plural = if cost == 1 { "unit" } else { "units" };
             let limit = decision.status.map_or(String::new(), |s| {
-                format!(" ({} requests per minute)", s.limit)
+                format!(" ({} units per minute)", s.limit)
             });
             let error = Error::new(
                 ErrorCode::RateLimited,
-                format!("your rate limit{limit} is reached; retry after the Retry-After delay"),
+                format!(
+                    "this request costs {cost} rate-limit {plural} and your rate limit{limit} \
+                     is reached; retry after the Retry-After delay"
+                ),
             );
             return Err(match decision.retry_after {
                 Some(after) => error.with_retry_after(after),
                 None => Error::new(
                     ErrorCode::RateLimited,
-                    "this request costs more than your rate limit's burst can ever admit",
+                    format!(
+                        "this request costs {cost} rate-limit {plural}, more than your rate \
+                         limit's burst can ever admit; ask for fewer, smaller or lower-quality \
+                         images"
+                    ),
                 ),
             });
         }
         Ok(())
     }
 
-    /// Rate limit (unless [`ArtGen::admit_early`] took the unit), then the usage row that
-    /// records this request, written as `started` before anything is sent upstream.
+    /// Rate limit (the job's units, less any [`ArtGen::admit_early`] took), then the usage
+    /// row that records this request, written as `started` before anything is sent upstream.
     async fn admit(&self, ctx: &RequestContext, job: &ImageJob) -> Result<UsageRecord> {
         let ports = &self.inner.ports;
         let (_, estimate) = job.estimate();
-        if !ctx.rate_limit.take_prepaid() {
-            self.take_rate_unit(ctx).await?;
+        let cost = self.rate_units(job);
+        let due = cost.saturating_sub(ctx.rate_limit.take_prepaid());
+        if due > 0 {
+            self.take_rate_units(ctx, due, cost).await?;
         }
         let row = self.started_row(ctx, job, estimate);
         if let Err(err) = ports.usage.start(&row).await {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::*;
-use crate::domain::{EditParams, Operation, Role, UploadedImage, VariationParams};
+use crate::domain::{EditParams, Operation, Quality, Role, UploadedImage, VariationParams};
 use crate::testing::{render, InMemoryUsageStore, MockProvider, MockStep};
 
 struct Harness {
@@ -309,6 +309,120 @@ async fn a_request_admitted_early_is_not_charged_again_when_it_runs() {
     let refused = second.expect_err("no unit left");
     assert_eq!(refused.code(), ErrorCode::RateLimited);
     assert!(refused.retry_after().is_some());
+}
+
+/// Admits everything and records the cost of each call.
+#[derive(Default)]
+struct Costs(std::sync::Mutex<Vec<u32>>);
+
+impl Costs {
+    fn taken(&self) -> Vec<u32> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+}
+
+#[async_trait]
+impl RateLimiter for Costs {
+    async fn acquire(
+        &self,
+        _key: &str,
+        cost: u32,
+        _quota: crate::ports::RateQuota,
+    ) -> Result<crate::ports::RateDecision> {
+        self.0.lock().expect("not poisoned").push(cost);
+        Ok(crate::ports::RateDecision::admit(None))
+    }
+}
+
+fn weighed(model: &str, size: &str, quality: Quality, n: u32) -> GenerateParams {
+    GenerateParams {
+        quality: Some(quality),
+        n: Some(n),
+        ..generate(model, size)
+    }
+}
+
+#[tokio::test]
+async fn a_request_is_charged_units_by_quality_size_and_count() {
+    let costs = Arc::new(Costs::default());
+    let mut ports = Ports::in_memory(Arc::new(MockProvider::new()));
+    ports.rate_limiter = costs.clone();
+    let service = ArtGen::new(Catalog::default(), ports);
+
+    for params in [
+        generate("dall-e-2", "256x256"),
+        weighed("gpt-image-2", "1024x1024", Quality::Low, 1),
+        weighed("gpt-image-2", "1024x1024", Quality::Medium, 1),
+        weighed("gpt-image-2", "1536x1024", Quality::High, 1),
+        weighed("gpt-image-2", "1536x1024", Quality::High, 2),
+    ] {
+        service.generate(&ctx(), params).await.expect("admitted");
+    }
+
+    assert_eq!(costs.taken(), [1, 1, 1, 3, 6]);
+}
+
+#[tokio::test]
+async fn the_operator_s_weights_price_the_request() {
+    let costs = Arc::new(Costs::default());
+    let mut ports = Ports::in_memory(Arc::new(MockProvider::new()));
+    ports.rate_limiter = costs.clone();
+    let weights = RateWeights {
+        low: 3.0,
+        ..RateWeights::per_image()
+    };
+    let service = ArtGen::new(Catalog::default(), ports).with_rate_weights(weights);
+
+    let low = weighed("gpt-image-2", "1536x1024", Quality::Low, 2);
+    let high = weighed("gpt-image-2", "1536x1024", Quality::High, 2);
+    service.generate(&ctx(), low).await.expect("admitted");
+    service.generate(&ctx(), high).await.expect("admitted");
+
+    assert_eq!(costs.taken(), [6, 2], "low weighs 3, size ignored");
+    assert_eq!(service.rate_weights(), &weights);
+}
+
+#[tokio::test]
+async fn an_early_unit_is_deducted_from_the_request_s_cost() {
+    let costs = Arc::new(Costs::default());
+    let mut ports = Ports::in_memory(Arc::new(MockProvider::new()));
+    ports.rate_limiter = costs.clone();
+    let service = ArtGen::new(Catalog::default(), ports);
+    let first = ctx();
+
+    service.admit_early(&first).await.expect("admitted");
+    let params = weighed("gpt-image-2", "1536x1024", Quality::High, 1);
+    service.generate(&first, params).await.expect("admitted");
+
+    assert_eq!(
+        costs.taken(),
+        [1, 2],
+        "three units in all, one of them early"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_says_what_the_request_costs_in_units() {
+    let mut ports = Ports::in_memory(Arc::new(MockProvider::new()));
+    ports.rate_limiter = Arc::new(OneUnit::default());
+    let service = ArtGen::new(Catalog::default(), ports);
+
+    service
+        .generate(&ctx(), generate("dall-e-2", "256x256"))
+        .await
+        .expect("the one unit");
+    let params = weighed("gpt-image-2", "1536x1024", Quality::High, 2);
+    let refused = service
+        .generate(&ctx(), params)
+        .await
+        .expect_err("no unit left");
+
+    assert_eq!(refused.code(), ErrorCode::RateLimited);
+    assert!(
+        refused.message().contains("costs 6 rate-limit units"),
+        "{}",
+        refused.message()
+    );
 }
 
 #[tokio::test]

@@ -49,9 +49,11 @@ pub async fn authenticate_headers(
     state.service().authenticate(token.trim()).await
 }
 
-/// The caller's own limit in OpenAI's header names: `x-ratelimit-limit-requests` (per
-/// minute), `x-ratelimit-remaining-requests` and `x-ratelimit-reset-requests` (a duration in
-/// OpenAI's style, e.g. `1s`, `6m0s`).
+/// The caller's own limit in OpenAI's header names: `x-ratelimit-limit-requests` (units per
+/// minute), `x-ratelimit-remaining-requests` (units left) and `x-ratelimit-reset-requests` (a
+/// duration in OpenAI's style, e.g. `1s`, `6m0s`). The names say requests because OpenAI's
+/// do; the values count rate-limit units, which a request takes one or more of by what it
+/// asks for (`[rate_limit.weights]`).
 fn rate_limit_headers(headers: &mut axum::http::HeaderMap, status: RateLimitStatus) {
     let reset = {
         let millis = status.reset.as_millis();

@@ -14,7 +14,11 @@ fn limiter(
     burst: u32,
 ) -> (GovernorRateLimiter<FakeRelativeClock>, FakeRelativeClock) {
     let clock = FakeRelativeClock::default();
-    let config = RateLimitConfig { per_minute, burst };
+    let config = RateLimitConfig {
+        per_minute,
+        burst,
+        ..RateLimitConfig::default()
+    };
     let limiter = GovernorRateLimiter::with_clock(&config, clock.clone()).expect("valid config");
     (limiter, clock)
 }
@@ -138,10 +142,12 @@ fn zero_rate_or_burst_is_refused_by_the_constructor() {
     let zero_rate = RateLimitConfig {
         per_minute: 0,
         burst: 1,
+        ..RateLimitConfig::default()
     };
     let zero_burst = RateLimitConfig {
         per_minute: 1,
         burst: 0,
+        ..RateLimitConfig::default()
     };
 
     assert!(GovernorRateLimiter::new(&zero_rate).is_err());

@@ -10,6 +10,7 @@ mod idempotency;
 mod images;
 mod keys;
 mod limiter;
+mod limiter_conformance;
 mod object_images;
 mod postgres;
 mod redis_limiter;

@@ -21,4 +21,5 @@
 
 pub mod idempotency;
 pub mod keys;
+pub mod rate_limiter;
 pub mod usage;
