@@ -470,6 +470,37 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_table_names_every_setting() {
+        let readme = include_str!("../../../../README.md");
+        let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+        assert!(SETTING_NAMES.len() > 20, "{:?}", *SETTING_NAMES);
+        for name in SETTING_NAMES.iter() {
+            let named = |row: &&str| {
+                let setting = row.split('|').nth(1).unwrap_or_default();
+                setting.contains(&format!("`{name}`")) || setting.contains(&format!("`{name}."))
+            };
+            assert!(rows.iter().any(named), "README's table lacks `{name}`");
+        }
+    }
+
+    #[test]
+    fn variables_that_are_not_settings_name_no_setting() {
+        for var in [
+            "ARTGEN_CONFIG",
+            "ARTGEN_LOG",
+            "ARTGEN_LOG_FORMAT",
+            "ARTGEN_TEST_X",
+        ] {
+            assert_eq!(env_key(var), None, "{var}");
+        }
+        assert_eq!(env_key("ARTGEN_BIND").as_deref(), Some("bind"));
+        assert_eq!(
+            env_key("ARTGEN_CATALOG__DEFAULTS__GENERATE").as_deref(),
+            Some("catalog.defaults.generate")
+        );
+    }
+
+    #[test]
     fn unknown_config_keys_are_refused() {
         assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
     }
