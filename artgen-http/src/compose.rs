@@ -17,14 +17,13 @@ use artgen_core::ports::{
     Telemetry, UsageStore,
 };
 use artgen_core::{ArtGen, Ports};
-use artgen_openai::{
-    ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading, SecretString,
-};
+use artgen_openai::{ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading};
 use artgen_store::{
     FailoverLimiter, FsImageStore, GovernorRateLimiter, ImagesUrl, ObjectImageStore,
     ObjectStoreConfig, RedisRateLimiter,
 };
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::Metrics;
 use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
@@ -390,7 +389,8 @@ async fn rate_limiter(
 ) -> Result<Arc<dyn RateLimiter>, ComposeError> {
     let Some(url) = settings
         .redis_url
-        .as_deref()
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
         .filter(|u| !u.trim().is_empty())
     else {
         return Ok(local);

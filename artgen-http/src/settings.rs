@@ -14,10 +14,12 @@ use artgen_openai::ApiFlavor;
 
 use crate::middleware::IdempotencyConfig;
 use artgen_store::{DatabaseConfig, RateLimitConfig, RedisFailure};
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
-/// Everything the server is configured by (secrets excepted: the OpenAI key is read from the
-/// environment variable named in [`OpenAiSettings::api_key_env`]).
+/// Everything the server is configured by (the OpenAI keys excepted: each is read from the
+/// environment variable named in [`OpenAiSettings::api_key_env`]). URLs that may hold a
+/// password are [`SecretString`]s, so the `Debug` of the settings never shows one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -70,8 +72,10 @@ pub struct Settings {
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
     /// Redis shared by every replica for the rate limit (`redis://…`); unset: the in-process
-    /// limiter.
-    pub redis_url: Option<String>,
+    /// limiter. A secret (it may hold a password): `Debug` shows none of it, serialising
+    /// redacts the password.
+    #[serde(serialize_with = "redacted_url")]
+    pub redis_url: Option<SecretString>,
     /// What the rate limit does while Redis is unreachable: `fail_open` (the in-process
     /// limiter) or `fail_closed` (503).
     pub redis_failure: RedisFailure,
@@ -104,11 +108,25 @@ pub struct Settings {
     /// `Idempotency-Key` handling.
     pub idempotency: IdempotencyConfig,
     /// The database of usage, keys and idempotency records: `postgres://…` (shared by every
-    /// replica), or unset / `sqlite://` for the SQLite file in the data folder.
-    pub database_url: Option<String>,
+    /// replica), or unset / `sqlite://` for the SQLite file in the data folder. A secret (it
+    /// may hold a password): `Debug` shows none of it, serialising redacts the password.
+    #[serde(serialize_with = "redacted_url")]
+    pub database_url: Option<SecretString>,
     /// How usage is written: durability (`crash` or `power_loss`), patience with a locked
     /// database, the spool's size.
     pub database: DatabaseConfig,
+}
+
+/// Serialises a URL held as a secret with its password redacted (`artgen config` prints it
+/// so; the secret itself is read only where the connection is made).
+fn redacted_url<S: Serializer>(
+    url: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_some(&artgen_store::redact_url(url.expose_secret())),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// Behaviour of the mock provider (testers script delays with it).
@@ -211,6 +229,30 @@ impl Default for OpenAiSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_and_serialised_settings_never_show_a_password() {
+        let settings = Settings {
+            database_url: Some("postgres://app:hunter2@db:5432/artgen".into()),
+            redis_url: Some("redis://:sesame@cache:6379".into()),
+            ..Settings::default()
+        };
+
+        let debug = format!("{settings:?}");
+        let json = serde_json::to_string(&settings).expect("settings serialise");
+
+        for secret in ["hunter2", "sesame"] {
+            assert!(!debug.contains(secret), "Debug leaked {secret}: {debug}");
+            assert!(
+                !json.contains(secret),
+                "serialising leaked {secret}: {json}"
+            );
+        }
+        assert!(
+            json.contains("postgres://app:[redacted]@db:5432/artgen"),
+            "{json}"
+        );
+    }
 
     #[test]
     fn each_user_gets_a_quarter_of_the_upload_slots_unless_configured() {

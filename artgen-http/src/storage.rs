@@ -11,6 +11,7 @@ use std::sync::Arc;
 use artgen_core::ports::{Authenticator, IdempotencyStore, KeyStore, UsageStore};
 use artgen_core::ports::{Clock as _, SystemClock};
 use artgen_store::{PostgresConfig, PostgresStore, SqliteStore};
+use secrecy::ExposeSecret as _;
 
 use crate::compose::ComposeError;
 use crate::settings::Settings;
@@ -33,8 +34,8 @@ impl BackendKind {
         let default = || settings.data_dir.join("artgen.db");
         let Some(url) = settings
             .database_url
-            .as_deref()
-            .map(str::trim)
+            .as_ref()
+            .map(|url| url.expose_secret().trim())
             .filter(|u| !u.is_empty())
         else {
             return Ok(Self::Sqlite(default()));
@@ -249,7 +250,7 @@ mod tests {
     fn with_url(url: Option<&str>) -> Settings {
         Settings {
             data_dir: PathBuf::from("/data"),
-            database_url: url.map(str::to_owned),
+            database_url: url.map(Into::into),
             ..Settings::default()
         }
     }

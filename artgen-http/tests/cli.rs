@@ -239,6 +239,41 @@ fn config_prints_the_effective_settings_without_secrets() {
     );
 }
 
+#[test]
+fn nested_settings_come_from_the_environment_and_other_artgen_variables_are_ignored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = artgen(dir.path())
+        .env("ARTGEN_RATE_LIMIT__PER_MINUTE", "9")
+        .env("ARTGEN_OPENAI__TIMEOUT_SECS", "45")
+        .env("ARTGEN_DATABASE__DURABILITY", "power_loss")
+        .env("ARTGEN_TEST_SOMETHING", "not a setting")
+        .arg("config")
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(stdout.contains("per_minute = 9"), "{stdout}");
+    assert!(stdout.contains("timeout_secs = 45"), "{stdout}");
+    assert!(stdout.contains("durability = \"power_loss\""), "{stdout}");
+}
+
+#[test]
+fn an_invalid_variable_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = artgen(dir.path())
+        .env("ARTGEN_OPENAI__TIMEOUT_SECS", "soon")
+        .arg("config")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ARTGEN_OPENAI__TIMEOUT_SECS=\"soon\": "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
 /// The permission bits of `path`, in octal.
 #[cfg(unix)]
 fn mode(path: &Path) -> String {

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-pub use crate::secret::SecretString;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Which dialect of the Image API the upstream speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,6 +58,8 @@ pub struct OpenAiConfig {
     /// Azure: the resource's endpoint, e.g. `https://my-resource.openai.azure.com`.
     pub base_url: String,
     /// The API key, sent as `Authorization: Bearer <key>` (OpenAI) or `api-key: <key>` (Azure).
+    /// Its `Debug` is redacted and it serialises as [`OpenAiConfig::REDACTED`].
+    #[serde(serialize_with = "redacted")]
     pub api_key: SecretString,
     /// Azure only: the `api-version` query parameter of every call.
     pub api_version: String,
@@ -86,6 +87,8 @@ pub struct OpenAiConfig {
 impl OpenAiConfig {
     /// Default [`OpenAiConfig::name`].
     pub const DEFAULT_NAME: &'static str = "openai";
+    /// What a serialised config holds instead of its [`OpenAiConfig::api_key`].
+    pub const REDACTED: &'static str = "[redacted]";
     /// Default [`OpenAiConfig::base_url`].
     pub const DEFAULT_BASE_URL: &'static str = "https://api.openai.com/v1";
     /// Default [`OpenAiConfig::api_version`] (Azure's first version with image edits and
@@ -204,6 +207,11 @@ impl Default for OpenAiConfig {
     }
 }
 
+/// Serialises a secret as [`OpenAiConfig::REDACTED`], never as itself.
+fn redacted<S: Serializer>(_secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(OpenAiConfig::REDACTED)
+}
+
 impl fmt::Display for OpenAiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at {}", self.name, self.base_url)
@@ -213,6 +221,7 @@ impl fmt::Display for OpenAiConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret as _;
 
     const KEY: &str = "sk-live-do-not-print-me";
 
@@ -225,7 +234,7 @@ mod tests {
 
         assert!(!debug.contains(KEY), "Debug leaked the key: {debug}");
         assert!(!display.contains(KEY), "Display leaked the key: {display}");
-        assert!(debug.contains("[redacted]"));
+        assert!(debug.contains("REDACTED"), "{debug}");
         assert_eq!(config.api_key.expose_secret(), KEY);
     }
 
@@ -246,7 +255,7 @@ mod tests {
 
         assert_eq!(config.name, "openai");
         assert_eq!(config.base_url, "https://api.openai.com/v1");
-        assert!(config.api_key.is_empty());
+        assert!(config.api_key.expose_secret().is_empty());
         assert_eq!(config.timeout, Duration::from_secs(600));
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.max_response_bytes, 256 * 1024 * 1024);

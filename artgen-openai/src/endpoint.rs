@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use artgen_core::domain::ModelSpec;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::Url;
+use secrecy::ExposeSecret as _;
 
 use crate::config::{ApiFlavor, OpenAiConfig};
 use crate::error::OpenAiError;

@@ -25,7 +25,8 @@
 //! - The upstream's **rate-limit headers** (`x-ratelimit-*`) of every answer reach an optional
 //!   [`QuotaObserver`] as a [`QuotaReading`].
 //! - The key is sent as `Authorization: Bearer <key>` (Azure: `api-key: <key>`) in a header
-//!   marked sensitive, and never logged: [`SecretString`] prints `[redacted]`.
+//!   marked sensitive, and never logged: [`SecretString`] (from the `secrecy`
+//!   crate, shared by the workspace) prints `[REDACTED]` and is zeroed on drop.
 //!
 //! The library never reads the environment; the binary fills in an [`OpenAiConfig`].
 //!
@@ -81,13 +82,14 @@ mod headers;
 mod multipart;
 mod quota;
 mod seconds;
-mod secret;
 mod slots;
 mod sse;
 mod stream;
 mod types;
 
 pub use client::OpenAiProvider;
-pub use config::{ApiFlavor, OpenAiConfig, SecretString};
+pub use config::{ApiFlavor, OpenAiConfig};
 pub use error::{ApiError, OpenAiError};
 pub use quota::{parse_go_duration, QuotaObserver, QuotaReading};
+/// The redacting secret type of the workspace (re-exported so callers need not name the crate).
+pub use secrecy::{ExposeSecret, SecretString};

@@ -16,7 +16,7 @@ async fn replica() -> TestApp {
         upstream: Upstream::Mock,
         rate_limit: RateLimitConfig::default().with_per_minute(1).with_burst(3),
         tweak: |s| {
-            s.redis_url = std::env::var("ARTGEN_TEST_REDIS_URL").ok();
+            s.redis_url = std::env::var("ARTGEN_TEST_REDIS_URL").ok().map(Into::into);
             s.redis_key_prefix = prefix();
         },
         ..TestOptions::default()

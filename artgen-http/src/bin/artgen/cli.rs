@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::LazyLock;
+
 use anyhow::{Context as _, Result};
-use artgen_core::domain::UnknownParams;
 use artgen_http::settings::Settings;
 use clap::{Args, Parser, Subcommand};
+use figment::providers::{Env, Format as _, Toml};
+use figment::Figment;
 
 use crate::error::UserError;
 use crate::keys::{self, KeysCommand};
@@ -147,24 +150,117 @@ fn redacted_toml(settings: &Settings) -> Result<String> {
     text.context("rendering settings")
 }
 
-/// Defaults, then the TOML file, then environment variables.
+/// Defaults, then the TOML file, then environment variables, validated once.
 fn load_settings(file: Option<&Path>) -> Result<Settings> {
-    let mut settings = match file {
+    let text = match file {
         Some(path) => {
             let text =
                 std::fs::read_to_string(path).map_err(|source| UserError::ConfigUnreadable {
                     path: path.to_owned(),
                     source,
                 })?;
-            toml::from_str(&text).map_err(|err| UserError::ConfigInvalid {
+            // The file alone first: its errors keep their line and column, and an unknown
+            // key in it is refused (`deny_unknown_fields`).
+            toml::from_str::<Settings>(&text).map_err(|err| UserError::ConfigInvalid {
                 path: path.to_owned(),
                 reason: toml_error(&text, &err),
-            })?
+            })?;
+            Some(text)
         }
-        None => Settings::default(),
+        None => None,
     };
-    apply_env(&mut settings, |name| std::env::var(name).ok())?;
-    Ok(settings)
+    layered(text.as_deref())
+}
+
+/// The settings from the file's text (already checked on its own) and the environment: the
+/// struct's `#[serde(default)]` is the bottom layer, the file over it, the variables
+/// [`env_key`] maps over both. A refused value is reported as the variable that holds it.
+fn layered(file: Option<&str>) -> Result<Settings> {
+    let base = || match file {
+        Some(text) => Figment::from(Toml::string(text)),
+        None => Figment::new(),
+    };
+    let err = match with_env(base(), |_| true).extract::<Settings>() {
+        Ok(settings) => return Ok(settings),
+        Err(err) => err,
+    };
+    // Which variable? Each alone over the file: the first refused on its own is named.
+    for (name, value) in std::env::vars_os() {
+        let (name, value) = (name.to_string_lossy(), value.to_string_lossy());
+        if env_key(&name).is_none() {
+            continue;
+        }
+        let only = name.to_string();
+        if let Err(alone) = with_env(base(), move |var| var == only).extract::<Settings>() {
+            return Err(UserError::BadVariable {
+                name: name.into_owned(),
+                value: redact::url(value.trim()),
+                reason: alone.kind.to_string().replace("``", "`"),
+            }
+            .into());
+        }
+    }
+    // None is refused alone, only together.
+    Err(UserError::BadVariable {
+        name: "ARTGEN_*".to_owned(),
+        value: String::new(),
+        reason: err.to_string(),
+    }
+    .into())
+}
+
+/// Documented flat variables of nested settings, kept from before the `__` form: each is the
+/// same setting as its nested name (`ARTGEN_RATE_LIMIT__PER_MINUTE`), which wins when both are
+/// set.
+const ALIASES: &[(&str, &str)] = &[
+    ("ARTGEN_RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute"),
+    ("ARTGEN_RATE_LIMIT_BURST", "rate_limit.burst"),
+    ("ARTGEN_DATABASE_DURABILITY", "database.durability"),
+    ("OPENAI_BASE_URL", "openai.base_url"),
+];
+
+/// The top-level setting names (the keys of [`Settings`] as serialised).
+static SETTING_NAMES: LazyLock<Vec<String>> =
+    LazyLock::new(|| match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    });
+
+/// The setting an environment variable sets, as a dotted path (`rate_limit.per_minute`): an
+/// alias from [`ALIASES`], or `ARTGEN_` + the path in upper case with `__` between its parts.
+/// A variable whose first part names no setting (`ARTGEN_LOG`, `ARTGEN_CONFIG`,
+/// `ARTGEN_TEST_*`, anything else) is not a setting and is left alone; one whose first part
+/// does is checked like the file (an unknown nested key or a bad value is refused).
+fn env_key(var: &str) -> Option<String> {
+    if let Some((_, key)) = ALIASES.iter().find(|(alias, _)| *alias == var) {
+        return Some((*key).to_owned());
+    }
+    let path = var.strip_prefix("ARTGEN_")?.to_ascii_lowercase();
+    let first = path.split("__").next()?;
+    if !SETTING_NAMES.iter().any(|name| name == first) {
+        return None;
+    }
+    Some(path.replace("__", "."))
+}
+
+/// The environment layered over `base`: the flat [`ALIASES`], then the `ARTGEN_` paths (so a
+/// path wins over its alias); only the variables `keep` accepts.
+fn with_env<K>(base: Figment, keep: K) -> Figment
+where
+    K: Fn(&str) -> bool + Clone + 'static,
+{
+    let layer = |aliases: bool, keep: K| {
+        Env::raw().filter_map(move |var| {
+            let var = var.as_str();
+            let alias = ALIASES.iter().any(|(name, _)| *name == var);
+            if alias != aliases || !keep(var) {
+                return None;
+            }
+            env_key(var).map(Into::into)
+        })
+    };
+    base.merge(layer(true, keep.clone()))
+        .merge(layer(false, keep))
 }
 
 /// A TOML error on one line: `line L, column C: message` (the parser's own rendering quotes
@@ -182,170 +278,163 @@ fn toml_error(text: &str, err: &toml::de::Error) -> String {
     }
 }
 
-fn apply_env(settings: &mut Settings, var: impl Fn(&str) -> Option<String>) -> Result<()> {
-    fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, UserError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        value.parse().map_err(|e: T::Err| UserError::BadVariable {
-            name: name.to_owned(),
-            value: value.to_owned(),
-            reason: e.to_string(),
-        })
-    }
-    if let Some(v) = var("ARTGEN_BIND") {
-        settings.bind = parse("ARTGEN_BIND", &v)?;
-    }
-    if let Some(v) = var("ARTGEN_DATA_DIR") {
-        settings.data_dir = PathBuf::from(v);
-    }
-    if let Some(v) = var("ARTGEN_PUBLIC_URL") {
-        settings.public_url = Some(v);
-    }
-    if let Some(v) = var("ARTGEN_METRICS_PUBLIC") {
-        settings.metrics_public = parse("ARTGEN_METRICS_PUBLIC", &v)?;
-    }
-    if let Some(v) = var("ARTGEN_RATE_LIMIT_PER_MINUTE") {
-        settings.rate_limit.per_minute = parse("ARTGEN_RATE_LIMIT_PER_MINUTE", &v)?;
-    }
-    if let Some(v) = var("ARTGEN_RATE_LIMIT_BURST") {
-        settings.rate_limit.burst = parse("ARTGEN_RATE_LIMIT_BURST", &v)?;
-    }
-    if let Some(v) = var("ARTGEN_MAX_UPLOADS_PER_USER") {
-        settings.max_uploads_per_user = Some(parse("ARTGEN_MAX_UPLOADS_PER_USER", &v)?);
-    }
-    if let Some(v) = var("ARTGEN_MAX_CONNECTIONS") {
-        settings.max_connections = parse("ARTGEN_MAX_CONNECTIONS", &v)?;
-    }
-    for (name, slot) in [
-        (
-            "ARTGEN_BODY_READ_TIMEOUT_SECS",
-            &mut settings.body_read_timeout_secs,
-        ),
-        (
-            "ARTGEN_HEADER_READ_TIMEOUT_SECS",
-            &mut settings.header_read_timeout_secs,
-        ),
-        (
-            "ARTGEN_KEEP_ALIVE_TIMEOUT_SECS",
-            &mut settings.keep_alive_timeout_secs,
-        ),
-        (
-            "ARTGEN_SHUTDOWN_GRACE_SECS",
-            &mut settings.shutdown_grace_secs,
-        ),
-        ("ARTGEN_KEY_CACHE_SECS", &mut settings.key_cache_secs),
-    ] {
-        if let Some(v) = var(name) {
-            *slot = parse(name, &v)?;
-        }
-    }
-    if let Some(v) = var("OPENAI_BASE_URL") {
-        settings.openai.base_url = Some(v);
-    }
-    if let Some(v) = var("ARTGEN_REDIS_URL") {
-        settings.redis_url = Some(v);
-    }
-    if let Some(v) = var("ARTGEN_IMAGES_URL") {
-        settings.images_url = Some(v);
-    }
-    if let Some(v) = var("ARTGEN_DATABASE_URL") {
-        settings.database_url = Some(v);
-    }
-    if let Some(v) = var("ARTGEN_CATALOG_FILE") {
-        settings.catalog_file = Some(PathBuf::from(v));
-    }
-    if let Some(v) = var("ARTGEN_DATABASE_DURABILITY") {
-        settings.database.durability = parse("ARTGEN_DATABASE_DURABILITY", &v)?;
-    }
-    if let Some(v) = var("ARTGEN_UNKNOWN_PARAMS") {
-        settings.unknown_params = match v.trim() {
-            "forward" => UnknownParams::Forward,
-            "reject" => UnknownParams::Reject,
-            other => {
-                return Err(UserError::BadVariable {
-                    name: "ARTGEN_UNKNOWN_PARAMS".to_owned(),
-                    value: other.to_owned(),
-                    reason: "expected forward or reject".to_owned(),
-                }
-                .into())
-            }
-        };
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Runs `test` with these variables set (and restored after), one test at a time.
+    fn with_vars(vars: &[(&str, &str)], test: impl FnOnce()) {
+        // The jail's error type is figment's (large); these closures never return one.
+        #[allow(clippy::result_large_err)]
+        figment::Jail::expect_with(|jail| {
+            for (name, value) in vars {
+                jail.set_env(name, value);
+            }
+            test();
+            Ok(())
+        });
+    }
+
     #[test]
     fn environment_overrides_the_file() {
-        let mut settings: Settings =
-            toml::from_str("bind = \"0.0.0.0:9000\"\n[rate_limit]\nper_minute = 5\nburst = 2\n")
-                .expect("valid toml");
-        apply_env(&mut settings, |name| {
-            (name == "ARTGEN_RATE_LIMIT_BURST").then(|| "7".to_owned())
-        })
-        .expect("valid env");
-        assert_eq!(settings.bind.port(), 9000);
-        assert_eq!(settings.rate_limit.per_minute, 5);
-        assert_eq!(settings.rate_limit.burst, 7);
+        let file = "bind = \"0.0.0.0:9000\"\n[rate_limit]\nper_minute = 5\nburst = 2\n";
+        with_vars(&[("ARTGEN_RATE_LIMIT_BURST", "7")], || {
+            let settings = layered(Some(file)).expect("valid env");
+            assert_eq!(settings.bind.port(), 9000);
+            assert_eq!(settings.rate_limit.per_minute, 5);
+            assert_eq!(settings.rate_limit.burst, 7);
+        });
+    }
+
+    #[test]
+    fn nested_settings_come_from_double_underscore_variables() {
+        let vars = [
+            ("ARTGEN_RATE_LIMIT__PER_MINUTE", "42"),
+            ("ARTGEN_OPENAI__TIMEOUT_SECS", "90"),
+            ("ARTGEN_DATABASE__DURABILITY", "power_loss"),
+            ("ARTGEN_PROVIDERS__BACKUP__KIND", "azure"),
+            ("ARTGEN_SIGNED_URL_TTL_SECS", "60"),
+        ];
+        with_vars(&vars, || {
+            let settings = layered(Some("[rate_limit]\nburst = 3\n")).expect("valid env");
+            assert_eq!(settings.rate_limit.per_minute, 42);
+            assert_eq!(settings.rate_limit.burst, 3, "the file's sibling stays");
+            assert_eq!(settings.openai.timeout_secs, 90);
+            assert_eq!(
+                settings.database.durability,
+                artgen_store::Durability::PowerLoss
+            );
+            assert_eq!(
+                settings.providers["backup"].kind,
+                artgen_openai::ApiFlavor::Azure
+            );
+            assert_eq!(settings.signed_url_ttl_secs, 60);
+        });
+    }
+
+    #[test]
+    fn the_nested_name_wins_over_its_flat_alias() {
+        let vars = [
+            ("ARTGEN_RATE_LIMIT_PER_MINUTE", "1"),
+            ("ARTGEN_RATE_LIMIT__PER_MINUTE", "2"),
+        ];
+        with_vars(&vars, || {
+            assert_eq!(layered(None).expect("valid").rate_limit.per_minute, 2);
+        });
+    }
+
+    #[test]
+    fn variables_that_are_not_settings_are_left_alone() {
+        let vars = [
+            ("ARTGEN_TEST_REDIS_URL", "redis://x"),
+            ("ARTGEN_LOG", "debug"),
+            ("ARTGEN_LOG_FORMAT", "text"),
+            ("ARTGEN_CONFIG", "/nowhere.toml"),
+            ("ARTGEN_SOMETHING_ELSE", "1"),
+        ];
+        with_vars(&vars, || {
+            layered(None).expect("no setting among them");
+        });
     }
 
     #[test]
     fn limits_and_timeouts_come_from_the_environment() {
-        let mut settings = Settings::default();
-        apply_env(&mut settings, |name| match name {
-            "ARTGEN_MAX_CONNECTIONS" => Some("512".to_owned()),
-            "ARTGEN_MAX_UPLOADS_PER_USER" => Some("2".to_owned()),
-            "ARTGEN_HEADER_READ_TIMEOUT_SECS" => Some("5".to_owned()),
-            "ARTGEN_KEEP_ALIVE_TIMEOUT_SECS" => Some("0".to_owned()),
-            "ARTGEN_SHUTDOWN_GRACE_SECS" => Some("8".to_owned()),
-            "ARTGEN_BODY_READ_TIMEOUT_SECS" => Some("12".to_owned()),
-            _ => None,
-        })
-        .expect("valid env");
-        assert_eq!(settings.max_connections, 512);
-        assert_eq!(settings.uploads_per_user(), 2);
-        assert_eq!(settings.header_read_timeout_secs, 5);
-        assert_eq!(settings.keep_alive_timeout_secs, 0);
-        assert_eq!(settings.shutdown_grace_secs, 8);
-        assert_eq!(settings.body_read_timeout_secs, 12);
+        let vars = [
+            ("ARTGEN_MAX_CONNECTIONS", "512"),
+            ("ARTGEN_MAX_UPLOADS_PER_USER", "2"),
+            ("ARTGEN_HEADER_READ_TIMEOUT_SECS", "5"),
+            ("ARTGEN_KEEP_ALIVE_TIMEOUT_SECS", "0"),
+            ("ARTGEN_SHUTDOWN_GRACE_SECS", "8"),
+            ("ARTGEN_BODY_READ_TIMEOUT_SECS", "12"),
+            ("ARTGEN_BIND", "[::1]:8081"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1"),
+        ];
+        with_vars(&vars, || {
+            let settings = layered(None).expect("valid env");
+            assert_eq!(settings.max_connections, 512);
+            assert_eq!(settings.uploads_per_user(), 2);
+            assert_eq!(settings.header_read_timeout_secs, 5);
+            assert_eq!(settings.keep_alive_timeout_secs, 0);
+            assert_eq!(settings.shutdown_grace_secs, 8);
+            assert_eq!(settings.body_read_timeout_secs, 12);
+            assert_eq!(settings.bind.port(), 8081);
+            assert_eq!(
+                settings.openai.base_url.as_deref(),
+                Some("http://127.0.0.1:1/v1")
+            );
+        });
     }
 
     #[test]
     fn the_durability_comes_from_the_file_or_the_environment() {
         use artgen_store::Durability;
-        let mut settings: Settings =
-            toml::from_str("[database]\ndurability = \"power_loss\"\n").expect("valid toml");
-        assert_eq!(settings.database.durability, Durability::PowerLoss);
-        assert_eq!(Settings::default().database.durability, Durability::Crash);
-
-        apply_env(&mut settings, |name| {
-            (name == "ARTGEN_DATABASE_DURABILITY").then(|| "crash".to_owned())
-        })
-        .expect("valid env");
-        assert_eq!(settings.database.durability, Durability::Crash);
-
-        let err = apply_env(&mut settings, |name| {
-            (name == "ARTGEN_DATABASE_DURABILITY").then(|| "fsync".to_owned())
-        })
-        .expect_err("unknown durability");
-        assert!(
-            err.to_string().contains("ARTGEN_DATABASE_DURABILITY"),
-            "{err}"
-        );
+        let file = "[database]\ndurability = \"power_loss\"\n";
+        with_vars(&[], || {
+            let settings = layered(Some(file)).expect("valid toml");
+            assert_eq!(settings.database.durability, Durability::PowerLoss);
+            assert_eq!(Settings::default().database.durability, Durability::Crash);
+        });
+        with_vars(&[("ARTGEN_DATABASE_DURABILITY", "crash")], || {
+            let settings = layered(Some(file)).expect("valid env");
+            assert_eq!(settings.database.durability, Durability::Crash);
+        });
+        with_vars(&[("ARTGEN_DATABASE_DURABILITY", "fsync")], || {
+            let err = layered(Some(file)).expect_err("unknown durability");
+            assert!(
+                err.to_string()
+                    .starts_with("ARTGEN_DATABASE_DURABILITY=\"fsync\": "),
+                "{err}"
+            );
+        });
     }
 
     #[test]
     fn bad_environment_values_name_the_variable() {
-        let mut settings = Settings::default();
-        let err = apply_env(&mut settings, |name| {
-            (name == "ARTGEN_BIND").then(|| "nope".to_owned())
-        })
-        .expect_err("invalid address");
-        assert!(err.to_string().contains("ARTGEN_BIND"));
+        let cases = [
+            ("ARTGEN_BIND", "nope"),
+            ("ARTGEN_RATE_LIMIT__PER_MINUTE", "lots"),
+            ("ARTGEN_RATE_LIMIT__PER_MINUT", "5"),
+            ("ARTGEN_UNKNOWN_PARAMS", "drop"),
+        ];
+        for (name, value) in cases {
+            with_vars(&[(name, value)], || {
+                let err = layered(None).expect_err("refused");
+                let err = err.downcast_ref::<UserError>().expect("a user error");
+                assert!(matches!(err, UserError::BadVariable { .. }), "{err}");
+                assert!(err.to_string().starts_with(&format!("{name}=")), "{err}");
+            });
+        }
+    }
+
+    #[test]
+    fn a_refused_url_variable_is_quoted_without_its_password() {
+        with_vars(
+            &[("ARTGEN_DATABASE_URL__X", "postgres://u:hunter2@h/db")],
+            || {
+                let err = layered(None).expect_err("not a table").to_string();
+                assert!(!err.contains("hunter2"), "{err}");
+            },
+        );
     }
 
     #[test]
@@ -378,6 +467,37 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{e}\n{block}"));
             }
         }
+    }
+
+    #[test]
+    fn the_readme_table_names_every_setting() {
+        let readme = include_str!("../../../../README.md");
+        let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+        assert!(SETTING_NAMES.len() > 20, "{:?}", *SETTING_NAMES);
+        for name in SETTING_NAMES.iter() {
+            let named = |row: &&str| {
+                let setting = row.split('|').nth(1).unwrap_or_default();
+                setting.contains(&format!("`{name}`")) || setting.contains(&format!("`{name}."))
+            };
+            assert!(rows.iter().any(named), "README's table lacks `{name}`");
+        }
+    }
+
+    #[test]
+    fn variables_that_are_not_settings_name_no_setting() {
+        for var in [
+            "ARTGEN_CONFIG",
+            "ARTGEN_LOG",
+            "ARTGEN_LOG_FORMAT",
+            "ARTGEN_TEST_X",
+        ] {
+            assert_eq!(env_key(var), None, "{var}");
+        }
+        assert_eq!(env_key("ARTGEN_BIND").as_deref(), Some("bind"));
+        assert_eq!(
+            env_key("ARTGEN_CATALOG__DEFAULTS__GENERATE").as_deref(),
+            Some("catalog.defaults.generate")
+        );
     }
 
     #[test]

@@ -41,12 +41,12 @@ pub(crate) enum UserError {
         /// Where and why, on one line.
         reason: String,
     },
-    /// An `ARTGEN_*` variable holds a value of the wrong type.
+    /// An `ARTGEN_*` variable holds a value of the wrong type or names an unknown setting.
     #[error("{name}={value:?}: {reason}")]
     BadVariable {
         /// The variable.
         name: String,
-        /// Its value (these variables hold no secrets).
+        /// Its value (credentials in a URL redacted).
         value: String,
         /// Why it was refused.
         reason: String,
