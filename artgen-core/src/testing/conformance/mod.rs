@@ -22,3 +22,4 @@
 pub mod idempotency;
 pub mod keys;
 pub mod usage;
+pub mod usage_pages;
