@@ -187,64 +187,120 @@ impl PostgresStore {
     }
 
     async fn select_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError> {
-        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
-        sql.push(COLUMNS).push(" FROM usage");
-        let mut separator = " WHERE ";
-        if let Some(user) = &query.user {
-            sql.push(separator).push("user_id = ").push_bind(user);
-            separator = " AND ";
-        }
-        if let Some(since_ms) = query.since_ms {
-            sql.push(separator)
-                .push("created_at_ms >= ")
-                .push_bind(since_ms);
-            separator = " AND ";
-        }
-        if let Some(after) = &query.after {
-            sql.push(separator)
-                .push("(created_at_ms, request_id) < (")
-                .push_bind(after.created_at_ms)
-                .push(", ")
-                .push_bind(&after.request_id)
-                .push(")");
-        }
-        sql.push(" ORDER BY created_at_ms DESC, request_id DESC LIMIT ")
-            .push_bind(i64::from(effective_limit(query.limit)));
-        let rows: Vec<UsageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<UsageRow> = list_sql(query, "")
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(UsageRecord::try_from).collect()
     }
 
-    /// Totals per group, read from the raw rows (the partitions of the period only). The
-    /// `usage_daily` roll-up is not used: housekeeping recomputes only its last days, so a
-    /// row written or finished later for an older day would make it stale, and a summary
-    /// must be exact.
+    /// Totals per group, from the raw rows (see [`summary_sql`]).
     async fn summarize_usage(
         &self,
         query: &UsageSummaryQuery,
     ) -> Result<Vec<UsageSummary>, StoreError> {
-        let key = match query.group_by {
-            UsageGroupBy::User => "user_id",
-            UsageGroupBy::Org => "org",
-            UsageGroupBy::Model => "model",
-            UsageGroupBy::Day => {
-                "to_char(date '1970-01-01' + (created_at_ms / 86400000)::int, 'YYYY-MM-DD')"
-            }
-        };
-        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
-        sql.push(key)
-            .push(" AS key, ")
-            .push(SUMMARY_TOTALS)
-            .push(" FROM usage WHERE created_at_ms >= ")
-            .push_bind(query.from_ms)
-            .push(" AND created_at_ms < ")
-            .push_bind(query.to_ms);
-        if let Some(user) = &query.user {
-            sql.push(" AND user_id = ").push_bind(user);
-        }
-        sql.push(" GROUP BY 1 ORDER BY 1 NULLS FIRST");
-        let rows: Vec<SummaryRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<SummaryRow> = summary_sql(query, "")
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(UsageSummary::try_from).collect()
     }
+
+    /// The plan of the query [`UsageStore::summarize`] runs for `query`, executed, with
+    /// buffer counts (`EXPLAIN (ANALYZE, BUFFERS)`), one line per plan line; for benchmarks
+    /// and operators checking which indexes a summary uses.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the statement fails.
+    pub async fn explain_summary(&self, query: &UsageSummaryQuery) -> Result<String, StoreError> {
+        let plan: Vec<(String,)> = summary_sql(query, EXPLAIN)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(join_plan(plan))
+    }
+
+    /// The plan of the query [`UsageStore::list`] runs for `query`, as
+    /// [`PostgresStore::explain_summary`] gives it.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the statement fails.
+    pub async fn explain_list(&self, query: &UsageQuery) -> Result<String, StoreError> {
+        let plan: Vec<(String,)> = list_sql(query, EXPLAIN)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(join_plan(plan))
+    }
+}
+
+/// What makes a query report its executed plan.
+const EXPLAIN: &str = "EXPLAIN (ANALYZE, BUFFERS) ";
+
+fn join_plan(lines: Vec<(String,)>) -> String {
+    lines
+        .into_iter()
+        .map(|(line,)| line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The listing of `query`, newest first, after `prefix` (empty, or [`EXPLAIN`]).
+fn list_sql<'q>(query: &'q UsageQuery, prefix: &str) -> QueryBuilder<'q, Postgres> {
+    let mut sql = QueryBuilder::<Postgres>::new(prefix);
+    sql.push("SELECT ").push(COLUMNS).push(" FROM usage");
+    let mut separator = " WHERE ";
+    if let Some(user) = &query.user {
+        sql.push(separator).push("user_id = ").push_bind(user);
+        separator = " AND ";
+    }
+    if let Some(since_ms) = query.since_ms {
+        sql.push(separator)
+            .push("created_at_ms >= ")
+            .push_bind(since_ms);
+        separator = " AND ";
+    }
+    if let Some(after) = &query.after {
+        sql.push(separator)
+            .push("(created_at_ms, request_id) < (")
+            .push_bind(after.created_at_ms)
+            .push(", ")
+            .push_bind(&after.request_id)
+            .push(")");
+    }
+    sql.push(" ORDER BY created_at_ms DESC, request_id DESC LIMIT ")
+        .push_bind(i64::from(effective_limit(query.limit)));
+    sql
+}
+
+/// The summary of `query` after `prefix` (empty, or [`EXPLAIN`]). Totals come from the raw
+/// rows of the period's partitions. The `usage_daily` roll-up is not used: housekeeping
+/// recomputes only its last days, so a row written or finished later for an older day would
+/// make it stale, and a summary must be exact.
+fn summary_sql<'q>(query: &'q UsageSummaryQuery, prefix: &str) -> QueryBuilder<'q, Postgres> {
+    let key = match query.group_by {
+        UsageGroupBy::User => "user_id",
+        UsageGroupBy::Org => "org",
+        UsageGroupBy::Model => "model",
+        // Whole days since the epoch (times before 1970 are not expected).
+        UsageGroupBy::Day => {
+            "to_char(date '1970-01-01' + (created_at_ms / 86400000)::int, 'YYYY-MM-DD')"
+        }
+    };
+    let mut sql = QueryBuilder::<Postgres>::new(prefix);
+    sql.push("SELECT ")
+        .push(key)
+        .push(" AS key, ")
+        .push(SUMMARY_TOTALS)
+        .push(" FROM usage WHERE created_at_ms >= ")
+        .push_bind(query.from_ms)
+        .push(" AND created_at_ms < ")
+        .push_bind(query.to_ms);
+    if let Some(user) = &query.user {
+        sql.push(" AND user_id = ").push_bind(user);
+    }
+    sql.push(" GROUP BY 1 ORDER BY 1 NULLS FIRST");
+    sql
 }
 
 /// A database error that says the database could not be reached.
