@@ -1,6 +1,8 @@
 //! Backend-independent rules for reading usage rows, and the row every backend reads.
 
-use artgen_core::domain::{Money, Operation, RequestId, TokenUsage, UsageRecord, UsageStatus};
+use artgen_core::domain::{
+    Money, Operation, RequestId, TokenUsage, UsageRecord, UsageStatus, UsageSummary,
+};
 
 use crate::error::{from_db, StoreError};
 
@@ -46,6 +48,57 @@ pub(crate) struct UsageRow {
     forwarded_params: Option<String>,
     svg_input_tokens: i64,
     svg_output_tokens: i64,
+    org: Option<String>,
+}
+
+/// The totals of one summary group as a database returns them (both backends name the
+/// columns alike).
+#[derive(sqlx::FromRow)]
+pub(crate) struct SummaryRow {
+    key: Option<String>,
+    requests: i64,
+    succeeded: i64,
+    failed: i64,
+    unfinished: i64,
+    images: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    estimated_cost_micros: i64,
+    cost_micros: i64,
+}
+
+/// The aggregate columns of a summary, after its key column: the names [`SummaryRow`]
+/// reads. SQL `sum` of integers is cast back to 64 bits (Postgres widens it to `numeric`).
+pub(crate) const SUMMARY_TOTALS: &str = "count(*) AS requests, \
+    sum(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS succeeded, \
+    sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+    sum(CASE WHEN status IN ('started', 'unknown') THEN 1 ELSE 0 END) AS unfinished, \
+    CAST(sum(images) AS BIGINT) AS images, \
+    CAST(sum(input_text_tokens + input_image_tokens + svg_input_tokens) AS BIGINT) AS input_tokens, \
+    CAST(sum(output_image_tokens + output_text_tokens + svg_output_tokens) AS BIGINT) AS output_tokens, \
+    CAST(sum(estimated_cost_micros) AS BIGINT) AS estimated_cost_micros, \
+    CAST(sum(cost_micros) AS BIGINT) AS cost_micros";
+
+impl TryFrom<SummaryRow> for UsageSummary {
+    type Error = StoreError;
+
+    fn try_from(row: SummaryRow) -> Result<Self, StoreError> {
+        Ok(UsageSummary {
+            key: row.key,
+            requests: from_db(row.requests, "requests")?,
+            succeeded: from_db(row.succeeded, "succeeded")?,
+            failed: from_db(row.failed, "failed")?,
+            unfinished: from_db(row.unfinished, "unfinished")?,
+            images: from_db(row.images, "images")?,
+            input_tokens: from_db(row.input_tokens, "input_tokens")?,
+            output_tokens: from_db(row.output_tokens, "output_tokens")?,
+            estimated_cost: Money::from_micros(from_db(
+                row.estimated_cost_micros,
+                "estimated_cost_micros",
+            )?),
+            cost: Money::from_micros(from_db(row.cost_micros, "cost_micros")?),
+        })
+    }
 }
 
 fn corrupt(field: &'static str, value: &str) -> StoreError {
@@ -73,6 +126,7 @@ impl TryFrom<UsageRow> for UsageRecord {
         Ok(UsageRecord {
             request_id: RequestId::from_trusted(row.request_id),
             user: row.user_id,
+            org: row.org,
             operation: parse_operation(&row.operation)?,
             model: row.model,
             provider: row.provider,

@@ -27,6 +27,7 @@
 //! | `gateway` | the mock provider's `run` for a 256x256 PNG | `POST /generate` through the real router on loopback (auth, validation, limits, decorators, image stored, usage row, answer) | Gateway overhead: target **< 10x** one mock render (a few ms, noise next to a real upstream call); then a burst at concurrency 20 reports req/s and p95 against the PRD's 20 req/s and P95 < 8 s |
 //! | `mock_render` | `render` of a 256x256 PNG | `render` of a 1024x1024 PNG, WebP and JPEG | How the mock provider's cost scales with size and format (16x the pixels), i.e. what large images cost the test suites |
 //! | `image_regime` | a fast mock OpenAI upstream on loopback, called directly | the real `artgen` release binary in front of it, alternating with direct calls, at concurrency 1/16/64 with small and ~1.5 MB answers; RSS while 1,000 requests wait and when 1,000 large answers land; the PRD burst | The capacity targets, PASS/FAIL per row; several minutes, `--smoke` for seconds. Results and how to read them: `docs/performance.md` |
+//! | `usage_summaries` | `count(*)` over one month of a seeded Postgres `usage` table (10M rows; needs `ARTGEN_TEST_DATABASE_URL`) | `UsageStore::summarize` by user, org, model and day over that month, one user's summary, keyset pages (first and 11th) | How much a summary or page costs against scanning the month; prints `EXPLAIN (ANALYZE, BUFFERS)` of each. Results: `docs/performance.md` |
 //!
 //! ## The helper
 //!

@@ -11,6 +11,7 @@ pub mod principal;
 pub mod request;
 pub mod upload;
 pub mod usage;
+pub mod usage_summary;
 
 pub use api_key::{ApiKey, KeyEnv};
 pub use edit::{EditParams, EditRequest, InputFidelity, VariationParams, VariationRequest};
@@ -28,4 +29,5 @@ pub use pricing::{Money, PriceKey, Pricing, TokenUsage};
 pub use principal::{Principal, PrincipalLimits, Role};
 pub use request::{GenerateParams, GenerateRequest, ImageCount, Prompt};
 pub use upload::UploadedImage;
-pub use usage::{Operation, UsageQuery, UsageRecord, UsageStatus};
+pub use usage::{Operation, UsageCursor, UsagePage, UsageQuery, UsageRecord, UsageStatus};
+pub use usage_summary::{UsageGroupBy, UsageSummary, UsageSummaryQuery};

@@ -78,6 +78,9 @@ pub struct UsageRecord {
     pub request_id: RequestId,
     /// User who made the request.
     pub user: String,
+    /// The user's organisation, from [`Principal::org`](super::Principal::org), when the
+    /// credential names one.
+    pub org: Option<String>,
     /// Operation.
     pub operation: Operation,
     /// Model id (after alias resolution).
@@ -117,7 +120,8 @@ pub struct UsageRecord {
     pub created_at_ms: i64,
 }
 
-/// A filter over usage records, newest first.
+/// A filter over usage records, newest first: by `created_at_ms` descending, then
+/// `request_id` descending, an order every page of a listing keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageQuery {
     /// Only this user's records.
@@ -126,4 +130,110 @@ pub struct UsageQuery {
     pub since_ms: Option<i64>,
     /// At most this many records (adapters cap it).
     pub limit: Option<u32>,
+    /// Only records after this position in the order (the `next_cursor` of the page
+    /// before): keyset pagination, so rows written meanwhile neither repeat nor hide rows.
+    pub after: Option<UsageCursor>,
+}
+
+/// A position in the newest-first order of usage records: the `(created_at_ms, request_id)`
+/// of the last record of a page. On the wire it is an opaque string ([`UsageCursor::encode`],
+/// [`UsageCursor::decode`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageCursor {
+    /// The last record's time (Unix ms).
+    pub created_at_ms: i64,
+    /// The last record's request id.
+    pub request_id: String,
+}
+
+impl UsageCursor {
+    /// The position just after `record`.
+    pub fn after(record: &UsageRecord) -> Self {
+        Self {
+            created_at_ms: record.created_at_ms,
+            request_id: record.request_id.as_str().to_owned(),
+        }
+    }
+
+    /// Whether `record` comes after this position in the newest-first order.
+    pub fn precedes(&self, record: &UsageRecord) -> bool {
+        (record.created_at_ms, record.request_id.as_str())
+            < (self.created_at_ms, self.request_id.as_str())
+    }
+
+    /// The opaque string form: lowercase hex of `<created_at_ms>:<request_id>`, safe in a
+    /// query string.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.created_at_ms, self.request_id)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Reads a string [`UsageCursor::encode`] made; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        if !text.len().is_multiple_of(2) || text.len() > 512 {
+            return None;
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let plain = String::from_utf8(bytes).ok()?;
+        let (ms, request_id) = plain.split_once(':')?;
+        if request_id.is_empty() {
+            return None;
+        }
+        Some(Self {
+            created_at_ms: ms.parse().ok()?,
+            request_id: request_id.to_owned(),
+        })
+    }
+}
+
+/// One page of a usage listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsagePage {
+    /// The records, newest first.
+    pub records: Vec<UsageRecord>,
+    /// Where the next page starts, when this one was full (there may be more).
+    pub next_cursor: Option<UsageCursor>,
+}
+
+impl UsagePage {
+    /// The page of `records` a query with the effective `limit` returned.
+    pub fn new(records: Vec<UsageRecord>, limit: usize) -> Self {
+        let next_cursor = (limit > 0 && records.len() >= limit)
+            .then(|| records.last().map(UsageCursor::after))
+            .flatten();
+        Self {
+            records,
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UsageCursor;
+
+    #[test]
+    fn a_cursor_round_trips_through_its_opaque_form() {
+        let cursor = UsageCursor {
+            created_at_ms: -12,
+            request_id: "req_01:x".to_owned(),
+        };
+
+        let text = cursor.encode();
+
+        assert!(text.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(UsageCursor::decode(&text), Some(cursor));
+    }
+
+    #[test]
+    fn a_cursor_that_was_not_encoded_is_refused() {
+        for text in ["", "zz", "abc", "3132", "3a78"] {
+            assert_eq!(UsageCursor::decode(text), None, "{text}");
+        }
+    }
 }

@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{RequestId, UsageQuery, UsageRecord};
+use crate::domain::{RequestId, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery};
 use crate::error::Result;
 
 /// Records and reads usage rows.
@@ -78,9 +78,23 @@ pub trait UsageStore: Send + Sync {
     /// `internal_error` when the backend fails.
     async fn recover_unfinished(&self, before_ms: i64) -> Result<u64>;
 
-    /// Reads records matching the query, newest first.
+    /// Reads records matching the query, newest first: by `created_at_ms` descending, then
+    /// `request_id` descending. With `query.after` set, only the records strictly after that
+    /// position in this order, so paging with the cursor of each page's last record neither
+    /// repeats nor skips a record, whatever is written between the pages (a record written
+    /// meanwhile with a time inside the pages read so far is not shown).
     ///
     /// # Errors
     /// `internal_error` when the backend fails.
     async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>>;
+
+    /// Totals of the records created in `[query.from_ms, query.to_ms)` (of `query.user`
+    /// only, when set), one [`UsageSummary`] per group of `query.group_by`, ordered by key
+    /// ascending (`None` first). Groups without records are absent; an empty or inverted
+    /// period gives no groups. The totals are exact: computed from the records as they are
+    /// at the time of the call, never from a roll-up that may be stale.
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails or a total exceeds what it can hold.
+    async fn summarize(&self, query: &UsageSummaryQuery) -> Result<Vec<UsageSummary>>;
 }

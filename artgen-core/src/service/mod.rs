@@ -438,6 +438,7 @@ impl ArtGen {
         UsageRecord {
             request_id: ctx.request_id.clone(),
             user: ctx.principal.user.clone(),
+            org: ctx.principal.org.clone(),
             operation: job.operation(),
             model: job.model().id.clone(),
             provider: ports.provider.name().to_owned(),
@@ -682,7 +683,8 @@ impl ArtGen {
             .ok_or_else(not_found)
     }
 
-    /// Usage records, for the caller's own or (admins) anyone's.
+    /// A page of usage records, for the caller's own or (admins) anyone's; its
+    /// `next_cursor`, passed back as `query.after`, reads the next page.
     ///
     /// # Errors
     /// `forbidden` when a non-admin asks for another user's records.
@@ -690,18 +692,47 @@ impl ArtGen {
         &self,
         principal: &Principal,
         mut query: crate::domain::UsageQuery,
-    ) -> Result<Vec<UsageRecord>> {
-        match &query.user {
-            Some(user) if user != &principal.user && !principal.is_admin() => {
-                return Err(Error::new(
-                    ErrorCode::Forbidden,
-                    "only admins may read others' usage",
-                ));
-            }
-            None if !principal.is_admin() => query.user = Some(principal.user.clone()),
-            _ => {}
-        }
-        self.inner.ports.usage.list(&query).await
+    ) -> Result<crate::domain::UsagePage> {
+        query.user = scoped_user(principal, query.user)?;
+        let limit = query
+            .limit
+            .unwrap_or(USAGE_PAGE_DEFAULT)
+            .min(USAGE_PAGE_MAX);
+        query.limit = Some(limit);
+        let records = self.inner.ports.usage.list(&query).await?;
+        Ok(crate::domain::UsagePage::new(records, limit as usize))
+    }
+
+    /// Usage totals per user, organisation, model or day, of the caller's own records or
+    /// (admins) anyone's.
+    ///
+    /// # Errors
+    /// `forbidden` when a non-admin asks for another user's totals.
+    pub async fn usage_summary(
+        &self,
+        principal: &Principal,
+        mut query: crate::domain::UsageSummaryQuery,
+    ) -> Result<Vec<crate::domain::UsageSummary>> {
+        query.user = scoped_user(principal, query.user)?;
+        self.inner.ports.usage.summarize(&query).await
+    }
+}
+
+/// Rows in a usage page that names no limit.
+const USAGE_PAGE_DEFAULT: u32 = 100;
+/// The most rows in one usage page.
+const USAGE_PAGE_MAX: u32 = 1000;
+
+/// The user whose usage `principal` may read for a query naming `user`: anyone's for an
+/// admin (everyone's when `None`), else only their own.
+fn scoped_user(principal: &Principal, user: Option<String>) -> Result<Option<String>> {
+    match user {
+        Some(user) if user != principal.user && !principal.is_admin() => Err(Error::new(
+            ErrorCode::Forbidden,
+            "only admins may read others' usage",
+        )),
+        None if !principal.is_admin() => Ok(Some(principal.user.clone())),
+        other => Ok(other),
     }
 }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
 use super::*;
-use crate::domain::{RequestId, Role, UsageQuery};
+use crate::domain::{RequestId, Role, UsageQuery, UsageSummary, UsageSummaryQuery};
 use crate::ports::{ImageEventStream, RateDecision, RateLimiter};
 use crate::testing::{InMemoryUsageStore, MockProvider, MockStep};
 
@@ -76,6 +76,10 @@ impl UsageStore for ScriptedUsage {
 
     async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>> {
         self.rows.list(query).await
+    }
+
+    async fn summarize(&self, query: &UsageSummaryQuery) -> Result<Vec<UsageSummary>> {
+        self.rows.summarize(query).await
     }
 }
 

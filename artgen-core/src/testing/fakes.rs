@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{ImageId, Principal, RequestId, Role, UsageQuery, UsageRecord, UsageStatus};
+use crate::domain::{
+    ImageId, Principal, RequestId, Role, UsageQuery, UsageRecord, UsageStatus, UsageSummary,
+    UsageSummaryQuery,
+};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
     Authenticator, ImageHead, ImageMeta, ImageProvider, ImageReader, ImageStore, NoTelemetry,
@@ -77,16 +80,28 @@ impl UsageStore for InMemoryUsageStore {
     }
 
     async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>> {
-        let rows = lock(&self.0);
-        let limit = query.limit.unwrap_or(100) as usize;
-        Ok(rows
+        let mut rows: Vec<UsageRecord> = lock(&self.0)
             .iter()
-            .rev()
             .filter(|r| query.user.as_ref().is_none_or(|u| &r.user == u))
             .filter(|r| query.since_ms.is_none_or(|t| r.created_at_ms >= t))
-            .take(limit)
+            .filter(|r| query.after.as_ref().is_none_or(|c| c.precedes(r)))
             .cloned()
-            .collect())
+            .collect();
+        rows.sort_by(|a, b| {
+            (b.created_at_ms, b.request_id.as_str()).cmp(&(a.created_at_ms, a.request_id.as_str()))
+        });
+        rows.truncate(query.limit.unwrap_or(100) as usize);
+        Ok(rows)
+    }
+
+    async fn summarize(&self, query: &UsageSummaryQuery) -> Result<Vec<UsageSummary>> {
+        let rows = lock(&self.0);
+        let selected = rows.iter().filter(|r| {
+            r.created_at_ms >= query.from_ms
+                && r.created_at_ms < query.to_ms
+                && query.user.as_ref().is_none_or(|u| &r.user == u)
+        });
+        Ok(crate::testing::summary::summarize(selected, query.group_by))
     }
 }
 

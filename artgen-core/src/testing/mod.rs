@@ -5,6 +5,7 @@ pub mod conformance;
 mod fakes;
 mod idempotency;
 pub mod image_store;
+mod summary;
 
 pub use crate::mock::{draw, render, seed_for, MockCall, MockProvider, MockStep};
 pub use fakes::{InMemoryImageStore, InMemoryUsageStore, StaticAuthenticator};

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use artgen_core::domain::{RequestId, UsageQuery, UsageRecord};
+use artgen_core::domain::{
+    RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery,
+};
 use artgen_core::ports::UsageStore;
 use async_trait::async_trait;
 use sqlx::postgres::PgArguments;
@@ -14,13 +16,13 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::{describe, is_unreachable, PostgresStore};
 use crate::error::{to_db, StoreError};
 use crate::spool::Entry;
-use crate::usage::{effective_limit, UsageRow};
+use crate::usage::{effective_limit, SummaryRow, UsageRow, SUMMARY_TOTALS};
 
 /// The columns of a row, in the order [`bind_record`] binds them.
 const COLUMNS: &str = "request_id, user_id, operation, model, provider, n, size, quality, \
     status, error_code, images, input_text_tokens, input_image_tokens, output_image_tokens, \
     output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, upstream_latency_ms, \
-    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens";
+    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens, org";
 
 /// A new row, unless its request id has one (in any month): the id is claimed in
 /// `usage_request_ids` and the row written only when that inserted, in one statement.
@@ -30,9 +32,10 @@ const INSERT: &str = "WITH claimed AS (\
     INSERT INTO usage (request_id, user_id, operation, model, provider, n, size, quality, \
     status, error_code, images, input_text_tokens, input_image_tokens, output_image_tokens, \
     output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, upstream_latency_ms, \
-    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens) \
+    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens, \
+    org) \
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-    $19, $20, $21, $22, $23, $24, $25 FROM claimed";
+    $19, $20, $21, $22, $23, $24, $25, $26 FROM claimed";
 
 /// The outcome of a request: inserts a missing row (as [`INSERT`]), else replaces one still
 /// `started` or `unknown` and leaves a finished one alone.
@@ -43,9 +46,10 @@ const FINISH: &str = "WITH claimed AS (\
     INSERT INTO usage (request_id, user_id, operation, model, provider, n, size, quality, \
     status, error_code, images, input_text_tokens, input_image_tokens, output_image_tokens, \
     output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, upstream_latency_ms, \
-    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens) \
+    prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, svg_output_tokens, \
+    org) \
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-    $19, $20, $21, $22, $23, $24, $25 FROM claimed RETURNING 1) \
+    $19, $20, $21, $22, $23, $24, $25, $26 FROM claimed RETURNING 1) \
     UPDATE usage SET provider = $5, status = $9, error_code = $10, images = $11, \
     input_text_tokens = $12, input_image_tokens = $13, output_image_tokens = $14, \
     output_text_tokens = $15, cost_micros = $17, latency_ms = $18, upstream_latency_ms = $19, \
@@ -92,7 +96,8 @@ fn bind_record<'q>(
         .bind(r.unpriced)
         .bind((!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(",")))
         .bind(to_db(tokens.svg_input_tokens, "svg_input_tokens")?)
-        .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?))
+        .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?)
+        .bind(r.org.as_deref()))
 }
 
 /// Applies one write on `conn`; the rows it changed.
@@ -182,23 +187,120 @@ impl PostgresStore {
     }
 
     async fn select_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError> {
-        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
-        sql.push(COLUMNS).push(" FROM usage");
-        let mut separator = " WHERE ";
-        if let Some(user) = &query.user {
-            sql.push(separator).push("user_id = ").push_bind(user);
-            separator = " AND ";
-        }
-        if let Some(since_ms) = query.since_ms {
-            sql.push(separator)
-                .push("created_at_ms >= ")
-                .push_bind(since_ms);
-        }
-        sql.push(" ORDER BY created_at_ms DESC, seq DESC LIMIT ")
-            .push_bind(i64::from(effective_limit(query.limit)));
-        let rows: Vec<UsageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<UsageRow> = list_sql(query, "")
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(UsageRecord::try_from).collect()
     }
+
+    /// Totals per group, from the raw rows (see [`summary_sql`]).
+    async fn summarize_usage(
+        &self,
+        query: &UsageSummaryQuery,
+    ) -> Result<Vec<UsageSummary>, StoreError> {
+        let rows: Vec<SummaryRow> = summary_sql(query, "")
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(UsageSummary::try_from).collect()
+    }
+
+    /// The plan of the query [`UsageStore::summarize`] runs for `query`, executed, with
+    /// buffer counts (`EXPLAIN (ANALYZE, BUFFERS)`), one line per plan line; for benchmarks
+    /// and operators checking which indexes a summary uses.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the statement fails.
+    pub async fn explain_summary(&self, query: &UsageSummaryQuery) -> Result<String, StoreError> {
+        let plan: Vec<(String,)> = summary_sql(query, EXPLAIN)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(join_plan(plan))
+    }
+
+    /// The plan of the query [`UsageStore::list`] runs for `query`, as
+    /// [`PostgresStore::explain_summary`] gives it.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the statement fails.
+    pub async fn explain_list(&self, query: &UsageQuery) -> Result<String, StoreError> {
+        let plan: Vec<(String,)> = list_sql(query, EXPLAIN)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(join_plan(plan))
+    }
+}
+
+/// What makes a query report its executed plan.
+const EXPLAIN: &str = "EXPLAIN (ANALYZE, BUFFERS) ";
+
+fn join_plan(lines: Vec<(String,)>) -> String {
+    lines
+        .into_iter()
+        .map(|(line,)| line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The listing of `query`, newest first, after `prefix` (empty, or [`EXPLAIN`]).
+fn list_sql<'q>(query: &'q UsageQuery, prefix: &str) -> QueryBuilder<'q, Postgres> {
+    let mut sql = QueryBuilder::<Postgres>::new(prefix);
+    sql.push("SELECT ").push(COLUMNS).push(" FROM usage");
+    let mut separator = " WHERE ";
+    if let Some(user) = &query.user {
+        sql.push(separator).push("user_id = ").push_bind(user);
+        separator = " AND ";
+    }
+    if let Some(since_ms) = query.since_ms {
+        sql.push(separator)
+            .push("created_at_ms >= ")
+            .push_bind(since_ms);
+        separator = " AND ";
+    }
+    if let Some(after) = &query.after {
+        sql.push(separator)
+            .push("(created_at_ms, request_id) < (")
+            .push_bind(after.created_at_ms)
+            .push(", ")
+            .push_bind(&after.request_id)
+            .push(")");
+    }
+    sql.push(" ORDER BY created_at_ms DESC, request_id DESC LIMIT ")
+        .push_bind(i64::from(effective_limit(query.limit)));
+    sql
+}
+
+/// The summary of `query` after `prefix` (empty, or [`EXPLAIN`]). Totals come from the raw
+/// rows of the period's partitions. The `usage_daily` roll-up is not used: housekeeping
+/// recomputes only its last days, so a row written or finished later for an older day would
+/// make it stale, and a summary must be exact.
+fn summary_sql<'q>(query: &'q UsageSummaryQuery, prefix: &str) -> QueryBuilder<'q, Postgres> {
+    let key = match query.group_by {
+        UsageGroupBy::User => "user_id",
+        UsageGroupBy::Org => "org",
+        UsageGroupBy::Model => "model",
+        // Whole days since the epoch (times before 1970 are not expected).
+        UsageGroupBy::Day => {
+            "to_char(date '1970-01-01' + (created_at_ms / 86400000)::int, 'YYYY-MM-DD')"
+        }
+    };
+    let mut sql = QueryBuilder::<Postgres>::new(prefix);
+    sql.push("SELECT ")
+        .push(key)
+        .push(" AS key, ")
+        .push(SUMMARY_TOTALS)
+        .push(" FROM usage WHERE created_at_ms >= ")
+        .push_bind(query.from_ms)
+        .push(" AND created_at_ms < ")
+        .push_bind(query.to_ms);
+    if let Some(user) = &query.user {
+        sql.push(" AND user_id = ").push_bind(user);
+    }
+    sql.push(" GROUP BY 1 ORDER BY 1 NULLS FIRST");
+    sql
 }
 
 /// A database error that says the database could not be reached.
@@ -269,5 +371,9 @@ impl UsageStore for PostgresStore {
 
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
         Ok(self.select_usage(query).await?)
+    }
+
+    async fn summarize(&self, query: &UsageSummaryQuery) -> artgen_core::Result<Vec<UsageSummary>> {
+        Ok(self.summarize_usage(query).await?)
     }
 }

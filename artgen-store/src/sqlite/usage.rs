@@ -1,7 +1,9 @@
 //! [`UsageStore`] on SQLite: one row per request, idempotent on `request_id`, written by the
 //! group-committing writer task (see `writer.rs`); reads go through the pool.
 
-use artgen_core::domain::{RequestId, UsageQuery, UsageRecord};
+use artgen_core::domain::{
+    RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery,
+};
 use artgen_core::ports::UsageStore;
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -11,15 +13,15 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::writer::{Op, Written};
 use super::SqliteStore;
 use crate::error::{to_db, StoreError};
-use crate::usage::{effective_limit, UsageRow};
+use crate::usage::{effective_limit, SummaryRow, UsageRow, SUMMARY_TOTALS};
 
 /// A new row; an existing one (a retried write, a start after its finish) is left alone.
 const INSERT: &str = "INSERT INTO usage (request_id, user_id, operation, model, provider, n, \
     size, quality, status, error_code, images, input_text_tokens, input_image_tokens, \
     output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
     upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
-    svg_output_tokens) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+    svg_output_tokens, org) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
     ON CONFLICT(request_id) DO NOTHING";
 
 /// The outcome of a request: replaces a row still `started` or `unknown`, inserts a missing
@@ -28,8 +30,8 @@ const FINISH: &str = "INSERT INTO usage (request_id, user_id, operation, model, 
     size, quality, status, error_code, images, input_text_tokens, input_image_tokens, \
     output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
     upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
-    svg_output_tokens) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+    svg_output_tokens, org) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
     ON CONFLICT(request_id) DO UPDATE SET provider = excluded.provider, \
     status = excluded.status, error_code = excluded.error_code, images = excluded.images, \
     input_text_tokens = excluded.input_text_tokens, \
@@ -49,7 +51,7 @@ const SELECT: &str = "SELECT request_id, user_id, operation, model, provider, n,
     quality, status, error_code, images, input_text_tokens, input_image_tokens, \
     output_image_tokens, output_text_tokens, estimated_cost_micros, cost_micros, latency_ms, \
     upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
-    svg_output_tokens FROM usage";
+    svg_output_tokens, org FROM usage";
 
 /// Binds every column of `r`, in [`INSERT`]'s order.
 fn bind_record<'q>(
@@ -82,7 +84,8 @@ fn bind_record<'q>(
         .bind(r.unpriced)
         .bind((!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(",")))
         .bind(to_db(tokens.svg_input_tokens, "svg_input_tokens")?)
-        .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?))
+        .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?)
+        .bind(r.org.as_deref()))
 }
 
 /// Inserts `r` unless its request already has a row; the rows changed.
@@ -136,11 +139,46 @@ impl SqliteStore {
             sql.push(separator)
                 .push("created_at_ms >= ")
                 .push_bind(since_ms);
+            separator = " AND ";
         }
-        sql.push(" ORDER BY created_at_ms DESC, rowid DESC LIMIT ")
+        if let Some(after) = &query.after {
+            sql.push(separator)
+                .push("(created_at_ms, request_id) < (")
+                .push_bind(after.created_at_ms)
+                .push(", ")
+                .push_bind(&after.request_id)
+                .push(")");
+        }
+        sql.push(" ORDER BY created_at_ms DESC, request_id DESC LIMIT ")
             .push_bind(i64::from(effective_limit(query.limit)));
         let rows: Vec<UsageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(UsageRecord::try_from).collect()
+    }
+
+    async fn summarize_usage(
+        &self,
+        query: &UsageSummaryQuery,
+    ) -> Result<Vec<UsageSummary>, StoreError> {
+        let key = match query.group_by {
+            UsageGroupBy::User => "user_id",
+            UsageGroupBy::Org => "org",
+            UsageGroupBy::Model => "model",
+            UsageGroupBy::Day => "date(created_at_ms / 1000, 'unixepoch')",
+        };
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
+        sql.push(key)
+            .push(" AS key, ")
+            .push(SUMMARY_TOTALS)
+            .push(" FROM usage WHERE created_at_ms >= ")
+            .push_bind(query.from_ms)
+            .push(" AND created_at_ms < ")
+            .push_bind(query.to_ms);
+        if let Some(user) = &query.user {
+            sql.push(" AND user_id = ").push_bind(user);
+        }
+        sql.push(" GROUP BY 1 ORDER BY 1 NULLS FIRST");
+        let rows: Vec<SummaryRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(UsageSummary::try_from).collect()
     }
 
     /// Writes the finish (or discard) of a request holding a spool reservation.
@@ -207,5 +245,9 @@ impl UsageStore for SqliteStore {
 
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
         Ok(self.select_usage(query).await?)
+    }
+
+    async fn summarize(&self, query: &UsageSummaryQuery) -> artgen_core::Result<Vec<UsageSummary>> {
+        Ok(self.summarize_usage(query).await?)
     }
 }

@@ -17,6 +17,7 @@ fn started(user: &str) -> UsageRecord {
     UsageRecord {
         request_id: RequestId::generate(),
         user: user.to_owned(),
+        org: None,
         operation: Operation::Generate,
         model: "gpt-image-1".to_owned(),
         provider: "openai".to_owned(),

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artgen_core::domain::{UsageQuery, UsageStatus};
+use artgen_core::domain::{UsageGroupBy, UsageQuery, UsageStatus, UsageSummaryQuery};
 use artgen_core::ports::{IdempotencyStore, UsageStore};
 use artgen_core::testing::conformance::idempotency::idempotency_store_suite;
 use artgen_core::testing::conformance::keys::{key_store_suite, KeyBackend};
@@ -143,6 +143,45 @@ async fn postgres_keeps_the_usage_store_contract() {
 
     usage_store_suite(|| async { Arc::new(db.store().await) as Arc<dyn UsageStore> }).await;
 
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summaries_and_pages_explain_the_plans_they_run() {
+    let Some(url) = database_url("summaries_and_pages_explain_the_plans_they_run") else {
+        return;
+    };
+    let db = TestDb::connect(&url).await;
+    let store = db.store().await;
+    store
+        .record(&record("ann", JULY_15))
+        .await
+        .expect("write succeeds");
+
+    let summary = store
+        .explain_summary(&UsageSummaryQuery {
+            group_by: UsageGroupBy::Day,
+            from_ms: JULY_15,
+            to_ms: AUGUST_2,
+            user: Some("ann".to_owned()),
+        })
+        .await
+        .expect("the summary's plan runs");
+    let page = store
+        .explain_list(&UsageQuery {
+            user: Some("ann".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("the page's plan runs");
+
+    for plan in [summary, page] {
+        assert!(plan.contains("actual time"), "{plan}");
+        assert!(
+            plan.contains("Buffers") || plan.contains("Execution Time"),
+            "{plan}"
+        );
+    }
     db.cleanup().await;
 }
 

@@ -1,6 +1,7 @@
 //! Usage rows: idempotent writes, filters, order, limits and exact money.
 
 use artgen_core::testing::conformance::usage::*;
+use artgen_core::testing::conformance::usage_pages::*;
 use artgen_core::testing::InMemoryUsageStore;
 use artgen_store::SqliteStore;
 use sqlx::SqlitePool;
@@ -64,6 +65,34 @@ async fn sqlite_round_trips_every_field_and_cost_exactly(pool: SqlitePool) {
 #[sqlx::test(migrations = false)]
 async fn sqlite_refuses_values_beyond_i64_without_panicking(pool: SqlitePool) {
     values_beyond_the_storage_range_are_refused_without_panicking(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_pages_follow_the_cursor_without_repeats_or_gaps(pool: SqlitePool) {
+    pages_follow_the_cursor_without_repeats_or_gaps(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_pages_are_stable_under_inserts_between_pages(pool: SqlitePool) {
+    a_page_is_stable_under_inserts_between_pages(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_summaries_group_exactly_over_the_period(pool: SqlitePool) {
+    summaries_group_exactly_over_the_period(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlite_summarizes_one_user_or_an_empty_period(pool: SqlitePool) {
+    a_summary_of_one_user_or_an_empty_period(&store(pool).await).await;
+}
+
+#[tokio::test]
+async fn the_fake_keeps_the_page_and_summary_contract() {
+    pages_follow_the_cursor_without_repeats_or_gaps(&InMemoryUsageStore::default()).await;
+    a_page_is_stable_under_inserts_between_pages(&InMemoryUsageStore::default()).await;
+    summaries_group_exactly_over_the_period(&InMemoryUsageStore::default()).await;
+    a_summary_of_one_user_or_an_empty_period(&InMemoryUsageStore::default()).await;
 }
 
 #[sqlx::test(migrations = false)]

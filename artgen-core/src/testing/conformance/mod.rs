@@ -23,3 +23,4 @@ pub mod idempotency;
 pub mod keys;
 pub mod rate_limiter;
 pub mod usage;
+pub mod usage_pages;

@@ -29,6 +29,12 @@ where
         new_store().await.as_ref(),
     )
     .await;
+    super::usage_pages::pages_follow_the_cursor_without_repeats_or_gaps(new_store().await.as_ref())
+        .await;
+    super::usage_pages::a_page_is_stable_under_inserts_between_pages(new_store().await.as_ref())
+        .await;
+    super::usage_pages::summaries_group_exactly_over_the_period(new_store().await.as_ref()).await;
+    super::usage_pages::a_summary_of_one_user_or_an_empty_period(new_store().await.as_ref()).await;
 }
 
 /// A succeeded row of `user` at `created_at_ms`, with a fresh request id.
@@ -36,6 +42,7 @@ pub fn record(user: &str, created_at_ms: i64) -> UsageRecord {
     UsageRecord {
         request_id: RequestId::generate(),
         user: user.to_owned(),
+        org: None,
         operation: Operation::Generate,
         model: "gpt-image-1".to_owned(),
         provider: "openai".to_owned(),
@@ -114,7 +121,7 @@ pub async fn listing_filters_by_user_and_time_newest_first(store: &dyn UsageStor
     let recent_ann = UsageQuery {
         user: Some("ann".into()),
         since_ms: Some(300),
-        limit: None,
+        ..Default::default()
     };
     assert_eq!(times(list(store, recent_ann).await), [400, 300]);
 
