@@ -12,6 +12,7 @@
 //! still `started` or `unknown`; a discard only removes a `started` row), so replaying a
 //! spool whose clearing a crash interrupted counts nothing twice.
 
+use std::collections::HashSet;
 use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,49 @@ use tokio::io::AsyncWriteExt as _;
 use crate::error::StoreError;
 
 /// One spooled write.
+/// Room in a spool: what it holds plus what is reserved for the finishes of requests in
+/// flight, never more than its capacity. Both usage writers (SQLite's and Postgres's) keep one.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    /// Whether writes may be spooled: the store owns the spool and its capacity is not zero
+    /// (else nothing is reserved and nothing spooled).
+    pub(crate) enabled: bool,
+    pub(crate) capacity: usize,
+    pub(crate) spooled: usize,
+    pub(crate) reserved: HashSet<RequestId>,
+}
+
+impl Budget {
+    pub(crate) fn has_room(&self) -> bool {
+        self.spooled + self.reserved.len() < self.capacity
+    }
+
+    /// Takes one place for an entry: the reservation of `reserved_by` if it holds one, else
+    /// a free place.
+    pub(crate) fn take(&mut self, reserved_by: Option<&RequestId>) -> bool {
+        let converted = reserved_by.is_some_and(|id| self.reserved.remove(id));
+        if converted || self.has_room() {
+            self.spooled += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reserves room for the finish of `request_id`; `false` when there is none. Always
+    /// `true` when spooling is off.
+    pub(crate) fn reserve(&mut self, request_id: &RequestId) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        if !self.has_room() {
+            return false;
+        }
+        self.reserved.insert(request_id.clone());
+        true
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum Entry {

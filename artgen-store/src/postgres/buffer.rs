@@ -17,33 +17,7 @@ use sqlx::{PgConnection, PgPool};
 use super::usage::apply;
 use super::{describe, is_unreachable};
 use crate::error::StoreError;
-use crate::spool::{Entry, Spool};
-
-/// Room in the spool (as the SQLite writer's budget).
-#[derive(Debug, Default)]
-struct Budget {
-    capacity: usize,
-    spooled: usize,
-    reserved: HashSet<RequestId>,
-}
-
-impl Budget {
-    fn has_room(&self) -> bool {
-        self.spooled + self.reserved.len() < self.capacity
-    }
-
-    /// One place for an entry: the reservation of `reserved_by` if it holds one, else a free
-    /// place.
-    fn take(&mut self, reserved_by: Option<&RequestId>) -> bool {
-        let converted = reserved_by.is_some_and(|id| self.reserved.remove(id));
-        if converted || self.has_room() {
-            self.spooled += 1;
-            true
-        } else {
-            false
-        }
-    }
-}
+use crate::spool::{Budget, Entry, Spool};
 
 /// The spool and its budget. Without a spool (none configured, capacity 0, or another process
 /// holds the file) nothing is reserved and nothing kept.
@@ -59,11 +33,13 @@ pub(super) struct Buffer {
 impl Buffer {
     pub(super) fn new(spool: Option<Spool>, capacity: usize) -> Self {
         let spooled = spool.as_ref().map_or(0, Spool::len);
+        let enabled = spool.is_some() && capacity > 0;
         Self {
-            enabled: spool.is_some() && capacity > 0,
+            enabled,
             pending: AtomicBool::new(spooled > 0),
             spool: tokio::sync::Mutex::new(spool),
             budget: Mutex::new(Budget {
+                enabled,
                 capacity,
                 spooled,
                 reserved: HashSet::new(),
@@ -98,15 +74,7 @@ impl Buffer {
     /// Reserves room for the finish of `request_id`; `false` when there is none. Always
     /// `true` without a spool.
     pub(super) fn reserve(&self, request_id: &RequestId) -> bool {
-        if !self.enabled {
-            return true;
-        }
-        let mut budget = self.budget();
-        if !budget.has_room() {
-            return false;
-        }
-        budget.reserved.insert(request_id.clone());
-        true
+        self.budget().reserve(request_id)
     }
 
     /// Gives back the reservation of `request_id`, if it holds one.

@@ -13,7 +13,6 @@
 //! the spool is emptied. A write that breaks a row rule (a constraint) fails alone: the batch
 //! is then replayed one write per transaction.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -23,7 +22,7 @@ use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use self::task::Task;
-use super::spool::{Entry, Spool};
+use super::spool::{Budget, Entry, Spool};
 use crate::config::DatabaseConfig;
 use crate::error::StoreError;
 
@@ -137,36 +136,6 @@ impl Job {
     }
 }
 
-/// Room in the spool: what it holds plus what is reserved for the finishes of requests in
-/// flight, never more than its capacity.
-#[derive(Debug, Default)]
-struct Budget {
-    /// Whether writes may be spooled: the store owns the spool and its capacity is not zero
-    /// (else nothing is reserved and nothing spooled).
-    enabled: bool,
-    capacity: usize,
-    spooled: usize,
-    reserved: HashSet<RequestId>,
-}
-
-impl Budget {
-    fn has_room(&self) -> bool {
-        self.spooled + self.reserved.len() < self.capacity
-    }
-
-    /// Takes one place for an entry: the reservation of `reserved_by` if it holds one, else
-    /// a free place.
-    fn take(&mut self, reserved_by: Option<&RequestId>) -> bool {
-        let converted = reserved_by.is_some_and(|id| self.reserved.remove(id));
-        if converted || self.has_room() {
-            self.spooled += 1;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// What the store and the task share.
 #[derive(Debug, Default)]
 struct Shared {
@@ -241,15 +210,7 @@ impl Writer {
     /// Reserves room in the spool for the finish of `request_id`; `false` when there is none.
     /// Always `true` without a spool.
     pub(super) fn reserve(&self, request_id: &RequestId) -> bool {
-        let mut budget = self.shared.budget();
-        if !budget.enabled {
-            return true;
-        }
-        if !budget.has_room() {
-            return false;
-        }
-        budget.reserved.insert(request_id.clone());
-        true
+        self.shared.budget().reserve(request_id)
     }
 
     /// Gives back the reservation of `request_id`, if it holds one.
