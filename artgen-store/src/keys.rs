@@ -2,7 +2,7 @@
 //! "invalid key" error. Each database backend stores the same fields; the listing type,
 //! [`KeyInfo`], lives with the [`KeyStore`](artgen_core::ports::KeyStore) port.
 
-use artgen_core::domain::{ApiKey, KeyEnv, Role};
+use artgen_core::domain::{ApiKey, KeyEnv, Principal, Role};
 use artgen_core::{Error, ErrorCode};
 use rand::distributions::Alphanumeric;
 use rand::rngs::OsRng;
@@ -109,6 +109,20 @@ impl TryFrom<KeyInfoRow> for KeyInfo {
             last_used_at_ms: row.last_used_at_ms,
         })
     }
+}
+
+/// Checks a presented key against its stored row (`None`: no key has its public id): the
+/// hashes are compared in constant time, against a dummy hash when the row is missing, so an
+/// unknown id costs the same as a wrong secret; every refusal is the same error.
+pub(crate) fn verify(key: &ApiKey, row: Option<KeyRow>) -> artgen_core::Result<Principal> {
+    let presented = hash_key(key);
+    let stored = row.as_ref().map_or(&[0_u8; 32][..], |r| &r.key_hash[..]);
+    let matches = hashes_match(stored, &presented);
+    let Some(row) = row.filter(|r| matches && r.revoked_at_ms.is_none()) else {
+        return Err(invalid_key());
+    };
+    let role = role_of(&row.role)?;
+    Ok(Principal::new(row.user_id, role).with_credential_id(key.public_id()))
 }
 
 #[cfg(test)]

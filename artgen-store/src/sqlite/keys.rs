@@ -12,8 +12,8 @@ use super::writer::Op;
 use super::SqliteStore;
 use crate::error::{from_db, StoreError};
 use crate::keys::{
-    generate_key, hash_key, hashes_match, invalid_key, role_of, KeyInfo, KeyInfoRow, KeyRow,
-    ISSUE_ATTEMPTS, TOUCH_EVERY,
+    generate_key, hash_key, invalid_key, verify, KeyInfo, KeyInfoRow, KeyRow, ISSUE_ATTEMPTS,
+    TOUCH_EVERY,
 };
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
@@ -197,17 +197,9 @@ impl Authenticator for SqliteStore {
         let Some(key) = ApiKey::parse(credential) else {
             return Err(invalid_key());
         };
-        let presented = hash_key(&key);
         let row = self.find_key(key.public_id()).await?;
-        // Compare against a dummy hash when the row is missing, so an unknown id costs the
-        // same comparison as a wrong secret.
-        let stored = row.as_ref().map_or(&[0_u8; 32][..], |r| &r.key_hash[..]);
-        let matches = hashes_match(stored, &presented);
-        let Some(row) = row.filter(|r| matches && r.revoked_at_ms.is_none()) else {
-            return Err(invalid_key());
-        };
-        let role = role_of(&row.role)?;
+        let principal = verify(&key, row)?;
         self.touch_key(key.public_id());
-        Ok(Principal::new(row.user_id, role).with_credential_id(key.public_id()))
+        Ok(principal)
     }
 }
