@@ -17,6 +17,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 mod proxy;
+mod tls;
 
 /// The test database's URL, or `None` (after saying why) when the variable is unset.
 pub(crate) fn database_url(test: &str) -> Option<String> {
