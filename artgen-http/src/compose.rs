@@ -404,8 +404,9 @@ async fn rate_limiter(
 }
 
 /// The image store `images_url` selects: a local folder (by default `<data_dir>/images`,
-/// with the database's durability) or an S3 bucket configured by the standard `AWS_*`
-/// environment, which must answer at start (a typo must not surface at the first image).
+/// with the database's durability), or an S3, Google Cloud Storage or Azure bucket configured
+/// by the clouds' standard `AWS_*`, `GOOGLE_*` and `AZURE_*` environment, which must answer at
+/// start (a typo must not surface at the first image).
 ///
 /// # Errors
 /// When the URL is invalid, the folder cannot be created or the bucket cannot be reached.
@@ -420,10 +421,10 @@ pub async fn image_store(settings: &Settings) -> Result<Arc<dyn ImageStore>, Com
                 .with_durability(settings.database.durability);
             Ok(Arc::new(store))
         }
-        ImagesUrl::S3 { .. } => {
+        ImagesUrl::S3 { .. } | ImagesUrl::Gcs { .. } | ImagesUrl::Azure { .. } => {
             let config = ObjectStoreConfig::new(url.unwrap_or_default().trim())
-                .with_aws_options(std::env::vars());
-            let store = ObjectImageStore::s3(&config).map_err(ComposeError::Images)?;
+                .with_cloud_options(std::env::vars());
+            let store = ObjectImageStore::from_config(&config).map_err(ComposeError::Images)?;
             store.check().await.map_err(ComposeError::Images)?;
             tracing::info!(
                 location = store.location(),

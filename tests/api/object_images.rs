@@ -113,13 +113,13 @@ async fn two_replicas_on_one_bucket_serve_each_others_images() {
     // and through the store itself.
     let from_b = b.get(&format!("/images/{id}"), Some(&b.admin_key)).await;
     let base = std::env::var("ARTGEN_TEST_S3_URL").unwrap_or_default();
-    let store = ObjectImageStore::s3(
+    let store = ObjectImageStore::from_config(
         &ObjectStoreConfig::new(format!(
             "{}/replicas-{}",
             base.trim_end_matches('/'),
             std::process::id()
         ))
-        .with_aws_options(std::env::vars()),
+        .with_cloud_options(std::env::vars()),
     )
     .expect("store");
     let stored = store

@@ -1,5 +1,5 @@
-//! [`ImageStore`] on object storage (S3 and S3-compatible servers), with the `object_store`
-//! crate.
+//! [`ImageStore`] on object storage (S3 and S3-compatible servers, Google Cloud Storage, Azure
+//! Blob Storage), with the `object_store` crate.
 //!
 //! Layout under the bucket's prefix, the same as [`FsImageStore`](crate::FsImageStore)'s
 //! folder, so a folder copied into a bucket (or back) is served as it was:
@@ -12,7 +12,7 @@
 //! nothing (two replicas racing on one id both write the same image). Every read is checked
 //! against the SHA-256: [`ImageStore::get`] refuses a damaged blob and [`ImageStore::open`]
 //! ends its stream with an error. [`ImageStore::delete`] removes the metadata only: blobs are
-//! shared by identical images. [`ImageStore::presign`] signs a `GET` of the blob (S3's query
+//! shared by identical images. [`ImageStore::presign`] signs a `GET` of the blob (S3 query
 //! signature, valid for the asked time, at most 7 days), so a client can fetch the bytes from
 //! the bucket itself.
 //!
@@ -22,7 +22,7 @@ mod config;
 
 pub use config::{ImagesUrl, ObjectStoreConfig};
 
-use std::str::FromStr as _;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{
@@ -80,6 +82,37 @@ fn is_not_found(err: &object_store::Error) -> bool {
     matches!(err, object_store::Error::NotFound { .. })
 }
 
+/// Timeouts of every request to the backend.
+fn client_options(config: &ObjectStoreConfig) -> ClientOptions {
+    ClientOptions::new()
+        .with_timeout(Duration::from_secs(config.request_timeout_secs))
+        .with_connect_timeout(Duration::from_secs(5))
+}
+
+/// Retries after a failed request (5xx, connection errors).
+fn retry_config(config: &ObjectStoreConfig) -> RetryConfig {
+    RetryConfig {
+        max_retries: config.max_retries,
+        retry_timeout: Duration::from_secs(config.retry_timeout_secs),
+        ..RetryConfig::default()
+    }
+}
+
+/// The options one backend knows, as its builder's keys. As the builders' own `from_env`:
+/// names of other backends (and unknown names of this one) are someone else's.
+fn known_options<K: FromStr>(config: &ObjectStoreConfig) -> impl Iterator<Item = (K, &str)> {
+    config.options.iter().filter_map(|(name, value)| {
+        K::from_str(&name.to_ascii_lowercase())
+            .ok()
+            .map(|key| (key, value.as_str()))
+    })
+}
+
+/// A builder's refusal; option values are kept out of the message (they may be keys).
+fn build_error(config: &ObjectStoreConfig, err: &object_store::Error) -> StoreError {
+    StoreError::InvalidConfig(format!("images_url {}: {err}", config.url))
+}
+
 impl ObjectImageStore {
     /// A store over any `object_store` backend (e.g. `object_store::memory::InMemory` in
     /// tests), under `prefix`; `signer` signs direct links, when the backend can.
@@ -93,45 +126,81 @@ impl ObjectImageStore {
         }
     }
 
-    /// A store on the S3 bucket of `config.url` (`s3://bucket[/prefix]`), configured from
-    /// `config.options`. Does no I/O; [`ObjectImageStore::check`] does.
+    /// A store on the bucket (or container) of `config.url`: `s3://`, `gs://` or `az://`,
+    /// configured from `config.options`. Does no I/O; [`ObjectImageStore::check`] does.
     ///
     /// # Errors
-    /// [`StoreError::InvalidConfig`] when the URL is not an S3 one or an option is invalid.
-    pub fn s3(config: &ObjectStoreConfig) -> Result<Self, StoreError> {
-        let ImagesUrl::S3 { bucket, prefix } = ImagesUrl::parse(Some(&config.url))? else {
-            return Err(StoreError::InvalidConfig(format!(
-                "{:?} is not an s3:// URL",
+    /// [`StoreError::InvalidConfig`] when the URL is not an object-store one or an option is
+    /// invalid.
+    pub fn from_config(config: &ObjectStoreConfig) -> Result<Self, StoreError> {
+        match ImagesUrl::parse(Some(&config.url))? {
+            ImagesUrl::S3 { bucket, prefix } => Self::s3(config, &bucket, &prefix),
+            ImagesUrl::Gcs { bucket, prefix } => Self::gcs(config, &bucket, &prefix),
+            ImagesUrl::Azure { container, prefix } => Self::azure(config, &container, &prefix),
+            ImagesUrl::File(_) => Err(StoreError::InvalidConfig(format!(
+                "{:?} is not an object-store URL (s3://, gs:// or az://)",
                 config.url
-            )));
-        };
-        let client = ClientOptions::new()
-            .with_timeout(Duration::from_secs(config.request_timeout_secs))
-            .with_connect_timeout(Duration::from_secs(5));
+            ))),
+        }
+    }
+
+    fn s3(config: &ObjectStoreConfig, bucket: &str, prefix: &str) -> Result<Self, StoreError> {
         // Client options first: the builder replaces them whole, and options may refine them.
         let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(&bucket)
-            .with_client_options(client);
-        for (name, value) in &config.options {
-            // As the builder's own `from_env`: unknown AWS_* names are someone else's.
-            if let Ok(key) = AmazonS3ConfigKey::from_str(&name.to_ascii_lowercase()) {
-                builder = builder.with_config(key, value);
-            }
+            .with_bucket_name(bucket)
+            .with_client_options(client_options(config));
+        for (key, value) in known_options::<AmazonS3ConfigKey>(config) {
+            builder = builder.with_config(key, value);
         }
-        let retry = RetryConfig {
-            max_retries: config.max_retries,
-            retry_timeout: Duration::from_secs(config.retry_timeout_secs),
-            ..RetryConfig::default()
-        };
         let s3 = builder
-            .with_retry(retry)
-            // Option values are kept out of the message: they may be keys.
+            .with_retry(retry_config(config))
             .build()
-            .map_err(|e| StoreError::InvalidConfig(format!("images_url {}: {e}", config.url)))?;
-        let s3 = Arc::new(s3);
-        let mut store = Self::new(s3.clone(), Some(s3), &prefix);
-        store.name = format!("s3://{bucket}/{}", store.prefix);
-        Ok(store)
+            .map_err(|e| build_error(config, &e))?;
+        Ok(Self::named(Arc::new(s3), "s3", bucket, prefix))
+    }
+
+    fn gcs(config: &ObjectStoreConfig, bucket: &str, prefix: &str) -> Result<Self, StoreError> {
+        let mut builder = GoogleCloudStorageBuilder::new()
+            .with_bucket_name(bucket)
+            .with_client_options(client_options(config));
+        for (key, value) in known_options::<GoogleConfigKey>(config) {
+            builder = builder.with_config(key, value);
+        }
+        let gcs = builder
+            .with_retry(retry_config(config))
+            .build()
+            .map_err(|e| build_error(config, &e))?;
+        Ok(Self::named(Arc::new(gcs), "gs", bucket, prefix))
+    }
+
+    fn azure(
+        config: &ObjectStoreConfig,
+        container: &str,
+        prefix: &str,
+    ) -> Result<Self, StoreError> {
+        let mut builder = MicrosoftAzureBuilder::new()
+            .with_container_name(container)
+            .with_client_options(client_options(config));
+        for (key, value) in known_options::<AzureConfigKey>(config) {
+            builder = builder.with_config(key, value);
+        }
+        let azure = builder
+            .with_retry(retry_config(config))
+            .build()
+            .map_err(|e| build_error(config, &e))?;
+        Ok(Self::named(Arc::new(azure), "az", container, prefix))
+    }
+
+    /// A store on `backend`, which also signs links, shown as `scheme://bucket/prefix`.
+    fn named<B: ObjectStore + Signer>(
+        backend: Arc<B>,
+        scheme: &str,
+        bucket: &str,
+        prefix: &str,
+    ) -> Self {
+        let mut store = Self::new(backend.clone(), Some(backend), prefix);
+        store.name = format!("{scheme}://{bucket}/{}", store.prefix);
+        store
     }
 
     /// The location, for logs: `s3://bucket/prefix` (never credentials).
@@ -370,6 +439,50 @@ mod tests {
     use object_store::memory::InMemory;
 
     use super::*;
+
+    #[test]
+    fn each_scheme_builds_its_backend_without_io_and_names_it_without_secrets() {
+        let cases = [
+            (
+                ObjectStoreConfig::new("s3://art/prod/")
+                    .with_option("AWS_REGION", "eu-west-1")
+                    .with_option("AWS_ACCESS_KEY_ID", "artgen-test-id")
+                    .with_option("AWS_SECRET_ACCESS_KEY", "s3-secret-value"),
+                "s3://art/prod",
+            ),
+            (
+                // No key: the workload identity, looked up at the first request.
+                ObjectStoreConfig::new("gs://art-gcs/x/y"),
+                "gs://art-gcs/x/y",
+            ),
+            (
+                ObjectStoreConfig::new("az://images")
+                    .with_option("AZURE_STORAGE_ACCOUNT_NAME", "artgenacct")
+                    // base64 of "secret-value"
+                    .with_option("AZURE_STORAGE_ACCOUNT_KEY", "c2VjcmV0LXZhbHVl"),
+                "az://images/",
+            ),
+        ];
+        for (config, location) in cases {
+            let store = ObjectImageStore::from_config(&config).unwrap_or_else(|e| {
+                panic!("{} builds: {e}", config.url);
+            });
+            assert_eq!(store.location(), location);
+            let shown = format!("{store:?}");
+            for secret in ["s3-secret-value", "c2VjcmV0LXZhbHVl"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            assert!(shown.contains("presigns: true"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_folder_url_is_no_object_store() {
+        let err = ObjectImageStore::from_config(&ObjectStoreConfig::new("file:///srv"))
+            .expect_err("file:// is the filesystem store's")
+            .to_string();
+        assert!(err.contains("not an object-store URL"), "{err}");
+    }
 
     #[tokio::test]
     async fn keeps_the_image_store_contract_over_an_in_memory_backend() {

@@ -34,8 +34,9 @@ async fn store(base: &str, test: &str) -> ObjectImageStore {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     );
-    let config = ObjectStoreConfig::new(url).with_aws_options(std::env::vars());
-    let store = ObjectImageStore::s3(&config).expect("ARTGEN_TEST_S3_URL is a usable s3:// URL");
+    let config = ObjectStoreConfig::new(url).with_cloud_options(std::env::vars());
+    let store =
+        ObjectImageStore::from_config(&config).expect("ARTGEN_TEST_S3_URL is a usable s3:// URL");
     store
         .check()
         .await
@@ -97,7 +98,7 @@ async fn an_unreachable_server_fails_fast_without_naming_the_keys() {
         .with_option("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID")
         .with_option("AWS_SECRET_ACCESS_KEY", "very-secret-value")
         .with_retries(1, Duration::from_secs(2));
-    let store = ObjectImageStore::s3(&config).expect("config is valid");
+    let store = ObjectImageStore::from_config(&config).expect("config is valid");
 
     let started = std::time::Instant::now();
     let err = store.check().await.expect_err("nobody listens");
