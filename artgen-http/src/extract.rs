@@ -264,12 +264,11 @@ fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use artgen_core::domain::GenerateParams;
-
     use super::*;
+    use crate::wire::GenerateBody;
 
     fn param_of(body: &str) -> Option<String> {
-        parse_json::<GenerateParams>(body.as_bytes())
+        parse_json::<GenerateBody>(body.as_bytes())
             .expect_err("invalid")
             .param()
             .map(str::to_owned)
@@ -278,10 +277,10 @@ mod tests {
     #[test]
     fn names_unknown_missing_and_mistyped_fields() {
         // An unknown field is kept for the catalogue's policy, not refused here.
-        let parsed: GenerateParams =
+        let parsed: GenerateBody =
             parse_json(br#"{"model":"x","prompt":"y","user_id":"z"}"#).expect("kept");
         assert_eq!(parsed.extra["user_id"], "z");
-        let missing = parse_json::<GenerateParams>(br#"{"model":"x"}"#).expect_err("missing");
+        let missing = parse_json::<GenerateBody>(br#"{"model":"x"}"#).expect_err("missing");
         assert_eq!(missing.param(), Some("prompt"));
         assert_eq!(missing.code(), ErrorCode::MissingParameter);
         assert_eq!(
@@ -358,7 +357,7 @@ mod tests {
         let variant = format!(r#"{{"model":"x","prompt":"y","quality":"{long}"}}"#);
         let mistyped = format!(r#"{{"model":"x","prompt":"y","n":"a`\"{long}"}}"#);
         for body in [repeated, variant, mistyped] {
-            let err = parse_json::<GenerateParams>(body.as_bytes()).expect_err("invalid");
+            let err = parse_json::<GenerateBody>(body.as_bytes()).expect_err("invalid");
             assert!(err.message().chars().count() <= 257, "{}", err.message());
             let param = err.param().unwrap_or_default();
             assert!(param.chars().count() <= ECHO_CHARS + 1, "{param}");
@@ -385,7 +384,7 @@ mod tests {
     #[test]
     fn malformed_json_and_non_objects_are_invalid_requests() {
         for body in ["{", "[]", "null", "\"text\""] {
-            let err = parse_json::<GenerateParams>(body.as_bytes()).expect_err("invalid");
+            let err = parse_json::<GenerateBody>(body.as_bytes()).expect_err("invalid");
             assert_eq!(err.code(), ErrorCode::InvalidRequest, "{body}");
         }
     }

@@ -2,8 +2,8 @@
 //! checked before anything goes upstream, and each failure names the part.
 
 use artgen_core::domain::{Catalog, RequestId, UploadedImage};
-use artgen_core::{Error, ErrorCode};
-use axum::extract::multipart::{Multipart, MultipartError};
+use artgen_core::{Error, ErrorCode, RequestContext};
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{capped_message, echo};
 use crate::middleware::note_model;
 use crate::middleware::read_timeout::{is_read_timeout, read_timeout_error};
+use crate::state::AppState;
 
 /// Most parts a form may have (16 images, a mask and the text fields).
 pub const MAX_PARTS: usize = 48;
@@ -38,25 +39,25 @@ pub struct FormSpec {
     pub many_images: bool,
 }
 
-/// A read form: text fields as JSON values (typed where the field is numeric or boolean),
-/// images in order, the mask.
+/// A read form: text fields as JSON values (typed where the field is numeric or boolean), for
+/// the route's DTO in [`crate::wire`] to read, and the files.
 #[derive(Debug, Default)]
 pub struct ImageForm {
     /// Text fields.
     pub fields: Map<String, Value>,
+    /// The file parts.
+    pub uploads: Uploads,
+}
+
+/// The file parts of a form, each inspected.
+#[derive(Debug, Default)]
+pub struct Uploads {
     /// Images in the order sent.
     pub images: Vec<UploadedImage>,
     /// The mask.
     pub mask: Option<UploadedImage>,
     /// The markup overlay.
     pub markup: Option<UploadedImage>,
-}
-
-impl ImageForm {
-    /// Removes and returns a text field.
-    pub fn take(&mut self, name: &str) -> Option<Value> {
-        self.fields.remove(name)
-    }
 }
 
 fn is_image_part(name: &str) -> bool {
@@ -237,9 +238,9 @@ pub async fn read_form(
             )?;
             if overlay {
                 let slot = if part == "mask" {
-                    &mut form.mask
+                    &mut form.uploads.mask
                 } else {
-                    &mut form.markup
+                    &mut form.uploads.markup
                 };
                 if slot.replace(image).is_some() {
                     return Err(Error::invalid_param(
@@ -248,10 +249,10 @@ pub async fn read_form(
                     ));
                 }
             } else {
-                if !spec.many_images && !form.images.is_empty() {
+                if !spec.many_images && !form.uploads.images.is_empty() {
                     return Err(Error::invalid_param("image", "only one image may be sent"));
                 }
-                form.images.push(image);
+                form.uploads.images.push(image);
             }
             continue;
         }
@@ -301,6 +302,41 @@ pub async fn read_form(
         }
     }
     Ok(form)
+}
+
+/// Reads and checks an upload form, answering every failure with the request id.
+///
+/// The router's [`require_multipart`] has already refused a body not declared as
+/// `multipart/form-data`.
+///
+/// # Errors
+/// `invalid_request` when the form's `Content-Type` has no usable boundary; the errors of
+/// [`read_form`].
+pub async fn read_upload(
+    state: &AppState,
+    ctx: &RequestContext,
+    multipart: Result<Multipart, MultipartRejection>,
+    spec: FormSpec,
+) -> Result<ImageForm, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(ctx.request_id.clone()));
+    let multipart = multipart_body(multipart).map_err(fail)?;
+    read_form(multipart, spec, state.service().catalog())
+        .await
+        .map_err(fail)
+}
+
+/// The multipart body of a request declared as `multipart/form-data`.
+///
+/// # Errors
+/// `invalid_request` (param `Content-Type`) when its boundary is missing or unusable.
+pub fn multipart_body(body: Result<Multipart, MultipartRejection>) -> Result<Multipart, Error> {
+    body.map_err(|_| {
+        Error::invalid_param(
+            "Content-Type",
+            "the multipart/form-data Content-Type needs a boundary parameter, as HTTP clients \
+             set when they build the form",
+        )
+    })
 }
 
 /// Integers and booleans become JSON numbers and booleans when they parse, so that the

@@ -8,6 +8,9 @@
 //! `POST /v1/images/{generations,edits,variations}` and `GET /v1/models[/{id}]`,
 //! `GET /images/{id}`, `GET /health`, `GET /metrics` and `GET /openapi.json`. Every error is the JSON envelope
 //! `{"error": {"code", "message", "type", "param", "request_id"}}`.
+//!
+//! Requests are read by the DTOs of [`wire`] and converted into the core's parameters; the
+//! service's answers are presented by [`present`] (native, OpenAI, server-sent events).
 
 pub mod compose;
 pub mod error;
@@ -17,6 +20,7 @@ pub mod inline;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod present;
 pub mod router;
 pub mod routes;
 pub mod server;
@@ -25,6 +29,7 @@ pub mod signing;
 pub mod sse;
 pub mod state;
 pub mod storage;
+pub mod wire;
 
 pub use error::ApiError;
 pub use router::build_router;

@@ -1,9 +1,9 @@
 //! The OpenAPI 3.1 document of the HTTP API, served at `GET /openapi.json`.
 //!
-//! Operations come from the handlers' `#[utoipa::path]` attributes. What utoipa cannot see is
-//! filled in here: doc-only schemas for request shapes that live in `artgen-core` (which does not
-//! depend on utoipa; `tests/openapi.rs` keeps them in step), enums built from the core's own
-//! value lists (so wire names cannot drift), one error response per status listing the codes
+//! Operations come from the handlers' `#[utoipa::path]` attributes, and request and answer
+//! schemas from the DTOs themselves ([`crate::wire`], [`crate::present`]). What utoipa cannot
+//! see is filled in here: enums built from the core's own value lists (so wire names cannot
+//! drift), one error response per status listing the codes
 //! [`status_code`] maps to it, and the bearer security scheme. [`strict`] and [`answers`] then
 //! write in what the derive cannot state, so the document refuses what the server refuses and
 //! describes answers as they are sent.

@@ -1,5 +1,5 @@
-//! Server-sent events for `stream: true`: the upstream's events and payloads
-//! (`image_generation.*` / `image_edit.*`), each also carrying ArtGen's request id.
+//! Server-sent events for `stream: true`, carrying the payloads of
+//! [`crate::present::sse`].
 //!
 //! The upstream stream is opened before the answer starts, so every failure up to then is an
 //! ordinary JSON error with its status. Then a task pumps events into a channel whose other end
@@ -9,114 +9,42 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use artgen_core::domain::{ImageJob, JobParams, Operation, TokenUsage};
+use artgen_core::domain::JobParams;
 use artgen_core::{EventSink, RequestContext, ServiceEvent};
 use async_trait::async_trait;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::middleware::RequestSummary;
+use crate::present::sse::StreamEcho;
 use crate::routes::images::{signed_url, BaseUrl};
 use crate::state::AppState;
 
-/// Echo fields every event carries, fixed by the request.
-struct Echo {
-    prefix: &'static str,
-    request_id: String,
-    quality: String,
-    background: String,
-    output_format: String,
-    size: String,
-    /// The effective end-user id, which the upstream repeats on completed events.
-    safety_identifier: Option<String>,
-}
-
-impl Echo {
-    fn new(job: &ImageJob, ctx: &RequestContext) -> Self {
-        Self {
-            prefix: if job.operation() == Operation::Edit {
-                "image_edit"
-            } else {
-                "image_generation"
-            },
-            request_id: ctx.request_id.to_string(),
-            quality: job.effective_quality().to_string(),
-            background: job
-                .background()
-                .map_or_else(|| "auto".to_owned(), |b| b.to_string()),
-            output_format: job.effective_format().to_string(),
-            size: job.size().to_string(),
-            safety_identifier: job.safety_identifier().map(str::to_owned),
-        }
-    }
-
-    fn payload(&self, kind: &str, b64: String, created_at: u64) -> Value {
-        json!({
-            "type": format!("{}.{kind}", self.prefix),
-            "b64_json": b64,
-            "created_at": created_at,
-            "size": self.size,
-            "quality": self.quality,
-            "background": self.background,
-            "output_format": self.output_format,
-            "request_id": self.request_id,
-        })
-    }
-}
-
-/// The upstream's `ImagesUsage` shape.
-pub fn images_usage(usage: Option<&TokenUsage>) -> Value {
-    let u = usage.copied().unwrap_or_default();
-    json!({
-        "total_tokens": u.total_tokens(),
-        "input_tokens": u.input_tokens(),
-        "output_tokens": u.output_tokens(),
-        "input_tokens_details": { "text_tokens": u.input_text_tokens, "image_tokens": u.input_image_tokens },
-    })
-}
-
 struct ChannelSink {
     tx: mpsc::Sender<Event>,
-    echo: Echo,
+    echo: StreamEcho,
     state: AppState,
     base: BaseUrl,
 }
 
 impl ChannelSink {
-    fn event(kind: &str, data: &Value) -> Event {
-        Event::default().event(kind).data(data.to_string())
+    fn event(name: &str, data: &impl Serialize) -> Event {
+        // The payloads are plain structs of strings and numbers: serialising cannot fail.
+        let data = serde_json::to_string(data).unwrap_or_default();
+        Event::default().event(name).data(data)
     }
 
     async fn error(&self, err: &artgen_core::Error) {
-        let status = crate::error::status_code(err.kind());
-        let message = if status.is_server_error() && err.kind() == artgen_core::ErrorKind::Internal
-        {
-            "internal error"
-        } else {
-            err.message()
-        };
-        let data = json!({
-            "type": "error",
-            "error": {
-                "code": err.code().as_str(),
-                "message": message,
-                "type": crate::error::error_type(err.code()),
-                "param": err.param(),
-                "request_id": self.echo.request_id,
-            }
-        });
-        deliver(&self.tx, Self::event("error", &data)).await;
+        deliver(&self.tx, Self::event("error", &self.echo.error(err))).await;
     }
 }
 
 #[async_trait]
 impl EventSink for ChannelSink {
     async fn send(&mut self, event: ServiceEvent) -> bool {
-        let engine = base64::engine::general_purpose::STANDARD;
         let now = self.state.service().clock().now_secs();
         let (kind, data) = match event {
             ServiceEvent::Partial {
@@ -124,31 +52,17 @@ impl EventSink for ChannelSink {
                 image,
                 dimensions,
                 ..
-            } => {
-                let mut data = self
-                    .echo
-                    .payload("partial_image", engine.encode(&image), now);
-                data["partial_image_index"] = json!(index);
-                if let Some(dimensions) = dimensions {
-                    data["size"] = json!(dimensions.to_string());
-                }
-                ("partial_image", data)
-            }
+            } => (
+                "partial_image",
+                self.echo.partial(index, &image, dimensions, now),
+            ),
             ServiceEvent::Completed { image, usage } => {
-                let mut data = self
-                    .echo
-                    .payload("completed", engine.encode(&image.bytes), now);
-                data["size"] = json!(image.dimensions.to_string());
-                data["usage"] = images_usage(usage.as_ref());
-                if let Some(id) = &self.echo.safety_identifier {
-                    data["safety_identifier"] = json!(id);
-                }
-                data["image_id"] = json!(image.id.as_str());
-                data["url"] = json!(signed_url(&self.state, &self.base, image.id.as_str()));
+                let url = signed_url(&self.state, &self.base, image.id.as_str());
+                let data = self.echo.completed(&image, usage.as_ref(), url, now);
                 ("completed", data)
             }
         };
-        let name = format!("{}.{kind}", self.echo.prefix);
+        let name = self.echo.event_name(kind);
         deliver(&self.tx, Self::event(&name, &data)).await
     }
 }
@@ -174,17 +88,16 @@ pub async fn respond(
 ) -> Result<Response, ApiError> {
     let service = state.service().clone();
     let job_ctx = ctx.clone();
-    let open = crate::routes::generate::to_completion(async move {
-        service.open_stream(&job_ctx, params).await
-    })
-    .await
-    .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
+    let open =
+        crate::present::to_completion(async move { service.open_stream(&job_ctx, params).await })
+            .await
+            .map_err(|e| ApiError::new(e, Some(ctx.request_id.clone())))?;
     let summary = RequestSummary {
         model: open.job().model().id.clone(),
         cost: artgen_core::domain::Money::ZERO,
         images: 0,
     };
-    let echo = Echo::new(open.job(), &ctx);
+    let echo = StreamEcho::new(open.job(), &ctx);
     let warnings = open.warnings().to_vec();
     let (tx, rx) = mpsc::channel::<Event>(4);
     let mut sink = ChannelSink {
@@ -205,11 +118,11 @@ pub async fn respond(
             ),
             Err(err) if err.code() == artgen_core::ErrorCode::Cancelled => tracing::info!(
                 target: "artgen::access",
-                request_id = %sink.echo.request_id,
+                request_id = %sink.echo.request_id(),
                 "stream cancelled by the client"
             ),
             Err(err) => {
-                tracing::warn!(target: "artgen::access", request_id = %sink.echo.request_id, error = %err, "stream failed");
+                tracing::warn!(target: "artgen::access", request_id = %sink.echo.request_id(), error = %err, "stream failed");
                 sink.error(&err).await;
             }
         }

@@ -1,20 +1,18 @@
 //! The OpenAPI document: it parses as OpenAPI 3.1, covers every route the router serves, its
-//! references resolve, and its doc-only schemas match the types and forms they describe.
+//! references resolve, and its request schemas are what the DTOs read.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use artgen_core::domain::{
-    Background, GenerateParams, KeyEnv, Moderation, OutputFormat, Quality, ResponseFormat, Role,
-    Style,
-};
+use artgen_core::domain::{GenerateParams, KeyEnv, OutputFormat, Quality, Role};
 use artgen_core::{Error, ErrorCode};
 use artgen_http::compose;
+use artgen_http::extract::from_value;
 use artgen_http::metrics::Metrics;
 use artgen_http::openapi::strict::REFUSED_IN_EDITS;
 use artgen_http::openapi::{document, BEARER};
-use artgen_http::routes::edit::{EDIT_FIELDS, VARIATION_FIELDS};
 use artgen_http::settings::Settings;
+use artgen_http::wire::{EditBody, GenerateBody, VariationBody, EDIT_FIELDS, VARIATION_FIELDS};
 use artgen_http::ApiError;
 use artgen_store::RateLimitConfig;
 use axum::body::{to_bytes, Body};
@@ -151,40 +149,36 @@ fn every_reference_resolves() {
     }
 }
 
+/// A body with a value for every parameter `/generate` reads.
+fn full_generate_body() -> Value {
+    json!({
+        "model": "gpt-image-1", "prompt": "a cat", "n": 1, "size": "1024x1024",
+        "quality": "high", "format": "png", "output_compression": 50, "background": "auto",
+        "moderation": "low", "style": "vivid", "stream": false, "partial_images": 1,
+        "response_format": "url", "user": "lisa", "complexity": "low", "frame_count": 3,
+        "frame_duration_ms": 100, "svg": {}, "safety_identifier": "hash",
+    })
+}
+
 #[test]
-fn the_generate_request_schema_matches_generate_params() {
-    let full = GenerateParams {
-        model: "gpt-image-1".into(),
-        prompt: "a cat".into(),
-        n: Some(1),
-        size: Some("1024x1024".into()),
-        quality: Some(Quality::High),
-        format: Some(OutputFormat::Png),
-        output_compression: Some(50),
-        background: Some(Background::Auto),
-        moderation: Some(Moderation::Low),
-        style: Some(Style::Vivid),
-        stream: Some(false),
-        partial_images: Some(1),
-        response_format: Some(ResponseFormat::Url),
-        user: Some("lisa".into()),
-        complexity: Some(artgen_core::domain::Complexity::Low),
-        frame_count: Some(3),
-        frame_duration_ms: Some(100),
-        svg: Some(serde_json::Map::new()),
-        safety_identifier: Some("hash".into()),
-        extra: Default::default(),
-    };
-    let serialized = keys(&serde_json::to_value(&full).expect("serializes"));
+fn the_generate_request_schema_is_what_the_body_reads() {
+    let full = full_generate_body();
+    let body: GenerateBody = from_value(full.clone()).expect("every parameter reads");
+    assert!(body.extra.is_empty(), "read as unknown: {:?}", body.extra);
     let doc = json();
     let mut documented = properties(&doc, "GenerateRequest");
     // `output_format` is documented as the synonym serde accepts for `format`.
     assert!(documented.remove("output_format"));
-    let alias: GenerateParams =
-        serde_json::from_value(json!({"model": "m", "prompt": "p", "output_format": "webp"}))
+    let alias: GenerateBody =
+        from_value(json!({"model": "m", "prompt": "p", "output_format": "webp"}))
             .expect("output_format is accepted");
     assert_eq!(alias.format, Some(OutputFormat::Webp));
-    assert_eq!(documented, serialized);
+    assert_eq!(documented, keys(&full));
+    // And what it reads reaches the core unchanged.
+    let params = GenerateParams::from(body);
+    assert_eq!(params.model, "gpt-image-1");
+    assert_eq!(params.quality, Some(Quality::High));
+    assert_eq!(params.svg, Some(serde_json::Map::new()));
     let required = &doc["components"]["schemas"]["GenerateRequest"]["required"];
     assert_eq!(
         required,
@@ -208,6 +202,64 @@ fn the_form_schemas_match_the_form_specs() {
     assert_eq!(
         properties(&doc, "VariationForm"),
         names(variation.chain(["image"]))
+    );
+    let required = &doc["components"]["schemas"]["VariationForm"]["required"];
+    assert_eq!(required, &json!(["image"]));
+}
+
+#[test]
+fn the_form_dtos_read_every_field_the_forms_take() {
+    // A text field of each spec as the form reader hands it on (numbers and booleans typed).
+    let value = |name: &str| match name {
+        "n" | "output_compression" | "partial_images" | "frame_count" | "frame_duration_ms" => {
+            json!(2)
+        }
+        "stream" => json!(false),
+        "svg" => json!({}),
+        "format" | "output_format" => json!("png"),
+        "quality" => json!("high"),
+        "background" => json!("auto"),
+        "moderation" => json!("low"),
+        "complexity" => json!("low"),
+        "response_format" => json!("url"),
+        "input_fidelity" => json!("high"),
+        _ => json!("text"),
+    };
+    let fields = |names: &[&str]| -> serde_json::Map<String, Value> {
+        names.iter().map(|n| ((*n).to_owned(), value(n))).collect()
+    };
+    for name in EDIT_FIELDS.text {
+        let one = fields(&["prompt", name]);
+        let body = EditBody::from_fields(one).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(body.extra.is_empty(), "{name} read as unknown");
+    }
+    let body = VariationBody::from_fields(fields(VARIATION_FIELDS.text)).expect("reads");
+    assert!(body.extra.is_empty(), "read as unknown: {:?}", body.extra);
+    // Today's messages and codes: a variation's `n` and `format`, an edit's `input_fidelity`.
+    let n = VariationBody::from_fields(
+        fields(&[])
+            .into_iter()
+            .chain([("n".into(), json!("x"))])
+            .collect(),
+    )
+    .expect_err("n");
+    assert_eq!((n.code(), n.param()), (ErrorCode::InvalidValue, Some("n")));
+    assert_eq!(n.message(), "n must be an integer between 1 and 10");
+    let format =
+        VariationBody::from_fields([("format".into(), json!("bmp"))].into_iter().collect())
+            .expect_err("format");
+    assert_eq!(
+        (format.code(), format.param()),
+        (ErrorCode::InvalidRequest, Some("format"))
+    );
+    let fidelity = [
+        ("prompt".into(), json!("p")),
+        ("input_fidelity".into(), json!("x")),
+    ];
+    let fidelity = EditBody::from_fields(fidelity.into_iter().collect()).expect_err("fidelity");
+    assert_eq!(
+        (fidelity.code(), fidelity.param()),
+        (ErrorCode::InvalidRequest, Some("input_fidelity"))
     );
 }
 

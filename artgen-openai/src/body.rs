@@ -219,12 +219,18 @@ mod tests {
 
     #[test]
     fn sends_todays_parameters_and_forwards_unknown_ones_unchanged() {
-        let json = serde_json::json!({
-            "model": "gpt-image-2.5-flare", "prompt": "a red fox", "quality": "xhigh",
-            "complexity": "high", "output_format": "gif", "frame_count": 4,
-            "safety_identifier": "hash-1", "user": "old", "future_knob": {"level": 2}
-        });
-        let params: GenerateParams = serde_json::from_value(json).expect("parses");
+        let params = GenerateParams {
+            model: "gpt-image-2.5-flare".into(),
+            prompt: "a red fox".into(),
+            quality: Some(Quality::Xhigh),
+            complexity: Some(artgen_core::domain::Complexity::High),
+            format: Some(OutputFormat::Gif),
+            frame_count: Some(4),
+            safety_identifier: Some("hash-1".into()),
+            user: Some("old".into()),
+            extra: [("future_knob".to_owned(), serde_json::json!({"level": 2}))].into(),
+            ..GenerateParams::default()
+        };
         let request = params.validate(&Catalog::default()).expect("valid");
 
         let body: Value = serde_json::from_slice(

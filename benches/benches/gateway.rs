@@ -85,7 +85,10 @@ async fn main() {
         ..Default::default()
     };
     let job = ImageJob::Generate(params.clone().validate(&Catalog::default()).expect("valid"));
-    let body = serde_json::to_string(&params).expect("serialises");
+    // The same request on the wire.
+    let body =
+        serde_json::json!({"model": "dall-e-2", "prompt": "a paper boat", "size": "256x256"})
+            .to_string();
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/generate");
     let call = || async {

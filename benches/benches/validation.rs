@@ -1,6 +1,7 @@
 //! Validation overhead: how much `GenerateParams::validate` adds to parsing a request body.
 //!
-//! Baseline: `serde_json::from_str::<GenerateParams>` of a typical body. Measured: parse plus
+//! Baseline: `serde_json::from_str::<GenerateBody>` (artgen-http's wire DTO) of a typical body,
+//! converted into `GenerateParams`. Measured: parse plus
 //! `validate(&catalog)`. Both are measured for a typical gpt-image-1 body with most options set
 //! (the headline figure) and for a minimal dall-e-2 body, each against its own parse. Target: validation adds less than one parse, i.e. ratio < 2.0 (reported as PASS/FAIL;
 //! the bench never fails the run).
@@ -12,6 +13,7 @@ use std::hint::black_box;
 
 use artgen_benches::{measure, Comparison, Plan};
 use artgen_core::domain::{Catalog, GenerateParams};
+use artgen_http::wire::GenerateBody;
 
 /// A typical body: a GPT image model with the common options set.
 const TYPICAL: &str = r#"{
@@ -31,7 +33,9 @@ const TYPICAL: &str = r#"{
 const MINIMAL: &str = r#"{"model":"dall-e-2","prompt":"a paper boat","size":"256x256"}"#;
 
 fn parse(body: &str) -> GenerateParams {
-    serde_json::from_str(black_box(body)).expect("the bench bodies are valid JSON")
+    serde_json::from_str::<GenerateBody>(black_box(body))
+        .expect("the bench bodies are valid JSON")
+        .into()
 }
 
 fn main() {

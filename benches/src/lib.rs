@@ -22,7 +22,7 @@
 //!
 //! | Bench | Baseline | Measured | Reading |
 //! |---|---|---|---|
-//! | `validation` | `serde_json::from_str::<GenerateParams>` of a typical request body | parse + `GenerateParams::validate(&catalog)` | Validation should cost less than parsing: ratio **< 2.0** (prints PASS/FAIL, never panics) |
+//! | `validation` | `serde_json::from_str::<GenerateBody>` of a typical request body, into `GenerateParams` | parse + `GenerateParams::validate(&catalog)` | Validation should cost less than parsing: ratio **< 2.0** (prints PASS/FAIL, never panics) |
 //! | `pricing` | a trivial sum over the same request list | `Pricing::estimate`, `Pricing::settle`, and both (what the service does per request), per request | Informational: ns per request and how many trivial sums one estimate is worth |
 //! | `gateway` | the mock provider's `run` for a 256x256 PNG | `POST /generate` through the real router on loopback (auth, validation, limits, decorators, image stored, usage row, answer) | Gateway overhead: target **< 10x** one mock render (a few ms, noise next to a real upstream call); then a burst at concurrency 20 reports req/s and p95 against the PRD's 20 req/s and P95 < 8 s |
 //! | `mock_render` | `render` of a 256x256 PNG | `render` of a 1024x1024 PNG, WebP and JPEG | How the mock provider's cost scales with size and format (16x the pixels), i.e. what large images cost the test suites |

@@ -5,6 +5,10 @@
 //! What depends on the model (sizes, qualities, `n`, prompt length, options only some models
 //! take) is catalogue data, described in prose.
 //!
+//! Two things the derive cannot see are added first: the `output_format` spelling of `format`
+//! (a serde alias of the DTOs' field) and the file parts of a form, which the form reader keeps
+//! apart from the text fields the DTOs read ([`FormSpec`] says which it takes).
+//!
 //! Each pattern is spelled so that ECMA-262 (the dialect JSON Schema names), Python's `re`
 //! and Rust's `regex` read it alike; `tests/openapi.rs` checks each against the server's own
 //! test.
@@ -13,7 +17,7 @@ use artgen_core::domain::OutputFormat;
 use serde_json::{json, Map, Value};
 
 use crate::form::FormSpec;
-use crate::routes::edit::{EDIT_FIELDS, VARIATION_FIELDS};
+use crate::wire::{EDIT_FIELDS, VARIATION_FIELDS};
 
 /// Text that is not blank: at least one character outside `char::is_whitespace` (Unicode
 /// `White_Space`), as `Prompt::new` tests it.
@@ -41,20 +45,91 @@ pub const IDEMPOTENCY_KEY: &str = "^[!-~]{1,255}$";
 /// The JSON request schemas of the document.
 const JSON_REQUESTS: [&str; 2] = ["GenerateRequest", "OpenAiGenerateRequest"];
 
+/// The multipart request schemas of the document, and the parts each reads.
+const FORMS: [(&str, FormSpec); 3] = [
+    ("EditForm", EDIT_FIELDS),
+    ("OpenAiEditForm", EDIT_FIELDS),
+    ("VariationForm", VARIATION_FIELDS),
+];
+
 /// Tightens the request schemas of the generated document.
 pub(super) fn tighten(doc: &mut Value) {
     for name in JSON_REQUESTS {
         if let Some(schema) = schema(doc, name) {
+            synonym(
+                schema,
+                "Synonym of `format` (OpenAI's name); send one of the two.",
+            );
             json_request(schema);
         }
     }
-    for (name, spec) in [
-        ("EditForm", EDIT_FIELDS),
-        ("OpenAiEditForm", EDIT_FIELDS),
-        ("VariationForm", VARIATION_FIELDS),
-    ] {
+    for (name, spec) in FORMS {
         if let Some(schema) = schema(doc, name) {
+            if spec.text.contains(&"output_format") {
+                synonym(schema, "Synonym of `format`.");
+            }
+            file_parts(schema, spec);
             form(schema, spec);
+        }
+    }
+}
+
+/// Documents `output_format`, the serde alias of the DTOs' `format`, as a property of its own.
+fn synonym(schema: &mut Map<String, Value>, description: &str) {
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    let Some(mut output_format) = properties.get("format").cloned() else {
+        return;
+    };
+    // The description sits where the derive put `format`'s: beside the reference.
+    match output_format.get_mut("oneOf") {
+        Some(Value::Array(choices)) => choices
+            .iter_mut()
+            .filter(|choice| choice.get("$ref").is_some())
+            .for_each(|choice| choice["description"] = json!(description)),
+        _ => output_format["description"] = json!(description),
+    }
+    properties.insert("output_format".into(), output_format);
+}
+
+/// The file parts of a form, as the form reader takes them: `image` (required when it is
+/// the only image), and where the spec says so `image[]`, `mask` and `markup`.
+fn file_parts(schema: &mut Map<String, Value>, spec: FormSpec) {
+    let file = |description: &str| json!({"$ref": "#/components/schemas/ImageFile", "description": description});
+    let image = if spec.many_images {
+        "The image to edit."
+    } else {
+        "The image to vary."
+    };
+    let mut parts = vec![("image", file(image))];
+    if spec.many_images {
+        parts.push((
+            "image[]",
+            json!({"type": "array", "items": {"$ref": "#/components/schemas/ImageFile"},
+                "minItems": 1, "description": "Several images to edit together (GPT image)."}),
+        ));
+    }
+    if spec.mask {
+        let mask = "Where to edit: a PNG with an alpha channel, the size of the first image.";
+        parts.push(("mask", file(mask)));
+    }
+    if spec.markup {
+        let markup = "A transparent PNG overlaid on the first image to guide the edit \
+            (gpt-image-2.5; not with `mask`).";
+        parts.push(("markup", file(markup)));
+    }
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.extend(
+            parts
+                .into_iter()
+                .map(|(name, part)| (name.to_owned(), part)),
+        );
+    }
+    if !spec.many_images {
+        let required = schema.entry("required").or_insert_with(|| json!([]));
+        if let Value::Array(required) = required {
+            required.insert(0, json!("image"));
         }
     }
 }

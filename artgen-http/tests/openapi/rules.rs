@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use artgen_core::domain::{Catalog, Dimensions, GenerateParams, Prompt};
 use artgen_core::ErrorCode;
 use artgen_http::extract::from_value;
+use artgen_http::wire::GenerateBody;
 use regex::Regex;
 use serde_json::{json, Value};
 
@@ -29,7 +30,7 @@ pub(crate) fn accepted(mut body: Value) -> Result<(), artgen_core::Error> {
         body["prompt"] = json!("a cat");
     }
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    let params: GenerateParams = from_value(body)?;
+    let params: GenerateParams = from_value::<GenerateBody>(body)?.into();
     params
         .validate(CATALOG.get_or_init(Catalog::shipped))
         .map(|_| ())
@@ -133,7 +134,7 @@ fn json_parameters_take_null_and_form_fields_never_do() {
         let schema = property(&doc, "GenerateRequest", &field);
         let text = schema.to_string();
         let nullable = text.contains(r#""null""#);
-        let server = from_value::<GenerateParams>(json!({"prompt": "p", field.as_str(): null}));
+        let server = from_value::<GenerateBody>(json!({"prompt": "p", field.as_str(): null}));
         assert_eq!(nullable, server.is_ok(), "{field}: {schema}");
     }
     for form in ["EditForm", "OpenAiEditForm", "VariationForm"] {
@@ -155,7 +156,7 @@ fn format_and_output_format_exclude_each_other_as_the_server_does() {
         );
     }
     let both = json!({"prompt": "p", "format": "png", "output_format": "png"});
-    assert!(from_value::<GenerateParams>(both).is_err());
+    assert!(from_value::<GenerateBody>(both).is_err());
 }
 
 #[test]

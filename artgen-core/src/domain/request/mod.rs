@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use super::model::{Catalog, ModelFamily, ModelSpec, UnknownParams};
 use super::options::{
     Background, Complexity, Dimensions, Moderation, OutputFormat, Quality, ResponseFormat,
@@ -15,81 +13,55 @@ use super::pricing::PriceKey;
 use super::usage::Operation;
 use crate::error::{Error, ErrorCode, Result};
 
-/// Parameters of `POST /generate` as the caller sent them (the PRD's Appendix A plus every
-/// parameter of the upstream's current `CreateImageRequest`). Nothing here is trusted until
+/// The parameters of a generation (the PRD's Appendix A plus every parameter of the
+/// upstream's current `CreateImageRequest`), as a driving adapter read them from its wire
+/// format (artgen-http's DTOs convert into this). Nothing here is trusted until
 /// [`GenerateParams::validate`] turns it into a [`GenerateRequest`].
 ///
 /// Parameters ArtGen does not know land in [`GenerateParams::extra`]: forwarded to the upstream
 /// unchanged, or refused, as the catalogue's [`UnknownParams`] policy says.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GenerateParams {
-    /// Model id or alias; empty (absent or `null`) means the operation's default model.
-    #[serde(default, deserialize_with = "null_as_empty")]
+    /// Model id or alias; empty means the operation's default model.
     pub model: String,
     /// What to draw.
     pub prompt: String,
     /// How many images (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// `auto` or `WIDTHxHEIGHT`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
     /// Rendering quality.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<Quality>,
-    /// Output encoding (`output_format` is accepted as a synonym).
-    #[serde(
-        default,
-        alias = "output_format",
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// Output encoding (the wire's `format`, or its synonym `output_format`).
     pub format: Option<OutputFormat>,
     /// 0–100, jpeg/webp only (100, the default, is accepted with any format).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_compression: Option<u32>,
     /// Background.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<Background>,
     /// Moderation strictness.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderation: Option<Moderation>,
     /// Planning effort (gpt-image-2.5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complexity: Option<Complexity>,
     /// DALL·E 3 style.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style: Option<Style>,
     /// Server-sent events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// Partial images while streaming (0–3; ignored without `stream`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_images: Option<u32>,
     /// Frames of a GIF (2–16, default 9).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_count: Option<u32>,
     /// Duration of each GIF frame in milliseconds (default 200).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_duration_ms: Option<u32>,
     /// SVG authoring options (`{"model": …, "reasoning": {"effort": …}}`), svg only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub svg: Option<serde_json::Map<String, serde_json::Value>>,
     /// Whether the answer carries base64 bytes (`b64_json`, default) or only URLs (`url`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
     /// End-user id forwarded upstream (deprecated upstream in favour of `safety_identifier`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// End-user id for the upstream's abuse monitoring; a non-empty value wins over `user`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub safety_identifier: Option<String>,
     /// Parameters ArtGen does not know, by name.
-    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
-}
-
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A prompt that is non-blank and within the model's length limit.
