@@ -336,9 +336,17 @@ mod tests {
         let deleted = service.delete_image(&other, &id).await.expect_err("hidden");
 
         for err in [streamed, linked, fetched, deleted] {
-            assert_eq!(err.code(), ErrorCode::NotFound, "a 404, not a storage error");
+            assert_eq!(
+                err.code(),
+                ErrorCode::NotFound,
+                "a 404, not a storage error"
+            );
         }
-        assert_eq!(store.touched.load(Ordering::SeqCst), 0, "no blob was touched");
+        assert_eq!(
+            store.touched.load(Ordering::SeqCst),
+            0,
+            "no blob was touched"
+        );
     }
 
     #[tokio::test]
@@ -350,8 +358,14 @@ mod tests {
 
         let listed = service.gallery(&lisa, None, None).await.expect("lists");
         let theirs = service.gallery(&other, None, None).await.expect("lists");
-        let refused = service.delete_image(&other, &id).await.expect_err("not theirs");
-        service.delete_image(&lisa, &id).await.expect("the owner deletes");
+        let refused = service
+            .delete_image(&other, &id)
+            .await
+            .expect_err("not theirs");
+        service
+            .delete_image(&lisa, &id)
+            .await
+            .expect("the owner deletes");
         let after = service.gallery(&lisa, None, None).await.expect("lists");
         let gone = service.image(&lisa, &id).await.expect_err("gone");
         let twice = service.delete_image(&lisa, &id).await.expect_err("gone");

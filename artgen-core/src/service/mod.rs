@@ -5,9 +5,7 @@
 mod images;
 mod stream;
 
-pub use images::{
-    ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX,
-};
+pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 
 use std::collections::BTreeMap;
@@ -24,8 +22,8 @@ use crate::domain::{
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
     Authenticator, BlobRef, Clock, ImageIndex, ImageMeta, ImageProvider, ImageStore,
-    ProviderResponse, RateLimitSlot, RateLimiter, RateQuota, RateWeights, ResponseEcho,
-    Telemetry, UsageStore,
+    ProviderResponse, RateLimitSlot, RateLimiter, RateQuota, RateWeights, ResponseEcho, Telemetry,
+    UsageStore,
 };
 
 /// The adapters a service is built from.
@@ -527,11 +525,7 @@ impl ArtGen {
     /// Checks one image of the upstream's answer (for a model the catalogue knows, it must be
     /// of the format asked for: an SVG where a PNG was due is refused, not served) and
     /// stores it.
-    async fn store(
-        &self,
-        job: &ImageJob,
-        bytes: Bytes,
-    ) -> Result<GeneratedImage> {
+    async fn store(&self, job: &ImageJob, bytes: Bytes) -> Result<GeneratedImage> {
         let ports = &self.inner.ports;
         let (format, dimensions) = inspect(&bytes)?;
         if job.model().known && format != job.effective_format() {
@@ -776,7 +770,6 @@ fn storage_unavailable() -> Error {
     )
     .with_retry_after(Duration::from_secs(1))
 }
-
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

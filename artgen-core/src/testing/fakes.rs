@@ -144,7 +144,9 @@ impl ImageIndex for InMemoryUsageStore {
             .filter(|m| after.is_none_or(|c| c.precedes(m)))
             .cloned()
             .collect();
-        rows.sort_by(|a, b| (b.created_at_ms, b.id.as_str()).cmp(&(a.created_at_ms, a.id.as_str())));
+        rows.sort_by(|a, b| {
+            (b.created_at_ms, b.id.as_str()).cmp(&(a.created_at_ms, a.id.as_str()))
+        });
         rows.truncate(limit as usize);
         Ok(rows)
     }
@@ -171,7 +173,10 @@ impl InMemoryImageStore {
 
 /// Lower-case hex SHA-256 of `bytes`.
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[async_trait]

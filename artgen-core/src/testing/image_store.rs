@@ -76,11 +76,18 @@ async fn read(store: &dyn ImageStore, blob: &BlobRef) -> Option<Bytes> {
 pub async fn round_trips_through_put_and_open(store: &dyn ImageStore) {
     for format in [OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp] {
         let bytes = sample_bytes(1000);
-        let blob = store.put(format, bytes.clone()).await.expect("put succeeds");
+        let blob = store
+            .put(format, bytes.clone())
+            .await
+            .expect("put succeeds");
         assert_eq!(blob.len, 1000, "the ref carries the length");
         assert_eq!(blob.format, format, "the ref carries the format");
         assert!(blob.is_well_formed(), "a 64-hex hash: {}", blob.sha256);
-        assert_eq!(read(store, &blob).await, Some(bytes), "{format} round-trips");
+        assert_eq!(
+            read(store, &blob).await,
+            Some(bytes),
+            "{format} round-trips"
+        );
     }
 }
 
@@ -123,7 +130,10 @@ pub async fn identical_bytes_are_stored_once_under_one_ref(store: &dyn ImageStor
         .await
         .expect("put succeeds");
     assert_eq!(first, again, "identical bytes, one blob");
-    assert_ne!(first.sha256, other.sha256, "different bytes, different blobs");
+    assert_ne!(
+        first.sha256, other.sha256,
+        "different bytes, different blobs"
+    );
     assert_eq!(read(store, &again).await, Some(bytes));
 }
 

@@ -110,7 +110,7 @@ pub async fn a_failed_finish_writes_no_image_and_a_replayed_one_no_second_row(ba
     };
     backend
         .usage
-        .finish(&succeeded(&open), &[kept.clone()])
+        .finish(&succeeded(&open), std::slice::from_ref(&kept))
         .await
         .expect("finish succeeds");
     backend
@@ -130,7 +130,10 @@ pub async fn a_failed_finish_writes_no_image_and_a_replayed_one_no_second_row(ba
 /// descending), with no image repeated or skipped, and nobody else's image in them.
 pub async fn a_gallery_pages_newest_first_without_repeats_or_skips(backend: Backend) {
     let mut mine = Vec::new();
-    for (i, at) in [5_000, 7_000, 7_000, 7_000, 1_000, 9_000, 3_000].iter().enumerate() {
+    for (i, at) in [5_000, 7_000, 7_000, 7_000, 1_000, 9_000, 3_000]
+        .iter()
+        .enumerate()
+    {
         let open = started("ann", *at);
         let images = vec![image("ann", &open.request_id, *at)];
         let theirs = image("bob", &open.request_id, *at + i as i64);

@@ -226,7 +226,10 @@ pub async fn a_started_row_is_finished_in_place_and_then_left_alone(store: &dyn 
     let mut late = done.clone();
     late.status = UsageStatus::Failed;
     late.cost = Money::ZERO;
-    store.finish(&late, &[]).await.expect("a second finish succeeds");
+    store
+        .finish(&late, &[])
+        .await
+        .expect("a second finish succeeds");
     store.start(&start).await.expect("a late start succeeds");
 
     assert_eq!(
