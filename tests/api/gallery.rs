@@ -69,10 +69,18 @@ async fn a_gallery_pages_through_the_callers_images_once_each_and_no_one_elses()
     let link = first["data"][0]["url"].as_str().expect("a signed url");
 
     assert_eq!(seen.len(), 5, "no repeats: {seen:?}");
-    assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), mine, "no skips");
+    assert_eq!(
+        seen.iter().cloned().collect::<HashSet<_>>(),
+        mine,
+        "no skips"
+    );
     assert!(!seen.contains(&theirs), "another user's image is absent");
     assert_eq!(pages, 3);
-    assert_eq!(first["data"].as_array().map(Vec::len), Some(5), "default limit");
+    assert_eq!(
+        first["data"].as_array().map(Vec::len),
+        Some(5),
+        "default limit"
+    );
     assert_eq!(app.get(link, None).await.status(), 200, "the url serves");
 }
 
@@ -110,7 +118,10 @@ async fn a_deleted_image_is_gone_for_its_owner_and_others_cannot_delete_it() {
     let link = json["images"][0]["url"].as_str().expect("url");
 
     let by_other = delete(&app, id, &app.other_key).await;
-    let still = app.get(&format!("/images/{id}"), Some(&app.user_key)).await.status();
+    let still = app
+        .get(&format!("/images/{id}"), Some(&app.user_key))
+        .await
+        .status();
     let by_owner = delete(&app, id, &app.user_key).await;
     let twice = delete(&app, id, &app.user_key).await;
     let (_, listed) = page(&app, "", &app.user_key).await;
@@ -168,7 +179,9 @@ async fn an_image_of_an_old_layout_folder_is_listed_and_served_after_the_upgrade
 
     let (status, listed) = page(&app, "", &app.user_key).await;
     let served = app.get(&format!("/images/{id}"), Some(&app.user_key)).await;
-    let hidden = app.get(&format!("/images/{id}"), Some(&app.other_key)).await;
+    let hidden = app
+        .get(&format!("/images/{id}"), Some(&app.other_key))
+        .await;
 
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["data"][0]["id"], id, "{listed}");
