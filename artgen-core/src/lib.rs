@@ -43,6 +43,6 @@ pub mod testing;
 
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use service::{
-    ArtGen, EventSink, GeneratedImage, Generation, ImageAccess, ImageDelivery, OpenStream, Ports,
-    RequestContext, ServiceEvent,
+    ArtGen, EventSink, GeneratedImage, Generation, ImageAccess, ImageDelivery, ImageReader,
+    OpenStream, Ports, RequestContext, ServiceEvent, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX,
 };

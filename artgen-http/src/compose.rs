@@ -10,11 +10,11 @@ use artgen_core::decorators::concurrency::{Gates, UpstreamQuota};
 use artgen_core::decorators::{
     CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
 };
-use artgen_core::domain::{Catalog, CatalogSource, RetiredModels};
+use artgen_core::domain::{Catalog, CatalogSource, ImageId, RetiredModels};
 use artgen_core::mock::MockProvider;
 use artgen_core::ports::{
-    CachingAuthenticator, Clock as _, ImageProvider, ImageStore, RateLimiter, SystemClock,
-    Telemetry, UsageStore,
+    CachingAuthenticator, Clock as _, ImageIndex, ImageMeta, ImageProvider, ImageStore,
+    RateLimiter, SystemClock, Telemetry, UsageStore,
 };
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading};
@@ -53,6 +53,10 @@ pub enum ComposeError {
     /// The image store (`images_url`) is invalid, or could not be reached at start.
     #[error("image store: {0}")]
     Images(#[source] artgen_store::StoreError),
+    /// The metadata files of an image store from before the image index could not be
+    /// imported into the database.
+    #[error("importing old image metadata: {0}")]
+    ImageImport(#[source] artgen_core::Error),
     /// `database_url` names a backend ArtGen has no adapter for (the URL is not quoted: it
     /// may hold a password).
     #[error("database_url: unknown scheme {scheme:?}; expected sqlite:// or postgres://")]
@@ -403,14 +407,41 @@ async fn rate_limiter(
     Ok(Arc::new(limiter))
 }
 
+/// Imports the metadata files of a store from before the image index into `index`, then
+/// removes them (so the folder keeps one file per image and a deleted image stays deleted).
+/// Idempotent: a start interrupted between the two imports the same rows again, unchanged.
+async fn import_legacy(
+    found: Vec<ImageMeta>,
+    index: &dyn ImageIndex,
+) -> Result<Vec<ImageId>, ComposeError> {
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let new = index
+        .import_images(&found)
+        .await
+        .map_err(ComposeError::ImageImport)?;
+    tracing::info!(
+        found = found.len(),
+        new,
+        "imported image metadata files from before the image index"
+    );
+    Ok(found.into_iter().map(|meta| meta.id).collect())
+}
+
 /// The image store `images_url` selects: a local folder (by default `<data_dir>/images`,
 /// with the database's durability), or an S3, Google Cloud Storage or Azure bucket configured
 /// by the clouds' standard `AWS_*`, `GOOGLE_*` and `AZURE_*` environment, which must answer at
 /// start (a typo must not surface at the first image).
+/// Metadata files a store from before the image index left are imported into `index` first.
 ///
 /// # Errors
-/// When the URL is invalid, the folder cannot be created or the bucket cannot be reached.
-pub async fn image_store(settings: &Settings) -> Result<Arc<dyn ImageStore>, ComposeError> {
+/// When the URL is invalid, the folder cannot be created, the bucket cannot be reached or
+/// the old metadata cannot be imported.
+pub async fn image_store(
+    settings: &Settings,
+    index: &dyn ImageIndex,
+) -> Result<Arc<dyn ImageStore>, ComposeError> {
     let url = settings.images_url.as_deref();
     match ImagesUrl::parse(url).map_err(ComposeError::Images)? {
         ImagesUrl::File(folder) => {
@@ -419,6 +450,12 @@ pub async fn image_store(settings: &Settings) -> Result<Arc<dyn ImageStore>, Com
                 .await
                 .map_err(ComposeError::Images)?
                 .with_durability(settings.database.durability);
+            let found = store.legacy_images().await.map_err(ComposeError::Images)?;
+            let imported = import_legacy(found, index).await?;
+            store
+                .forget_legacy(imported)
+                .await
+                .map_err(ComposeError::Images)?;
             Ok(Arc::new(store))
         }
         ImagesUrl::S3 { .. } | ImagesUrl::Gcs { .. } | ImagesUrl::Azure { .. } => {
@@ -426,6 +463,12 @@ pub async fn image_store(settings: &Settings) -> Result<Arc<dyn ImageStore>, Com
                 .with_cloud_options(std::env::vars());
             let store = ObjectImageStore::from_config(&config).map_err(ComposeError::Images)?;
             store.check().await.map_err(ComposeError::Images)?;
+            let found = store.legacy_images().await.map_err(ComposeError::Images)?;
+            let imported = import_legacy(found, index).await?;
+            store
+                .forget_legacy(imported)
+                .await
+                .map_err(ComposeError::Images)?;
             tracing::info!(
                 location = store.location(),
                 "images are kept in object storage"
@@ -448,7 +491,7 @@ pub async fn build(
     let started_at_ms = SystemClock.now_ms();
     let stores = crate::storage::open(settings).await?;
     recover_unfinished(stores.usage.as_ref(), started_at_ms).await;
-    let images = image_store(settings).await?;
+    let images = image_store(settings, stores.image_index.as_ref()).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let rate_limiter = rate_limiter(settings, limiter.clone(), &metrics).await?;
     let mock = upstreams.primary.name() == "mock";
@@ -469,6 +512,7 @@ pub async fn build(
             KEY_CACHE_ENTRIES,
         )),
         images: images.clone(),
+        image_index: stores.image_index.clone(),
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),
     };
@@ -494,7 +538,7 @@ pub async fn build(
         Arc::new(SystemClock),
         settings.idempotency.clone(),
     )
-    .with_images(images);
+    .with_images(stores.image_index.clone(), images);
     let backend = stores.backend.clone();
     let storage = StorageInfo {
         backend: backend.name(),

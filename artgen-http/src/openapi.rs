@@ -220,6 +220,8 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
         routes::models::list,
         routes::models::retrieve,
         routes::images::image,
+        routes::images::gallery,
+        routes::images::delete,
         routes::health::health,
         routes::metrics::metrics,
         openapi_json,

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use artgen_core::ports::{Authenticator, IdempotencyStore, KeyStore, UsageStore};
+use artgen_core::ports::{Authenticator, IdempotencyStore, ImageIndex, KeyStore, UsageStore};
 use artgen_core::ports::{Clock as _, SystemClock};
 use artgen_store::{PostgresConfig, PostgresStore, SqliteStore};
 use secrecy::ExposeSecret as _;
@@ -130,6 +130,8 @@ impl Backend {
 pub struct Stores {
     /// Usage rows.
     pub usage: Arc<dyn UsageStore>,
+    /// Image metadata rows (written by `usage`'s finish, so the same backend).
+    pub image_index: Arc<dyn ImageIndex>,
     /// API keys.
     pub keys: Arc<dyn KeyStore>,
     /// Verifies API keys.
@@ -153,6 +155,7 @@ impl Stores {
     pub fn sqlite(store: SqliteStore) -> Self {
         Self {
             usage: Arc::new(store.clone()),
+            image_index: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
@@ -164,6 +167,7 @@ impl Stores {
     pub fn postgres(store: PostgresStore) -> Self {
         Self {
             usage: Arc::new(store.clone()),
+            image_index: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),

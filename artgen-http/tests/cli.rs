@@ -346,7 +346,7 @@ async fn the_data_folder_and_everything_artgen_keeps_in_it_are_private_to_the_ow
         assert_eq!(mode(&data.join(name)), "600", "{name}");
     }
     let (folders, files) = tree(&data.join("images"));
-    assert!(files.len() >= 2, "an image and its metadata: {files:?}");
+    assert_eq!(files.len(), 1, "one file per image, its blob: {files:?}");
     for folder in folders {
         assert_eq!(mode(&folder), "700", "{}", folder.display());
     }

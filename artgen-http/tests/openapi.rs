@@ -29,7 +29,7 @@ mod forms;
 mod rules;
 
 /// Every route `build_router` serves.
-const ROUTES: [(&str, &str); 12] = [
+const ROUTES: [(&str, &str); 14] = [
     ("POST", "/generate"),
     ("POST", "/edit"),
     ("POST", "/variation"),
@@ -39,6 +39,8 @@ const ROUTES: [(&str, &str); 12] = [
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{id}"),
     ("GET", "/images/{id}"),
+    ("DELETE", "/images/{id}"),
+    ("GET", "/images"),
     ("GET", "/health"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
@@ -91,7 +93,15 @@ fn parses_as_openapi_3() {
         );
         op.parameters(&spec).expect("parameters resolve");
         let responses = op.responses(&spec);
-        assert!(responses.contains_key("200"), "{method} {path} has no 200");
+        let success = if method == Method::DELETE {
+            "204"
+        } else {
+            "200"
+        };
+        assert!(
+            responses.contains_key(success),
+            "{method} {path} has no {success}"
+        );
     }
 }
 

@@ -1,26 +1,28 @@
 //! [`ImageStore`] on the local filesystem.
 //!
-//! Layout under the root folder:
-//! - `blobs/<first two hex digits>/<sha256>.<ext>`: the bytes, content-addressed, so identical
-//!   images are stored once;
-//! - `meta/<image id>.json`: the [`ImageMeta`] plus the blob's SHA-256.
+//! Layout under the root folder: `blobs/<first two hex digits>/<sha256>.<ext>`, the bytes,
+//! content-addressed, so identical images are stored once. That is the only file per image:
+//! what an image is (owner, prompt, size, …) is a row of the
+//! [`ImageIndex`](artgen_core::ports::ImageIndex), written with the request's usage row. A
+//! folder from before the index also has `meta/<image id>.json` files;
+//! [`FsImageStore::legacy_images`] reads them for the one-time import at start and
+//! [`FsImageStore::forget_legacy`] removes them once imported.
 //!
-//! Every file is written to a temporary file in its final folder, then renamed into place, so
-//! a reader sees either nothing or the whole file. The blob is written before the metadata
-//! that points to it. Paths are only ever built from ids that pass [`ImageId::parse`] and from
-//! hashes this store computed.
+//! Every blob is written to a temporary file in its final folder, then renamed into place, so
+//! a reader sees either nothing or the whole file. Paths are only ever built from hashes this
+//! store computed or that are 64 lower-case hex digits.
 //!
 //! With the default [`Durability::Crash`] nothing is fsynced on the response path: a crash of
 //! the process loses nothing (the kernel holds the written files), while a power loss may lose
 //! the files written just before it, leaving them missing or empty. Such an image is never
-//! served torn: every blob is checked against its SHA-256 when read (a damaged one is an error)
-//! and a blob of the wrong length is written again when the same image comes back. With
-//! [`Durability::PowerLoss`] each file and its folder are fsynced before `put` returns.
+//! served torn: every blob is checked against its length and SHA-256 when read (a damaged one
+//! ends its stream with an error) and a blob of the wrong length is written again when the same
+//! bytes come back. With [`Durability::PowerLoss`] each file and its folder are fsynced before
+//! `put` returns.
 //!
-//! [`ImageStore::open`] streams a blob in chunks, hashing it as it goes; a mismatch ends the
-//! stream with an error. [`ImageStore::delete`] removes the metadata file only: a blob can be
-//! shared by several images and is left in place (reclaiming blobs no image names is a
-//! separate sweep). There are no presigned URLs: ArtGen serves these files itself.
+//! There is no delete: a blob can be shared by several images, so removing an image removes
+//! its row only (reclaiming blobs no row names is a separate sweep). There are no presigned
+//! URLs: ArtGen serves these files itself.
 //!
 //! Images are users' work, so on Unix files are created with mode `0600` and folders with
 //! `0700` (independent of the umask, which can only narrow them). [`FsImageStore::open`] also
@@ -30,26 +32,16 @@
 use std::path::{Path, PathBuf};
 
 use artgen_core::domain::{ImageId, OutputFormat};
-use artgen_core::ports::{ImageHead, ImageMeta, ImageReader, ImageStore};
+use artgen_core::ports::{BlobRef, ImageBody, ImageMeta, ImageStore};
 use async_trait::async_trait;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt as _;
 
 use crate::config::Durability;
 use crate::error::StoreError;
-use crate::image_layout::{extension, is_sha256_hex};
+use crate::image_layout::{extension, LegacyMeta};
 use crate::verify::VerifiedBody;
-
-/// What `meta/<id>.json` holds.
-#[derive(Serialize, Deserialize)]
-struct StoredMeta {
-    #[serde(flatten)]
-    meta: ImageMeta,
-    /// Lower-case hex SHA-256 of the image bytes (names the blob).
-    sha256: String,
-}
 
 /// Images on local disk, content-addressed by SHA-256.
 #[derive(Debug, Clone)]
@@ -214,15 +206,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(StoreError::Task)?
 }
 
-/// Reads a whole file, `None` when it does not exist (blocking).
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(io_error(path)(err)),
-    }
-}
-
 impl FsImageStore {
     /// A store rooted at `root`; folders are created on first write. Does no I/O; prefer
     /// [`FsImageStore::open`] in a server, which also secures an existing root folder.
@@ -259,159 +242,55 @@ impl FsImageStore {
         &self.root
     }
 
-    /// The metadata file of a well-formed id.
-    fn meta_path(&self, id: &ImageId) -> PathBuf {
-        self.root.join("meta").join(format!("{}.json", id.as_str()))
+    /// The folder of the metadata files of stores from before the image index.
+    fn legacy_dir(&self) -> PathBuf {
+        self.root.join("meta")
     }
 
     /// The blob file of a hash this store computed or validated.
-    fn blob_path(&self, sha256: &str, format: OutputFormat) -> PathBuf {
+    fn blob_path(&self, blob: &BlobRef) -> PathBuf {
         self.root
             .join("blobs")
-            .join(&sha256[..2])
-            .join(format!("{sha256}.{}", extension(format)))
+            .join(&blob.sha256[..2])
+            .join(format!("{}.{}", blob.sha256, extension(blob.format)))
     }
 
-    /// Stores an image: the whole write (checks, blob, metadata) is one task on the blocking
+    /// Stores a blob: the whole write (hash, length check, file) is one task on the blocking
     /// pool, not one hand-off per file-system call.
-    async fn put_image(&self, meta: &ImageMeta, bytes: Bytes) -> Result<(), StoreError> {
-        let id = ImageId::parse(meta.id.as_str()).ok_or(StoreError::InvalidImageId)?;
-        let meta_path = self.meta_path(&id);
+    async fn put_blob(&self, format: OutputFormat, bytes: Bytes) -> Result<BlobRef, StoreError> {
         let store = self.clone();
-        let meta = meta.clone();
-        blocking(move || store.put_blocking(&meta_path, meta, &bytes)).await
+        blocking(move || store.put_blocking(format, &bytes)).await
     }
 
-    fn put_blocking(
-        &self,
-        meta_path: &Path,
-        meta: ImageMeta,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        if meta_path.try_exists().map_err(io_error(meta_path))? {
-            return Ok(());
-        }
-        let sha256 = hex::encode(Sha256::digest(bytes));
-        let blob_path = self.blob_path(&sha256, meta.format);
-        let sync = self.durability == Durability::PowerLoss;
+    fn put_blocking(&self, format: OutputFormat, bytes: &[u8]) -> Result<BlobRef, StoreError> {
+        let blob = BlobRef {
+            sha256: hex::encode(Sha256::digest(bytes)),
+            len: bytes.len() as u64,
+            format,
+        };
+        let blob_path = self.blob_path(&blob);
         // A blob of the wrong length was cut short by a power loss: write it again.
         let blob_whole = match std::fs::metadata(&blob_path) {
-            Ok(found) => u64::try_from(bytes.len()).is_ok_and(|len| found.len() == len),
+            Ok(found) => found.len() == blob.len,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
             Err(err) => return Err(io_error(&blob_path)(err)),
         };
         if !blob_whole {
-            write_atomically(&blob_path, bytes, sync)?;
+            write_atomically(&blob_path, bytes, self.durability == Durability::PowerLoss)?;
         }
-        let stored = StoredMeta { meta, sha256 };
-        write_atomically(meta_path, &serde_json::to_vec(&stored)?, sync)
+        Ok(blob)
     }
 
-    /// Reads an image and checks it against its hash, in one task on the blocking pool.
-    async fn get_image(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
-        let Some(id) = ImageId::parse(id.as_str()) else {
+    async fn open_blob(&self, blob: &BlobRef) -> Result<Option<ImageBody>, StoreError> {
+        if !blob.is_well_formed() {
             return Ok(None);
-        };
-        let store = self.clone();
-        blocking(move || store.get_blocking(&id)).await
-    }
-
-    /// Reads and checks the metadata file of a well-formed id (blocking).
-    fn read_stored(&self, id: &ImageId) -> Result<Option<StoredMeta>, StoreError> {
-        let meta_path = self.meta_path(id);
-        let Some(json) = read_optional(&meta_path)? else {
-            return Ok(None);
-        };
-        let stored: StoredMeta = serde_json::from_slice(&json)?;
-        if !is_sha256_hex(&stored.sha256) || stored.meta.id != *id {
-            return Err(StoreError::Corrupt {
-                field: "image metadata",
-                reason: format!("{} names a bad hash or another id", meta_path.display()),
-            });
         }
-        Ok(Some(stored))
-    }
-
-    fn get_blocking(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
-        let Some(stored) = self.read_stored(id)? else {
-            return Ok(None);
+        let blob_path = self.blob_path(blob);
+        let file = match tokio::fs::File::open(&blob_path).await {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io_error(&blob_path)(err)),
         };
-        let blob_path = self.blob_path(&stored.sha256, stored.meta.format);
-        let bytes = std::fs::read(&blob_path).map_err(io_error(&blob_path))?;
-        if hex::encode(Sha256::digest(&bytes)) != stored.sha256 {
-            return Err(StoreError::Corrupt {
-                field: "image blob",
-                reason: format!("{} does not match its hash", blob_path.display()),
-            });
-        }
-        Ok(Some((stored.meta, Bytes::from(bytes))))
-    }
-}
-
-#[async_trait]
-impl ImageStore for FsImageStore {
-    async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> artgen_core::Result<()> {
-        Ok(self.put_image(meta, bytes).await?)
-    }
-
-    async fn get(&self, id: &ImageId) -> artgen_core::Result<Option<(ImageMeta, Bytes)>> {
-        Ok(self.get_image(id).await?)
-    }
-
-    async fn head(&self, id: &ImageId) -> artgen_core::Result<Option<ImageHead>> {
-        Ok(self
-            .stored_blob(id)
-            .await?
-            .map(|(stored, _, len)| ImageHead {
-                meta: stored.meta,
-                len,
-            }))
-    }
-
-    async fn open(&self, id: &ImageId) -> artgen_core::Result<Option<ImageReader>> {
-        Ok(self.open_image(id).await?)
-    }
-
-    async fn delete(&self, id: &ImageId) -> artgen_core::Result<()> {
-        Ok(self.delete_image(id).await?)
-    }
-}
-
-/// Chunk size of streamed reads.
-const READ_CHUNK: usize = 256 * 1024;
-
-/// `head`, `open` and `delete`: they only read what `put_image` writes.
-impl FsImageStore {
-    /// The metadata of a well-formed, stored id, its blob's path and the blob's length: one
-    /// task on the blocking pool.
-    async fn stored_blob(
-        &self,
-        id: &ImageId,
-    ) -> Result<Option<(StoredMeta, PathBuf, u64)>, StoreError> {
-        let Some(id) = ImageId::parse(id.as_str()) else {
-            return Ok(None);
-        };
-        let store = self.clone();
-        blocking(move || {
-            let Some(stored) = store.read_stored(&id)? else {
-                return Ok(None);
-            };
-            let blob_path = store.blob_path(&stored.sha256, stored.meta.format);
-            let len = std::fs::metadata(&blob_path)
-                .map_err(io_error(&blob_path))?
-                .len();
-            Ok(Some((stored, blob_path, len)))
-        })
-        .await
-    }
-
-    async fn open_image(&self, id: &ImageId) -> Result<Option<ImageReader>, StoreError> {
-        let Some((stored, blob_path, len)) = self.stored_blob(id).await? else {
-            return Ok(None);
-        };
-        let file = tokio::fs::File::open(&blob_path)
-            .await
-            .map_err(io_error(&blob_path))?;
         let path = blob_path.clone();
         let chunks = futures_util::stream::unfold(Some(file), move |file| {
             let path = path.clone();
@@ -427,41 +306,111 @@ impl FsImageStore {
         });
         let body = VerifiedBody::new(
             Box::pin(chunks),
-            len,
-            stored.sha256,
+            blob.len,
+            blob.sha256.clone(),
             blob_path.display().to_string(),
         );
-        Ok(Some(ImageReader {
-            head: ImageHead {
-                meta: stored.meta,
-                len,
-            },
-            body: Box::pin(body),
-        }))
+        Ok(Some(Box::pin(body)))
     }
 
-    /// Removes the metadata file; the blob may be shared with other images, so it stays (see
-    /// the module docs).
-    async fn delete_image(&self, id: &ImageId) -> Result<(), StoreError> {
-        let Some(id) = ImageId::parse(id.as_str()) else {
-            return Ok(());
+    /// The images a store from before the image index described in `meta/<id>.json` files,
+    /// for importing into the index at start (see [`FsImageStore::forget_legacy`]). A file
+    /// that cannot be read as such (or names a missing blob) is logged and skipped.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the folder cannot be listed.
+    pub async fn legacy_images(&self) -> Result<Vec<ImageMeta>, StoreError> {
+        let store = self.clone();
+        blocking(move || {
+            let dir = store.legacy_dir();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(err) => return Err(io_error(&dir)(err)),
+            };
+            let mut found = Vec::new();
+            for entry in entries {
+                let path = entry.map_err(io_error(&dir))?.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                    continue;
+                }
+                match store.read_legacy(&path) {
+                    Ok(meta) => found.push(meta),
+                    Err(err) => tracing::warn!(
+                        path = %path.display(),
+                        error = %err,
+                        "an old image metadata file is unreadable; that image is not imported"
+                    ),
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Reads one old metadata file, taking the blob's length from the blob itself.
+    fn read_legacy(&self, path: &Path) -> Result<ImageMeta, StoreError> {
+        let json = std::fs::read(path).map_err(io_error(path))?;
+        let legacy: LegacyMeta = serde_json::from_slice(&json)?;
+        if !legacy.is_sound() {
+            return Err(StoreError::Corrupt {
+                field: "image metadata",
+                reason: format!("{} names a bad id or hash", path.display()),
+            });
+        }
+        let probe = BlobRef {
+            sha256: legacy.sha256.clone(),
+            len: 0,
+            format: legacy.format,
         };
-        let meta_path = self.meta_path(&id);
+        let blob_path = self.blob_path(&probe);
+        let len = std::fs::metadata(&blob_path)
+            .map_err(io_error(&blob_path))?
+            .len();
+        Ok(legacy.into_meta(len))
+    }
+
+    /// Removes the old metadata files of `ids` once their rows are in the index, so the
+    /// folder ends with one file per image and a deleted image is not imported again.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when a file cannot be removed.
+    pub async fn forget_legacy(&self, ids: Vec<ImageId>) -> Result<(), StoreError> {
+        let dir = self.legacy_dir();
         let sync = self.durability == Durability::PowerLoss;
         blocking(move || {
-            match std::fs::remove_file(&meta_path) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(err) => return Err(io_error(&meta_path)(err)),
+            for id in &ids {
+                let path = dir.join(format!("{}.json", id.as_str()));
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(io_error(&path)(err)),
+                }
             }
-            match meta_path.parent() {
-                Some(dir) if sync => sync_dir(dir),
-                _ => Ok(()),
+            if sync && !ids.is_empty() {
+                sync_dir(&dir)?;
             }
+            // An emptied folder goes too; one still holding files stays.
+            let _ignored = std::fs::remove_dir(&dir);
+            Ok(())
         })
         .await
     }
 }
+
+#[async_trait]
+impl ImageStore for FsImageStore {
+    async fn put(&self, format: OutputFormat, bytes: Bytes) -> artgen_core::Result<BlobRef> {
+        Ok(self.put_blob(format, bytes).await?)
+    }
+
+    async fn open(&self, blob: &BlobRef) -> artgen_core::Result<Option<ImageBody>> {
+        Ok(self.open_blob(blob).await?)
+    }
+}
+
+/// Chunk size of streamed reads.
+const READ_CHUNK: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -477,9 +426,14 @@ mod tests {
     #[test]
     fn only_lower_case_sha256_hex_is_a_valid_blob_name() {
         let hash = hex::encode(Sha256::digest(b"x"));
-        assert!(is_sha256_hex(&hash));
-        assert!(!is_sha256_hex(&hash.to_uppercase()));
-        assert!(!is_sha256_hex("../../etc/passwd"));
-        assert!(!is_sha256_hex(&hash[..63]));
+        let named = |sha256: &str| BlobRef {
+            sha256: sha256.to_owned(),
+            len: 1,
+            format: OutputFormat::Png,
+        };
+        assert!(named(&hash).is_well_formed());
+        assert!(!named(&hash.to_uppercase()).is_well_formed());
+        assert!(!named("../../etc/passwd").is_well_formed());
+        assert!(!named(&hash[..63]).is_well_formed());
     }
 }

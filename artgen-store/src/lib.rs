@@ -49,6 +49,7 @@ pub mod fs_images;
 pub mod governor;
 mod idempotency;
 mod image_layout;
+mod images;
 pub mod keys;
 pub mod object_images;
 pub mod postgres;

@@ -17,6 +17,7 @@ use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 
 use artgen_core::domain::{RequestId, UsageRecord};
+use artgen_core::ports::ImageMeta;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 
@@ -74,10 +75,14 @@ pub(crate) enum Entry {
         /// The row.
         record: UsageRecord,
     },
-    /// A finished row.
+    /// A finished row, and the metadata rows of the images its answer carries (written in
+    /// the same transaction; absent in entries spooled before images had rows).
     Finish {
         /// The row.
         record: UsageRecord,
+        /// The images' rows.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<ImageMeta>,
     },
     /// A row written once.
     Record {

@@ -295,7 +295,7 @@ async fn a_wrong_method_is_a_405_with_a_documented_code_and_an_allow_header() {
         ),
         (reqwest::Method::GET, "/generate", None, "POST"),
         (reqwest::Method::PUT, "/v1/images/edits", None, "POST"),
-        (reqwest::Method::DELETE, "/images/img_x", None, "GET"),
+        (reqwest::Method::PUT, "/images/img_x", None, "DELETE"),
         (reqwest::Method::POST, "/health", None, "GET"),
     ];
     for (method, path, key, allowed) in cases {

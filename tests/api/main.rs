@@ -5,6 +5,7 @@ mod capacity;
 mod circuit;
 mod compat;
 mod durability;
+mod gallery;
 mod generate;
 mod hardening;
 mod helpers;

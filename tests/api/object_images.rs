@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artgen_core::domain::ImageId;
 use artgen_core::ports::ImageStore;
 use artgen_http::settings::Settings;
 use artgen_store::{ObjectImageStore, ObjectStoreConfig};
@@ -93,7 +92,7 @@ async fn a_generated_image_is_kept_in_the_bucket_and_streamed_back_by_artgen() {
 }
 
 #[tokio::test]
-async fn two_replicas_on_one_bucket_serve_each_others_images() {
+async fn two_replicas_on_one_bucket_share_blobs_but_serve_only_images_their_database_names() {
     if s3_url("two_replicas_on_one_bucket").is_none() {
         return;
     }
@@ -109,9 +108,11 @@ async fn two_replicas_on_one_bucket_serve_each_others_images() {
     let (a, b) = (app(shared).await, app(shared).await);
 
     let (id, _, answered) = generate(&a).await;
-    // Replicas share the image store but not (here) the key database: ask as an admin of b,
-    // and through the store itself.
+    // Replicas share the image store but not (here) the database, where image rows live:
+    // b knows no such image (replicas that serve each other's images share the database),
+    // while the blob is in the shared bucket.
     let from_b = b.get(&format!("/images/{id}"), Some(&b.admin_key)).await;
+    let from_a = a.get(&format!("/images/{id}"), Some(&a.admin_key)).await;
     let base = std::env::var("ARTGEN_TEST_S3_URL").unwrap_or_default();
     let store = ObjectImageStore::from_config(
         &ObjectStoreConfig::new(format!(
@@ -122,14 +123,23 @@ async fn two_replicas_on_one_bucket_serve_each_others_images() {
         .with_cloud_options(std::env::vars()),
     )
     .expect("store");
-    let stored = store
-        .get(&ImageId::parse(&id).expect("an image id"))
+    let blob = artgen_core::ports::BlobRef {
+        sha256: hex_sha256(&answered),
+        len: answered.len() as u64,
+        format: artgen_core::domain::OutputFormat::Png,
+    };
+    let body = store
+        .open(&blob)
         .await
-        .expect("get succeeds");
+        .expect("open succeeds")
+        .expect("stored");
+    let stored = artgen_core::ports::read_body(body, blob.len)
+        .await
+        .expect("reads");
 
-    assert_eq!(from_b.status(), 200);
-    assert_eq!(from_b.bytes().await.expect("body"), answered);
-    assert_eq!(stored.map(|(_, bytes)| bytes.to_vec()), Some(answered));
+    assert_eq!(from_b.status(), 404);
+    assert_eq!(from_a.status(), 200);
+    assert_eq!(stored.to_vec(), answered);
 }
 
 #[tokio::test]
@@ -165,4 +175,13 @@ async fn with_images_redirect_secs_the_download_redirects_to_the_buckets_own_lin
     assert_eq!(followed.status(), 200);
     assert_eq!(followed.headers()["content-type"], "image/png");
     assert_eq!(followed.bytes().await.expect("body"), answered);
+}
+
+/// Lower-case hex SHA-256 of `bytes` (the name of their blob).
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

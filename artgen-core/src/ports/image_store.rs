@@ -1,4 +1,9 @@
-//! The port to image storage.
+//! The port to image bytes: a content-addressed blob store.
+//!
+//! What an image *is* (owner, request, prompt, size, when) lives in the
+//! [`ImageIndex`](crate::ports::ImageIndex), a SQL row written with the request's finished
+//! usage row; the store only keeps bytes under their hash, so each new image costs one blob and
+//! identical bytes are kept once.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -7,123 +12,83 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Dimensions, ImageId, OutputFormat, RequestId};
+use crate::domain::OutputFormat;
 use crate::error::Result;
 
-/// What ArtGen knows about a stored image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageMeta {
-    /// The image's id.
-    pub id: ImageId,
-    /// The user who owns it.
-    pub owner: String,
-    /// The request that produced it.
-    pub request_id: RequestId,
+/// Where a blob is: the hash and length of its bytes, and their encoding (which names the
+/// blob's extension). Only [`ImageStore::put`] makes one; an index row keeps its parts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobRef {
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Length of the bytes.
+    pub len: u64,
     /// Encoding.
     pub format: OutputFormat,
-    /// Pixel size.
-    pub dimensions: Dimensions,
-    /// Unix time in milliseconds.
-    pub created_at_ms: i64,
 }
 
-/// What [`ImageStore::head`] knows without reading the bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageHead {
-    /// The image's metadata.
-    pub meta: ImageMeta,
-    /// Length of the stored bytes.
-    pub len: u64,
+impl BlobRef {
+    /// Whether `sha256` can name a blob: 64 lower-case hex digits (never a path).
+    pub fn is_well_formed(&self) -> bool {
+        self.sha256.len() == 64
+            && self
+                .sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
 }
 
 /// The bytes of an image as a stream of chunks, in order.
 pub type ImageBody = Pin<Box<dyn futures_core::Stream<Item = Result<Bytes>> + Send>>;
 
-/// An opened image: what it is, and its bytes still to be read.
-pub struct ImageReader {
-    /// Metadata and length.
-    pub head: ImageHead,
-    /// The bytes, `head.len` of them in all. The stream checks the bytes' integrity as they
-    /// pass: when what was read does not match what was stored, its last item is an error
-    /// instead of a clean end, so a consumer that sees an error item MUST discard (or abort
-    /// sending) what it got.
-    pub body: ImageBody,
-}
-
-impl ImageReader {
-    /// Reads the whole body into one buffer (for small images, and tests).
-    ///
-    /// # Errors
-    /// The body's first error item.
-    pub async fn read_all(mut self) -> Result<Bytes> {
-        let mut out = Vec::with_capacity(usize::try_from(self.head.len).unwrap_or(0));
-        while let Some(chunk) = std::future::poll_fn(|cx| self.body.as_mut().poll_next(cx)).await {
-            out.extend_from_slice(&chunk?);
-        }
-        Ok(Bytes::from(out))
+/// Reads a whole body into one buffer (for small images, replays and tests).
+///
+/// # Errors
+/// The body's first error item.
+pub async fn read_body(mut body: ImageBody, len_hint: u64) -> Result<Bytes> {
+    let mut out = Vec::with_capacity(usize::try_from(len_hint).unwrap_or(0));
+    while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+        out.extend_from_slice(&chunk?);
     }
+    Ok(Bytes::from(out))
 }
 
-impl std::fmt::Debug for ImageReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImageReader")
-            .field("head", &self.head)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Stores and serves image bytes.
+/// Stores and serves image bytes, content-addressed.
 #[async_trait]
 pub trait ImageStore: Send + Sync {
-    /// Stores an image before returning, atomically: a reader sees all of it or none of it,
-    /// never part. It MUST survive a crash of the process once this returned; whether it also
-    /// survives a power loss is the adapter's documented setting. Storing the same id twice
-    /// is a no-op.
+    /// Stores `bytes` (encoded as `format`) under their SHA-256, which the store computes, and
+    /// returns where they are. Atomic: a reader sees all of the blob or none of it, never
+    /// part. It MUST survive a crash of the process once this returned; whether it also
+    /// survives a power loss is the adapter's documented setting. Storing bytes that are
+    /// already stored is a no-op that returns the same reference (identical bytes are kept
+    /// once); a blob found cut short (of the wrong length) is written again.
     ///
     /// # Errors
     /// `internal_error` when the backend fails.
-    async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> Result<()>;
+    async fn put(&self, format: OutputFormat, bytes: Bytes) -> Result<BlobRef>;
 
-    /// Fetches an image by id; `Ok(None)` when there is none. Ownership is checked by the
-    /// service, not the store.
+    /// Opens a blob for reading as a stream of chunks, so that a large image is never held
+    /// whole; `Ok(None)` when there is no such blob (or the reference is malformed). The
+    /// stream checks the bytes against `blob.len` and `blob.sha256` as they pass: when they
+    /// do not match, its last item is an error instead of a clean end, so a consumer that
+    /// sees an error item MUST discard (or abort sending) what it got.
     ///
     /// # Errors
-    /// `internal_error` when the backend fails.
-    async fn get(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>>;
+    /// `internal_error` when the backend fails; failures while streaming are error items of
+    /// the body.
+    async fn open(&self, blob: &BlobRef) -> Result<Option<ImageBody>>;
 
-    /// An image's metadata and length, without reading its bytes; `Ok(None)` when there is
-    /// none (or the id is malformed).
+    /// A URL from which anyone holding it can `GET` the blob directly from the backend,
+    /// valid for `expires_in`. `Ok(None)` when the store cannot sign URLs (the default; the
+    /// caller then serves the bytes itself, from [`ImageStore::open`]).
     ///
-    /// # Errors
-    /// `internal_error` when the backend fails or the stored metadata is damaged.
-    async fn head(&self, id: &ImageId) -> Result<Option<ImageHead>>;
-
-    /// Opens an image for reading as a stream of chunks, so that a large image is never held
-    /// whole; `Ok(None)` when there is none. The bytes are checked against the hash they were
-    /// stored under as they stream (see [`ImageReader::body`]).
-    ///
-    /// # Errors
-    /// `internal_error` when the backend fails or the stored metadata is damaged; failures
-    /// while streaming are error items of the body.
-    async fn open(&self, id: &ImageId) -> Result<Option<ImageReader>>;
-
-    /// Removes an image: once this returned, `get`, `head`, `open` and `presign` of the id
-    /// find nothing. Deleting an id that is not stored is a no-op. Bytes shared with other
-    /// images (stores may keep identical bytes once) stay for those.
-    ///
-    /// # Errors
-    /// `internal_error` when the backend fails.
-    async fn delete(&self, id: &ImageId) -> Result<()>;
-
-    /// A URL from which anyone holding it can `GET` the image's bytes directly from the
-    /// backend, valid for `expires_in`. `Ok(None)` when the store cannot sign URLs (the
-    /// default; the caller then serves the bytes itself, e.g. from [`ImageStore::open`]) or
-    /// has no such image.
+    /// There is no `delete`: a blob may be shared by several images, so removing an image
+    /// removes its index row only, and reclaiming blobs no row names is a separate sweep.
     ///
     /// # Errors
     /// `internal_error` when the backend fails or cannot sign for that long.
-    async fn presign(&self, id: &ImageId, expires_in: Duration) -> Result<Option<String>> {
-        let _ = (id, expires_in);
+    async fn presign(&self, blob: &BlobRef, expires_in: Duration) -> Result<Option<String>> {
+        let _ = (blob, expires_in);
         Ok(None)
     }
 }

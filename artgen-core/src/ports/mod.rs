@@ -3,6 +3,7 @@
 pub mod authenticator;
 pub mod clock;
 pub mod idempotency;
+pub mod image_index;
 pub mod image_store;
 pub mod key_store;
 pub mod provider;
@@ -13,7 +14,8 @@ pub mod usage_store;
 pub use authenticator::{Authenticator, CachingAuthenticator};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use idempotency::{Begin, IdempotencyStore, StoredImage, StoredResponse};
-pub use image_store::{ImageBody, ImageHead, ImageMeta, ImageReader, ImageStore};
+pub use image_index::{ImageCursor, ImageIndex, ImageMeta, ImagePage};
+pub use image_store::{read_body, BlobRef, ImageBody, ImageStore};
 pub use key_store::{KeyInfo, KeyStore};
 pub use provider::{
     ImageEventStream, ImageProvider, ProviderImage, ProviderResponse, ResponseEcho, StreamEvent,

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 
 use crate::domain::{RequestId, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery};
 use crate::error::Result;
+use crate::ports::ImageMeta;
 
 /// Records and reads usage rows.
 #[async_trait]
@@ -53,10 +54,16 @@ pub trait UsageStore: Send + Sync {
     /// finish because its backend is briefly unavailable: it retries, or keeps the record
     /// durably elsewhere (a spool) and applies it later, and returns `Ok` only then.
     ///
+    /// `images` are the metadata rows of the images the answer carries (empty for a failure):
+    /// they are written in the same transaction as the usage row (and kept with it in any
+    /// spool), each inserted unless a row of its id exists, so that an answered image always
+    /// has its row and no extra commit is paid for it. They are read back through the
+    /// [`ImageIndex`](crate::ports::ImageIndex) of the same backend.
+    ///
     /// # Errors
     /// `internal_error` when the outcome could be made durable nowhere; the caller must then
     /// not send the answer.
-    async fn finish(&self, record: &UsageRecord) -> Result<()>;
+    async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> Result<()>;
 
     /// Removes the `started` row of a request that was refused locally before it reached the
     /// upstream (rows are only for requests that reach the upstream). A row in any other

@@ -1,12 +1,44 @@
-//! Serving stored images: streamed from the store, or a direct link the store signs.
+//! Serving stored images (streamed from the blob store, or a direct link the store signs),
+//! the owner's gallery, and removing an image. Every read starts from the image's metadata
+//! row, so ownership is settled before a blob is touched.
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::domain::{ImageId, Principal};
 use crate::error::{Error, ErrorCode, Result};
-use crate::ports::{ImageMeta, ImageReader};
+use crate::ports::{read_body, ImageBody, ImageCursor, ImageMeta, ImagePage};
 
 use super::ArtGen;
+
+/// An opened image: its metadata row, and its bytes still to be read.
+pub struct ImageReader {
+    /// The image's metadata (`meta.len` is the body's length).
+    pub meta: ImageMeta,
+    /// The bytes. The stream checks them against the row's length and hash as they pass:
+    /// when they do not match, its last item is an error instead of a clean end, so a
+    /// consumer that sees an error item MUST discard (or abort sending) what it got.
+    pub body: ImageBody,
+}
+
+impl ImageReader {
+    /// Reads the whole body into one buffer (for small images, replays and tests).
+    ///
+    /// # Errors
+    /// The body's first error item.
+    pub async fn read_all(self) -> Result<Bytes> {
+        read_body(self.body, self.meta.len).await
+    }
+}
+
+impl std::fmt::Debug for ImageReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageReader")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How an image reaches the caller.
 #[derive(Debug)]
@@ -44,10 +76,53 @@ fn not_found() -> Error {
     Error::new(ErrorCode::NotFound, "no such image")
 }
 
+/// Images in a gallery page that names no limit.
+pub const GALLERY_PAGE_DEFAULT: u32 = 50;
+/// The most images in one gallery page.
+pub const GALLERY_PAGE_MAX: u32 = 200;
+
 impl ArtGen {
+    /// The metadata row of `id`, when `access` may read it.
+    async fn allowed_meta(&self, access: ImageAccess<'_>, id: &str) -> Result<ImageMeta> {
+        let id = ImageId::parse(id).ok_or_else(not_found)?;
+        let meta = self
+            .inner
+            .ports
+            .image_index
+            .get_image(&id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !access.allows(&meta) {
+            return Err(not_found());
+        }
+        Ok(meta)
+    }
+
+    /// Opens an image for `access`: the row first (ownership), then the blob.
+    pub(super) async fn open_image(
+        &self,
+        access: ImageAccess<'_>,
+        id: &str,
+    ) -> Result<ImageReader> {
+        let meta = self.allowed_meta(access, id).await?;
+        let body = self
+            .inner
+            .ports
+            .images
+            .open(&meta.blob())
+            .await?
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "image {} has a metadata row but its blob is missing",
+                    meta.id
+                ))
+            })?;
+        Ok(ImageReader { meta, body })
+    }
+
     /// An image for `access`: with `redirect_for` and a store that signs URLs, a link valid
-    /// that long (only the metadata is read); otherwise the bytes as a stream, so a large image
-    /// is never held whole.
+    /// that long (only the metadata row is read); otherwise the bytes as a stream, so a large
+    /// image is never held whole. The row is read and ownership checked before the blob is.
     ///
     /// # Errors
     /// `not_found` when the image does not exist or `access` may not read it (the same error
@@ -58,69 +133,107 @@ impl ArtGen {
         id: &str,
         redirect_for: Option<Duration>,
     ) -> Result<ImageDelivery> {
-        let id = ImageId::parse(id).ok_or_else(not_found)?;
+        let meta = self.allowed_meta(access, id).await?;
         let images = &self.inner.ports.images;
+        let blob = meta.blob();
         if let Some(expires_in) = redirect_for {
-            let head = images.head(&id).await?.ok_or_else(not_found)?;
-            if !access.allows(&head.meta) {
-                return Err(not_found());
-            }
-            if let Some(url) = images.presign(&id, expires_in).await? {
-                return Ok(ImageDelivery::Redirect {
-                    url,
-                    meta: head.meta,
-                });
+            if let Some(url) = images.presign(&blob, expires_in).await? {
+                return Ok(ImageDelivery::Redirect { url, meta });
             }
         }
-        let reader = images.open(&id).await?.ok_or_else(not_found)?;
-        if !access.allows(&reader.head.meta) {
+        let body = images.open(&blob).await?.ok_or_else(|| {
+            Error::internal(format!(
+                "image {} has a metadata row but its blob is missing",
+                meta.id
+            ))
+        })?;
+        Ok(ImageDelivery::Stream(ImageReader { meta, body }))
+    }
+
+    /// A page of `principal`'s own images, newest first (from the metadata rows only; no
+    /// blob is read). `limit` defaults to [`GALLERY_PAGE_DEFAULT`] and is capped at
+    /// [`GALLERY_PAGE_MAX`]; the page's `next_cursor`, passed back as `after`, reads the next.
+    ///
+    /// # Errors
+    /// `internal_error` on storage failure.
+    pub async fn gallery(
+        &self,
+        principal: &Principal,
+        after: Option<&ImageCursor>,
+        limit: Option<u32>,
+    ) -> Result<ImagePage> {
+        let limit = limit
+            .unwrap_or(GALLERY_PAGE_DEFAULT)
+            .clamp(1, GALLERY_PAGE_MAX);
+        let images = self
+            .inner
+            .ports
+            .image_index
+            .list_images(&principal.user, after, limit)
+            .await?;
+        Ok(ImagePage::new(images, limit as usize))
+    }
+
+    /// Removes an image of `principal`'s (an admin may remove anyone's): its metadata row
+    /// goes, so it is no longer listed or served (signed links included). The blob stays
+    /// for a later sweep, as identical bytes may back other images.
+    ///
+    /// # Errors
+    /// `not_found` when there is no such image or it is someone else's (the same error);
+    /// `internal_error` on storage failure.
+    pub async fn delete_image(&self, principal: &Principal, id: &str) -> Result<()> {
+        let meta = self
+            .allowed_meta(ImageAccess::Principal(principal), id)
+            .await?;
+        if !self.inner.ports.image_index.delete_image(&meta.id).await? {
             return Err(not_found());
         }
-        Ok(ImageDelivery::Stream(reader))
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use async_trait::async_trait;
-    use bytes::Bytes;
 
     use super::*;
-    use crate::domain::{Catalog, GenerateParams, RequestId, Role};
-    use crate::ports::{ImageHead, ImageStore};
+    use crate::domain::{Catalog, GenerateParams, OutputFormat, RequestId, Role};
+    use crate::ports::{BlobRef, ImageStore};
     use crate::service::{Ports, RequestContext};
     use crate::testing::{InMemoryImageStore, MockProvider};
 
-    /// The in-memory store, signing links like an object store.
+    /// The in-memory store, signing links like an object store, and counting the blobs it
+    /// opened and signed; with `broken`, every open fails.
     #[derive(Default)]
-    struct SigningStore(InMemoryImageStore);
+    struct SigningStore {
+        inner: InMemoryImageStore,
+        touched: AtomicUsize,
+        broken: bool,
+    }
 
     #[async_trait]
     impl ImageStore for SigningStore {
-        async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> Result<()> {
-            self.0.put(meta, bytes).await
+        async fn put(&self, format: OutputFormat, bytes: Bytes) -> Result<BlobRef> {
+            self.inner.put(format, bytes).await
         }
-        async fn get(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>> {
-            self.0.get(id).await
+        async fn open(&self, blob: &BlobRef) -> Result<Option<ImageBody>> {
+            self.touched.fetch_add(1, Ordering::SeqCst);
+            if self.broken {
+                return Err(Error::internal("this blob store must not be read"));
+            }
+            self.inner.open(blob).await
         }
-        async fn head(&self, id: &ImageId) -> Result<Option<ImageHead>> {
-            self.0.head(id).await
-        }
-        async fn open(&self, id: &ImageId) -> Result<Option<ImageReader>> {
-            self.0.open(id).await
-        }
-        async fn delete(&self, id: &ImageId) -> Result<()> {
-            self.0.delete(id).await
-        }
-        async fn presign(&self, id: &ImageId, expires_in: Duration) -> Result<Option<String>> {
+        async fn presign(&self, blob: &BlobRef, expires_in: Duration) -> Result<Option<String>> {
+            self.touched.fetch_add(1, Ordering::SeqCst);
             let url = format!(
                 "https://bucket.example/{}?ttl={}",
-                id.as_str(),
+                blob.sha256,
                 expires_in.as_secs()
             );
-            Ok(self.0.head(id).await?.map(|_| url))
+            Ok(Some(url))
         }
     }
 
@@ -167,6 +280,7 @@ mod tests {
         let ImageDelivery::Stream(reader) = delivered else {
             panic!("a store without links streams");
         };
+        assert_eq!(reader.meta.prompt, "a kite", "the row keeps the prompt");
         assert_eq!(reader.read_all().await.expect("streams"), bytes);
         assert_eq!(hidden.code(), ErrorCode::NotFound);
         assert_eq!(absent.code(), ErrorCode::NotFound);
@@ -198,5 +312,70 @@ mod tests {
         );
         assert!(matches!(streamed, ImageDelivery::Stream(_)));
         assert_eq!(hidden.code(), ErrorCode::NotFound);
+    }
+
+    #[tokio::test]
+    async fn ownership_is_checked_on_the_row_before_any_blob_is_read() {
+        let store = Arc::new(SigningStore {
+            broken: true,
+            ..SigningStore::default()
+        });
+        let (service, id, _) = service_with_one_image(store.clone()).await;
+        let other = Principal::new("somchai", Role::User);
+        let ttl = Some(Duration::from_secs(90));
+
+        let streamed = service
+            .deliver_image(ImageAccess::Principal(&other), &id, None)
+            .await
+            .expect_err("hidden");
+        let linked = service
+            .deliver_image(ImageAccess::Principal(&other), &id, ttl)
+            .await
+            .expect_err("hidden");
+        let fetched = service.image(&other, &id).await.expect_err("hidden");
+        let deleted = service.delete_image(&other, &id).await.expect_err("hidden");
+
+        for err in [streamed, linked, fetched, deleted] {
+            assert_eq!(
+                err.code(),
+                ErrorCode::NotFound,
+                "a 404, not a storage error"
+            );
+        }
+        assert_eq!(
+            store.touched.load(Ordering::SeqCst),
+            0,
+            "no blob was touched"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_image_is_neither_listed_nor_served_and_others_cannot_delete() {
+        let (service, id, _) =
+            service_with_one_image(Arc::new(InMemoryImageStore::default())).await;
+        let lisa = Principal::new("lisa", Role::User);
+        let other = Principal::new("somchai", Role::User);
+
+        let listed = service.gallery(&lisa, None, None).await.expect("lists");
+        let theirs = service.gallery(&other, None, None).await.expect("lists");
+        let refused = service
+            .delete_image(&other, &id)
+            .await
+            .expect_err("not theirs");
+        service
+            .delete_image(&lisa, &id)
+            .await
+            .expect("the owner deletes");
+        let after = service.gallery(&lisa, None, None).await.expect("lists");
+        let gone = service.image(&lisa, &id).await.expect_err("gone");
+        let twice = service.delete_image(&lisa, &id).await.expect_err("gone");
+
+        assert_eq!(listed.images.len(), 1);
+        assert_eq!(listed.images[0].id.as_str(), id);
+        assert!(theirs.images.is_empty());
+        assert_eq!(refused.code(), ErrorCode::NotFound);
+        assert!(after.images.is_empty());
+        assert_eq!(gone.code(), ErrorCode::NotFound);
+        assert_eq!(twice.code(), ErrorCode::NotFound);
     }
 }

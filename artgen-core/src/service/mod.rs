@@ -5,7 +5,7 @@
 mod images;
 mod stream;
 
-pub use images::{ImageAccess, ImageDelivery};
+pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 
 use std::collections::BTreeMap;
@@ -21,8 +21,9 @@ use crate::domain::{
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
-    Authenticator, Clock, ImageMeta, ImageProvider, ImageStore, ProviderResponse, RateLimitSlot,
-    RateLimiter, RateQuota, RateWeights, ResponseEcho, Telemetry, UsageStore,
+    Authenticator, BlobRef, Clock, ImageIndex, ImageMeta, ImageProvider, ImageStore,
+    ProviderResponse, RateLimitSlot, RateLimiter, RateQuota, RateWeights, ResponseEcho, Telemetry,
+    UsageStore,
 };
 
 /// The adapters a service is built from.
@@ -36,8 +37,10 @@ pub struct Ports {
     pub usage: Arc<dyn UsageStore>,
     /// Credential verification.
     pub authenticator: Arc<dyn Authenticator>,
-    /// Image bytes.
+    /// Image bytes (blobs).
     pub images: Arc<dyn ImageStore>,
+    /// Image metadata rows: the same backend as `usage`, whose finish writes them.
+    pub image_index: Arc<dyn ImageIndex>,
     /// Wall clock.
     pub clock: Arc<dyn Clock>,
     /// Metrics sink.
@@ -80,6 +83,8 @@ pub struct GeneratedImage {
     pub dimensions: Dimensions,
     /// The prompt the model used, where it rewrites prompts.
     pub revised_prompt: Option<String>,
+    /// The blob holding the bytes.
+    pub blob: BlobRef,
 }
 
 impl std::fmt::Debug for GeneratedImage {
@@ -91,6 +96,7 @@ impl std::fmt::Debug for GeneratedImage {
             .field("format", &self.format)
             .field("dimensions", &self.dimensions)
             .field("revised_prompt", &self.revised_prompt)
+            .field("blob", &self.blob.sha256)
             .finish()
     }
 }
@@ -499,7 +505,7 @@ impl ArtGen {
         }
         let mut stored = Vec::with_capacity(images.len());
         for image in images {
-            let mut one = self.store(ctx, job, image.bytes).await?;
+            let mut one = self.store(job, image.bytes).await?;
             one.revised_prompt = image.revised_prompt;
             stored.push(one);
         }
@@ -519,12 +525,7 @@ impl ArtGen {
     /// Checks one image of the upstream's answer (for a model the catalogue knows, it must be
     /// of the format asked for: an SVG where a PNG was due is refused, not served) and
     /// stores it.
-    async fn store(
-        &self,
-        ctx: &RequestContext,
-        job: &ImageJob,
-        bytes: Bytes,
-    ) -> Result<GeneratedImage> {
+    async fn store(&self, job: &ImageJob, bytes: Bytes) -> Result<GeneratedImage> {
         let ports = &self.inner.ports;
         let (format, dimensions) = inspect(&bytes)?;
         if job.model().known && format != job.effective_format() {
@@ -537,21 +538,14 @@ impl ArtGen {
                 ),
             ));
         }
-        let meta = ImageMeta {
-            id: ImageId::generate(),
-            owner: ctx.principal.user.clone(),
-            request_id: ctx.request_id.clone(),
-            format,
-            dimensions,
-            created_at_ms: ports.clock.now_ms(),
-        };
-        ports.images.put(&meta, bytes.clone()).await?;
+        let blob = ports.images.put(format, bytes.clone()).await?;
         Ok(GeneratedImage {
-            id: meta.id,
+            id: ImageId::generate(),
             bytes,
             format,
             dimensions,
             revised_prompt: None,
+            blob,
         })
     }
 
@@ -607,8 +601,10 @@ impl ArtGen {
     ) -> Result<()> {
         let ports = &self.inner.ports;
         row.latency_ms = millis(started.elapsed());
+        let mut images = Vec::new();
         match result {
             Ok(generation) => {
+                images = self.image_rows(row, &generation.images);
                 row.status = UsageStatus::Succeeded;
                 row.provider.clone_from(&generation.provider);
                 row.cost = generation.cost;
@@ -642,7 +638,7 @@ impl ArtGen {
                 row.error_code = Some(err.code().as_str().to_owned());
             }
         }
-        ports.usage.finish(row).await.map_err(|err| {
+        ports.usage.finish(row, &images).await.map_err(|err| {
             // Retries and any spool are behind the port: this write is lost for good.
             tracing::error!(
                 request_id = %row.request_id,
@@ -655,32 +651,51 @@ impl ArtGen {
         })
     }
 
-    /// Fetches an image the principal may see (their own; admins see all).
+    /// The metadata rows of a finished request's images, written with its usage row.
+    fn image_rows(&self, row: &UsageRecord, images: &[GeneratedImage]) -> Vec<ImageMeta> {
+        let now_ms = self.inner.ports.clock.now_ms();
+        images
+            .iter()
+            .map(|image| ImageMeta {
+                id: image.id.clone(),
+                owner: row.user.clone(),
+                org: row.org.clone(),
+                request_id: row.request_id.clone(),
+                prompt: row.prompt.clone(),
+                model: row.model.clone(),
+                format: image.format,
+                dimensions: image.dimensions,
+                sha256: image.blob.sha256.clone(),
+                len: image.blob.len,
+                created_at_ms: now_ms,
+            })
+            .collect()
+    }
+
+    /// Fetches an image the principal may see (their own; admins see all). Ownership is
+    /// checked on the metadata row before any byte is read.
     ///
     /// # Errors
     /// `not_found` when the image does not exist or belongs to someone else (the same error
     /// in both cases); `internal_error` on storage failure.
     pub async fn image(&self, principal: &Principal, id: &str) -> Result<(ImageMeta, Bytes)> {
-        let (meta, bytes) = self.image_by_id(id).await?;
-        if meta.owner != principal.user && !principal.is_admin() {
-            return Err(not_found());
-        }
-        Ok((meta, bytes))
+        let reader = self
+            .open_image(images::ImageAccess::Principal(principal), id)
+            .await?;
+        let meta = reader.meta.clone();
+        Ok((meta, reader.read_all().await?))
     }
 
     /// Fetches an image without an ownership check, for links the edge has already verified
-    /// (signed URLs).
+    /// (signed URLs) and replays of kept answers.
     ///
     /// # Errors
-    /// `not_found` when there is no such image; `internal_error` on storage failure.
+    /// `not_found` when there is no such image; `internal_error` on storage failure (a row
+    /// whose blob is missing included).
     pub async fn image_by_id(&self, id: &str) -> Result<(ImageMeta, Bytes)> {
-        let id = ImageId::parse(id).ok_or_else(not_found)?;
-        self.inner
-            .ports
-            .images
-            .get(&id)
-            .await?
-            .ok_or_else(not_found)
+        let reader = self.open_image(images::ImageAccess::Verified, id).await?;
+        let meta = reader.meta.clone();
+        Ok((meta, reader.read_all().await?))
     }
 
     /// A page of usage records, for the caller's own or (admins) anyone's; its
@@ -754,10 +769,6 @@ fn storage_unavailable() -> Error {
         "usage accounting is unavailable, so the request was not sent; retry shortly",
     )
     .with_retry_after(Duration::from_secs(1))
-}
-
-fn not_found() -> Error {
-    Error::new(ErrorCode::NotFound, "no such image")
 }
 
 fn millis(d: Duration) -> u64 {

@@ -134,7 +134,7 @@ impl OpenStream {
                     if let Some(part) = part {
                         usage = Some(add_usage(usage, &part));
                     }
-                    match service.store(&ctx, &job, image).await {
+                    match service.store(&job, image).await {
                         Ok(stored) => {
                             images.push(stored.clone());
                             let completed = ServiceEvent::Completed {

@@ -19,6 +19,7 @@ fn harness() -> Harness {
     let usage = Arc::new(InMemoryUsageStore::default());
     let mut ports = Ports::in_memory(mock.clone());
     ports.usage = usage.clone();
+    ports.image_index = usage.clone();
     Harness {
         service: ArtGen::new(Catalog::default(), ports),
         usage,

@@ -53,14 +53,14 @@ impl UsageStore for ScriptedUsage {
         self.rows.start(record).await
     }
 
-    async fn finish(&self, record: &UsageRecord) -> Result<()> {
+    async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> Result<()> {
         if let Some(gate) = &self.finish_gate {
             let _permit = gate.acquire().await.map_err(Error::internal)?;
         }
         if self.fail_finish {
             return Err(Error::internal("disk full"));
         }
-        self.rows.finish(record).await?;
+        self.rows.finish(record, images).await?;
         self.note(format!("finish {}", record.status.as_str()));
         Ok(())
     }

@@ -6,14 +6,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use sha2::{Digest as _, Sha256};
+
 use crate::domain::{
-    ImageId, Principal, RequestId, Role, UsageQuery, UsageRecord, UsageStatus, UsageSummary,
-    UsageSummaryQuery,
+    ImageId, OutputFormat, Principal, RequestId, Role, UsageQuery, UsageRecord, UsageStatus,
+    UsageSummary, UsageSummaryQuery,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
-    Authenticator, ImageHead, ImageMeta, ImageProvider, ImageReader, ImageStore, NoTelemetry,
-    SystemClock, Unlimited, UsageStore,
+    Authenticator, BlobRef, ImageBody, ImageCursor, ImageIndex, ImageMeta, ImageProvider,
+    ImageStore, NoTelemetry, SystemClock, Unlimited, UsageStore,
 };
 use crate::service::Ports;
 
@@ -21,14 +23,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Usage rows kept in memory, with the port's start / finish / discard / recover semantics.
+/// Usage rows kept in memory, with the port's start / finish / discard / recover semantics,
+/// and the image rows its finishes carry (it is also the [`ImageIndex`], as a SQL store is).
 #[derive(Debug, Default)]
-pub struct InMemoryUsageStore(Mutex<Vec<UsageRecord>>);
+pub struct InMemoryUsageStore(Mutex<Vec<UsageRecord>>, Mutex<HashMap<ImageId, ImageMeta>>);
 
 impl InMemoryUsageStore {
     /// Every row, oldest first.
     pub fn rows(&self) -> Vec<UsageRecord> {
         lock(&self.0).clone()
+    }
+
+    /// Every image row, in no particular order.
+    pub fn image_rows(&self) -> Vec<ImageMeta> {
+        lock(&self.1).values().cloned().collect()
+    }
+
+    fn insert_images(&self, images: &[ImageMeta]) -> u64 {
+        let mut rows = lock(&self.1);
+        let mut new = 0;
+        for image in images {
+            if !rows.contains_key(&image.id) {
+                rows.insert(image.id.clone(), image.clone());
+                new += 1;
+            }
+        }
+        new
     }
 
     fn insert_absent(&self, record: &UsageRecord) {
@@ -51,7 +71,8 @@ impl UsageStore for InMemoryUsageStore {
         Ok(())
     }
 
-    async fn finish(&self, record: &UsageRecord) -> Result<()> {
+    async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> Result<()> {
+        self.insert_images(images);
         let mut rows = lock(&self.0);
         match rows.iter_mut().find(|r| r.request_id == record.request_id) {
             Some(row) if row.status.is_final() => {}
@@ -105,48 +126,84 @@ impl UsageStore for InMemoryUsageStore {
     }
 }
 
-/// Images kept in memory.
-#[derive(Debug, Default)]
-pub struct InMemoryImageStore(Mutex<HashMap<ImageId, (ImageMeta, Bytes)>>);
-
 #[async_trait]
-impl ImageStore for InMemoryImageStore {
-    async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> Result<()> {
-        lock(&self.0)
-            .entry(meta.id.clone())
-            .or_insert_with(|| (meta.clone(), bytes));
-        Ok(())
+impl ImageIndex for InMemoryUsageStore {
+    async fn get_image(&self, id: &ImageId) -> Result<Option<ImageMeta>> {
+        Ok(lock(&self.1).get(id).cloned())
     }
 
-    async fn get(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>> {
-        Ok(lock(&self.0).get(id).cloned())
+    async fn list_images(
+        &self,
+        owner: &str,
+        after: Option<&ImageCursor>,
+        limit: u32,
+    ) -> Result<Vec<ImageMeta>> {
+        let mut rows: Vec<ImageMeta> = lock(&self.1)
+            .values()
+            .filter(|m| m.owner == owner)
+            .filter(|m| after.is_none_or(|c| c.precedes(m)))
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            (b.created_at_ms, b.id.as_str()).cmp(&(a.created_at_ms, a.id.as_str()))
+        });
+        rows.truncate(limit as usize);
+        Ok(rows)
     }
 
-    async fn head(&self, id: &ImageId) -> Result<Option<ImageHead>> {
-        Ok(lock(&self.0).get(id).map(|(meta, bytes)| ImageHead {
-            meta: meta.clone(),
-            len: bytes.len() as u64,
-        }))
+    async fn delete_image(&self, id: &ImageId) -> Result<bool> {
+        Ok(lock(&self.1).remove(id).is_some())
     }
 
-    async fn open(&self, id: &ImageId) -> Result<Option<ImageReader>> {
-        Ok(lock(&self.0).get(id).map(|(meta, bytes)| ImageReader {
-            head: ImageHead {
-                meta: meta.clone(),
-                len: bytes.len() as u64,
-            },
-            body: Box::pin(OneChunk(Some(bytes.clone()))),
-        }))
-    }
-
-    async fn delete(&self, id: &ImageId) -> Result<()> {
-        lock(&self.0).remove(id);
-        Ok(())
+    async fn import_images(&self, images: &[ImageMeta]) -> Result<u64> {
+        Ok(self.insert_images(images))
     }
 }
 
-/// A body of one chunk.
-struct OneChunk(Option<Bytes>);
+/// Image bytes kept in memory, by their SHA-256.
+#[derive(Debug, Default)]
+pub struct InMemoryImageStore(Mutex<HashMap<String, Bytes>>);
+
+impl InMemoryImageStore {
+    /// How many distinct blobs are stored.
+    pub fn blob_count(&self) -> usize {
+        lock(&self.0).len()
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[async_trait]
+impl ImageStore for InMemoryImageStore {
+    async fn put(&self, format: OutputFormat, bytes: Bytes) -> Result<BlobRef> {
+        let blob = BlobRef {
+            sha256: sha256_hex(&bytes),
+            len: bytes.len() as u64,
+            format,
+        };
+        lock(&self.0).entry(blob.sha256.clone()).or_insert(bytes);
+        Ok(blob)
+    }
+
+    async fn open(&self, blob: &BlobRef) -> Result<Option<ImageBody>> {
+        let Some(bytes) = lock(&self.0).get(&blob.sha256).cloned() else {
+            return Ok(None);
+        };
+        // The check the real stores make as they stream: a ref of another length fails.
+        let check = (bytes.len() as u64 != blob.len)
+            .then(|| Error::internal("the blob does not match its reference"));
+        Ok(Some(Box::pin(OneChunk(Some(bytes), check))))
+    }
+}
+
+/// A body of one chunk, then an error when the check failed.
+struct OneChunk(Option<Bytes>, Option<Error>);
 
 impl futures_core::Stream for OneChunk {
     type Item = Result<Bytes>;
@@ -155,7 +212,11 @@ impl futures_core::Stream for OneChunk {
         mut self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(self.0.take().map(Ok))
+        let next = match self.0.take() {
+            Some(bytes) => Some(Ok(bytes)),
+            None => self.1.take().map(Err),
+        };
+        std::task::Poll::Ready(next)
     }
 }
 
@@ -186,10 +247,12 @@ impl Ports {
     /// Every port faked in memory around the given provider, with no rate limit and an
     /// authenticator that knows no tokens.
     pub fn in_memory(provider: Arc<dyn ImageProvider>) -> Self {
+        let usage = Arc::new(InMemoryUsageStore::default());
         Self {
             provider,
             rate_limiter: Arc::new(Unlimited),
-            usage: Arc::new(InMemoryUsageStore::default()),
+            usage: usage.clone(),
+            image_index: usage,
             authenticator: Arc::new(StaticAuthenticator::default()),
             images: Arc::new(InMemoryImageStore::default()),
             clock: Arc::new(SystemClock),

@@ -1,4 +1,4 @@
-//! The [`ImageStore`] contract as runnable scenarios, for every adapter's tests.
+//! The [`ImageStore`] (blob) contract as runnable scenarios, for every adapter's tests.
 //!
 //! Each scenario takes a fresh, empty store (its own folder, bucket or prefix) and panics
 //! with a message naming the broken rule. [`image_store_conformance`] runs them all; an
@@ -17,26 +17,31 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::domain::{Dimensions, ImageId, OutputFormat, RequestId};
-use crate::ports::{ImageHead, ImageMeta, ImageStore};
+use crate::ports::{read_body, BlobRef, ImageMeta, ImageStore};
 
 /// What the store under test says about presigned URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presign {
     /// `presign` is always `None` (the filesystem store, the fake).
     Unsupported,
-    /// `presign` of a stored image is a URL (an `http(s)` one); the adapter's own tests fetch
+    /// `presign` of a stored blob is a URL (an `http(s)` one); the adapter's own tests fetch
     /// it, since the core has no HTTP client.
     Supported,
 }
 
-/// Metadata of a new image with a fresh id.
-pub fn sample_meta(format: OutputFormat) -> ImageMeta {
+/// Metadata of a new image with a fresh id, for the blob `blob`.
+pub fn sample_meta(blob: &BlobRef) -> ImageMeta {
     ImageMeta {
         id: ImageId::generate(),
         owner: "ann".to_owned(),
+        org: None,
         request_id: RequestId::generate(),
-        format,
+        prompt: "a lighthouse at dusk".to_owned(),
+        model: "gpt-image-1".to_owned(),
+        format: blob.format,
         dimensions: Dimensions::new(1024, 1536),
+        sha256: blob.sha256.clone(),
+        len: blob.len,
         created_at_ms: 1_700_000_000_123,
     }
 }
@@ -49,225 +54,150 @@ pub fn sample_bytes(len: usize) -> Bytes {
 
 /// Runs every scenario below against `store`, which must start empty.
 pub async fn image_store_conformance(store: &dyn ImageStore, presign: Presign) {
-    round_trips_through_get_head_and_open(store).await;
-    unknown_and_malformed_ids_are_none(store).await;
-    putting_an_existing_id_again_is_a_no_op(store).await;
-    identical_bytes_under_two_ids_are_both_served_and_deleted_apart(store).await;
-    deleted_images_are_gone_and_deleting_twice_is_fine(store).await;
+    round_trips_through_put_and_open(store).await;
+    unknown_and_malformed_blobs_are_none(store).await;
+    identical_bytes_are_stored_once_under_one_ref(store).await;
+    a_blob_read_against_the_wrong_hash_ends_in_an_error(store).await;
     a_large_image_streams_back_whole(store).await;
-    concurrent_puts_of_one_id_all_succeed(store).await;
+    concurrent_puts_of_one_blob_all_succeed(store).await;
     presign_follows_the_stores_capability(store, presign).await;
 }
 
-async fn read(store: &dyn ImageStore, id: &ImageId) -> Option<(ImageHead, Bytes)> {
-    let reader = store.open(id).await.expect("open succeeds")?;
-    let head = reader.head.clone();
-    let bytes = reader.read_all().await.expect("the body streams whole");
-    Some((head, bytes))
-}
-
-/// `put` then `get`, `head` and `open` give back the same metadata and bytes.
-pub async fn round_trips_through_get_head_and_open(store: &dyn ImageStore) {
-    for format in [OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp] {
-        let meta = sample_meta(format);
-        let bytes = sample_bytes(4096);
-
-        store.put(&meta, bytes.clone()).await.expect("put succeeds");
-
-        let got = store.get(&meta.id).await.expect("get succeeds");
-        assert_eq!(got, Some((meta.clone(), bytes.clone())), "get round trip");
-        let head = store.head(&meta.id).await.expect("head succeeds");
-        let expected = ImageHead {
-            meta: meta.clone(),
-            len: bytes.len() as u64,
-        };
-        assert_eq!(
-            head.as_ref(),
-            Some(&expected),
-            "head gives metadata and length"
-        );
-        assert_eq!(
-            read(store, &meta.id).await,
-            Some((expected, bytes)),
-            "open streams the same bytes"
-        );
-    }
-}
-
-/// Ids never stored, and ids that are not image ids at all, are `None` everywhere.
-pub async fn unknown_and_malformed_ids_are_none(store: &dyn ImageStore) {
-    let mut ids = vec![ImageId::generate()];
-    ids.extend(
-        [
-            "img_../../secret",
-            "../secret",
-            "img_/etc/passwd",
-            "img_abc",
-            "",
-        ]
-        .map(|text| ImageId::from_trusted(text.to_owned())),
-    );
-    for id in ids {
-        let text = id.as_str().to_owned();
-        assert_eq!(store.get(&id).await.expect("get succeeds"), None, "{text}");
-        assert_eq!(
-            store.head(&id).await.expect("head succeeds"),
-            None,
-            "{text}"
-        );
-        assert!(
-            store.open(&id).await.expect("open succeeds").is_none(),
-            "{text}"
-        );
-        let link = store
-            .presign(&id, Duration::from_secs(60))
+async fn read(store: &dyn ImageStore, blob: &BlobRef) -> Option<Bytes> {
+    let body = store.open(blob).await.expect("open succeeds")?;
+    Some(
+        read_body(body, blob.len)
             .await
-            .expect("presign succeeds");
-        assert_eq!(link, None, "no link to nothing: {text}");
+            .expect("the body streams whole"),
+    )
+}
+
+/// `put` names the bytes by their length and a 64-hex hash, and `open` gives them back.
+pub async fn round_trips_through_put_and_open(store: &dyn ImageStore) {
+    for format in [OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp] {
+        let bytes = sample_bytes(1000);
+        let blob = store
+            .put(format, bytes.clone())
+            .await
+            .expect("put succeeds");
+        assert_eq!(blob.len, 1000, "the ref carries the length");
+        assert_eq!(blob.format, format, "the ref carries the format");
+        assert!(blob.is_well_formed(), "a 64-hex hash: {}", blob.sha256);
+        assert_eq!(
+            read(store, &blob).await,
+            Some(bytes),
+            "{format} round-trips"
+        );
     }
-    store
-        .delete(&ImageId::generate())
-        .await
-        .expect("deleting an unknown id is a no-op");
 }
 
-/// A second `put` of a stored id keeps the first image.
-pub async fn putting_an_existing_id_again_is_a_no_op(store: &dyn ImageStore) {
-    let meta = sample_meta(OutputFormat::Webp);
-    let original = sample_bytes(512);
-    store
-        .put(&meta, original.clone())
+/// A blob never stored, or a reference whose hash is not 64 lower-case hex digits, is `None`.
+pub async fn unknown_and_malformed_blobs_are_none(store: &dyn ImageStore) {
+    let unknown = BlobRef {
+        sha256: "0".repeat(64),
+        len: 3,
+        format: OutputFormat::Png,
+    };
+    assert!(store.open(&unknown).await.expect("open succeeds").is_none());
+    let malformed = BlobRef {
+        sha256: "../../etc/passwd".to_owned(),
+        len: 3,
+        format: OutputFormat::Png,
+    };
+    assert!(
+        store
+            .open(&malformed)
+            .await
+            .expect("a malformed ref is not an error")
+            .is_none(),
+        "a malformed ref names no blob"
+    );
+}
+
+/// The same bytes put twice give the same reference; different bytes a different one.
+pub async fn identical_bytes_are_stored_once_under_one_ref(store: &dyn ImageStore) {
+    let bytes = sample_bytes(500);
+    let first = store
+        .put(OutputFormat::Png, bytes.clone())
         .await
         .expect("put succeeds");
-    let mut changed = meta.clone();
-    changed.owner = "bob".to_owned();
-
-    store
-        .put(&changed, sample_bytes(700))
+    let again = store
+        .put(OutputFormat::Png, bytes.clone())
         .await
-        .expect("second put succeeds");
-
-    assert_eq!(
-        store.get(&meta.id).await.expect("get succeeds"),
-        Some((meta, original)),
-        "the first image stays"
-    );
-}
-
-/// Two images with the same bytes are both served, and deleting one leaves the other whole.
-pub async fn identical_bytes_under_two_ids_are_both_served_and_deleted_apart(
-    store: &dyn ImageStore,
-) {
-    let (first, second) = (
-        sample_meta(OutputFormat::Png),
-        sample_meta(OutputFormat::Png),
-    );
-    let bytes = sample_bytes(2048);
-    store
-        .put(&first, bytes.clone())
+        .expect("a second put of the same bytes succeeds");
+    let other = store
+        .put(OutputFormat::Png, sample_bytes(500))
         .await
         .expect("put succeeds");
-    store
-        .put(&second, bytes.clone())
+    assert_eq!(first, again, "identical bytes, one blob");
+    assert_ne!(
+        first.sha256, other.sha256,
+        "different bytes, different blobs"
+    );
+    assert_eq!(read(store, &again).await, Some(bytes));
+}
+
+/// Opening a stored blob with a reference of another length never ends cleanly: the body's
+/// check fails (or there is no such blob).
+pub async fn a_blob_read_against_the_wrong_hash_ends_in_an_error(store: &dyn ImageStore) {
+    let blob = store
+        .put(OutputFormat::Png, sample_bytes(300))
         .await
         .expect("put succeeds");
-
-    store.delete(&first.id).await.expect("delete succeeds");
-
-    assert_eq!(store.get(&first.id).await.expect("get succeeds"), None);
-    assert_eq!(
-        store.get(&second.id).await.expect("get succeeds"),
-        Some((second.clone(), bytes.clone())),
-        "the shared bytes stay for the other image"
-    );
-    assert_eq!(
-        read(store, &second.id).await.map(|(_, b)| b),
-        Some(bytes),
-        "and stream"
-    );
+    let wrong = BlobRef {
+        len: blob.len + 1,
+        ..blob.clone()
+    };
+    if let Some(body) = store.open(&wrong).await.expect("open succeeds") {
+        assert!(
+            read_body(body, wrong.len).await.is_err(),
+            "a body of another length than the ref says ends in an error"
+        );
+    }
 }
 
-/// After `delete` nothing finds the image; a second delete is a no-op; the id can be stored
-/// again.
-pub async fn deleted_images_are_gone_and_deleting_twice_is_fine(store: &dyn ImageStore) {
-    let meta = sample_meta(OutputFormat::Jpeg);
-    let bytes = sample_bytes(1024);
-    store.put(&meta, bytes.clone()).await.expect("put succeeds");
-
-    store.delete(&meta.id).await.expect("delete succeeds");
-    store
-        .delete(&meta.id)
-        .await
-        .expect("second delete succeeds");
-
-    assert_eq!(store.get(&meta.id).await.expect("get succeeds"), None);
-    assert_eq!(store.head(&meta.id).await.expect("head succeeds"), None);
-    assert!(store.open(&meta.id).await.expect("open succeeds").is_none());
-    let link = store
-        .presign(&meta.id, Duration::from_secs(60))
-        .await
-        .expect("presign succeeds");
-    assert_eq!(link, None, "no link to a deleted image");
-    store
-        .put(&meta, bytes.clone())
-        .await
-        .expect("put after delete succeeds");
-    assert_eq!(
-        store.get(&meta.id).await.expect("get succeeds"),
-        Some((meta, bytes)),
-        "a deleted id can be stored again"
-    );
-}
-
-/// An image of several megabytes comes back whole through `open`, its chunks in order.
+/// A blob larger than any one read chunk streams back whole.
 pub async fn a_large_image_streams_back_whole(store: &dyn ImageStore) {
-    let meta = sample_meta(OutputFormat::Png);
-    let bytes = sample_bytes(6 * 1024 * 1024 + 17);
-    store.put(&meta, bytes.clone()).await.expect("put succeeds");
-
-    let (head, streamed) = read(store, &meta.id).await.expect("stored");
-
-    assert_eq!(head.len, bytes.len() as u64);
-    assert!(streamed == bytes, "the streamed bytes are the stored ones");
+    let bytes = sample_bytes(3 * 1024 * 1024 + 17);
+    let blob = store
+        .put(OutputFormat::Png, bytes.clone())
+        .await
+        .expect("put succeeds");
+    assert_eq!(read(store, &blob).await, Some(bytes));
 }
 
-/// Replicas storing the same id at once all succeed, and one image results.
-pub async fn concurrent_puts_of_one_id_all_succeed(store: &dyn ImageStore) {
-    let meta = sample_meta(OutputFormat::Png);
+/// Replicas putting the same bytes at once all succeed with one reference.
+pub async fn concurrent_puts_of_one_blob_all_succeed(store: &dyn ImageStore) {
     let bytes = sample_bytes(8192);
-
     let (a, b, c) = tokio::join!(
-        store.put(&meta, bytes.clone()),
-        store.put(&meta, bytes.clone()),
-        store.put(&meta, bytes.clone()),
+        store.put(OutputFormat::Webp, bytes.clone()),
+        store.put(OutputFormat::Webp, bytes.clone()),
+        store.put(OutputFormat::Webp, bytes.clone()),
     );
-
-    for result in [a, b, c] {
-        result.expect("every concurrent put succeeds");
-    }
-    assert_eq!(
-        store.get(&meta.id).await.expect("get succeeds"),
-        Some((meta, bytes))
-    );
+    let refs: Vec<BlobRef> = [a, b, c]
+        .into_iter()
+        .map(|r| r.expect("every concurrent put succeeds"))
+        .collect();
+    assert!(refs.windows(2).all(|w| w[0] == w[1]), "{refs:?}");
+    assert_eq!(read(store, &refs[0]).await, Some(bytes));
 }
 
 /// `presign` is `None` for stores without it and an `http(s)` URL for stores with it.
 pub async fn presign_follows_the_stores_capability(store: &dyn ImageStore, presign: Presign) {
-    let meta = sample_meta(OutputFormat::Png);
-    store
-        .put(&meta, sample_bytes(256))
+    let blob = store
+        .put(OutputFormat::Png, sample_bytes(256))
         .await
         .expect("put succeeds");
 
     let link = store
-        .presign(&meta.id, Duration::from_secs(300))
+        .presign(&blob, Duration::from_secs(300))
         .await
         .expect("presign succeeds");
 
     match presign {
         Presign::Unsupported => assert_eq!(link, None),
         Presign::Supported => {
-            let link = link.expect("a store that signs gives a link to a stored image");
+            let link = link.expect("a store that signs gives a link to a stored blob");
             assert!(
                 link.starts_with("http://") || link.starts_with("https://"),
                 "{link}"

@@ -207,6 +207,11 @@ mod tests {
             format: OutputFormat::Png,
             dimensions: Dimensions::new(1024, 1536),
             revised_prompt: None,
+            blob: artgen_core::ports::BlobRef {
+                sha256: "0".repeat(64),
+                len: 2,
+                format: OutputFormat::Png,
+            },
         };
         let completed = echo(Some("hash")).completed(&image, None, "/images/x".into(), 9);
         let expected = json!({

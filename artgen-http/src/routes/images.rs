@@ -1,28 +1,35 @@
-//! `GET /images/{id}`: the image bytes, for the owner's credentials or a signed link.
+//! `GET /images/{id}`: the image bytes, for the owner's credentials or a signed link;
+//! `GET /images`: the caller's gallery, from the metadata rows alone; `DELETE /images/{id}`.
 
 use artgen_core::domain::RequestId;
-use artgen_core::ports::ImageReader;
-use artgen_core::{Error, ErrorCode, ImageAccess, ImageDelivery};
+use artgen_core::ports::{ImageCursor, ImageMeta};
+use artgen_core::{
+    Error, ErrorCode, ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT,
+    GALLERY_PAGE_MAX,
+};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::{Extension, Json, Router};
 use futures_util::StreamExt as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::middleware::authenticate_headers;
 use crate::openapi::schemas::{ImageFile, LinkExpiry};
-use crate::openapi::ImageErrors;
+use crate::openapi::{ImageErrors, ReadErrors};
 use crate::signing::parse_expiry;
 use crate::state::AppState;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/images/{id}", get(image))
+    Router::new()
+        .route("/images", get(gallery))
+        .route("/images/{id}", get(image).delete(delete))
 }
 
 /// The query of a signed link, as sent: both are checked for their canonical form.
@@ -152,8 +159,8 @@ fn redirect(url: &str) -> Result<Response, Error> {
 /// `Content-Length`, so the client sees an incomplete image, never a wrong one; it is logged
 /// here, as the access log has already counted a 200.
 fn stream(reader: ImageReader, request_id: RequestId) -> Response {
-    let ImageReader { head, body } = reader;
-    let image_id = head.meta.id.clone();
+    let ImageReader { meta, body } = reader;
+    let image_id = meta.id.clone();
     let body = body.inspect(move |item| {
         if let Err(err) = item {
             tracing::error!(
@@ -166,10 +173,10 @@ fn stream(reader: ImageReader, request_id: RequestId) -> Response {
     });
     let mut response = Body::from_stream(body).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len));
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(head.meta.format.mime()),
+        HeaderValue::from_static(meta.format.mime()),
     );
     h.insert(
         header::CACHE_CONTROL,
@@ -180,6 +187,159 @@ fn stream(reader: ImageReader, request_id: RequestId) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// The query of a gallery page, as sent (both checked here, so a bad one is named).
+#[derive(Debug, Deserialize)]
+struct GalleryQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// One image of a gallery page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct GalleryImage {
+    /// The image's id.
+    pub id: String,
+    /// A signed link to the bytes, as the answers give.
+    pub url: String,
+    /// The prompt it was made from (empty for images stored before prompts were kept).
+    pub prompt: String,
+    /// The model that made it (empty for images stored before models were kept).
+    pub model: String,
+    /// Pixel size, `WIDTHxHEIGHT`.
+    #[schema(pattern = "^[0-9]+x[0-9]+$")]
+    pub size: String,
+    /// Encoding.
+    #[schema(example = "png")]
+    pub format: String,
+    /// When it was made, Unix seconds.
+    pub created: u64,
+}
+
+/// A page of the caller's images, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct GalleryPage {
+    /// The images.
+    pub data: Vec<GalleryImage>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn gallery_image(state: &AppState, base: &BaseUrl, meta: &ImageMeta) -> GalleryImage {
+    GalleryImage {
+        id: meta.id.as_str().to_owned(),
+        url: signed_url(state, base, meta.id.as_str()),
+        prompt: meta.prompt.clone(),
+        model: meta.model.clone(),
+        size: meta.dimensions.to_string(),
+        format: meta.format.as_str().to_owned(),
+        created: u64::try_from(meta.created_at_ms / 1000).unwrap_or(0),
+    }
+}
+
+/// The `limit` of a gallery query: absent is the default; else 1 to the maximum.
+fn gallery_limit(text: Option<&str>) -> Result<Option<u32>, Error> {
+    let Some(text) = text else { return Ok(None) };
+    match text.parse::<u32>() {
+        Ok(limit) if (1..=GALLERY_PAGE_MAX).contains(&limit) && !text.starts_with('+') => {
+            Ok(Some(limit))
+        }
+        _ => Err(Error::invalid_param(
+            "limit",
+            format!(
+                "limit must be a whole number from 1 to {GALLERY_PAGE_MAX} \
+                 (default {GALLERY_PAGE_DEFAULT})"
+            ),
+        )),
+    }
+}
+
+/// The caller's own images, newest first, read from the metadata rows alone (no image is
+/// opened). Each has a signed `url`, as the answers give. Page with `next_cursor`.
+#[utoipa::path(
+    get,
+    path = "/images",
+    tag = "operations",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200,
+            description = "Images per page, 1 to 200 (default 50)."),
+        ("cursor" = Option<String>, Query, pattern = "^([0-9a-f]{2})+$",
+            description = "The `next_cursor` of the page before."),
+    ),
+    responses(
+        (status = 200, description = "A page of the caller's images.", body = GalleryPage),
+        ReadErrors,
+    ),
+    security(("bearer" = [])),
+)]
+async fn gallery(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Extension(base): Extension<BaseUrl>,
+    query: Result<Query<GalleryQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Json<GalleryPage>, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(request_id.clone()));
+    let principal = authenticate_headers(&state, &headers).await.map_err(fail)?;
+    let Query(query) = query.map_err(|e| {
+        fail(Error::new(
+            ErrorCode::InvalidRequest,
+            format!("the query string is malformed: {e}"),
+        ))
+    })?;
+    let limit = gallery_limit(query.limit.as_deref()).map_err(fail)?;
+    let cursor = match query.cursor.as_deref() {
+        None => None,
+        Some(text) => Some(ImageCursor::decode(text).ok_or_else(|| {
+            fail(Error::invalid_param(
+                "cursor",
+                "cursor must be the next_cursor of an earlier page",
+            ))
+        })?),
+    };
+    let page = state
+        .service()
+        .gallery(&principal, cursor.as_ref(), limit)
+        .await
+        .map_err(fail)?;
+    Ok(Json(GalleryPage {
+        data: page
+            .images
+            .iter()
+            .map(|meta| gallery_image(&state, &base, meta))
+            .collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}
+
+/// Removes one of the caller's images (an admin may remove anyone's): it is no longer
+/// listed or served, signed links included. Someone else's image, or none, is 404.
+#[utoipa::path(
+    delete,
+    path = "/images/{id}",
+    tag = "operations",
+    params(("id" = String, Path, description = "Image id, as in the answers' `id` or `image_id`.")),
+    responses(
+        (status = 204, description = "Removed."),
+        ImageErrors,
+    ),
+    security(("bearer" = [])),
+)]
+async fn delete(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let fail = |e: Error| ApiError::new(e, Some(request_id.clone()));
+    let principal = authenticate_headers(&state, &headers).await.map_err(fail)?;
+    state
+        .service()
+        .delete_image(&principal, &id)
+        .await
+        .map_err(fail)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
@@ -194,6 +354,21 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).parse().expect("name"), HeaderValue::from_static(v)))
             .collect()
+    }
+
+    #[test]
+    fn a_gallery_limit_is_absent_or_a_whole_number_in_range() {
+        assert_eq!(gallery_limit(None).expect("absent"), None);
+        assert_eq!(gallery_limit(Some("1")).expect("one"), Some(1));
+        assert_eq!(
+            gallery_limit(Some("200")).expect("max"),
+            Some(GALLERY_PAGE_MAX)
+        );
+        for bad in ["0", "201", "-1", "+5", "ten", ""] {
+            let err = gallery_limit(Some(bad)).expect_err(bad);
+            assert_eq!(err.param(), Some("limit"), "{bad}");
+        }
+        assert_eq!(GALLERY_PAGE_DEFAULT, 50);
     }
 
     #[test]

@@ -3,18 +3,20 @@
 //!
 //! Layout under the bucket's prefix, the same as [`FsImageStore`](crate::FsImageStore)'s
 //! folder, so a folder copied into a bucket (or back) is served as it was:
-//! - `blobs/<first two hex digits>/<sha256>.<ext>`: the bytes, content-addressed, stored once
-//!   for identical images, with their `Content-Type`;
-//! - `meta/<image id>.json`: the [`ImageMeta`], the blob's SHA-256 and its length.
+//! `blobs/<first two hex digits>/<sha256>.<ext>`, the bytes, content-addressed, stored once
+//! for identical images, with their `Content-Type`. That is the only object per image: what
+//! an image is lives in the [`ImageIndex`](artgen_core::ports::ImageIndex). A bucket from
+//! before the index also has `meta/<image id>.json` objects; [`ObjectImageStore::legacy_images`]
+//! reads them for the one-time import at start and [`ObjectImageStore::forget_legacy`]
+//! removes them once imported.
 //!
-//! An object PUT is atomic, so a reader sees a whole object or none; the blob is written
-//! before the metadata that names it. A second `put` of an id finds its metadata and does
-//! nothing (two replicas racing on one id both write the same image). Every read is checked
-//! against the SHA-256: [`ImageStore::get`] refuses a damaged blob and [`ImageStore::open`]
-//! ends its stream with an error. [`ImageStore::delete`] removes the metadata only: blobs are
-//! shared by identical images. [`ImageStore::presign`] signs a `GET` of the blob (S3 query
-//! signature, valid for the asked time, at most 7 days), so a client can fetch the bytes from
-//! the bucket itself.
+//! An object PUT is atomic, so a reader sees a whole object or none; a `put` of bytes already
+//! stored whole does nothing (two replicas racing on one blob both write the same bytes).
+//! Every read is checked against the reference's length and SHA-256: [`ImageStore::open`]
+//! ends its stream with an error on a mismatch. There is no delete (blobs are shared by
+//! identical images; a sweep reclaims those no row names). [`ImageStore::presign`] signs a
+//! `GET` of the blob (S3's query signature, valid for the asked time, at most 7 days), so a
+//! client can fetch the bytes from the bucket itself.
 //!
 //! Durability is the backend's: S3 answers a PUT once the object is stored redundantly.
 
@@ -27,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artgen_core::domain::{ImageId, OutputFormat};
-use artgen_core::ports::{ImageHead, ImageMeta, ImageReader, ImageStore};
+use artgen_core::ports::{BlobRef, ImageBody, ImageMeta, ImageStore};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -36,27 +38,12 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path;
 use object_store::signer::Signer;
-use object_store::{
-    Attribute, Attributes, ClientOptions, ObjectStore, PutOptions, PutPayload, RetryConfig,
-};
-use serde::{Deserialize, Serialize};
+use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, PutPayload, RetryConfig};
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
-use crate::image_layout::{extension, is_sha256_hex};
+use crate::image_layout::{extension, LegacyMeta};
 use crate::verify::VerifiedBody;
-
-/// What `meta/<id>.json` holds (a superset of the filesystem store's file).
-#[derive(Serialize, Deserialize)]
-struct StoredMeta {
-    #[serde(flatten)]
-    meta: ImageMeta,
-    /// Lower-case hex SHA-256 of the image bytes (names the blob).
-    sha256: String,
-    /// The blob's length; absent in files written by the filesystem store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    len: Option<u64>,
-}
 
 /// Images in an object store, content-addressed by SHA-256.
 #[derive(Clone)]
@@ -233,208 +220,159 @@ impl ObjectImageStore {
         self.key(&format!("meta/{}.json", id.as_str()))
     }
 
-    fn blob_key(&self, sha256: &str, format: OutputFormat) -> Path {
+    fn blob_key(&self, blob: &BlobRef) -> Path {
         self.key(&format!(
-            "blobs/{}/{sha256}.{}",
-            &sha256[..2],
-            extension(format)
+            "blobs/{}/{}.{}",
+            &blob.sha256[..2],
+            blob.sha256,
+            extension(blob.format)
         ))
     }
 
-    async fn put_image(&self, meta: &ImageMeta, bytes: Bytes) -> Result<(), StoreError> {
-        let id = ImageId::parse(meta.id.as_str()).ok_or(StoreError::InvalidImageId)?;
-        let meta_key = self.meta_key(&id);
-        match self.store.head(&meta_key).await {
-            Ok(_) => return Ok(()),
-            Err(err) if is_not_found(&err) => {}
-            Err(err) => return Err(err.into()),
-        }
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        let blob_key = self.blob_key(&sha256, meta.format);
-        let len = bytes.len() as u64;
+    async fn put_blob(&self, format: OutputFormat, bytes: Bytes) -> Result<BlobRef, StoreError> {
+        let blob = BlobRef {
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            len: bytes.len() as u64,
+            format,
+        };
+        let blob_key = self.blob_key(&blob);
         let blob_whole = match self.store.head(&blob_key).await {
-            Ok(found) => found.size == len,
+            Ok(found) => found.size == blob.len,
             Err(err) if is_not_found(&err) => false,
             Err(err) => return Err(err.into()),
         };
         if !blob_whole {
             let attributes = Attributes::from_iter([
-                (Attribute::ContentType, meta.format.mime()),
+                (Attribute::ContentType, format.mime()),
                 (Attribute::CacheControl, "private, max-age=3600, immutable"),
             ]);
             self.store
                 .put_opts(&blob_key, PutPayload::from(bytes), attributes.into())
                 .await?;
         }
-        let stored = StoredMeta {
-            meta: meta.clone(),
-            sha256,
-            len: Some(len),
-        };
-        let json = serde_json::to_vec_pretty(&stored)?;
-        let attributes = Attributes::from_iter([(Attribute::ContentType, "application/json")]);
-        self.store
-            .put_opts(
-                &meta_key,
-                PutPayload::from(json),
-                PutOptions::from(attributes),
-            )
-            .await?;
-        Ok(())
+        Ok(blob)
     }
 
-    /// The checked metadata of a well-formed, stored id.
-    async fn stored_meta(&self, id: &ImageId) -> Result<Option<StoredMeta>, StoreError> {
-        let Some(id) = ImageId::parse(id.as_str()) else {
+    async fn open_blob(&self, blob: &BlobRef) -> Result<Option<ImageBody>, StoreError> {
+        if !blob.is_well_formed() {
             return Ok(None);
-        };
-        let meta_key = self.meta_key(&id);
-        let json = match self.store.get(&meta_key).await {
-            Ok(found) => found.bytes().await?,
+        }
+        let blob_key = self.blob_key(blob);
+        let found = match self.store.get(&blob_key).await {
+            Ok(found) => found,
             Err(err) if is_not_found(&err) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
-        let stored: StoredMeta = serde_json::from_slice(&json)?;
-        if !is_sha256_hex(&stored.sha256) || stored.meta.id != id {
-            return Err(StoreError::Corrupt {
-                field: "image metadata",
-                reason: format!("{meta_key} names a bad hash or another id"),
-            });
-        }
-        Ok(Some(stored))
-    }
-
-    /// Fetches a blob the metadata names; a missing one is damage, not absence.
-    async fn fetch_blob(&self, key: &Path) -> Result<object_store::GetResult, StoreError> {
-        self.store.get(key).await.map_err(|err| {
-            if is_not_found(&err) {
-                StoreError::Corrupt {
-                    field: "image blob",
-                    reason: format!("{key} is missing"),
-                }
-            } else {
-                err.into()
-            }
-        })
-    }
-
-    async fn get_image(&self, id: &ImageId) -> Result<Option<(ImageMeta, Bytes)>, StoreError> {
-        let Some(stored) = self.stored_meta(id).await? else {
-            return Ok(None);
-        };
-        let blob_key = self.blob_key(&stored.sha256, stored.meta.format);
-        let bytes = self.fetch_blob(&blob_key).await?.bytes().await?;
-        if hex::encode(Sha256::digest(&bytes)) != stored.sha256 {
-            return Err(StoreError::Corrupt {
-                field: "image blob",
-                reason: format!("{blob_key} does not match its hash"),
-            });
-        }
-        Ok(Some((stored.meta, bytes)))
-    }
-
-    async fn head_image(&self, id: &ImageId) -> Result<Option<ImageHead>, StoreError> {
-        let Some(stored) = self.stored_meta(id).await? else {
-            return Ok(None);
-        };
-        let len = match stored.len {
-            Some(len) => len,
-            None => {
-                let blob_key = self.blob_key(&stored.sha256, stored.meta.format);
-                self.store.head(&blob_key).await?.size
-            }
-        };
-        Ok(Some(ImageHead {
-            meta: stored.meta,
-            len,
-        }))
-    }
-
-    async fn open_image(&self, id: &ImageId) -> Result<Option<ImageReader>, StoreError> {
-        let Some(stored) = self.stored_meta(id).await? else {
-            return Ok(None);
-        };
-        let blob_key = self.blob_key(&stored.sha256, stored.meta.format);
-        let found = self.fetch_blob(&blob_key).await?;
-        // The length the metadata recorded, when it did: a blob of another length is damage.
-        let len = stored.len.unwrap_or(found.meta.size);
         let chunks = found
             .into_stream()
             .map(|chunk| chunk.map_err(StoreError::from));
-        let body = VerifiedBody::new(Box::pin(chunks), len, stored.sha256, blob_key.to_string());
-        Ok(Some(ImageReader {
-            head: ImageHead {
-                meta: stored.meta,
-                len,
-            },
-            body: Box::pin(body),
-        }))
+        let body = VerifiedBody::new(
+            Box::pin(chunks),
+            blob.len,
+            blob.sha256.clone(),
+            blob_key.to_string(),
+        );
+        Ok(Some(Box::pin(body)))
     }
 
-    async fn delete_image(&self, id: &ImageId) -> Result<(), StoreError> {
-        let Some(id) = ImageId::parse(id.as_str()) else {
-            return Ok(());
-        };
-        match self.store.delete(&self.meta_key(&id)).await {
-            Ok(()) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    async fn presign_image(
+    async fn presign_blob(
         &self,
-        id: &ImageId,
+        blob: &BlobRef,
         expires_in: Duration,
     ) -> Result<Option<String>, StoreError> {
         let Some(signer) = &self.signer else {
             return Ok(None);
         };
-        let Some(stored) = self.stored_meta(id).await? else {
+        if !blob.is_well_formed() {
             return Ok(None);
-        };
-        let blob_key = self.blob_key(&stored.sha256, stored.meta.format);
+        }
         let url = signer
-            .signed_url(http::Method::GET, &blob_key, expires_in)
+            .signed_url(http::Method::GET, &self.blob_key(blob), expires_in)
             .await?;
         Ok(Some(url.to_string()))
+    }
+
+    /// The images a bucket from before the image index described in `meta/<id>.json`
+    /// objects, for importing into the index at start (see
+    /// [`ObjectImageStore::forget_legacy`]). An object that cannot be read as such is logged
+    /// and skipped.
+    ///
+    /// # Errors
+    /// [`StoreError::ObjectStore`] when the objects cannot be listed or read.
+    pub async fn legacy_images(&self) -> Result<Vec<ImageMeta>, StoreError> {
+        let prefix = self.key("meta");
+        let listed: Vec<_> = self.store.list(Some(&prefix)).collect().await;
+        let mut found = Vec::new();
+        for object in listed {
+            let object = object?;
+            let key = object.location;
+            if !key.as_ref().ends_with(".json") {
+                continue;
+            }
+            let json = self.store.get(&key).await?.bytes().await?;
+            let legacy = match serde_json::from_slice::<LegacyMeta>(&json) {
+                Ok(legacy) if legacy.is_sound() => legacy,
+                Ok(_) | Err(_) => {
+                    tracing::warn!(key = %key, "an old image metadata object is unreadable; that image is not imported");
+                    continue;
+                }
+            };
+            let len = match legacy.len {
+                Some(len) => len,
+                None => {
+                    let probe = BlobRef {
+                        sha256: legacy.sha256.clone(),
+                        len: 0,
+                        format: legacy.format,
+                    };
+                    self.store.head(&self.blob_key(&probe)).await?.size
+                }
+            };
+            found.push(legacy.into_meta(len));
+        }
+        Ok(found)
+    }
+
+    /// Removes the old metadata objects of `ids` once their rows are in the index, so a
+    /// deleted image is not imported again.
+    ///
+    /// # Errors
+    /// [`StoreError::ObjectStore`] when an object cannot be removed.
+    pub async fn forget_legacy(&self, ids: Vec<ImageId>) -> Result<(), StoreError> {
+        for id in &ids {
+            match self.store.delete(&self.meta_key(id)).await {
+                Ok(()) => {}
+                Err(err) if is_not_found(&err) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
     }
 }
 
 #[async_trait]
 impl ImageStore for ObjectImageStore {
-    async fn put(&self, meta: &ImageMeta, bytes: Bytes) -> artgen_core::Result<()> {
-        Ok(self.put_image(meta, bytes).await?)
+    async fn put(&self, format: OutputFormat, bytes: Bytes) -> artgen_core::Result<BlobRef> {
+        Ok(self.put_blob(format, bytes).await?)
     }
 
-    async fn get(&self, id: &ImageId) -> artgen_core::Result<Option<(ImageMeta, Bytes)>> {
-        Ok(self.get_image(id).await?)
-    }
-
-    async fn head(&self, id: &ImageId) -> artgen_core::Result<Option<ImageHead>> {
-        Ok(self.head_image(id).await?)
-    }
-
-    async fn open(&self, id: &ImageId) -> artgen_core::Result<Option<ImageReader>> {
-        Ok(self.open_image(id).await?)
-    }
-
-    async fn delete(&self, id: &ImageId) -> artgen_core::Result<()> {
-        Ok(self.delete_image(id).await?)
+    async fn open(&self, blob: &BlobRef) -> artgen_core::Result<Option<ImageBody>> {
+        Ok(self.open_blob(blob).await?)
     }
 
     async fn presign(
         &self,
-        id: &ImageId,
+        blob: &BlobRef,
         expires_in: Duration,
     ) -> artgen_core::Result<Option<String>> {
-        Ok(self.presign_image(id, expires_in).await?)
+        Ok(self.presign_blob(blob, expires_in).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use artgen_core::testing::{image_store_conformance, sample_bytes, sample_meta, Presign};
+    use artgen_core::ports::read_body;
+    use artgen_core::testing::{image_store_conformance, sample_bytes, Presign};
     use artgen_core::ErrorCode;
     use object_store::memory::InMemory;
 
@@ -493,97 +431,78 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn writes_the_filesystem_layout_under_the_prefix() {
+    async fn writes_one_object_per_image_in_the_filesystem_layout_under_the_prefix() {
         let backend = Arc::new(InMemory::new());
         let store = ObjectImageStore::new(backend.clone(), None, "/art/");
-        let meta = sample_meta(OutputFormat::Jpeg);
         let bytes = sample_bytes(100);
-        store.put(&meta, bytes.clone()).await.expect("put succeeds");
+        let blob = store
+            .put(OutputFormat::Jpeg, bytes.clone())
+            .await
+            .expect("put succeeds");
 
-        let mut keys: Vec<String> = backend
+        let keys: Vec<String> = backend
             .list(None)
             .map(|o| o.expect("listed").location.to_string())
             .collect()
             .await;
-        keys.sort();
 
         let sha = hex::encode(Sha256::digest(&bytes));
-        assert_eq!(
-            keys,
-            [
-                format!("art/blobs/{}/{sha}.jpg", &sha[..2]),
-                format!("art/meta/{}.json", meta.id.as_str()),
-            ]
-        );
+        assert_eq!(blob.sha256, sha);
+        assert_eq!(keys, [format!("art/blobs/{}/{sha}.jpg", &sha[..2])]);
     }
 
     #[tokio::test]
-    async fn a_tampered_or_missing_blob_is_an_error_not_wrong_bytes() {
+    async fn a_tampered_or_missing_blob_is_an_error_or_absent_not_wrong_bytes() {
         let backend = Arc::new(InMemory::new());
         let store = ObjectImageStore::new(backend.clone(), None, "");
-        let meta = sample_meta(OutputFormat::Png);
-        let bytes = sample_bytes(300);
-        store.put(&meta, bytes.clone()).await.expect("put succeeds");
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let blob = store.blob_key(&sha, OutputFormat::Png);
+        let blob = store
+            .put(OutputFormat::Png, sample_bytes(300))
+            .await
+            .expect("put succeeds");
+        let key = store.blob_key(&blob);
         backend
-            .put(&blob, PutPayload::from(sample_bytes(300)))
+            .put(&key, PutPayload::from(sample_bytes(300)))
             .await
             .expect("blob swapped");
 
-        let got = store.get(&meta.id).await.expect_err("hash mismatch");
-        let reader = store.open(&meta.id).await.expect("opens").expect("stored");
-        let streamed = reader.read_all().await.expect_err("hash mismatch");
-        backend.delete(&blob).await.expect("blob removed");
-        let missing = store.get(&meta.id).await.expect_err("blob missing");
+        let body = store.open(&blob).await.expect("opens").expect("stored");
+        let streamed = read_body(body, blob.len).await.expect_err("hash mismatch");
+        backend.delete(&key).await.expect("blob removed");
+        let missing = store.open(&blob).await.expect("open succeeds");
 
-        for err in [got, streamed, missing] {
-            assert_eq!(err.code(), ErrorCode::Internal);
-        }
+        assert_eq!(streamed.code(), ErrorCode::Internal);
+        assert!(missing.is_none());
     }
 
     #[tokio::test]
-    async fn reads_metadata_the_filesystem_store_wrote() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let fs = crate::FsImageStore::new(dir.path());
-        let meta = sample_meta(OutputFormat::Webp);
-        let bytes = sample_bytes(64);
-        fs.put(&meta, bytes.clone()).await.expect("put succeeds");
+    async fn old_metadata_objects_are_read_for_import_and_then_forgotten() {
         let backend = Arc::new(InMemory::new());
-        for entry in walk(dir.path()) {
-            let relative = entry.strip_prefix(dir.path()).expect("below the root");
-            let data = std::fs::read(&entry).expect("readable");
-            backend
-                .put(
-                    &Path::from(relative.to_string_lossy().as_ref()),
-                    PutPayload::from(data),
-                )
-                .await
-                .expect("copied");
-        }
-        let store = ObjectImageStore::new(backend, None, "");
-
-        let head = store.head(&meta.id).await.expect("head succeeds");
-        let got = store.get(&meta.id).await.expect("get succeeds");
-
-        assert_eq!(
-            head.map(|h| h.len),
-            Some(64),
-            "the length comes from the blob"
+        let store = ObjectImageStore::new(backend.clone(), None, "p");
+        let bytes = sample_bytes(64);
+        let blob = store
+            .put(OutputFormat::Webp, bytes.clone())
+            .await
+            .expect("put succeeds");
+        let id = ImageId::generate();
+        let old = format!(
+            r#"{{"id":"{id}","owner":"ann","request_id":"req_0123456789abcdefghjkmnpq","format":"webp","dimensions":"8x8","created_at_ms":5,"sha256":"{}"}}"#,
+            blob.sha256
         );
-        assert_eq!(got, Some((meta, bytes)));
-    }
+        backend
+            .put(&store.meta_key(&id), PutPayload::from(old.into_bytes()))
+            .await
+            .expect("old metadata written");
 
-    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).expect("readable").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-        out
+        let found = store.legacy_images().await.expect("listed");
+        store
+            .forget_legacy(vec![id.clone()])
+            .await
+            .expect("forgotten");
+        let again = store.legacy_images().await.expect("listed");
+
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, id);
+        assert_eq!(found[0].blob(), blob, "the length comes from the blob");
+        assert!(again.is_empty());
     }
 }

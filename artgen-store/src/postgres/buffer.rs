@@ -173,7 +173,7 @@ async fn apply_all(conn: &mut PgConnection, entries: &[Entry]) -> Result<(), Sto
 /// The request an entry is about (never the row itself: it holds a prompt).
 fn entry_request_id(entry: &Entry) -> &RequestId {
     match entry {
-        Entry::Start { record } | Entry::Finish { record } | Entry::Record { record } => {
+        Entry::Start { record } | Entry::Finish { record, .. } | Entry::Record { record } => {
             &record.request_id
         }
         Entry::Discard { request_id } => request_id,

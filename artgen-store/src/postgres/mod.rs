@@ -12,6 +12,7 @@
 mod buffer;
 pub mod config;
 mod idempotency;
+mod images;
 mod keys;
 mod usage;
 

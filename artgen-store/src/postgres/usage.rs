@@ -7,7 +7,7 @@ use std::time::Duration;
 use artgen_core::domain::{
     RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery,
 };
-use artgen_core::ports::UsageStore;
+use artgen_core::ports::{ImageMeta, UsageStore};
 use async_trait::async_trait;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -118,10 +118,21 @@ pub(super) async fn apply(conn: &mut PgConnection, entry: &Entry) -> Result<u64,
             }
             Ok(done.rows_affected())
         }
-        Entry::Finish { record } => {
+        Entry::Finish { record, images } => {
+            if images.is_empty() {
+                let done = bind_record(sqlx::query(FINISH), record)?
+                    .execute(conn)
+                    .await?;
+                return Ok(done.rows_affected());
+            }
+            // One transaction (a savepoint inside a spool flush's): the usage row and its
+            // images' rows land together or not at all.
+            let mut tx = sqlx::Connection::begin(conn).await?;
             let done = bind_record(sqlx::query(FINISH), record)?
-                .execute(conn)
+                .execute(&mut *tx)
                 .await?;
+            super::images::insert(&mut tx, images).await?;
+            tx.commit().await?;
             Ok(done.rows_affected())
         }
         Entry::Discard { request_id } => {
@@ -370,9 +381,10 @@ impl UsageStore for PostgresStore {
         }
     }
 
-    async fn finish(&self, record: &UsageRecord) -> artgen_core::Result<()> {
+    async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> artgen_core::Result<()> {
         let entry = Entry::Finish {
             record: record.clone(),
+            images: images.to_vec(),
         };
         Ok(self.write_outcome(entry, &record.request_id).await?)
     }

@@ -14,6 +14,7 @@
 //! narrowed to the owner when the store opens.
 
 mod idempotency;
+mod images;
 mod keys;
 mod usage;
 mod writer;

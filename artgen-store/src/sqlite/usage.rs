@@ -4,7 +4,7 @@
 use artgen_core::domain::{
     RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery,
 };
-use artgen_core::ports::UsageStore;
+use artgen_core::ports::{ImageMeta, UsageStore};
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -219,8 +219,8 @@ impl UsageStore for SqliteStore {
         }
     }
 
-    async fn finish(&self, record: &UsageRecord) -> artgen_core::Result<()> {
-        let op = Op::Finish(record.clone());
+    async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> artgen_core::Result<()> {
+        let op = Op::Finish(record.clone(), images.to_vec());
         Ok(self.write_reserved(op, &record.request_id).await?)
     }
 

@@ -175,7 +175,7 @@ async fn a_write_locked_database_spools_writes_and_applies_them_once_the_lock_is
     let began = Instant::now();
     store.start(&start).await.expect("start is spooled");
     store
-        .finish(&succeeded(&start))
+        .finish(&succeeded(&start), &[])
         .await
         .expect("finish is spooled");
 
@@ -224,7 +224,7 @@ async fn a_full_spool_refuses_new_starts_but_keeps_room_for_the_finishes_in_flig
         .await
         .expect_err("no room for a second request");
     store
-        .finish(&succeeded(&first))
+        .finish(&succeeded(&first), &[])
         .await
         .expect("the finish had its room reserved");
     let still_refused = store.start(&third).await.expect_err("the spool is full");
@@ -251,7 +251,7 @@ async fn rows_a_crash_left_started_are_marked_unknown_at_the_next_start_which_is
     store.start(&interrupted).await.expect("start succeeds");
     store.start(&answered).await.expect("start succeeds");
     store
-        .finish(&succeeded(&answered))
+        .finish(&succeeded(&answered), &[])
         .await
         .expect("finish succeeds");
     // The process dies with `interrupted` in flight (closing finishes nothing; it only
@@ -295,9 +295,13 @@ async fn writes_spooled_before_a_restart_are_applied_when_the_store_reopens() {
     let db = db();
     let store = open(&db.path, &quick()).await;
     let start = started("ann");
+    let image = artgen_core::testing::conformance::images::image("ann", &start.request_id, 7);
     let locker = lock(&db.path).await;
     store.start(&start).await.expect("spooled");
-    store.finish(&succeeded(&start)).await.expect("spooled");
+    store
+        .finish(&succeeded(&start), std::slice::from_ref(&image))
+        .await
+        .expect("spooled");
     // Stops while the database is still locked: the spool stays.
     store.close().await;
     unlock(locker).await;
@@ -310,6 +314,13 @@ async fn writes_spooled_before_a_restart_are_applied_when_the_store_reopens() {
 
     assert_eq!(marked, 0, "the spooled finish settled the row first");
     assert_eq!(rows(&reopened).await, vec![succeeded(&start)]);
+    assert_eq!(
+        artgen_core::ports::ImageIndex::get_image(&reopened, &image.id)
+            .await
+            .expect("get succeeds"),
+        Some(image),
+        "the spooled finish kept its image row"
+    );
     assert_eq!(reopened.spooled_writes(), 0);
 }
 

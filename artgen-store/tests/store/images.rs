@@ -1,25 +1,15 @@
-//! The filesystem image store: the port's conformance suite, then what is particular to files
-//! (dedup on disk, atomicity leftovers, hostile ids, permissions).
+//! The filesystem image store: the blob port's conformance suite, then what is particular to
+//! files (one file per image, dedup on disk, torn blobs, hostile refs, the old layout's import,
+//! permissions).
 
 use std::path::Path;
 
-use artgen_core::domain::{Dimensions, ImageId, OutputFormat, RequestId};
-use artgen_core::ports::{ImageMeta, ImageStore};
-use artgen_core::testing::{image_store_conformance, Presign};
+use artgen_core::domain::{ImageId, OutputFormat};
+use artgen_core::ports::{read_body, BlobRef, ImageStore};
+use artgen_core::testing::{image_store_conformance, sample_bytes, Presign};
 use artgen_core::ErrorCode;
 use artgen_store::{Durability, FsImageStore};
 use bytes::Bytes;
-
-fn meta(format: OutputFormat) -> ImageMeta {
-    ImageMeta {
-        id: ImageId::generate(),
-        owner: "ann".to_owned(),
-        request_id: RequestId::generate(),
-        format,
-        dimensions: Dimensions::new(1024, 1536),
-        created_at_ms: 1_700_000_000_123,
-    }
-}
 
 /// Every file below `dir`, recursively.
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -37,6 +27,11 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+async fn read(store: &FsImageStore, blob: &BlobRef) -> artgen_core::Result<Bytes> {
+    let body = store.open(blob).await?.expect("the blob is stored");
+    read_body(body, blob.len).await
+}
+
 #[tokio::test]
 async fn the_filesystem_store_keeps_the_image_store_contract() {
     for durability in [Durability::Crash, Durability::PowerLoss] {
@@ -47,199 +42,148 @@ async fn the_filesystem_store_keeps_the_image_store_contract() {
 }
 
 #[tokio::test]
+async fn each_new_image_is_one_file_named_by_its_hash_and_twins_share_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsImageStore::new(dir.path());
+    let twin = sample_bytes(2048);
+
+    let first = store
+        .put(OutputFormat::Png, twin.clone())
+        .await
+        .expect("put succeeds");
+    let other = store
+        .put(OutputFormat::Jpeg, sample_bytes(100))
+        .await
+        .expect("put succeeds");
+    let again = store
+        .put(OutputFormat::Png, twin)
+        .await
+        .expect("put succeeds");
+
+    let mut written: Vec<String> = files(dir.path())
+        .iter()
+        .map(|p| {
+            p.strip_prefix(dir.path())
+                .expect("below the root")
+                .display()
+                .to_string()
+        })
+        .collect();
+    written.sort();
+    let mut expected = vec![
+        format!("blobs/{}/{}.png", &first.sha256[..2], first.sha256),
+        format!("blobs/{}/{}.jpg", &other.sha256[..2], other.sha256),
+    ];
+    expected.sort();
+    assert_eq!(
+        written, expected,
+        "one file per distinct image, nothing else"
+    );
+    assert_eq!(first, again);
+}
+
+#[tokio::test]
 async fn a_tampered_blob_ends_the_stream_with_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = FsImageStore::new(dir.path());
-    let meta = meta(OutputFormat::Png);
-    store
-        .put(&meta, Bytes::from_static(b"\x89PNG\r\n\x1a\nreal"))
+    let blob = store
+        .put(
+            OutputFormat::Png,
+            Bytes::from_static(b"\x89PNG\r\n\x1a\nreal"),
+        )
         .await
         .expect("put succeeds");
-    let blob = files(&dir.path().join("blobs")).pop().expect("one blob");
-    std::fs::write(&blob, b"\x89PNG\r\n\x1a\nfake").expect("blob overwritten, same length");
+    let file = files(&dir.path().join("blobs")).pop().expect("one blob");
+    std::fs::write(&file, b"\x89PNG\r\n\x1a\nfake").expect("blob overwritten, same length");
 
-    let reader = store.open(&meta.id).await.expect("opens").expect("stored");
-    let err = reader.read_all().await.expect_err("hash mismatch detected");
+    let err = read(&store, &blob).await.expect_err("hash mismatch");
 
     assert_eq!(err.code(), ErrorCode::Internal);
 }
 
 #[tokio::test]
-async fn deleting_keeps_the_shared_blob_and_drops_only_the_metadata() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = FsImageStore::new(dir.path());
-    let (first, second) = (meta(OutputFormat::Png), meta(OutputFormat::Png));
-    let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nshared");
-    store
-        .put(&first, bytes.clone())
-        .await
-        .expect("put succeeds");
-    store.put(&second, bytes).await.expect("put succeeds");
-
-    store.delete(&first.id).await.expect("delete succeeds");
-
-    assert_eq!(files(&dir.path().join("meta")).len(), 1);
-    assert_eq!(files(&dir.path().join("blobs")).len(), 1);
-}
-
-#[tokio::test]
-async fn stored_images_come_back_unchanged() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = FsImageStore::new(dir.path());
-    let meta = meta(OutputFormat::Jpeg);
-    let bytes = Bytes::from_static(b"\xFF\xD8\xFFnot really a jpeg");
-
-    store.put(&meta, bytes.clone()).await.expect("put succeeds");
-    let got = store.get(&meta.id).await.expect("get succeeds");
-
-    assert_eq!(got, Some((meta, bytes)));
-    let all = files(dir.path());
-    assert_eq!(all.len(), 2, "one blob and one metadata file: {all:?}");
-    assert!(all
-        .iter()
-        .any(|p| p.extension().is_some_and(|e| e == "jpg")));
-    assert!(
-        all.iter().all(|p| !p.to_string_lossy().contains(".tmp-")),
-        "no temp files left behind"
-    );
-}
-
-#[tokio::test]
-async fn identical_bytes_are_stored_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = FsImageStore::new(dir.path());
-    let (first, second) = (meta(OutputFormat::Png), meta(OutputFormat::Png));
-    let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nsame pixels");
-
-    store
-        .put(&first, bytes.clone())
-        .await
-        .expect("put succeeds");
-    store
-        .put(&second, bytes.clone())
-        .await
-        .expect("put succeeds");
-
-    assert_eq!(files(&dir.path().join("blobs")).len(), 1);
-    assert_eq!(files(&dir.path().join("meta")).len(), 2);
-    let got = store.get(&second.id).await.expect("get succeeds");
-    assert_eq!(got, Some((second, bytes)));
-}
-
-#[tokio::test]
-async fn a_blob_emptied_by_a_power_loss_is_refused_and_written_again_by_the_same_image() {
+async fn a_blob_emptied_by_a_power_loss_is_refused_and_written_again_by_the_same_bytes() {
     let dir = tempfile::tempdir().expect("temp dir");
     for durability in [Durability::Crash, Durability::PowerLoss] {
-        let store =
-            FsImageStore::new(dir.path().join(durability.as_str())).with_durability(durability);
-        let (first, second) = (meta(OutputFormat::Png), meta(OutputFormat::Png));
+        let root = dir.path().join(durability.as_str());
+        let store = FsImageStore::new(&root).with_durability(durability);
         let bytes = Bytes::from_static(b"\x89PNG\r\n\x1a\nthe same pixels twice");
-        store
-            .put(&first, bytes.clone())
+        let blob = store
+            .put(OutputFormat::Png, bytes.clone())
             .await
             .expect("put succeeds");
-        let blobs = files(&dir.path().join(durability.as_str()).join("blobs"));
+        let blobs = files(&root.join("blobs"));
         // What a power loss without fsync may leave: the name, not the bytes.
         std::fs::write(&blobs[0], b"").expect("blob emptied");
 
-        let torn = store.get(&first.id).await.expect_err("never served torn");
+        let torn = read(&store, &blob).await.expect_err("never served torn");
         store
-            .put(&second, bytes.clone())
+            .put(OutputFormat::Png, bytes.clone())
             .await
             .expect("put succeeds");
 
         assert_eq!(torn.code(), ErrorCode::Internal, "{durability}");
         assert_eq!(
-            store.get(&second.id).await.expect("get succeeds"),
-            Some((second, bytes.clone())),
-            "{durability}"
-        );
-        assert_eq!(
-            store.get(&first.id).await.expect("get succeeds"),
-            Some((first, bytes)),
-            "the rewritten blob serves the first image again ({durability})"
+            read(&store, &blob).await.expect("read succeeds"),
+            bytes,
+            "the rewritten blob serves again ({durability})"
         );
     }
 }
 
 #[tokio::test]
-async fn putting_an_existing_id_again_is_a_no_op() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = FsImageStore::new(dir.path());
-    let meta = meta(OutputFormat::Webp);
-    let original = Bytes::from_static(b"RIFF\0\0\0\0WEBPoriginal");
-
-    store
-        .put(&meta, original.clone())
-        .await
-        .expect("put succeeds");
-    store
-        .put(&meta, Bytes::from_static(b"RIFF\0\0\0\0WEBPother"))
-        .await
-        .expect("second put succeeds");
-
-    assert_eq!(
-        store.get(&meta.id).await.expect("get succeeds"),
-        Some((meta, original))
-    );
-    assert_eq!(files(&dir.path().join("blobs")).len(), 1);
-}
-
-#[tokio::test]
-async fn unknown_ids_are_none() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = FsImageStore::new(dir.path());
-
-    assert_eq!(
-        store.get(&ImageId::generate()).await.expect("get succeeds"),
-        None
-    );
-}
-
-#[tokio::test]
-async fn path_traversal_looking_ids_are_none_and_touch_nothing() {
+async fn path_traversal_looking_refs_are_none_and_touch_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = FsImageStore::new(dir.path().join("images"));
-    std::fs::write(dir.path().join("secret.json"), b"{}").expect("decoy written");
-
-    for text in [
-        "img_../../secret",
-        "../secret",
-        "img_/etc/passwd",
-        "img_abc",
-        "",
-    ] {
-        let id = ImageId::from_trusted(text.to_owned());
-        assert_eq!(store.get(&id).await.expect("get succeeds"), None, "{text}");
+    std::fs::write(dir.path().join("secret.png"), b"not an image").expect("bait written");
+    for sha256 in ["../../secret", "../secret.png", &"A".repeat(64), ""] {
+        let blob = BlobRef {
+            sha256: sha256.to_owned(),
+            len: 12,
+            format: OutputFormat::Png,
+        };
+        assert!(
+            store.open(&blob).await.expect("no error").is_none(),
+            "{sha256}"
+        );
     }
-    let mut bad = meta(OutputFormat::Png);
-    bad.id = ImageId::from_trusted("img_../../secret".to_owned());
-    let err = store
-        .put(&bad, Bytes::from_static(b"x"))
-        .await
-        .expect_err("refused");
-    assert_eq!(err.code(), ErrorCode::Internal);
-    assert!(!dir.path().join("images").exists(), "nothing was written");
+    assert!(!dir.path().join("images").exists(), "nothing was created");
 }
 
 #[tokio::test]
-async fn a_tampered_blob_is_an_error_not_wrong_bytes() {
+async fn an_old_layout_folder_lists_its_images_for_import_and_forgets_them_after() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = FsImageStore::new(dir.path());
-    let meta = meta(OutputFormat::Png);
-    store
-        .put(&meta, Bytes::from_static(b"\x89PNG\r\n\x1a\nreal"))
+    let bytes = sample_bytes(77);
+    let blob = store
+        .put(OutputFormat::Webp, bytes.clone())
         .await
         .expect("put succeeds");
-    let blob = files(&dir.path().join("blobs")).pop().expect("one blob");
-    std::fs::write(&blob, b"\x89PNG\r\n\x1a\nswapped").expect("blob overwritten");
+    let id = ImageId::generate();
+    let meta_dir = dir.path().join("meta");
+    std::fs::create_dir(&meta_dir).expect("meta folder");
+    std::fs::write(
+        meta_dir.join(format!("{id}.json")),
+        format!(
+            r#"{{"id":"{id}","owner":"ann","request_id":"req_0123456789abcdefghjkmnpq","format":"webp","dimensions":"8x8","created_at_ms":5,"sha256":"{}"}}"#,
+            blob.sha256
+        ),
+    )
+    .expect("old metadata written");
+    std::fs::write(meta_dir.join("img_broken.json"), b"{").expect("junk written");
 
-    let err = store
-        .get(&meta.id)
+    let found = store.legacy_images().await.expect("listed");
+    store
+        .forget_legacy(found.iter().map(|m| m.id.clone()).collect())
         .await
-        .expect_err("hash mismatch detected");
+        .expect("forgotten");
 
-    assert_eq!(err.code(), ErrorCode::Internal);
+    assert_eq!(found.len(), 1, "the unreadable file is skipped");
+    assert_eq!(found[0].id, id);
+    assert_eq!(found[0].owner, "ann");
+    assert_eq!(found[0].blob(), blob, "the length is read from the blob");
+    assert!(!meta_dir.join(format!("{id}.json")).exists());
+    assert!(store.legacy_images().await.expect("listed").len() <= 1);
 }
 
 /// The permission bits of `path`, in octal (Unix).
@@ -271,23 +215,19 @@ async fn image_files_are_private_to_the_owner_and_their_folders_too() {
 
     store
         .put(
-            &meta(OutputFormat::Png),
+            OutputFormat::Png,
             Bytes::from_static(b"\x89PNG\r\n\x1a\nprivate"),
         )
         .await
         .expect("put succeeds");
 
     let written = files(&root);
-    assert_eq!(written.len(), 2, "one blob and one metadata file");
+    assert_eq!(written.len(), 1, "one blob, and no metadata file");
     for file in written {
         assert_eq!(mode(&file), "600", "{}", file.display());
     }
     let made = folders(&dir.path().join("data"));
-    assert_eq!(
-        made.len(),
-        5,
-        "data, images, blobs, blobs/xx, meta: {made:?}"
-    );
+    assert_eq!(made.len(), 4, "data, images, blobs, blobs/xx: {made:?}");
     for folder in made {
         assert_eq!(mode(&folder), "700", "{}", folder.display());
     }

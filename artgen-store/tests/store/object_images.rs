@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use artgen_core::domain::OutputFormat;
 use artgen_core::ports::ImageStore;
-use artgen_core::testing::{image_store_conformance, sample_bytes, sample_meta, Presign};
+use artgen_core::testing::{image_store_conformance, sample_bytes, Presign};
 use artgen_store::{ObjectImageStore, ObjectStoreConfig};
 
 fn s3_url(test: &str) -> Option<String> {
@@ -60,12 +60,14 @@ async fn a_presigned_link_serves_the_bytes_with_their_type_and_states_its_expiry
         return;
     };
     let store = store(&base, "presign").await;
-    let meta = sample_meta(OutputFormat::Jpeg);
     let bytes = sample_bytes(5000);
-    store.put(&meta, bytes.clone()).await.expect("put succeeds");
+    let blob = store
+        .put(OutputFormat::Jpeg, bytes.clone())
+        .await
+        .expect("put succeeds");
 
     let link = store
-        .presign(&meta.id, Duration::from_secs(300))
+        .presign(&blob, Duration::from_secs(300))
         .await
         .expect("presign succeeds")
         .expect("S3 signs links");

@@ -148,6 +148,25 @@ async fn postgres_keeps_the_usage_store_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_the_image_index_contract() {
+    let Some(url) = database_url("postgres_keeps_the_image_index_contract") else {
+        return;
+    };
+    let db = TestDb::connect(&url).await;
+
+    artgen_core::testing::conformance::images::image_index_suite(|| async {
+        let store = Arc::new(db.store().await);
+        artgen_core::testing::conformance::images::Backend {
+            usage: store.clone(),
+            images: store,
+        }
+    })
+    .await;
+
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summaries_and_pages_explain_the_plans_they_run() {
     let Some(url) = database_url("summaries_and_pages_explain_the_plans_they_run") else {
         return;
@@ -286,7 +305,7 @@ async fn usage_rows_land_in_their_months_partition_and_roll_up_by_day() {
 
     // A finish after the roll-up is in the next one.
     store
-        .finish(&succeeded(&open))
+        .finish(&succeeded(&open), &[])
         .await
         .expect("finish succeeds");
     store
@@ -356,7 +375,7 @@ async fn writes_during_a_lost_connection_are_kept_and_land_exactly_once() {
             store.start(&start).await.expect("a start is kept");
             tokio::time::sleep(Duration::from_millis(150)).await;
             let done = succeeded(&start);
-            store.finish(&done).await.expect("a finish is kept");
+            store.finish(&done, &[]).await.expect("a finish is kept");
             done.request_id
         })
     });

@@ -170,3 +170,15 @@ async fn sqlite_keeps_the_idempotency_store_contract() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sqlite_keeps_the_image_index_contract() {
+    artgen_core::testing::conformance::images::image_index_suite(|| async {
+        let store = Arc::new(SqliteStore::in_memory().await.expect("opens"));
+        artgen_core::testing::conformance::images::Backend {
+            usage: store.clone(),
+            images: store,
+        }
+    })
+    .await;
+}

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod idempotency;
+pub mod images;
 pub mod keys;
 pub mod rate_limiter;
 pub mod usage;

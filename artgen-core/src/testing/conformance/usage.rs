@@ -222,11 +222,14 @@ pub async fn a_started_row_is_finished_in_place_and_then_left_alone(store: &dyn 
     );
 
     let done = succeeded(&start);
-    store.finish(&done).await.expect("finish succeeds");
+    store.finish(&done, &[]).await.expect("finish succeeds");
     let mut late = done.clone();
     late.status = UsageStatus::Failed;
     late.cost = Money::ZERO;
-    store.finish(&late).await.expect("a second finish succeeds");
+    store
+        .finish(&late, &[])
+        .await
+        .expect("a second finish succeeds");
     store.start(&start).await.expect("a late start succeeds");
 
     assert_eq!(
@@ -240,7 +243,7 @@ pub async fn a_started_row_is_finished_in_place_and_then_left_alone(store: &dyn 
 pub async fn a_finish_without_a_start_inserts_its_row(store: &dyn UsageStore) {
     let done = succeeded(&started("ann", 1_000));
 
-    store.finish(&done).await.expect("finish succeeds");
+    store.finish(&done, &[]).await.expect("finish succeeds");
 
     assert_eq!(list(store, UsageQuery::default()).await, vec![done]);
 }
@@ -252,7 +255,7 @@ pub async fn discarding_removes_only_a_started_row(store: &dyn UsageStore) {
     store.start(&refused).await.expect("start succeeds");
     store.start(&finished).await.expect("start succeeds");
     store
-        .finish(&succeeded(&finished))
+        .finish(&succeeded(&finished), &[])
         .await
         .expect("finish succeeds");
 
@@ -287,7 +290,7 @@ pub async fn recovery_marks_rows_started_before_the_cut_unknown_at_their_estimat
         store.start(row).await.expect("start succeeds");
     }
     store
-        .finish(&succeeded(&finished))
+        .finish(&succeeded(&finished), &[])
         .await
         .expect("finish succeeds");
 
@@ -323,7 +326,7 @@ pub async fn recovery_marks_rows_started_before_the_cut_unknown_at_their_estimat
 
     // A finish that arrives after recovery still settles the row.
     store
-        .finish(&succeeded(&interrupted))
+        .finish(&succeeded(&interrupted), &[])
         .await
         .expect("late finish succeeds");
     let rows = list(store, UsageQuery::default()).await;

@@ -5,8 +5,10 @@
 //! back and which stored image it is. Replays are rebuilt from the same bytes with the same
 //! encoding, so they are byte-identical to the first answer.
 
+use std::sync::Arc;
+
 use artgen_core::domain::ImageId;
-use artgen_core::ports::{ImageStore, StoredImage};
+use artgen_core::ports::{read_body, ImageIndex, ImageStore, StoredImage};
 use artgen_core::Error;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -43,6 +45,28 @@ pub(super) fn cut_out(body: &[u8], images: &InlineImages) -> Option<(Vec<u8>, Ve
     Some((kept, refs))
 }
 
+/// Where a kept answer's images are read back from: the row names the blob.
+#[derive(Clone)]
+pub(super) struct ImageSource {
+    /// The images' metadata rows.
+    pub(super) index: Arc<dyn ImageIndex>,
+    /// Their bytes.
+    pub(super) blobs: Arc<dyn ImageStore>,
+}
+
+impl ImageSource {
+    /// The bytes of image `id`; `None` when its row or blob is gone.
+    async fn bytes(&self, id: &ImageId) -> Result<Option<Bytes>, Error> {
+        let Some(meta) = self.index.get_image(id).await? else {
+            return Ok(None);
+        };
+        match self.blobs.open(&meta.blob()).await? {
+            Some(body) => Ok(Some(read_body(body, meta.len).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
 /// The first answer's body again: `body` with each image's text put back, read from `store`.
 ///
 /// # Errors
@@ -51,7 +75,7 @@ pub(super) fn cut_out(body: &[u8], images: &InlineImages) -> Option<(Vec<u8>, Ve
 pub(super) async fn put_back(
     body: &[u8],
     images: &[StoredImage],
-    store: &dyn ImageStore,
+    store: &ImageSource,
 ) -> Result<Vec<u8>, Error> {
     let mut whole = Vec::with_capacity(body.len());
     let mut rest = 0;
@@ -60,7 +84,7 @@ pub(super) async fn put_back(
             .get(rest..image.offset)
             .ok_or_else(|| Error::internal("a kept answer's image offsets do not fit its body"))?;
         whole.extend_from_slice(before);
-        let (_, bytes) = store.get(&image.image_id).await?.ok_or_else(|| {
+        let bytes = store.bytes(&image.image_id).await?.ok_or_else(|| {
             Error::internal(format!(
                 "image {} of a kept answer is no longer stored",
                 image.image_id
@@ -75,36 +99,58 @@ pub(super) async fn put_back(
 
 #[cfg(test)]
 mod tests {
-    use artgen_core::domain::{Dimensions, OutputFormat, RequestId};
-    use artgen_core::ports::ImageMeta;
-    use artgen_core::testing::InMemoryImageStore;
+    use artgen_core::domain::{OutputFormat, RequestId};
+    use artgen_core::ports::UsageStore as _;
+    use artgen_core::testing::conformance::images::image;
+    use artgen_core::testing::conformance::usage::record;
+    use artgen_core::testing::{InMemoryImageStore, InMemoryUsageStore};
 
     use super::*;
 
-    async fn stored(store: &InMemoryImageStore, bytes: &'static [u8]) -> (ImageId, Bytes) {
-        let meta = ImageMeta {
-            id: ImageId::generate(),
-            owner: "ann".into(),
-            request_id: RequestId::generate(),
-            format: OutputFormat::Png,
-            dimensions: Dimensions::new(1, 1),
-            created_at_ms: 0,
-        };
-        store
-            .put(&meta, Bytes::from_static(bytes))
+    fn source() -> ImageSource {
+        ImageSource {
+            index: Arc::new(InMemoryUsageStore::default()),
+            blobs: Arc::new(InMemoryImageStore::default()),
+        }
+    }
+
+    /// Stores `bytes` as a blob and an image row naming it.
+    async fn stored(
+        source: &ImageSource,
+        index: &InMemoryUsageStore,
+        bytes: &'static [u8],
+    ) -> (ImageId, Bytes) {
+        let blob = source
+            .blobs
+            .put(OutputFormat::Png, Bytes::from_static(bytes))
             .await
             .expect("stored");
+        let row = record("ann", 1);
+        let meta = artgen_core::ports::ImageMeta {
+            sha256: blob.sha256,
+            len: blob.len,
+            format: blob.format,
+            ..image("ann", &RequestId::generate(), 1)
+        };
+        index
+            .finish(&row, std::slice::from_ref(&meta))
+            .await
+            .expect("row written");
         (meta.id, Bytes::from_static(bytes))
     }
 
     #[tokio::test]
     async fn a_body_cut_and_put_back_is_byte_identical_even_with_twin_images() {
-        let store = InMemoryImageStore::default();
+        let index = Arc::new(InMemoryUsageStore::default());
+        let store = ImageSource {
+            index: index.clone(),
+            ..source()
+        };
         let twin = b"\x89PNG same pixels";
         let images = InlineImages(vec![
-            stored(&store, twin).await,
-            stored(&store, twin).await,
-            stored(&store, b"\x89PNG other").await,
+            stored(&store, &index, twin).await,
+            stored(&store, &index, twin).await,
+            stored(&store, &index, b"\x89PNG other").await,
         ]);
         let body = format!(
             r#"{{"images":[{{"b64_json":"{a}","id":1}},{{"b64_json":"{a}"}},{{"b64_json":"{b}"}}],"url":"/x?sig=abc"}}"#,
@@ -126,8 +172,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_image_missing_from_the_body_keeps_it_whole_and_a_lost_image_is_an_error() {
-        let store = InMemoryImageStore::default();
-        let images = InlineImages(vec![stored(&store, b"not in the body").await]);
+        let index = Arc::new(InMemoryUsageStore::default());
+        let store = ImageSource {
+            index: index.clone(),
+            ..source()
+        };
+        let images = InlineImages(vec![stored(&store, &index, b"not in the body").await]);
         assert!(cut_out(br#"{"url":"/x"}"#, &images).is_none());
 
         let lost = StoredImage {

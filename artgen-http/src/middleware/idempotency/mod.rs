@@ -33,7 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use artgen_core::domain::RequestId;
-use artgen_core::ports::{Begin, Clock, IdempotencyStore, ImageStore, StoredResponse};
+use artgen_core::ports::{Begin, Clock, IdempotencyStore, ImageIndex, ImageStore, StoredResponse};
 use artgen_core::{Error, ErrorCode, RequestContext};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -61,7 +61,7 @@ pub struct IdempotencyLayerState {
     clock: Arc<dyn Clock>,
     config: IdempotencyConfig,
     waiters: Arc<Waiters>,
-    images: Option<Arc<dyn ImageStore>>,
+    images: Option<inline::ImageSource>,
 }
 
 impl IdempotencyLayerState {
@@ -81,11 +81,11 @@ impl IdempotencyLayerState {
     }
 
     /// Keeps answers without the images they carry inline ([`InlineImages`]), rebuilding
-    /// replays from `images`, where every answered image is stored. Without it, answers are
-    /// kept whole.
+    /// replays from each image's row in `index` and its blob in `blobs`, where every answered
+    /// image is stored. Without it, answers are kept whole.
     #[must_use]
-    pub fn with_images(mut self, images: Arc<dyn ImageStore>) -> Self {
-        self.images = Some(images);
+    pub fn with_images(mut self, index: Arc<dyn ImageIndex>, blobs: Arc<dyn ImageStore>) -> Self {
+        self.images = Some(inline::ImageSource { index, blobs });
         self
     }
 
@@ -250,9 +250,7 @@ impl IdempotencyLayerState {
     async fn replay(&self, stored: StoredResponse) -> Result<Response, Error> {
         let body = match (&self.images, stored.images.is_empty()) {
             (_, true) => stored.body,
-            (Some(images), false) => {
-                inline::put_back(&stored.body, &stored.images, images.as_ref()).await?
-            }
+            (Some(images), false) => inline::put_back(&stored.body, &stored.images, images).await?,
             (None, false) => {
                 return Err(Error::internal(
                     "a kept answer refers to images, but no image store is configured",

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use artgen_core::domain::{RequestId, UsageRecord};
+use artgen_core::ports::ImageMeta;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,8 +49,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 pub(super) enum Op {
     /// Insert a started row (ignored when the row exists).
     Start(UsageRecord),
-    /// Complete a row (see [`usage::finish`]).
-    Finish(UsageRecord),
+    /// Complete a row (see `usage::finish`) and insert its images' rows, in one transaction.
+    Finish(UsageRecord, Vec<ImageMeta>),
     /// Insert a finished row (ignored when the row exists).
     Record(UsageRecord),
     /// Remove a started row.
@@ -76,7 +77,9 @@ impl Op {
     /// The request the write is about, for logs (never the row itself: it holds a prompt).
     fn request_id(&self) -> Option<&RequestId> {
         match self {
-            Op::Start(record) | Op::Finish(record) | Op::Record(record) => Some(&record.request_id),
+            Op::Start(record) | Op::Finish(record, _) | Op::Record(record) => {
+                Some(&record.request_id)
+            }
             Op::Discard(id) => Some(id),
             _ => None,
         }
@@ -85,7 +88,7 @@ impl Op {
     /// The request whose finish this write is (it holds a reservation in the spool).
     fn reserved_by(&self) -> Option<&RequestId> {
         match self {
-            Op::Finish(record) => Some(&record.request_id),
+            Op::Finish(record, _) => Some(&record.request_id),
             Op::Discard(id) => Some(id),
             _ => None,
         }
@@ -96,8 +99,9 @@ impl Op {
             Op::Start(record) => Some(Entry::Start {
                 record: record.clone(),
             }),
-            Op::Finish(record) => Some(Entry::Finish {
+            Op::Finish(record, images) => Some(Entry::Finish {
                 record: record.clone(),
+                images: images.clone(),
             }),
             Op::Record(record) => Some(Entry::Record {
                 record: record.clone(),

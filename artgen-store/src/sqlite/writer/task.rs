@@ -15,7 +15,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::sqlite::spool::{Entry, Spool};
-use crate::sqlite::{keys, usage};
+use crate::sqlite::{images, keys, usage};
 
 /// One write against the open transaction; the rows it changed.
 async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<u64, StoreError> {
@@ -33,7 +33,11 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<u64, StoreError> 
             }
             Ok(written)
         }
-        Op::Finish(record) => usage::finish(conn, record).await,
+        Op::Finish(record, images) => {
+            let written = usage::finish(conn, record).await?;
+            images::insert(conn, images).await?;
+            Ok(written)
+        }
         Op::Discard(request_id) => usage::discard(conn, request_id).await,
         Op::Recover { before_ms } => usage::recover(conn, *before_ms).await,
         Op::Touch { public_id, at_ms } => keys::touch(conn, public_id, *at_ms).await,
@@ -45,7 +49,7 @@ impl From<Entry> for Op {
     fn from(entry: Entry) -> Self {
         match entry {
             Entry::Start { record } => Op::Start(record),
-            Entry::Finish { record } => Op::Finish(record),
+            Entry::Finish { record, images } => Op::Finish(record, images),
             Entry::Record { record } => Op::Record(record),
             Entry::Discard { request_id } => Op::Discard(request_id),
         }

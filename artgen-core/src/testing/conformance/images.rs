@@ -1,0 +1,244 @@
+//! The [`ImageIndex`] contract, with the rows written by [`UsageStore::finish`], as
+//! scenarios run against every SQL adapter (and the in-memory fake).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::domain::{Dimensions, ImageId, OutputFormat, RequestId};
+use crate::ports::{ImageCursor, ImageIndex, ImageMeta, UsageStore};
+
+use super::usage::{started, succeeded};
+
+/// A store under test: one backend seen through both ports.
+#[derive(Clone)]
+pub struct Backend {
+    /// The usage port (whose finish writes image rows).
+    pub usage: Arc<dyn UsageStore>,
+    /// The image index of the same backend.
+    pub images: Arc<dyn ImageIndex>,
+}
+
+/// Runs every scenario, each on a fresh, empty backend from `new_backend`.
+///
+/// # Panics
+/// When the backend breaks the contract.
+pub async fn image_index_suite<F, Fut>(mut new_backend: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Backend>,
+{
+    a_finish_writes_its_image_rows_which_round_trip(new_backend().await).await;
+    a_failed_finish_writes_no_image_and_a_replayed_one_no_second_row(new_backend().await).await;
+    a_gallery_pages_newest_first_without_repeats_or_skips(new_backend().await).await;
+    deleting_removes_the_row_once(new_backend().await).await;
+    importing_keeps_rows_already_there(new_backend().await).await;
+}
+
+/// An image row of `owner` at `created_at_ms` for the request `request_id`.
+pub fn image(owner: &str, request_id: &RequestId, created_at_ms: i64) -> ImageMeta {
+    ImageMeta {
+        id: ImageId::generate(),
+        owner: owner.to_owned(),
+        org: Some("acme".to_owned()),
+        request_id: request_id.clone(),
+        prompt: "a lighthouse in a storm, «ünïcode» and 'quotes'".to_owned(),
+        model: "gpt-image-1".to_owned(),
+        format: OutputFormat::Webp,
+        dimensions: Dimensions::new(1536, 1024),
+        sha256: "ab".repeat(32),
+        len: 123_456,
+        created_at_ms,
+    }
+}
+
+/// Scenario: a finish writes its image rows with every field intact; `get` of an unknown id
+/// is `None`.
+pub async fn a_finish_writes_its_image_rows_which_round_trip(backend: Backend) {
+    let open = started("ann", 1_000);
+    backend.usage.start(&open).await.expect("start succeeds");
+    let first = image("ann", &open.request_id, 1_000);
+    let second = ImageMeta {
+        org: None,
+        format: OutputFormat::Png,
+        ..image("ann", &open.request_id, 1_000)
+    };
+
+    backend
+        .usage
+        .finish(&succeeded(&open), &[first.clone(), second.clone()])
+        .await
+        .expect("finish succeeds");
+
+    for expected in [&first, &second] {
+        let got = backend
+            .images
+            .get_image(&expected.id)
+            .await
+            .expect("get succeeds");
+        assert_eq!(got.as_ref(), Some(expected), "the row round-trips");
+    }
+    let none = backend
+        .images
+        .get_image(&ImageId::generate())
+        .await
+        .expect("get succeeds");
+    assert_eq!(none, None);
+}
+
+/// Scenario: a finish without images writes none, and images finished twice (a replayed
+/// spool, a retried write) have one row each, kept as first written.
+pub async fn a_failed_finish_writes_no_image_and_a_replayed_one_no_second_row(backend: Backend) {
+    let failed = started("ann", 1_000);
+    backend.usage.start(&failed).await.expect("start succeeds");
+    backend
+        .usage
+        .finish(&succeeded(&failed), &[])
+        .await
+        .expect("finish succeeds");
+    let listed = backend
+        .images
+        .list_images("ann", None, 10)
+        .await
+        .expect("list succeeds");
+    assert!(listed.is_empty(), "{listed:?}");
+
+    let open = started("ann", 2_000);
+    let kept = image("ann", &open.request_id, 2_000);
+    let changed = ImageMeta {
+        prompt: "another prompt".to_owned(),
+        ..kept.clone()
+    };
+    backend
+        .usage
+        .finish(&succeeded(&open), std::slice::from_ref(&kept))
+        .await
+        .expect("finish succeeds");
+    backend
+        .usage
+        .finish(&succeeded(&open), &[changed])
+        .await
+        .expect("a second finish succeeds");
+    let listed = backend
+        .images
+        .list_images("ann", None, 10)
+        .await
+        .expect("list succeeds");
+    assert_eq!(listed, vec![kept], "one row, as first written");
+}
+
+/// Scenario: pages of an owner's gallery follow the cursor, newest first (ties by id
+/// descending), with no image repeated or skipped, and nobody else's image in them.
+pub async fn a_gallery_pages_newest_first_without_repeats_or_skips(backend: Backend) {
+    let mut mine = Vec::new();
+    for (i, at) in [5_000, 7_000, 7_000, 7_000, 1_000, 9_000, 3_000]
+        .iter()
+        .enumerate()
+    {
+        let open = started("ann", *at);
+        let images = vec![image("ann", &open.request_id, *at)];
+        let theirs = image("bob", &open.request_id, *at + i as i64);
+        backend
+            .usage
+            .finish(&succeeded(&open), &[images[0].clone(), theirs])
+            .await
+            .expect("finish succeeds");
+        mine.extend(images);
+    }
+    mine.sort_by(|a, b| (b.created_at_ms, b.id.as_str()).cmp(&(a.created_at_ms, a.id.as_str())));
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<ImageCursor> = None;
+    for _page in 0..10 {
+        let page = backend
+            .images
+            .list_images("ann", cursor.as_ref(), 3)
+            .await
+            .expect("list succeeds");
+        assert!(page.len() <= 3, "a page holds at most its limit");
+        let Some(last) = page.last() else { break };
+        cursor = Some(ImageCursor::after(last));
+        seen.extend(page);
+    }
+    assert_eq!(seen, mine, "every image once, newest first, only ann's");
+}
+
+/// Scenario: `delete` removes a row (`true`), and again finds nothing (`false`); other rows
+/// stay.
+pub async fn deleting_removes_the_row_once(backend: Backend) {
+    let open = started("ann", 1_000);
+    let gone = image("ann", &open.request_id, 1_000);
+    let stays = image("ann", &open.request_id, 1_000);
+    backend
+        .usage
+        .finish(&succeeded(&open), &[gone.clone(), stays.clone()])
+        .await
+        .expect("finish succeeds");
+
+    assert!(backend.images.delete_image(&gone.id).await.expect("delete"));
+    assert!(!backend.images.delete_image(&gone.id).await.expect("again"));
+    assert_eq!(backend.images.get_image(&gone.id).await.expect("get"), None);
+    assert_eq!(
+        backend.images.get_image(&stays.id).await.expect("get"),
+        Some(stays)
+    );
+}
+
+/// Scenario: importing counts only new rows and keeps an existing row as it is.
+pub async fn importing_keeps_rows_already_there(backend: Backend) {
+    let open = started("ann", 1_000);
+    let existing = image("ann", &open.request_id, 1_000);
+    backend
+        .usage
+        .finish(&succeeded(&open), std::slice::from_ref(&existing))
+        .await
+        .expect("finish succeeds");
+    let imported = ImageMeta {
+        prompt: String::new(),
+        model: String::new(),
+        org: None,
+        ..image("ann", &RequestId::generate(), 500)
+    };
+    let overwrite = ImageMeta {
+        owner: "mallory".to_owned(),
+        ..existing.clone()
+    };
+
+    let new = backend
+        .images
+        .import_images(&[imported.clone(), overwrite])
+        .await
+        .expect("import succeeds");
+    let again = backend
+        .images
+        .import_images(std::slice::from_ref(&imported))
+        .await
+        .expect("a second import succeeds");
+
+    assert_eq!((new, again), (1, 0));
+    assert_eq!(
+        backend.images.get_image(&existing.id).await.expect("get"),
+        Some(existing)
+    );
+    assert_eq!(
+        backend.images.get_image(&imported.id).await.expect("get"),
+        Some(imported)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::InMemoryUsageStore;
+
+    #[tokio::test]
+    async fn the_in_memory_fake_keeps_the_contract() {
+        image_index_suite(|| async {
+            let store = Arc::new(InMemoryUsageStore::default());
+            Backend {
+                usage: store.clone(),
+                images: store,
+            }
+        })
+        .await;
+    }
+}

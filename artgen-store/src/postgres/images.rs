@@ -1,0 +1,114 @@
+//! [`ImageIndex`] on Postgres. Rows are written with a request's finish (see `usage::apply`,
+//! also when a spooled finish is applied); reads, deletes and the import go through the pool.
+
+use artgen_core::domain::ImageId;
+use artgen_core::ports::{ImageCursor, ImageIndex, ImageMeta};
+use async_trait::async_trait;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use super::PostgresStore;
+use crate::error::{to_db, StoreError};
+use crate::images::{ImageRow, IMAGE_COLUMNS, MAX_IMAGE_LIMIT};
+
+/// A new row; an existing one of the same id is kept.
+const INSERT: &str = "INSERT INTO images (id, owner, org, request_id, prompt, model, format, \
+    width, height, sha256, len, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+    ON CONFLICT(id) DO NOTHING";
+
+/// Inserts `images` that are not there yet, on `conn` (inside the caller's transaction); how
+/// many were new.
+pub(super) async fn insert(
+    conn: &mut PgConnection,
+    images: &[ImageMeta],
+) -> Result<u64, StoreError> {
+    let mut new = 0;
+    for image in images {
+        let done = sqlx::query(INSERT)
+            .bind(image.id.as_str())
+            .bind(&image.owner)
+            .bind(image.org.as_deref())
+            .bind(image.request_id.as_str())
+            .bind(&image.prompt)
+            .bind(&image.model)
+            .bind(image.format.as_str())
+            .bind(i64::from(image.dimensions.width))
+            .bind(i64::from(image.dimensions.height))
+            .bind(&image.sha256)
+            .bind(to_db(image.len, "images.len")?)
+            .bind(image.created_at_ms)
+            .execute(&mut *conn)
+            .await?;
+        new += done.rows_affected();
+    }
+    Ok(new)
+}
+
+impl PostgresStore {
+    async fn select_image(&self, id: &ImageId) -> Result<Option<ImageMeta>, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
+        sql.push(IMAGE_COLUMNS)
+            .push(" FROM images WHERE id = ")
+            .push_bind(id.as_str());
+        let row: Option<ImageRow> = sql.build_query_as().fetch_optional(&self.pool).await?;
+        row.map(ImageMeta::try_from).transpose()
+    }
+
+    async fn select_images(
+        &self,
+        owner: &str,
+        after: Option<&ImageCursor>,
+        limit: u32,
+    ) -> Result<Vec<ImageMeta>, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
+        sql.push(IMAGE_COLUMNS)
+            .push(" FROM images WHERE owner = ")
+            .push_bind(owner);
+        if let Some(after) = after {
+            sql.push(" AND (created_at_ms, id) < (")
+                .push_bind(after.created_at_ms)
+                .push(", ")
+                .push_bind(&after.id)
+                .push(")");
+        }
+        sql.push(" ORDER BY created_at_ms DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit.min(MAX_IMAGE_LIMIT)));
+        let rows: Vec<ImageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(ImageMeta::try_from).collect()
+    }
+
+    async fn import(&self, images: &[ImageMeta]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let new = insert(&mut tx, images).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+}
+
+#[async_trait]
+impl ImageIndex for PostgresStore {
+    async fn get_image(&self, id: &ImageId) -> artgen_core::Result<Option<ImageMeta>> {
+        Ok(self.select_image(id).await?)
+    }
+
+    async fn list_images(
+        &self,
+        owner: &str,
+        after: Option<&ImageCursor>,
+        limit: u32,
+    ) -> artgen_core::Result<Vec<ImageMeta>> {
+        Ok(self.select_images(owner, after, limit).await?)
+    }
+
+    async fn delete_image(&self, id: &ImageId) -> artgen_core::Result<bool> {
+        let done = sqlx::query("DELETE FROM images WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn import_images(&self, images: &[ImageMeta]) -> artgen_core::Result<u64> {
+        Ok(self.import(images).await?)
+    }
+}
