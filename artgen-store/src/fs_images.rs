@@ -20,9 +20,9 @@
 //! bytes come back. With [`Durability::PowerLoss`] each file and its folder are fsynced before
 //! `put` returns.
 //!
-//! There is no delete: a blob can be shared by several images, so removing an image removes
-//! its row only (reclaiming blobs no row names is a separate sweep). There are no presigned
-//! URLs: ArtGen serves these files itself.
+//! `delete` removes a blob's file; the service calls it only once no image row names the
+//! blob (identical images share one). There are no presigned URLs: ArtGen serves these files
+//! itself.
 //!
 //! Images are users' work, so on Unix files are created with mode `0600` and folders with
 //! `0700` (independent of the umask, which can only narrow them). [`FsImageStore::open`] also
@@ -281,6 +281,19 @@ impl FsImageStore {
         Ok(blob)
     }
 
+    /// Removes a blob's file (one task on the blocking pool); a missing one is fine.
+    async fn delete_blob(&self, blob: &BlobRef) -> Result<(), StoreError> {
+        if !blob.is_well_formed() {
+            return Ok(());
+        }
+        let path = self.blob_path(blob);
+        blocking(move || match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io_error(&path)(err)),
+            _ => Ok(()),
+        })
+        .await
+    }
+
     async fn open_blob(&self, blob: &BlobRef) -> Result<Option<ImageBody>, StoreError> {
         if !blob.is_well_formed() {
             return Ok(None);
@@ -406,6 +419,10 @@ impl ImageStore for FsImageStore {
 
     async fn open(&self, blob: &BlobRef) -> artgen_core::Result<Option<ImageBody>> {
         Ok(self.open_blob(blob).await?)
+    }
+
+    async fn delete(&self, blob: &BlobRef) -> artgen_core::Result<()> {
+        Ok(self.delete_blob(blob).await?)
     }
 }
 

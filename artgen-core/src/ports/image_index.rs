@@ -148,12 +148,19 @@ pub trait ImageIndex: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ImageMeta>>;
 
-    /// Removes the row of `id`; `true` when there was one. The blob stays (it may be shared;
-    /// see [`ImageStore`](crate::ports::ImageStore)).
+    /// Removes the row of `id`; `true` when there was one. The blob stays (it may be shared:
+    /// see [`ImageIndex::blob_in_use`]).
     ///
     /// # Errors
     /// `internal_error` when the backend fails.
     async fn delete_image(&self, id: &ImageId) -> Result<bool>;
+
+    /// Whether any row names the blob `sha256` (identical bytes are stored once, so several
+    /// images may share one).
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails.
+    async fn blob_in_use(&self, sha256: &str) -> Result<bool>;
 
     /// Inserts rows that are not there yet (by id; an existing row is kept as it is), for
     /// images stored before the rows existed; how many were new.

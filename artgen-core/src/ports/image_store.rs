@@ -78,12 +78,20 @@ pub trait ImageStore: Send + Sync {
     /// the body.
     async fn open(&self, blob: &BlobRef) -> Result<Option<ImageBody>>;
 
+    /// Removes a blob: once this returned, `open` of it is `Ok(None)` (until it is `put`
+    /// again). Removing a blob that is not stored, or a malformed reference, is a no-op.
+    ///
+    /// A blob may back several images, so a caller removes only a blob no index row names
+    /// any more ([`ArtGen::delete_image`](crate::ArtGen::delete_image) asks
+    /// [`ImageIndex::blob_in_use`](crate::ports::ImageIndex::blob_in_use) first).
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails.
+    async fn delete(&self, blob: &BlobRef) -> Result<()>;
+
     /// A URL from which anyone holding it can `GET` the blob directly from the backend,
     /// valid for `expires_in`. `Ok(None)` when the store cannot sign URLs (the default; the
     /// caller then serves the bytes itself, from [`ImageStore::open`]).
-    ///
-    /// There is no `delete`: a blob may be shared by several images, so removing an image
-    /// removes its index row only, and reclaiming blobs no row names is a separate sweep.
     ///
     /// # Errors
     /// `internal_error` when the backend fails or cannot sign for that long.

@@ -175,8 +175,10 @@ impl ArtGen {
     }
 
     /// Removes an image of `principal`'s (an admin may remove anyone's): its metadata row
-    /// goes, so it is no longer listed or served (signed links included). The blob stays
-    /// for a later sweep, as identical bytes may back other images.
+    /// goes, so it is no longer listed or served (signed links included), and then its blob,
+    /// unless identical bytes back another image still. A blob that cannot be removed is
+    /// logged (the image is gone either way); a blob left by a crash between the two steps
+    /// stays until a sweep of unnamed blobs, which is not built.
     ///
     /// # Errors
     /// `not_found` when there is no such image or it is someone else's (the same error);
@@ -185,8 +187,20 @@ impl ArtGen {
         let meta = self
             .allowed_meta(ImageAccess::Principal(principal), id)
             .await?;
-        if !self.inner.ports.image_index.delete_image(&meta.id).await? {
+        let ports = &self.inner.ports;
+        if !ports.image_index.delete_image(&meta.id).await? {
             return Err(not_found());
+        }
+        if ports.image_index.blob_in_use(&meta.sha256).await? {
+            return Ok(());
+        }
+        if let Err(err) = ports.images.delete(&meta.blob()).await {
+            tracing::error!(
+                image_id = %meta.id,
+                sha256 = %meta.sha256,
+                error = %err,
+                "an image's row is removed but its blob could not be; it stays in the store"
+            );
         }
         Ok(())
     }
@@ -225,6 +239,9 @@ mod tests {
                 return Err(Error::internal("this blob store must not be read"));
             }
             self.inner.open(blob).await
+        }
+        async fn delete(&self, blob: &BlobRef) -> Result<()> {
+            self.inner.delete(blob).await
         }
         async fn presign(&self, blob: &BlobRef, expires_in: Duration) -> Result<Option<String>> {
             self.touched.fetch_add(1, Ordering::SeqCst);
@@ -347,6 +364,40 @@ mod tests {
             0,
             "no blob was touched"
         );
+    }
+
+    #[tokio::test]
+    async fn deleting_removes_the_blob_once_no_image_names_it() {
+        let blobs = Arc::new(InMemoryImageStore::default());
+        let (service, id, _) = service_with_one_image(blobs.clone()).await;
+        let lisa = Principal::new("lisa", Role::User);
+        let index = &service.inner.ports.image_index;
+        let first = index
+            .get_image(&ImageId::parse(&id).expect("an image id"))
+            .await
+            .expect("get")
+            .expect("the row");
+        // A second image of identical bytes shares the blob.
+        let twin = ImageMeta {
+            id: ImageId::generate(),
+            ..first.clone()
+        };
+        index
+            .import_images(std::slice::from_ref(&twin))
+            .await
+            .expect("import");
+        assert_eq!(blobs.blob_count(), 1);
+
+        service.delete_image(&lisa, &id).await.expect("deletes");
+        assert_eq!(blobs.blob_count(), 1, "the twin still names the blob");
+        let twin_bytes = service.image(&lisa, twin.id.as_str()).await;
+        assert!(twin_bytes.is_ok(), "the twin is still served");
+
+        service
+            .delete_image(&lisa, twin.id.as_str())
+            .await
+            .expect("deletes");
+        assert_eq!(blobs.blob_count(), 0, "no image names the blob any more");
     }
 
     #[tokio::test]

@@ -155,6 +155,10 @@ impl ImageIndex for InMemoryUsageStore {
         Ok(lock(&self.1).remove(id).is_some())
     }
 
+    async fn blob_in_use(&self, sha256: &str) -> Result<bool> {
+        Ok(lock(&self.1).values().any(|m| m.sha256 == sha256))
+    }
+
     async fn import_images(&self, images: &[ImageMeta]) -> Result<u64> {
         Ok(self.insert_images(images))
     }
@@ -199,6 +203,11 @@ impl ImageStore for InMemoryImageStore {
         let check = (bytes.len() as u64 != blob.len)
             .then(|| Error::internal("the blob does not match its reference"));
         Ok(Some(Box::pin(OneChunk(Some(bytes), check))))
+    }
+
+    async fn delete(&self, blob: &BlobRef) -> Result<()> {
+        lock(&self.0).remove(&blob.sha256);
+        Ok(())
     }
 }
 

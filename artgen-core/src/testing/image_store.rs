@@ -61,6 +61,7 @@ pub async fn image_store_conformance(store: &dyn ImageStore, presign: Presign) {
     a_large_image_streams_back_whole(store).await;
     concurrent_puts_of_one_blob_all_succeed(store).await;
     presign_follows_the_stores_capability(store, presign).await;
+    delete_removes_a_blob_until_it_is_put_again(store).await;
 }
 
 async fn read(store: &dyn ImageStore, blob: &BlobRef) -> Option<Bytes> {
@@ -204,6 +205,36 @@ pub async fn presign_follows_the_stores_capability(store: &dyn ImageStore, presi
             );
         }
     }
+}
+
+/// `delete` removes a blob (and is a no-op the second time, and for malformed refs); a `put`
+/// of the same bytes afterwards stores them again.
+pub async fn delete_removes_a_blob_until_it_is_put_again(store: &dyn ImageStore) {
+    let bytes = sample_bytes(2_048);
+    let blob = store
+        .put(OutputFormat::Png, bytes.clone())
+        .await
+        .expect("put succeeds");
+    store.delete(&blob).await.expect("delete succeeds");
+    assert!(read(store, &blob).await.is_none(), "deleted, so not found");
+    store
+        .delete(&blob)
+        .await
+        .expect("a second delete is a no-op");
+    let malformed = BlobRef {
+        sha256: "../../etc/passwd".to_owned(),
+        ..blob.clone()
+    };
+    store
+        .delete(&malformed)
+        .await
+        .expect("a malformed ref is a no-op, never a path");
+    let again = store
+        .put(OutputFormat::Png, bytes.clone())
+        .await
+        .expect("put again succeeds");
+    assert_eq!(again, blob);
+    assert_eq!(read(store, &blob).await, Some(bytes), "stored again whole");
 }
 
 #[cfg(test)]

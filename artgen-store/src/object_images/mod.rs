@@ -13,8 +13,8 @@
 //! An object PUT is atomic, so a reader sees a whole object or none; a `put` of bytes already
 //! stored whole does nothing (two replicas racing on one blob both write the same bytes).
 //! Every read is checked against the reference's length and SHA-256: [`ImageStore::open`]
-//! ends its stream with an error on a mismatch. There is no delete (blobs are shared by
-//! identical images; a sweep reclaims those no row names). [`ImageStore::presign`] signs a
+//! ends its stream with an error on a mismatch. [`ImageStore::delete`] removes a blob's
+//! object (the service calls it once no image row names the blob). [`ImageStore::presign`] signs a
 //! `GET` of the blob (S3's query signature, valid for the asked time, at most 7 days), so a
 //! client can fetch the bytes from the bucket itself.
 //!
@@ -253,6 +253,17 @@ impl ObjectImageStore {
         Ok(blob)
     }
 
+    /// Removes a blob's object; a missing one is fine.
+    async fn delete_blob(&self, blob: &BlobRef) -> Result<(), StoreError> {
+        if !blob.is_well_formed() {
+            return Ok(());
+        }
+        match self.store.delete(&self.blob_key(blob)).await {
+            Err(err) if !is_not_found(&err) => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
     async fn open_blob(&self, blob: &BlobRef) -> Result<Option<ImageBody>, StoreError> {
         if !blob.is_well_formed() {
             return Ok(None);
@@ -358,6 +369,10 @@ impl ImageStore for ObjectImageStore {
 
     async fn open(&self, blob: &BlobRef) -> artgen_core::Result<Option<ImageBody>> {
         Ok(self.open_blob(blob).await?)
+    }
+
+    async fn delete(&self, blob: &BlobRef) -> artgen_core::Result<()> {
+        Ok(self.delete_blob(blob).await?)
     }
 
     async fn presign(

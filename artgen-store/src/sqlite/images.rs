@@ -108,6 +108,16 @@ impl ImageIndex for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn blob_in_use(&self, sha256: &str) -> artgen_core::Result<bool> {
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM images WHERE sha256 = ?)")
+                .bind(sha256)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        Ok(found)
+    }
+
     async fn import_images(&self, images: &[ImageMeta]) -> artgen_core::Result<u64> {
         Ok(self.import(images).await?)
     }

@@ -163,7 +163,7 @@ pub async fn a_gallery_pages_newest_first_without_repeats_or_skips(backend: Back
 }
 
 /// Scenario: `delete` removes a row (`true`), and again finds nothing (`false`); other rows
-/// stay.
+/// stay; `blob_in_use` holds while any row names the bytes.
 pub async fn deleting_removes_the_row_once(backend: Backend) {
     let open = started("ann", 1_000);
     let gone = image("ann", &open.request_id, 1_000);
@@ -179,8 +179,21 @@ pub async fn deleting_removes_the_row_once(backend: Backend) {
     assert_eq!(backend.images.get_image(&gone.id).await.expect("get"), None);
     assert_eq!(
         backend.images.get_image(&stays.id).await.expect("get"),
-        Some(stays)
+        Some(stays.clone())
     );
+    // Both rows named the same bytes: the blob is in use until the last row goes.
+    let in_use = |sha: String| {
+        let images = backend.images.clone();
+        async move { images.blob_in_use(&sha).await.expect("blob_in_use") }
+    };
+    assert!(in_use(stays.sha256.clone()).await, "the other row names it");
+    assert!(!in_use("cd".repeat(32)).await, "no row names these bytes");
+    assert!(backend
+        .images
+        .delete_image(&stays.id)
+        .await
+        .expect("delete"));
+    assert!(!in_use(stays.sha256.clone()).await, "no row is left");
 }
 
 /// Scenario: importing counts only new rows and keeps an existing row as it is.
