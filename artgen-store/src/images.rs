@@ -66,3 +66,134 @@ impl TryFrom<ImageRow> for ImageMeta {
         })
     }
 }
+
+/// The image index of one SQL backend: `insert` (for the backend's finish, inside its
+/// transaction) and `impl ImageIndex` for its store. Both backends keep the same table and
+/// run the same statements (built with `QueryBuilder`, which writes each backend's
+/// placeholders), so they share one definition; invoked as
+/// `sql_image_index!(Store, Database, Connection)` in each backend's `images` module.
+macro_rules! sql_image_index {
+    ($store:ty, $db:ty, $conn:ty) => {
+        use artgen_core::domain::ImageId;
+        use artgen_core::ports::{ImageCursor, ImageIndex, ImageMeta};
+        use async_trait::async_trait;
+        use sqlx::QueryBuilder;
+
+        use crate::error::{to_db, StoreError};
+        use crate::images::{ImageRow, IMAGE_COLUMNS, MAX_IMAGE_LIMIT};
+
+        /// Inserts `images` that are not there yet, on `conn` (inside the caller's
+        /// transaction); how many were new. An existing row of the same id is kept.
+        pub(super) async fn insert(
+            conn: &mut $conn,
+            images: &[ImageMeta],
+        ) -> Result<u64, StoreError> {
+            let mut new = 0;
+            for image in images {
+                let mut sql = QueryBuilder::<$db>::new("INSERT INTO images (");
+                sql.push(IMAGE_COLUMNS).push(") VALUES (");
+                let mut values = sql.separated(", ");
+                values
+                    .push_bind(image.id.as_str())
+                    .push_bind(&image.owner)
+                    .push_bind(image.org.as_deref())
+                    .push_bind(image.request_id.as_str())
+                    .push_bind(&image.prompt)
+                    .push_bind(&image.model)
+                    .push_bind(image.format.as_str())
+                    .push_bind(i64::from(image.dimensions.width))
+                    .push_bind(i64::from(image.dimensions.height))
+                    .push_bind(&image.sha256)
+                    .push_bind(to_db(image.len, "images.len")?)
+                    .push_bind(image.created_at_ms);
+                sql.push(") ON CONFLICT (id) DO NOTHING");
+                new += sql.build().execute(&mut *conn).await?.rows_affected();
+            }
+            Ok(new)
+        }
+
+        impl $store {
+            async fn select_image(&self, id: &ImageId) -> Result<Option<ImageMeta>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new("SELECT ");
+                sql.push(IMAGE_COLUMNS)
+                    .push(" FROM images WHERE id = ")
+                    .push_bind(id.as_str());
+                let row: Option<ImageRow> = sql.build_query_as().fetch_optional(&self.pool).await?;
+                row.map(ImageMeta::try_from).transpose()
+            }
+
+            async fn select_images(
+                &self,
+                owner: &str,
+                after: Option<&ImageCursor>,
+                limit: u32,
+            ) -> Result<Vec<ImageMeta>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new("SELECT ");
+                sql.push(IMAGE_COLUMNS)
+                    .push(" FROM images WHERE owner = ")
+                    .push_bind(owner);
+                if let Some(after) = after {
+                    sql.push(" AND (created_at_ms, id) < (")
+                        .push_bind(after.created_at_ms)
+                        .push(", ")
+                        .push_bind(&after.id)
+                        .push(")");
+                }
+                sql.push(" ORDER BY created_at_ms DESC, id DESC LIMIT ")
+                    .push_bind(i64::from(limit.min(MAX_IMAGE_LIMIT)));
+                let rows: Vec<ImageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(ImageMeta::try_from).collect()
+            }
+
+            async fn import(&self, images: &[ImageMeta]) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let new = insert(&mut tx, images).await?;
+                tx.commit().await?;
+                Ok(new)
+            }
+
+            async fn delete_row(&self, id: &ImageId) -> Result<bool, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new("DELETE FROM images WHERE id = ");
+                sql.push_bind(id.as_str());
+                Ok(sql.build().execute(&self.pool).await?.rows_affected() > 0)
+            }
+
+            async fn names_blob(&self, sha256: &str) -> Result<bool, StoreError> {
+                let mut sql =
+                    QueryBuilder::<$db>::new("SELECT EXISTS (SELECT 1 FROM images WHERE sha256 = ");
+                sql.push_bind(sha256).push(")");
+                Ok(sql.build_query_scalar().fetch_one(&self.pool).await?)
+            }
+        }
+
+        #[async_trait]
+        impl ImageIndex for $store {
+            async fn get_image(&self, id: &ImageId) -> artgen_core::Result<Option<ImageMeta>> {
+                Ok(self.select_image(id).await?)
+            }
+
+            async fn list_images(
+                &self,
+                owner: &str,
+                after: Option<&ImageCursor>,
+                limit: u32,
+            ) -> artgen_core::Result<Vec<ImageMeta>> {
+                Ok(self.select_images(owner, after, limit).await?)
+            }
+
+            async fn delete_image(&self, id: &ImageId) -> artgen_core::Result<bool> {
+                Ok(self.delete_row(id).await?)
+            }
+
+            async fn blob_in_use(&self, sha256: &str) -> artgen_core::Result<bool> {
+                Ok(self.names_blob(sha256).await?)
+            }
+
+            async fn import_images(&self, images: &[ImageMeta]) -> artgen_core::Result<u64> {
+                Ok(self.import(images).await?)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_image_index;
