@@ -69,8 +69,8 @@ impl TryFrom<ImageRow> for ImageMeta {
 
 /// The image index of one SQL backend: `insert` (for the backend's finish, inside its
 /// transaction) and `impl ImageIndex` for its store. Both backends keep the same table and
-/// run the same statements (built with `QueryBuilder`, which writes each backend's
-/// placeholders), so they share one definition; invoked as
+/// run the same statements (built with `QueryBuilder`, which writes each backend's bind
+/// markers, `?` or `$1`), so they share one definition; invoked as
 /// `sql_image_index!(Store, Database, Connection)` in each backend's `images` module.
 macro_rules! sql_image_index {
     ($store:ty, $db:ty, $conn:ty) => {

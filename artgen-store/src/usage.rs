@@ -1,7 +1,7 @@
 //! Backend-independent rules for reading usage rows, and the row every backend reads.
 
 use artgen_core::domain::{
-    Money, Operation, RequestId, TokenUsage, UsageRecord, UsageStatus, UsageSummary,
+    Money, Operation, RequestId, TokenUsage, UsageQuery, UsageRecord, UsageStatus, UsageSummary,
 };
 
 use crate::error::{from_db, StoreError};
@@ -18,6 +18,40 @@ pub(crate) fn effective_limit(requested: Option<u32>) -> u32 {
     requested
         .unwrap_or(DEFAULT_USAGE_LIMIT)
         .min(MAX_USAGE_LIMIT)
+}
+
+/// Appends the `WHERE` clause, order and limit of the listing `query` to `sql` (a `SELECT` of
+/// `usage` columns), for either SQL backend: newest first by `(created_at_ms, request_id)`,
+/// after the cursor when there is one.
+pub(crate) fn push_listing<'q, DB>(sql: &mut sqlx::QueryBuilder<'q, DB>, query: &'q UsageQuery)
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut separator = " WHERE ";
+    if let Some(user) = &query.user {
+        sql.push(separator)
+            .push("user_id = ")
+            .push_bind(user.as_str());
+        separator = " AND ";
+    }
+    if let Some(since_ms) = query.since_ms {
+        sql.push(separator)
+            .push("created_at_ms >= ")
+            .push_bind(since_ms);
+        separator = " AND ";
+    }
+    if let Some(after) = &query.after {
+        sql.push(separator)
+            .push("(created_at_ms, request_id) < (")
+            .push_bind(after.created_at_ms)
+            .push(", ")
+            .push_bind(after.request_id.as_str())
+            .push(")");
+    }
+    sql.push(" ORDER BY created_at_ms DESC, request_id DESC LIMIT ")
+        .push_bind(i64::from(effective_limit(query.limit)));
 }
 
 /// A `usage` row as a database returns it (SQLite and Postgres store the same columns).

@@ -16,7 +16,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::{describe, is_unreachable, PostgresStore};
 use crate::error::{to_db, StoreError};
 use crate::spool::Entry;
-use crate::usage::{effective_limit, SummaryRow, UsageRow, SUMMARY_TOTALS};
+use crate::usage::{push_listing, SummaryRow, UsageRow, SUMMARY_TOTALS};
 
 /// The columns of a row, in the order [`bind_record`] binds them.
 const COLUMNS: &str = "request_id, user_id, operation, model, provider, n, size, quality, \
@@ -273,27 +273,7 @@ fn join_plan(lines: Vec<(String,)>) -> String {
 fn list_sql<'q>(query: &'q UsageQuery, prefix: &str) -> QueryBuilder<'q, Postgres> {
     let mut sql = QueryBuilder::<Postgres>::new(prefix);
     sql.push("SELECT ").push(COLUMNS).push(" FROM usage");
-    let mut separator = " WHERE ";
-    if let Some(user) = &query.user {
-        sql.push(separator).push("user_id = ").push_bind(user);
-        separator = " AND ";
-    }
-    if let Some(since_ms) = query.since_ms {
-        sql.push(separator)
-            .push("created_at_ms >= ")
-            .push_bind(since_ms);
-        separator = " AND ";
-    }
-    if let Some(after) = &query.after {
-        sql.push(separator)
-            .push("(created_at_ms, request_id) < (")
-            .push_bind(after.created_at_ms)
-            .push(", ")
-            .push_bind(&after.request_id)
-            .push(")");
-    }
-    sql.push(" ORDER BY created_at_ms DESC, request_id DESC LIMIT ")
-        .push_bind(i64::from(effective_limit(query.limit)));
+    push_listing(&mut sql, query);
     sql
 }
 

@@ -13,7 +13,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::writer::{Op, Written};
 use super::SqliteStore;
 use crate::error::{to_db, StoreError};
-use crate::usage::{effective_limit, SummaryRow, UsageRow, SUMMARY_TOTALS};
+use crate::usage::{push_listing, SummaryRow, UsageRow, SUMMARY_TOTALS};
 
 /// A new row; an existing one (a retried write, a start after its finish) is left alone.
 const INSERT: &str = "INSERT INTO usage (request_id, user_id, operation, model, provider, n, \
@@ -130,27 +130,7 @@ pub(super) async fn recover(
 impl SqliteStore {
     async fn select_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new(SELECT);
-        let mut separator = " WHERE ";
-        if let Some(user) = &query.user {
-            sql.push(separator).push("user_id = ").push_bind(user);
-            separator = " AND ";
-        }
-        if let Some(since_ms) = query.since_ms {
-            sql.push(separator)
-                .push("created_at_ms >= ")
-                .push_bind(since_ms);
-            separator = " AND ";
-        }
-        if let Some(after) = &query.after {
-            sql.push(separator)
-                .push("(created_at_ms, request_id) < (")
-                .push_bind(after.created_at_ms)
-                .push(", ")
-                .push_bind(&after.request_id)
-                .push(")");
-        }
-        sql.push(" ORDER BY created_at_ms DESC, request_id DESC LIMIT ")
-            .push_bind(i64::from(effective_limit(query.limit)));
+        push_listing(&mut sql, query);
         let rows: Vec<UsageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(UsageRecord::try_from).collect()
     }
