@@ -1,6 +1,7 @@
 //! Domain types: models, requests, pricing, identities and usage.
 
 pub mod api_key;
+pub mod budget;
 pub mod edit;
 pub mod ids;
 pub mod job;
@@ -12,8 +13,13 @@ pub mod request;
 pub mod upload;
 pub mod usage;
 pub mod usage_summary;
+pub mod user;
 
 pub use api_key::{ApiKey, KeyEnv};
+pub use budget::{
+    BudgetCheck, BudgetDimension, BudgetLimits, BudgetPeriod, BudgetRefusal, BudgetScope,
+    BudgetStatus, Reservation, ReserveOutcome, Spend,
+};
 pub use edit::{EditParams, EditRequest, InputFidelity, VariationParams, VariationRequest};
 pub use ids::{ImageId, RequestId};
 pub use job::{ImageJob, JobParams};
@@ -31,3 +37,4 @@ pub use request::{GenerateParams, GenerateRequest, ImageCount, Prompt};
 pub use upload::UploadedImage;
 pub use usage::{Operation, UsageCursor, UsagePage, UsageQuery, UsageRecord, UsageStatus};
 pub use usage_summary::{UsageGroupBy, UsageSummary, UsageSummaryQuery};
+pub use user::{LimitsPatch, OrgRecord, UserLimits, UserRecord};

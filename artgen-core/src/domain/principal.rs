@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::budget::BudgetLimits;
+
 /// A role; admins may see everyone's usage and manage keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +40,9 @@ pub struct PrincipalLimits {
     pub rate_per_minute: Option<u32>,
     /// Units at once.
     pub rate_burst: Option<u32>,
+    /// The user's own budget per calendar month (money and tokens); an unset dimension
+    /// falls back to the server's default.
+    pub budget: BudgetLimits,
 }
 
 impl PrincipalLimits {
@@ -52,6 +57,13 @@ impl PrincipalLimits {
     #[must_use]
     pub fn with_rate_burst(mut self, burst: u32) -> Self {
         self.rate_burst = Some(burst);
+        self
+    }
+
+    /// Sets the user's own monthly budget.
+    #[must_use]
+    pub fn with_budget(mut self, budget: BudgetLimits) -> Self {
+        self.budget = budget;
         self
     }
 }
@@ -71,6 +83,9 @@ pub struct Principal {
     pub credential_id: Option<String>,
     /// Limits of this principal that replace the server's defaults.
     pub limits: PrincipalLimits,
+    /// The organisation's own monthly budget (shared by its members), where one is set; an
+    /// unset dimension falls back to the server's default for organisations.
+    pub org_budget: BudgetLimits,
 }
 
 impl Principal {
@@ -82,6 +97,7 @@ impl Principal {
             role,
             credential_id: None,
             limits: PrincipalLimits::default(),
+            org_budget: BudgetLimits::default(),
         }
     }
 
@@ -103,6 +119,13 @@ impl Principal {
     #[must_use]
     pub fn with_limits(mut self, limits: PrincipalLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets the organisation's own monthly budget.
+    #[must_use]
+    pub fn with_org_budget(mut self, budget: BudgetLimits) -> Self {
+        self.org_budget = budget;
         self
     }
 
