@@ -532,6 +532,7 @@ pub async fn build(
         }),
         image_redirect: (settings.images_redirect_secs > 0)
             .then(|| Duration::from_secs(settings.images_redirect_secs)),
+        prompt_logging: settings.retention.prompt_logging,
     };
     let idempotency = IdempotencyLayerState::new(
         stores.idempotency.clone(),

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod present;
+pub mod retention;
 pub mod router;
 pub mod routes;
 pub mod server;

@@ -13,6 +13,7 @@ use artgen_core::domain::{CatalogConfig, UnknownParams};
 use artgen_openai::ApiFlavor;
 
 use crate::middleware::IdempotencyConfig;
+use crate::retention::RetentionConfig;
 use artgen_store::{DatabaseConfig, RateLimitConfig, RedisFailure};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
@@ -115,6 +116,8 @@ pub struct Settings {
     /// How usage is written: durability (`crash` or `power_loss`), patience with a locked
     /// database, the spool's size.
     pub database: DatabaseConfig,
+    /// How long prompts and images are kept, and how prompts are logged.
+    pub retention: RetentionConfig,
 }
 
 /// Serialises a URL held as a secret with its password redacted (`artgen config` prints it
@@ -187,6 +190,7 @@ impl Default for Settings {
             idempotency: IdempotencyConfig::default(),
             database_url: None,
             database: DatabaseConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -96,6 +96,7 @@ pub async fn respond(
         model: open.job().model().id.clone(),
         cost: artgen_core::domain::Money::ZERO,
         images: 0,
+        prompt: open.job().prompt().to_owned(),
     };
     let echo = StreamEcho::new(open.job(), &ctx);
     let warnings = open.warnings().to_vec();

@@ -33,6 +33,8 @@ pub struct HttpConfig {
     /// `GET /images/{id}` answers with a redirect to the image store's own signed link, valid
     /// this long, when the store signs links (S3); `None`: ArtGen streams the bytes itself.
     pub image_redirect: Option<Duration>,
+    /// How the access log shows prompts.
+    pub prompt_logging: crate::retention::PromptLogging,
 }
 
 impl Default for HttpConfig {
@@ -47,6 +49,7 @@ impl Default for HttpConfig {
             max_uploads_per_user: 4,
             body_read_timeout: Some(BodyReadTimeout::default()),
             image_redirect: None,
+            prompt_logging: crate::retention::PromptLogging::default(),
         }
     }
 }

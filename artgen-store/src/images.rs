@@ -158,6 +158,21 @@ macro_rules! sql_image_index {
                 Ok(sql.build().execute(&self.pool).await?.rows_affected() > 0)
             }
 
+            async fn select_expired(
+                &self,
+                before_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<ImageMeta>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new("SELECT ");
+                sql.push(IMAGE_COLUMNS)
+                    .push(" FROM images WHERE created_at_ms < ")
+                    .push_bind(before_ms)
+                    .push(" ORDER BY created_at_ms, id LIMIT ")
+                    .push_bind(i64::from(limit.min(MAX_IMAGE_LIMIT)));
+                let rows: Vec<ImageRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(ImageMeta::try_from).collect()
+            }
+
             async fn names_blob(&self, sha256: &str) -> Result<bool, StoreError> {
                 let mut sql =
                     QueryBuilder::<$db>::new("SELECT EXISTS (SELECT 1 FROM images WHERE sha256 = ");
@@ -187,6 +202,14 @@ macro_rules! sql_image_index {
 
             async fn blob_in_use(&self, sha256: &str) -> artgen_core::Result<bool> {
                 Ok(self.names_blob(sha256).await?)
+            }
+
+            async fn list_expired(
+                &self,
+                before_ms: i64,
+                limit: u32,
+            ) -> artgen_core::Result<Vec<ImageMeta>> {
+                Ok(self.select_expired(before_ms, limit).await?)
             }
 
             async fn import_images(&self, images: &[ImageMeta]) -> artgen_core::Result<u64> {

@@ -54,6 +54,7 @@ pub mod keys;
 pub mod object_images;
 pub mod postgres;
 pub mod redis;
+mod retention;
 mod spool;
 pub mod sqlite;
 pub mod usage;

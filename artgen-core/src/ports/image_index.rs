@@ -162,6 +162,13 @@ pub trait ImageIndex: Send + Sync {
     /// `internal_error` when the backend fails.
     async fn blob_in_use(&self, sha256: &str) -> Result<bool>;
 
+    /// Images created before `before_ms` (Unix ms), oldest first (by `created_at_ms`, then
+    /// `id`), at most `limit`: what retention removes next.
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails.
+    async fn list_expired(&self, before_ms: i64, limit: u32) -> Result<Vec<ImageMeta>>;
+
     /// Inserts rows that are not there yet (by id; an existing row is kept as it is), for
     /// images stored before the rows existed; how many were new.
     ///

@@ -85,6 +85,14 @@ pub trait UsageStore: Send + Sync {
     /// `internal_error` when the backend fails.
     async fn recover_unfinished(&self, before_ms: i64) -> Result<u64>;
 
+    /// Empties the prompt of every record created before `before_ms` (Unix ms), for
+    /// retention: the record's counts, tokens and cost stay. Returns how many records
+    /// changed; a record whose prompt is already empty does not count.
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails.
+    async fn forget_prompts(&self, before_ms: i64) -> Result<u64>;
+
     /// Reads records matching the query, newest first: by `created_at_ms` descending, then
     /// `request_id` descending. With `query.after` set, only the records strictly after that
     /// position in this order, so paging with the cursor of each page's last record neither

@@ -3,9 +3,11 @@
 //! authenticate → validate → estimate → rate limit → provider → store images → record usage.
 
 mod images;
+mod retention;
 mod stream;
 
 pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
+pub use retention::PurgeReport;
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 
 use std::collections::BTreeMap;
@@ -133,6 +135,8 @@ pub struct Generation {
     /// Other top-level fields of the upstream's answer, as sent (see
     /// [`ProviderResponse::extra`](crate::ports::ProviderResponse::extra)).
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// The prompt, for the edge's access log under its prompt-logging policy.
+    pub prompt: String,
 }
 
 /// The ArtGen service. Cheap to clone.
@@ -584,6 +588,7 @@ impl ArtGen {
             unpriced: !job.is_priced(),
             echo,
             extra: BTreeMap::new(),
+            prompt: job.prompt().to_owned(),
         }
     }
 

@@ -74,6 +74,10 @@ impl UsageStore for ScriptedUsage {
         self.rows.recover_unfinished(before_ms).await
     }
 
+    async fn forget_prompts(&self, before_ms: i64) -> Result<u64> {
+        self.rows.forget_prompts(before_ms).await
+    }
+
     async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>> {
         self.rows.list(query).await
     }

@@ -100,6 +100,17 @@ impl UsageStore for InMemoryUsageStore {
         Ok(marked)
     }
 
+    async fn forget_prompts(&self, before_ms: i64) -> Result<u64> {
+        let mut changed = 0;
+        for row in lock(&self.0).iter_mut() {
+            if row.created_at_ms < before_ms && !row.prompt.is_empty() {
+                row.prompt.clear();
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>> {
         let mut rows: Vec<UsageRecord> = lock(&self.0)
             .iter()
@@ -157,6 +168,19 @@ impl ImageIndex for InMemoryUsageStore {
 
     async fn blob_in_use(&self, sha256: &str) -> Result<bool> {
         Ok(lock(&self.1).values().any(|m| m.sha256 == sha256))
+    }
+
+    async fn list_expired(&self, before_ms: i64, limit: u32) -> Result<Vec<ImageMeta>> {
+        let mut rows: Vec<ImageMeta> = lock(&self.1)
+            .values()
+            .filter(|m| m.created_at_ms < before_ms)
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.created_at_ms, a.id.as_str()).cmp(&(b.created_at_ms, b.id.as_str()))
+        });
+        rows.truncate(limit as usize);
+        Ok(rows)
     }
 
     async fn import_images(&self, images: &[ImageMeta]) -> Result<u64> {

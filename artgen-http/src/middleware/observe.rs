@@ -30,6 +30,8 @@ pub struct RequestSummary {
     pub cost: Money,
     /// Images returned.
     pub images: usize,
+    /// The request's prompt, logged as the prompt-logging policy says.
+    pub prompt: String,
 }
 
 /// The model a request's body names, as noted by whoever reads the body.
@@ -92,6 +94,9 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let cost_usd = summary.as_ref().map(|s| s.cost.as_usd());
     let images = summary.as_ref().map(|s| s.images);
     let code = error.as_ref().map(|e| e.code);
+    let prompt = summary
+        .as_ref()
+        .and_then(|s| state.config().prompt_logging.render(&s.prompt));
     if status.is_server_error() {
         tracing::error!(
             target: "artgen::access",
@@ -103,7 +108,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         tracing::info!(
             target: "artgen::access",
             request_id = %request_id, %method, endpoint, status = status.as_u16(), user, model,
-            latency_ms, cost_usd, images, error_code = code,
+            latency_ms, cost_usd, images, error_code = code, prompt,
             "request"
         );
     }

@@ -104,5 +104,6 @@ pub fn summary(generation: &Generation) -> RequestSummary {
         model: generation.model.clone(),
         cost: generation.cost,
         images: generation.images.len(),
+        prompt: generation.prompt.clone(),
     }
 }

@@ -14,6 +14,7 @@ pub mod config;
 mod idempotency;
 mod images;
 mod keys;
+mod retention;
 mod usage;
 
 use std::collections::HashMap;

@@ -16,6 +16,7 @@
 mod idempotency;
 mod images;
 mod keys;
+mod retention;
 mod usage;
 mod writer;
 

@@ -223,6 +223,10 @@ impl UsageStore for SqliteStore {
         }
     }
 
+    async fn forget_prompts(&self, before_ms: i64) -> artgen_core::Result<u64> {
+        Ok(self.forget_old_prompts(before_ms).await?)
+    }
+
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
         Ok(self.select_usage(query).await?)
     }

@@ -32,6 +32,7 @@ where
     a_gallery_pages_newest_first_without_repeats_or_skips(new_backend().await).await;
     deleting_removes_the_row_once(new_backend().await).await;
     importing_keeps_rows_already_there(new_backend().await).await;
+    retention_finds_old_images_oldest_first_and_forgets_old_prompts(new_backend().await).await;
 }
 
 /// An image row of `owner` at `created_at_ms` for the request `request_id`.
@@ -194,6 +195,77 @@ pub async fn deleting_removes_the_row_once(backend: Backend) {
         .await
         .expect("delete"));
     assert!(!in_use(stays.sha256.clone()).await, "no row is left");
+}
+
+/// Scenario: `list_expired` returns the images created before the cutoff, oldest first (ties
+/// by id), at most `limit`; `forget_prompts` empties the prompts of older usage rows only,
+/// keeps their counts and cost, and counts nothing the second time.
+pub async fn retention_finds_old_images_oldest_first_and_forgets_old_prompts(backend: Backend) {
+    let mut expected = Vec::new();
+    for at in [3_000, 1_000, 2_000, 2_000, 9_000] {
+        let open = started("ann", at);
+        backend.usage.start(&open).await.expect("start succeeds");
+        let row = image("ann", &open.request_id, at);
+        backend
+            .usage
+            .finish(&succeeded(&open), std::slice::from_ref(&row))
+            .await
+            .expect("finish succeeds");
+        if at < 5_000 {
+            expected.push(row);
+        }
+    }
+    expected
+        .sort_by(|a, b| (a.created_at_ms, a.id.as_str()).cmp(&(b.created_at_ms, b.id.as_str())));
+    let found = backend
+        .images
+        .list_expired(5_000, 100)
+        .await
+        .expect("list_expired");
+    assert_eq!(
+        found, expected,
+        "every image before the cutoff, oldest first"
+    );
+    let first_two = backend
+        .images
+        .list_expired(5_000, 2)
+        .await
+        .expect("list_expired");
+    assert_eq!(first_two, expected[..2], "at most `limit`, from the oldest");
+    assert!(
+        backend
+            .images
+            .list_expired(1_000, 100)
+            .await
+            .expect("list_expired")
+            .is_empty(),
+        "the cutoff is exclusive"
+    );
+
+    assert_eq!(
+        backend.usage.forget_prompts(2_500).await.expect("forget"),
+        3
+    );
+    assert_eq!(backend.usage.forget_prompts(2_500).await.expect("again"), 0);
+    let rows = backend
+        .usage
+        .list(&crate::domain::UsageQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(rows.len(), 5, "rows stay");
+    for row in rows {
+        let kept = succeeded(&started("ann", row.created_at_ms));
+        if row.created_at_ms < 2_500 {
+            assert!(row.prompt.is_empty(), "an old prompt is forgotten");
+        } else {
+            assert_eq!(row.prompt, kept.prompt, "a newer prompt stays");
+        }
+        assert_eq!(
+            (row.cost, row.images, row.tokens),
+            (kept.cost, kept.images, kept.tokens),
+            "the aggregates stay"
+        );
+    }
 }
 
 /// Scenario: importing counts only new rows and keeps an existing row as it is.

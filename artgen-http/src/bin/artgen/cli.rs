@@ -70,6 +70,14 @@ enum Command {
     },
     /// Bring the database schema up to date (the server also does it at start).
     Migrate,
+    /// Remove images (rows and files) and the prompts of usage rows older than the retention
+    /// period, as the server does every `retention.purge_interval_secs`; usage counts,
+    /// tokens and cost stay.
+    Purge {
+        /// Remove what is older than this many days instead of `retention.days`.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than_days: Option<u32>,
+    },
     /// Print the effective configuration (API keys and credentials in URLs redacted).
     Config,
 }
@@ -92,6 +100,35 @@ impl Cli {
             Command::Migrate => {
                 let backend = artgen_http::storage::migrate(&settings).await?;
                 out(&format!("The {backend} database schema is up to date."));
+                Ok(())
+            }
+            Command::Purge { older_than_days } => {
+                if let Some(days) = older_than_days {
+                    settings.retention.days = days;
+                }
+                let Some(period) = settings.retention.period() else {
+                    return Err(UserError::NoRetention.into());
+                };
+                let metrics = std::sync::Arc::new(artgen_http::metrics::Metrics::new());
+                let upstreams = artgen_http::compose::upstreams(
+                    &settings,
+                    &|var| std::env::var(var).ok(),
+                    &metrics,
+                )?;
+                let app = artgen_http::compose::build(&settings, upstreams, metrics).await?;
+                let report = app.state.service().purge_older_than(period).await;
+                app.stores.backend.close().await;
+                let report = report?;
+                out(&format!(
+                    "Removed {} images ({} files) and {} prompts older than {} days.",
+                    report.images, report.blobs, report.prompts, settings.retention.days
+                ));
+                if report.blob_failures > 0 {
+                    anyhow::bail!(
+                        "{} image files could not be removed (their rows are gone; see the log)",
+                        report.blob_failures
+                    );
+                }
                 Ok(())
             }
             Command::Config => {

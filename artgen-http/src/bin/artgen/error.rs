@@ -51,6 +51,9 @@ pub(crate) enum UserError {
         /// Why it was refused.
         reason: String,
     },
+    /// `artgen purge` with nothing to purge by: retention is off and no age was given.
+    #[error("retention.days is 0 (keep everything): pass --older-than-days to purge")]
+    NoRetention,
     /// No unrevoked key has this public id.
     #[error("no active key with id {public_id}")]
     NoActiveKey {

@@ -53,6 +53,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<()> {
             }
         }
     });
+    settings.retention.spawn_purger(app.state.service().clone());
     let limiter = app.limiter.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

@@ -1,0 +1,3 @@
+//! Retention on Postgres ([`crate::retention`]).
+
+crate::retention::sql_retention!(super::PostgresStore, sqlx::Postgres);
