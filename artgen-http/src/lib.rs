@@ -12,6 +12,7 @@
 //! Requests are read by the DTOs of [`wire`] and converted into the core's parameters; the
 //! service's answers are presented by [`present`] (native, OpenAI, server-sent events).
 
+pub mod alerts;
 pub mod compose;
 pub mod error;
 pub mod extract;
