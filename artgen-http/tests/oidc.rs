@@ -184,10 +184,29 @@ impl App {
     }
 
     async fn models(&self, bearer: &str) -> (StatusCode, Value) {
-        let request = Request::get("/v1/models")
+        self.get("/v1/models", bearer).await
+    }
+
+    async fn get(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
+        let request = Request::get(path)
             .header("authorization", format!("Bearer {bearer}"))
             .body(Body::empty())
             .expect("request");
+        self.send(request).await
+    }
+
+    async fn generate(&self, bearer: &str) -> (StatusCode, Value) {
+        let body =
+            json!({"model": "dall-e-2", "prompt": "A lighthouse at dusk", "size": "256x256"});
+        let request = Request::post("/generate")
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        self.send(request).await
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
         let response = self.router.clone().oneshot(request).await.expect("answers");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -435,6 +454,36 @@ async fn a_discovery_document_for_another_issuer_is_not_trusted() {
         .filter(|r| r.url.path() == "/jwks")
         .count();
     assert_eq!(jwks, 0, "the keys of a mismatched issuer are never fetched");
+}
+
+#[tokio::test]
+async fn the_token_names_the_user_and_an_admin_role_reaches_others_images() {
+    let key = SigningKey::es256("ec-1");
+    let idp = Idp::start(&[&key]).await;
+    let app = App::start(&idp.issuer(), |_| {}).await;
+    let alice = key.sign(&idp.claims("alice"));
+    let bob = key.sign(&idp.claims("bob"));
+    let mut admin_claims = idp.claims("root");
+    admin_claims["roles"] = json!(["viewer", "admin"]);
+    let admin = key.sign(&admin_claims);
+
+    let (status, body) = app.generate(&alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["images"][0]["id"].as_str().expect("an image id");
+    let path = format!("/images/{id}");
+
+    assert_eq!(app.get(&path, &alice).await.0, StatusCode::OK, "the owner");
+    assert_eq!(
+        app.get(&path, &bob).await.0,
+        StatusCode::NOT_FOUND,
+        "another user"
+    );
+    assert_eq!(app.get(&path, &admin).await.0, StatusCode::OK, "an admin");
+    assert_eq!(
+        app.get(&path, &app.api_key).await.0,
+        StatusCode::NOT_FOUND,
+        "an API key user is another user too"
+    );
 }
 
 #[tokio::test]
