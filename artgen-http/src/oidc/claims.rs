@@ -58,7 +58,8 @@ fn id(value: &Value) -> Option<&str> {
 /// missing or unusable (such a token is refused like any other bad one).
 ///
 /// - user: the user claim, a string;
-/// - org: the organisation claim where it is a string (else none);
+/// - org: the organisation claim where it is a string or an array of exactly one string (else
+///   none: several organisations name none of them);
 /// - role: admin when the role claim is the admin value or an array containing it, else user;
 /// - credential id: `oidc:<kid>`, naming the IdP key that vouched for the token.
 pub fn principal(claims: &Map<String, Value>, names: &ClaimNames, kid: &str) -> Option<Principal> {
@@ -72,7 +73,12 @@ pub fn principal(claims: &Map<String, Value>, names: &ClaimNames, kid: &str) -> 
     };
     let role = if admin { Role::Admin } else { Role::User };
     let mut principal = Principal::new(user, role).with_credential_id(format!("oidc:{kid}"));
-    if let Some(org) = claim(claims, &names.org).and_then(id) {
+    let org = match claim(claims, &names.org) {
+        // Keycloak's `organization` is an array of the user's organisations.
+        Some(Value::Array(orgs)) if orgs.len() == 1 => orgs.first(),
+        other => other,
+    };
+    if let Some(org) = org.and_then(id) {
         principal = principal.with_org(org);
     }
     Some(principal)
@@ -165,9 +171,17 @@ mod tests {
     }
 
     #[test]
-    fn a_non_string_org_is_left_out() {
-        let claims = map(json!({"sub": "a", "org": ["acme", "other"]}));
-        let principal = principal(&claims, &names("sub", "org", "role"), "k").expect("a user");
-        assert_eq!(principal.org, None);
+    fn an_org_is_a_string_or_an_array_of_one() {
+        let names = names("sub", "org", "role");
+        let org_of = |org: Value| {
+            principal(&map(json!({"sub": "a", "org": org})), &names, "k")
+                .expect("a user")
+                .org
+        };
+        assert_eq!(org_of(json!("acme")).as_deref(), Some("acme"));
+        assert_eq!(org_of(json!(["acme"])).as_deref(), Some("acme"));
+        assert_eq!(org_of(json!(["acme", "other"])), None, "which one?");
+        assert_eq!(org_of(json!({"acme": {}})), None);
+        assert_eq!(org_of(json!(7)), None);
     }
 }
