@@ -400,6 +400,42 @@ async fn unknown_kids_refetch_the_keys_at_most_once_per_cooldown() {
 }
 
 #[tokio::test]
+async fn old_keys_are_fetched_again_a_dropped_key_stops_and_a_down_idp_keeps_the_last_ones() {
+    let old = SigningKey::es256("old");
+    let new = SigningKey::es256("new");
+    let idp = Idp::start(&[&old]).await;
+    let app = App::start(&idp.issuer(), |s| {
+        s.oidc.jwks_cooldown_secs = 1;
+        s.oidc.jwks_max_age_secs = 1;
+    })
+    .await;
+    let old_token = old.sign(&idp.claims("alice"));
+    let new_token = new.sign(&idp.claims("alice"));
+    assert_eq!(app.models(&old_token).await.0, StatusCode::OK);
+
+    // The IdP drops the old key: once the keys are old, the next token fetches them again.
+    idp.serve(&[&new]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.models(&old_token).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a dropped key"
+    );
+    assert_eq!(app.models(&new_token).await.0, StatusCode::OK);
+
+    // The IdP goes away: the keys last fetched stay in use.
+    idp.server.reset().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = app.models(&new_token).await;
+    assert_eq!(status, StatusCode::OK, "stale keys beat none: {body}");
+    let asked = idp.server.received_requests().await.unwrap_or_default();
+    assert!(
+        !asked.is_empty(),
+        "a fetch was tried while the IdP was down"
+    );
+}
+
+#[tokio::test]
 async fn start_up_survives_a_down_idp_and_tokens_pass_once_it_is_back() {
     let key = SigningKey::es256("ec-1");
     let idp = Idp {
