@@ -13,8 +13,8 @@ use artgen_core::decorators::{
 use artgen_core::domain::{Catalog, CatalogSource, ImageId, RetiredModels};
 use artgen_core::mock::MockProvider;
 use artgen_core::ports::{
-    CachingAuthenticator, Clock as _, ImageIndex, ImageMeta, ImageProvider, ImageStore,
-    RateLimiter, SystemClock, Telemetry, UsageStore,
+    Authenticator, CachingAuthenticator, Clock as _, ImageIndex, ImageMeta, ImageProvider,
+    ImageStore, RateLimiter, SystemClock, Telemetry, UsageStore,
 };
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading};
@@ -27,6 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::Metrics;
 use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
+use crate::oidc::{BearerChain, OidcAuthenticator, OidcError};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
 use crate::state::{AppState, HttpConfig, ProviderInfo, StorageInfo};
@@ -64,6 +65,9 @@ pub enum ComposeError {
         /// The URL's scheme.
         scheme: String,
     },
+    /// The OIDC settings are unusable.
+    #[error("oidc: {0}")]
+    Oidc(#[from] OidcError),
     /// The provider could not be built.
     #[error("provider: {0}")]
     Provider(#[from] artgen_openai::OpenAiError),
@@ -506,11 +510,7 @@ pub async fn build(
         provider,
         rate_limiter,
         usage: stores.usage.clone(),
-        authenticator: Arc::new(CachingAuthenticator::new(
-            stores.authenticator.clone(),
-            Duration::from_secs(settings.key_cache_secs),
-            KEY_CACHE_ENTRIES,
-        )),
+        authenticator: authenticator(settings, stores.authenticator.clone())?,
         images: images.clone(),
         image_index: stores.image_index.clone(),
         clock: Arc::new(SystemClock),
@@ -552,6 +552,33 @@ pub async fn build(
         stores,
         limiter,
     })
+}
+
+/// The bearer authenticator: API keys through the cache, and, with `oidc.issuer` set, OIDC
+/// tokens beside them, dispatched by shape. Tokens are not cached: each is verified locally
+/// against the IdP's cached keys, so no cached principal can outlive its token's `exp`.
+///
+/// # Errors
+/// When the OIDC settings are unusable.
+fn authenticator(
+    settings: &Settings,
+    keys: Arc<dyn Authenticator>,
+) -> Result<Arc<dyn Authenticator>, ComposeError> {
+    let keys: Arc<dyn Authenticator> = Arc::new(CachingAuthenticator::new(
+        keys,
+        Duration::from_secs(settings.key_cache_secs),
+        KEY_CACHE_ENTRIES,
+    ));
+    if !settings.oidc.enabled() {
+        return Ok(keys);
+    }
+    let tokens = OidcAuthenticator::new(&settings.oidc)?;
+    tokens.spawn_warm_up();
+    tracing::info!(
+        issuer = settings.oidc.issuer.as_deref().unwrap_or_default(),
+        "OIDC bearer tokens accepted beside API keys"
+    );
+    Ok(Arc::new(BearerChain::new(keys, Arc::new(tokens))))
 }
 
 /// Loads the link-signing secret from the data folder, creating it (mode 0600) on first start

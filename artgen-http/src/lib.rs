@@ -20,6 +20,7 @@ pub mod form;
 pub mod inline;
 pub mod metrics;
 pub mod middleware;
+pub mod oidc;
 pub mod openapi;
 pub mod present;
 pub mod retention;

@@ -13,6 +13,7 @@ use artgen_core::domain::{CatalogConfig, UnknownParams};
 use artgen_openai::ApiFlavor;
 
 use crate::middleware::IdempotencyConfig;
+use crate::oidc::OidcConfig;
 use crate::retention::RetentionConfig;
 use artgen_store::{DatabaseConfig, RateLimitConfig, RedisFailure};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -70,6 +71,8 @@ pub struct Settings {
     /// How long a replica remembers an API key that passed, seconds: a revoked key keeps
     /// working this long at most where it was cached (0: look every request up).
     pub key_cache_secs: u64,
+    /// SSO: OIDC bearer tokens accepted beside API keys (off while `oidc.issuer` is unset).
+    pub oidc: OidcConfig,
     /// Per-user rate limit.
     pub rate_limit: RateLimitConfig,
     /// Redis shared by every replica for the rate limit (`redis://…`); unset: the in-process
@@ -172,6 +175,7 @@ impl Default for Settings {
             keep_alive_timeout_secs: 75,
             shutdown_grace_secs: 25,
             key_cache_secs: 5,
+            oidc: OidcConfig::default(),
             rate_limit: RateLimitConfig::default(),
             redis_url: None,
             redis_failure: RedisFailure::default(),

@@ -254,6 +254,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("ARTGEN_RATE_LIMIT_BURST", "rate_limit.burst"),
     ("ARTGEN_DATABASE_DURABILITY", "database.durability"),
     ("OPENAI_BASE_URL", "openai.base_url"),
+    ("ARTGEN_OIDC_ISSUER", "oidc.issuer"),
+    ("ARTGEN_OIDC_AUDIENCE", "oidc.audience"),
 ];
 
 /// The top-level setting names (the keys of [`Settings`] as serialised).
@@ -377,6 +379,36 @@ mod tests {
         ];
         with_vars(&vars, || {
             assert_eq!(layered(None).expect("valid").rate_limit.per_minute, 2);
+        });
+    }
+
+    #[test]
+    fn oidc_settings_come_from_flat_and_nested_variables() {
+        let vars = [
+            (
+                "ARTGEN_OIDC_ISSUER",
+                "https://idp.example.com/realms/artgen",
+            ),
+            ("ARTGEN_OIDC_AUDIENCE", "artgen-api"),
+            ("ARTGEN_OIDC__ROLE_CLAIM", "realm_access.roles"),
+            ("ARTGEN_OIDC__ALGORITHMS", "[ES256, PS256]"),
+        ];
+        with_vars(&vars, || {
+            let oidc = layered(None).expect("valid env").oidc;
+            assert_eq!(
+                oidc.issuer.as_deref(),
+                Some("https://idp.example.com/realms/artgen")
+            );
+            assert_eq!(oidc.audience.as_deref(), Some("artgen-api"));
+            assert_eq!(oidc.role_claim, "realm_access.roles");
+            use artgen_http::oidc::OidcAlgorithm;
+            assert_eq!(
+                oidc.algorithms,
+                vec![OidcAlgorithm::ES256, OidcAlgorithm::PS256]
+            );
+        });
+        with_vars(&[("ARTGEN_OIDC__ALGORITHMS", "[HS256]")], || {
+            assert!(layered(None).is_err(), "HMAC cannot be configured");
         });
     }
 

@@ -83,6 +83,7 @@ fn is_usage_error(err: &anyhow::Error) -> bool {
                     ComposeError::Config(_)
                         | ComposeError::MissingKey { .. }
                         | ComposeError::DatabaseUrl { .. }
+                        | ComposeError::Oidc(artgen_http::oidc::OidcError::Config { .. })
                 )
             )
     })
@@ -136,6 +137,17 @@ mod tests {
             one_line(&err),
             "opening the store: data folder /data: disk full"
         );
+    }
+
+    #[test]
+    fn a_bad_oidc_setting_is_a_usage_error() {
+        let err = anyhow::Error::new(ComposeError::Oidc(artgen_http::oidc::OidcError::Config {
+            setting: "oidc.audience",
+            reason: "must be set".to_owned(),
+        }));
+
+        assert!(is_usage_error(&err));
+        assert_eq!(one_line(&err), "oidc: oidc.audience must be set");
     }
 
     #[test]
