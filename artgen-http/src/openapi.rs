@@ -31,7 +31,7 @@ use self::schemas::{ErrorCodeSchema, ImageFile, ImageStream};
 use crate::error::status_code;
 use crate::routes;
 
-/// Name of the bearer security scheme (`Authorization: Bearer <API key>`).
+/// Name of the bearer security scheme (`Authorization: Bearer <API key or OIDC token>`).
 pub const BEARER: &str = "bearer";
 
 /// The optional `Idempotency-Key` header of the POST routes.
@@ -241,7 +241,10 @@ pub fn document() -> serde_json::Value {
     let components = doc.components.get_or_insert_with(Components::new);
     let bearer = HttpBuilder::new()
         .scheme(HttpAuthScheme::Bearer)
-        .description(Some("`Authorization: Bearer <API key>`"))
+        .description(Some(
+            "`Authorization: Bearer <API key>`, or `Bearer <OIDC access token>` when \
+                 `oidc.issuer` is set",
+        ))
         .build();
     components.add_security_scheme(BEARER, SecurityScheme::Http(bearer));
     let mut codes: HashMap<StatusCode, Vec<&str>> = HashMap::new();
