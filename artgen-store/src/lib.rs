@@ -57,6 +57,7 @@ pub mod redis;
 mod spool;
 pub mod sqlite;
 pub mod usage;
+mod users;
 mod verify;
 
 pub use crate::config::{DatabaseConfig, Durability, RateLimitConfig};

@@ -61,6 +61,12 @@ impl CachingAuthenticator {
         }
     }
 
+    /// Forgets every cached principal, so the next request of each credential is looked up
+    /// again (after an admin changed a user's limits or disabled them).
+    pub fn clear(&self) {
+        self.entries().clear();
+    }
+
     fn entries(
         &self,
     ) -> std::sync::MutexGuard<

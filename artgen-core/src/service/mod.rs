@@ -2,9 +2,11 @@
 //!
 //! authenticate → validate → estimate → rate limit → provider → store images → record usage.
 
+mod admin;
 mod images;
 mod stream;
 
+pub use admin::{check_id, Actor, Admin, AUDIT_LIMIT_MAX, MAX_ID_CHARS};
 pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 

@@ -11,10 +11,12 @@
 
 mod buffer;
 pub mod config;
+mod audit;
 mod idempotency;
 mod images;
 mod keys;
 mod usage;
+mod users;
 
 use std::collections::HashMap;
 use std::fmt;
