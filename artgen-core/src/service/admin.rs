@@ -137,7 +137,8 @@ impl Admin {
             actor = %entry.actor,
             credential_id = entry.credential_id.as_deref(),
             action = %entry.action,
-            target = %entry.target,
+            // `target` is the JSON log's own field (the module), so the subject is `target_id`.
+            target_id = %entry.target,
             "admin_action"
         );
         Ok(())
