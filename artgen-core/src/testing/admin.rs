@@ -143,7 +143,7 @@ impl AuditLog for InMemoryAuditLog {
             .filter(|(_, e)| query.target.as_ref().is_none_or(|t| &e.target == t))
             .collect();
         // Newest first; entries of the same millisecond by the order they were appended.
-        found.sort_by(|a, b| (b.1.at_ms, b.0).cmp(&(a.1.at_ms, a.0)));
+        found.sort_by_key(|(seq, e)| std::cmp::Reverse((e.at_ms, *seq)));
         Ok(found
             .into_iter()
             .take(query.limit as usize)
