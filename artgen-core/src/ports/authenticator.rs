@@ -160,6 +160,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_cleared_cache_looks_every_credential_up_again() {
+        let (inner, cache) = cached(60_000, 16);
+        cache.authenticate("good-1").await.expect("passes");
+        cache.authenticate("good-1").await.expect("passes");
+        assert_eq!(inner.lookups.load(Ordering::SeqCst), 1);
+
+        cache.clear();
+        cache.authenticate("good-1").await.expect("passes");
+
+        assert_eq!(inner.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn refused_credentials_are_never_cached() {
         let (inner, cache) = cached(5_000, 16);
         for _ in 0..3 {
