@@ -293,7 +293,10 @@ pub fn document() -> serde_json::Value {
     with_default_model(components, "EditForm", "OpenAiEditForm", "gpt-image-1.5");
     // utoipa cannot tell a body given by reference is required; every body here is.
     for item in doc.paths.paths.values_mut() {
-        for op in [item.post.as_mut(), item.put.as_mut()].into_iter().flatten() {
+        for op in [item.post.as_mut(), item.put.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             if let Some(RefOr::T(body)) = op.request_body.as_mut() {
                 body.required = Some(Required::True);
             }

@@ -50,7 +50,8 @@ pub fn build_router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_auth));
     // The admin API takes authentication only (its handlers refuse other roles with 403);
     // its JSON bodies keep the JSON body limit set below.
-    let admin = routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_auth));
+    let admin =
+        routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_auth));
     let protected = Router::new()
         .merge(json)
         .merge(uploads)

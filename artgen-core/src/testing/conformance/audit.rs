@@ -90,6 +90,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_in_memory_fake_keeps_the_contract() {
-        audit_log_suite(|| async { Arc::new(InMemoryAuditLog::default()) as Arc<dyn AuditLog> }).await;
+        audit_log_suite(|| async { Arc::new(InMemoryAuditLog::default()) as Arc<dyn AuditLog> })
+            .await;
     }
 }

@@ -165,6 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_in_memory_fake_keeps_the_contract() {
-        user_store_suite(|| async { Arc::new(InMemoryUserStore::default()) as Arc<dyn UserStore> }).await;
+        user_store_suite(|| async { Arc::new(InMemoryUserStore::default()) as Arc<dyn UserStore> })
+            .await;
     }
 }

@@ -50,7 +50,11 @@ impl From<Role> for RoleDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
     /// The user the key belongs to.
-    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub user: String,
     /// The role it grants (default `user`).
     #[serde(default)]

@@ -109,10 +109,18 @@ impl From<&OrgRecord> for OrgDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
     /// The user's id, as their credentials name it.
-    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub user: String,
     /// Their organisation.
-    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub org: Option<String>,
 }
 
