@@ -99,6 +99,8 @@ pub struct App {
     pub stores: Stores,
     /// The limiter, for periodic housekeeping.
     pub limiter: Arc<GovernorRateLimiter>,
+    /// The task sweeping expired budget reservations (stops when dropped).
+    pub sweeper: crate::budget::Sweeper,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
@@ -488,6 +490,7 @@ pub async fn build(
     metrics: Arc<Metrics>,
 ) -> Result<App, ComposeError> {
     let catalog = catalog(settings, upstreams.primary.name() == "mock")?;
+    let budget = crate::budget::policy(&settings.budget)?;
     let started_at_ms = SystemClock.now_ms();
     let stores = crate::storage::open(settings).await?;
     recover_unfinished(stores.usage.as_ref(), started_at_ms).await;
@@ -506,6 +509,7 @@ pub async fn build(
         provider,
         rate_limiter,
         usage: stores.usage.clone(),
+        ledger: stores.ledger.clone(),
         authenticator: Arc::new(CachingAuthenticator::new(
             stores.authenticator.clone(),
             Duration::from_secs(settings.key_cache_secs),
@@ -516,7 +520,13 @@ pub async fn build(
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),
     };
-    let service = ArtGen::new(catalog, ports).with_rate_weights(settings.rate_limit.weights);
+    let service = ArtGen::new(catalog, ports)
+        .with_rate_weights(settings.rate_limit.weights)
+        .with_budget_policy(budget);
+    let sweeper = crate::budget::start_sweeper(
+        stores.ledger.clone(),
+        Duration::from_secs(settings.budget.sweep_interval_secs),
+    );
     let signer = signing_key(&settings.data_dir)?;
     let http = HttpConfig {
         public_url: settings.public_url.clone(),
@@ -550,6 +560,7 @@ pub async fn build(
         state,
         stores,
         limiter,
+        sweeper,
     })
 }
 

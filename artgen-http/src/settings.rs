@@ -115,6 +115,54 @@ pub struct Settings {
     /// How usage is written: durability (`crash` or `power_loss`), patience with a locked
     /// database, the spool's size.
     pub database: DatabaseConfig,
+    /// Monthly budgets: default limits per user and per organisation, the soft threshold and
+    /// its policy, the time zone months are counted in.
+    pub budget: BudgetSettings,
+}
+
+/// Monthly budgets. Every limit is unset by default (no limit); a user's or organisation's
+/// own limits, where set, replace these per dimension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetSettings {
+    /// A user's money per calendar month, in USD (a decimal, e.g. `25.5`).
+    pub usd_per_month: Option<f64>,
+    /// A user's tokens per calendar month.
+    pub tokens_per_month: Option<u64>,
+    /// An organisation's money per calendar month, in USD, shared by its members.
+    pub org_usd_per_month: Option<f64>,
+    /// An organisation's tokens per calendar month.
+    pub org_tokens_per_month: Option<u64>,
+    /// The time zone whose calendar months budgets count over (an IANA name such as
+    /// `Asia/Bangkok`, or `UTC`).
+    pub time_zone: String,
+    /// Share of a limit past which requests are reported (a log event and a metric), and
+    /// with `downgrade_quality` made at `medium`: a fraction in (0, 1].
+    pub soft_threshold: f64,
+    /// Past the soft threshold, make `quality: high` requests at `medium` (said in the
+    /// answer's `x-artgen-quality-downgraded` and `Warning` headers).
+    pub downgrade_quality: bool,
+    /// How long a reservation holds when its request never finishes (its process died),
+    /// seconds.
+    pub lease_secs: u64,
+    /// How often expired reservations are swept, seconds.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for BudgetSettings {
+    fn default() -> Self {
+        Self {
+            usd_per_month: None,
+            tokens_per_month: None,
+            org_usd_per_month: None,
+            org_tokens_per_month: None,
+            time_zone: "UTC".into(),
+            soft_threshold: 0.8,
+            downgrade_quality: false,
+            lease_secs: 900,
+            sweep_interval_secs: 30,
+        }
+    }
 }
 
 /// Serialises a URL held as a secret with its password redacted (`artgen config` prints it
@@ -187,6 +235,7 @@ impl Default for Settings {
             idempotency: IdempotencyConfig::default(),
             database_url: None,
             database: DatabaseConfig::default(),
+            budget: BudgetSettings::default(),
         }
     }
 }

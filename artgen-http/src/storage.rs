@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use artgen_core::ports::{Authenticator, IdempotencyStore, ImageIndex, KeyStore, UsageStore};
+use artgen_core::ports::{
+    Authenticator, IdempotencyStore, ImageIndex, KeyStore, Ledger, UsageStore,
+};
 use artgen_core::ports::{Clock as _, SystemClock};
 use artgen_store::{PostgresConfig, PostgresStore, SqliteStore};
 use secrecy::ExposeSecret as _;
@@ -132,6 +134,8 @@ pub struct Stores {
     pub usage: Arc<dyn UsageStore>,
     /// Image metadata rows (written by `usage`'s finish, so the same backend).
     pub image_index: Arc<dyn ImageIndex>,
+    /// Budget reservations (settled by `usage`'s finish, so the same backend).
+    pub ledger: Arc<dyn Ledger>,
     /// API keys.
     pub keys: Arc<dyn KeyStore>,
     /// Verifies API keys.
@@ -156,6 +160,7 @@ impl Stores {
         Self {
             usage: Arc::new(store.clone()),
             image_index: Arc::new(store.clone()),
+            ledger: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
@@ -168,6 +173,7 @@ impl Stores {
         Self {
             usage: Arc::new(store.clone()),
             image_index: Arc::new(store.clone()),
+            ledger: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),

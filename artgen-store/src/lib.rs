@@ -51,6 +51,7 @@ mod idempotency;
 mod image_layout;
 mod images;
 pub mod keys;
+mod ledger;
 pub mod object_images;
 pub mod postgres;
 pub mod redis;

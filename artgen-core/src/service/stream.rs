@@ -63,6 +63,7 @@ pub struct OpenStream {
     pub(super) started: Instant,
     pub(super) upstream_started: Instant,
     pub(super) warnings: Vec<String>,
+    pub(super) budget: super::budget::BudgetAdmission,
 }
 
 impl std::fmt::Debug for OpenStream {
@@ -107,6 +108,7 @@ impl OpenStream {
             started,
             upstream_started,
             warnings,
+            budget,
         } = self;
         let mut images = Vec::new();
         let mut usage: Option<TokenUsage> = None;
@@ -182,7 +184,7 @@ impl OpenStream {
             Ok(()) => {
                 let mut generation = service.generation(&ctx, &job, images, usage, &provider);
                 generation.warnings = warnings;
-                Ok(generation)
+                Ok(budget.answer(generation))
             }
         };
         let closed = service.close(&mut row, started, result.as_ref()).await;

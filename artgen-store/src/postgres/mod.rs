@@ -14,6 +14,7 @@ pub mod config;
 mod idempotency;
 mod images;
 mod keys;
+mod ledger;
 mod usage;
 
 use std::collections::HashMap;

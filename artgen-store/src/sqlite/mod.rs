@@ -16,6 +16,7 @@
 mod idempotency;
 mod images;
 mod keys;
+mod ledger;
 mod usage;
 mod writer;
 

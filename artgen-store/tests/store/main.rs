@@ -9,6 +9,7 @@ mod durability;
 mod idempotency;
 mod images;
 mod keys;
+mod ledger;
 mod limiter;
 mod limiter_conformance;
 mod object_images;

@@ -22,6 +22,7 @@
 pub mod idempotency;
 pub mod images;
 pub mod keys;
+pub mod ledger;
 pub mod rate_limiter;
 pub mod usage;
 pub mod usage_pages;
