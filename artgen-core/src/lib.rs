@@ -44,5 +44,6 @@ pub mod testing;
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use service::{
     ArtGen, EventSink, GeneratedImage, Generation, ImageAccess, ImageDelivery, ImageReader,
-    OpenStream, Ports, RequestContext, ServiceEvent, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX,
+    OpenStream, OwnUsage, Ports, RequestContext, ServiceEvent, GALLERY_PAGE_DEFAULT,
+    GALLERY_PAGE_MAX,
 };

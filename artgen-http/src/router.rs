@@ -47,6 +47,7 @@ pub fn build_router(state: AppState) -> Router {
     // and is idempotent by nature.
     let reads = Router::new()
         .merge(routes::models::router())
+        .merge(routes::usage::router())
         .route_layer(from_fn_with_state(state.clone(), require_auth));
     let protected = Router::new().merge(json).merge(uploads).merge(reads);
     let open = Router::new()

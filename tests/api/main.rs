@@ -1,6 +1,7 @@
 //! Black-box HTTP tests: the real router on a random port against a wiremock upstream.
 
 mod auth;
+mod budget;
 mod capacity;
 mod circuit;
 mod compat;

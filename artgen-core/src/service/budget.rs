@@ -9,6 +9,7 @@ use crate::domain::{
     BudgetCheck, BudgetDimension, BudgetLimits, BudgetRefusal, BudgetScope, BudgetStatus,
     BudgetView, ImageJob, Money, Principal, Quality, RequestId, Reservation, ReserveOutcome, Spend,
 };
+use crate::domain::{UsageGroupBy, UsageSummary, UsageSummaryQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{Ledger, UsageStore};
 
@@ -231,6 +232,32 @@ impl ArtGen {
         self.budget_view(scope, limits).await
     }
 
+    /// The caller's own usage this budget period (the calendar month in the configured time
+    /// zone): their requests, images, tokens and cost, and where their budget stands.
+    ///
+    /// # Errors
+    /// `storage_unavailable` when the ledger cannot be read; `internal_error` when the usage
+    /// cannot.
+    pub async fn own_usage(&self, principal: &Principal) -> Result<OwnUsage> {
+        let budget = self.budget(principal).await?;
+        let query = UsageSummaryQuery {
+            group_by: UsageGroupBy::User,
+            from_ms: budget.period.start_ms,
+            to_ms: budget.period.end_ms,
+            user: Some(principal.user.clone()),
+        };
+        let summary = self
+            .usage_summary(principal, query)
+            .await?
+            .into_iter()
+            .find(|s| s.key.as_deref() == Some(principal.user.as_str()));
+        Ok(OwnUsage {
+            user: principal.user.clone(),
+            summary,
+            budget,
+        })
+    }
+
     async fn budget_view(&self, scope: BudgetScope, limits: BudgetLimits) -> Result<BudgetView> {
         let ports = &self.inner.ports;
         let period = self.inner.budget.calendar.period_at(ports.clock.now_ms());
@@ -241,6 +268,17 @@ impl ArtGen {
             .map_err(ledger_unavailable)?;
         Ok(BudgetView::new(status, limits))
     }
+}
+
+/// A caller's own usage in the current budget period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnUsage {
+    /// The caller.
+    pub user: String,
+    /// Their totals this period (`None`: no request yet).
+    pub summary: Option<UsageSummary>,
+    /// Where their budget stands.
+    pub budget: BudgetView,
 }
 
 /// The highest share of a limit `committed` stands at, in percent.

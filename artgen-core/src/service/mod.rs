@@ -6,6 +6,7 @@ mod budget;
 mod images;
 mod stream;
 
+pub use budget::OwnUsage;
 pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 

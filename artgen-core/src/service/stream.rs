@@ -80,9 +80,21 @@ impl OpenStream {
         &self.job
     }
 
-    /// Warnings for the caller (a model retired or near retirement).
+    /// Warnings for the caller (a model retired or near retirement, a quality lowered).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The quality asked for and the one the stream is made at, when a budget past its soft
+    /// threshold lowered it.
+    pub fn quality_downgraded(&self) -> Option<(crate::domain::Quality, crate::domain::Quality)> {
+        self.budget.downgraded
+    }
+
+    /// Money left in the caller's budget once this stream is settled at its estimate (the
+    /// answer's headers leave before its actual cost is known), where a money limit applies.
+    pub fn budget_remaining(&self) -> Option<crate::domain::Money> {
+        self.budget.remaining_after(self.row.estimated_cost)
     }
 
     /// Forwards every event to `sink`, storing completed images. When the sink reports the
