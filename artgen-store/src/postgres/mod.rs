@@ -71,6 +71,8 @@ pub struct PostgresStore {
     touched: Arc<Mutex<HashMap<String, i64>>>,
     recover_after_ms: u64,
     flusher: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Reservations of one scope queue here before they take a connection (see `ledger.rs`).
+    reserve_queues: Arc<ledger::ReserveQueues>,
 }
 
 impl PostgresStore {
@@ -122,6 +124,7 @@ impl PostgresStore {
             touched: Arc::new(Mutex::new(HashMap::new())),
             recover_after_ms: config.recover_after_ms,
             flusher: Arc::new(Mutex::new(flusher)),
+            reserve_queues: Arc::new(ledger::ReserveQueues::default()),
         })
     }
 
