@@ -302,3 +302,65 @@ async fn without_any_limit_nothing_is_held() {
         "spend still counts"
     );
 }
+
+#[tokio::test]
+async fn a_stream_holds_its_estimate_and_its_finish_settles_it() {
+    let h = harness(BudgetPolicy {
+        user_defaults: usd(200_000),
+        ..BudgetPolicy::default()
+    });
+    let stream = || {
+        JobParams::Generate(GenerateParams {
+            model: "gpt-image-1".into(),
+            prompt: "a lighthouse".into(),
+            size: Some("1024x1024".into()),
+            quality: Some(crate::domain::Quality::Low),
+            stream: Some(true),
+            ..Default::default()
+        })
+    };
+    let too_big = JobParams::Generate(GenerateParams {
+        model: "gpt-image-1".into(),
+        prompt: "a lighthouse".into(),
+        size: Some("1024x1024".into()),
+        quality: Some(crate::domain::Quality::High),
+        n: Some(2),
+        stream: Some(true),
+        ..Default::default()
+    });
+
+    let refused = h
+        .service
+        .open_stream(&ctx(ann()), too_big)
+        .await
+        .expect_err("two high images exceed $0.20");
+    let open = h
+        .service
+        .open_stream(&ctx(ann()), stream())
+        .await
+        .expect("a low image fits");
+    let held = h.service.budget(&ann()).await.expect("reads");
+    let remaining = open.budget_remaining();
+    let mut sink = Collect::default();
+    let generation = open.pump(&mut sink).await.expect("streams");
+    let settled = h.service.budget(&ann()).await.expect("reads");
+
+    assert_eq!(refused.code(), ErrorCode::BudgetExceeded);
+    assert!(held.reserved.usd > Money::ZERO, "held while it runs");
+    assert!(remaining.is_some_and(|left| left < Money::from_micros(200_000)));
+    assert_eq!(settled.reserved.usd, Money::ZERO);
+    assert_eq!(settled.spent.usd, generation.cost);
+    assert!(generation.budget_remaining.is_some());
+}
+
+/// Keeps every event.
+#[derive(Default)]
+struct Collect(Vec<ServiceEvent>);
+
+#[async_trait::async_trait]
+impl EventSink for Collect {
+    async fn send(&mut self, event: ServiceEvent) -> bool {
+        self.0.push(event);
+        true
+    }
+}
