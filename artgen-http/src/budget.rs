@@ -123,6 +123,39 @@ pub fn policy(settings: &BudgetSettings) -> Result<BudgetPolicy, Error> {
     })
 }
 
+/// The budget webhook the settings ask for, started; `None` when no URL is set.
+///
+/// # Errors
+/// `invalid_value` (`budget.webhook_secret`) when a URL is set without a secret, or
+/// (`budget.webhook_url`) when it is not an `http(s)://` URL or no client can be built.
+pub fn webhook(settings: &BudgetSettings) -> Result<Option<crate::webhook::BudgetWebhook>, Error> {
+    let Some(url) = settings
+        .webhook_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Error::invalid_param(
+            "budget.webhook_url",
+            "budget.webhook_url must be an http:// or https:// URL",
+        ));
+    }
+    let Some(secret) = settings.webhook_secret.clone() else {
+        return Err(Error::invalid_param(
+            "budget.webhook_secret",
+            "budget.webhook_url needs budget.webhook_secret to sign its alerts",
+        ));
+    };
+    crate::webhook::BudgetWebhook::start(url.to_owned(), secret)
+        .map(Some)
+        .map_err(|err| {
+            Error::invalid_param("budget.webhook_url", "no HTTP client").with_source(err)
+        })
+}
+
 /// The background task that sweeps expired reservations; aborted when dropped.
 #[derive(Debug)]
 pub struct Sweeper(tokio::task::AbortHandle);

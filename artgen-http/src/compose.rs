@@ -491,6 +491,9 @@ pub async fn build(
 ) -> Result<App, ComposeError> {
     let catalog = catalog(settings, upstreams.primary.name() == "mock")?;
     let budget = crate::budget::policy(&settings.budget)?;
+    if let Some(webhook) = crate::budget::webhook(&settings.budget)? {
+        metrics.set_budget_webhook(webhook);
+    }
     let started_at_ms = SystemClock.now_ms();
     let stores = crate::storage::open(settings).await?;
     recover_unfinished(stores.usage.as_ref(), started_at_ms).await;

@@ -30,6 +30,7 @@ pub mod signing;
 pub mod sse;
 pub mod state;
 pub mod storage;
+pub mod webhook;
 pub mod wire;
 
 pub use error::ApiError;

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use artgen_core::domain::{Money, TokenUsage};
+use artgen_core::domain::{BudgetScope, Money, TokenUsage};
 use artgen_core::ports::Telemetry;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -51,6 +51,8 @@ pub struct Metrics {
     budget_threshold: Family<Labels, Counter>,
     budget_exceeded: Family<Labels, Counter>,
     quality_downgraded: Family<Labels, Counter>,
+    /// Where threshold alerts go besides the counter, when a webhook is configured.
+    budget_webhook: std::sync::OnceLock<crate::webhook::BudgetWebhook>,
     /// The latest quota readings by (model, kind), for `/health`.
     quota: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -226,7 +228,15 @@ impl Metrics {
             budget_threshold,
             budget_exceeded,
             quality_downgraded,
+            budget_webhook: std::sync::OnceLock::new(),
             quota: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Sends threshold alerts to `webhook` too (set once; a second call is ignored).
+    pub fn set_budget_webhook(&self, webhook: crate::webhook::BudgetWebhook) {
+        if self.budget_webhook.set(webhook).is_err() {
+            tracing::debug!("the budget webhook was set already");
         }
     }
 
@@ -362,10 +372,13 @@ impl Telemetry for Metrics {
         self.rate_limited.inc();
     }
 
-    fn budget_threshold_crossed(&self, scope: &str, _percent: u64) {
+    fn budget_threshold_crossed(&self, scope: &BudgetScope, percent: u64) {
         self.budget_threshold
-            .get_or_create(&vec![("scope", scope.to_owned())])
+            .get_or_create(&vec![("scope", scope.kind().to_owned())])
             .inc();
+        if let Some(webhook) = self.budget_webhook.get() {
+            webhook.crossed(scope, percent);
+        }
     }
 
     fn budget_exceeded(&self, scope: &str) {
@@ -423,7 +436,7 @@ mod tests {
         metrics.circuit_state("backup", true);
         metrics.unpriced("gpt-image-2.6-flare");
         metrics.lifecycle_warning("dall-e-2", "retired");
-        metrics.budget_threshold_crossed("org", 83);
+        metrics.budget_threshold_crossed(&BudgetScope::Org("acme".into()), 83);
         metrics.budget_exceeded("user");
         metrics.quality_downgraded("gpt-image-1");
         let text = metrics.render().expect("renders");

@@ -122,7 +122,7 @@ pub struct Settings {
 
 /// Monthly budgets. Every limit is unset by default (no limit); a user's or organisation's
 /// own limits, where set, replace these per dimension.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetSettings {
     /// A user's money per calendar month, in USD (a decimal, e.g. `25.5`).
@@ -147,6 +147,24 @@ pub struct BudgetSettings {
     pub lease_secs: u64,
     /// How often expired reservations are swept, seconds.
     pub sweep_interval_secs: u64,
+    /// A URL that gets a signed `POST` when a request takes a budget past its soft threshold
+    /// (see `webhook.rs`); unset: none.
+    pub webhook_url: Option<String>,
+    /// The webhook's signing secret (required with `webhook_url`). A secret: `Debug` shows
+    /// none of it, serialising redacts it.
+    #[serde(serialize_with = "redacted_secret")]
+    pub webhook_secret: Option<SecretString>,
+}
+
+/// Serialises a secret as `[redacted]` when set.
+fn redacted_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_some("[redacted]"),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl Default for BudgetSettings {
@@ -161,6 +179,8 @@ impl Default for BudgetSettings {
             downgrade_quality: false,
             lease_secs: 900,
             sweep_interval_secs: 30,
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -284,13 +304,18 @@ mod tests {
         let settings = Settings {
             database_url: Some("postgres://app:hunter2@db:5432/artgen".into()),
             redis_url: Some("redis://:sesame@cache:6379".into()),
+            budget: BudgetSettings {
+                webhook_url: Some("https://hooks.example/budget".into()),
+                webhook_secret: Some("opensesame-hook".into()),
+                ..BudgetSettings::default()
+            },
             ..Settings::default()
         };
 
         let debug = format!("{settings:?}");
         let json = serde_json::to_string(&settings).expect("settings serialise");
 
-        for secret in ["hunter2", "sesame"] {
+        for secret in ["hunter2", "sesame", "opensesame-hook"] {
             assert!(!debug.contains(secret), "Debug leaked {secret}: {debug}");
             assert!(
                 !json.contains(secret),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::decorators::concurrency::GateReading;
-use crate::domain::{Money, TokenUsage};
+use crate::domain::{BudgetScope, Money, TokenUsage};
 
 /// Receives events from the service and the decorators. Every method has a no-op default.
 /// Implementations must be cheap: they are called on the request path.
@@ -24,9 +24,9 @@ pub trait Telemetry: Send + Sync {
     /// A request was refused by the per-user rate limit.
     fn rate_limited(&self, _user: &str) {}
 
-    /// A request took a budget (`scope` is `user` or `org`) past its soft threshold: the
-    /// budget now stands at `percent` of its limit.
-    fn budget_threshold_crossed(&self, _scope: &str, _percent: u64) {}
+    /// A request took the budget of `scope` past its soft threshold: the budget now stands at
+    /// `percent` of its limit.
+    fn budget_threshold_crossed(&self, _scope: &BudgetScope, _percent: u64) {}
 
     /// A request was refused because a budget (`scope` is `user` or `org`) has no room.
     fn budget_exceeded(&self, _scope: &str) {}

@@ -203,7 +203,7 @@ impl ArtGen {
         self.inner
             .ports
             .telemetry
-            .budget_threshold_crossed(check.scope.kind(), percent);
+            .budget_threshold_crossed(&check.scope, percent);
     }
 
     /// Where `principal`'s own budget stands this period, under the limits in force (theirs,

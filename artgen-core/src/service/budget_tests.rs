@@ -17,7 +17,7 @@ struct Counted {
 }
 
 impl Telemetry for Counted {
-    fn budget_threshold_crossed(&self, _scope: &str, _percent: u64) {
+    fn budget_threshold_crossed(&self, _scope: &BudgetScope, _percent: u64) {
         self.crossed.fetch_add(1, Ordering::SeqCst);
     }
     fn budget_exceeded(&self, _scope: &str) {
