@@ -254,6 +254,7 @@ pub struct Error {
     param: Option<String>,
     retry_after: Option<Duration>,
     retryable: bool,
+    budget: Option<Box<crate::domain::BudgetRefusal>>,
     #[source]
     source: Option<BoxError>,
 }
@@ -267,6 +268,7 @@ impl Error {
             param: None,
             retry_after: None,
             retryable: false,
+            budget: None,
             source: None,
         }
     }
@@ -300,6 +302,19 @@ impl Error {
     pub fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
         self
+    }
+
+    /// Attaches the budget a `budget_exceeded` refusal ran into, for the structured fields
+    /// of the answer (limit, spend, reset time).
+    #[must_use]
+    pub fn with_budget_refusal(mut self, refusal: crate::domain::BudgetRefusal) -> Self {
+        self.budget = Some(Box::new(refusal));
+        self
+    }
+
+    /// The budget a `budget_exceeded` refusal ran into.
+    pub fn budget_refusal(&self) -> Option<&crate::domain::BudgetRefusal> {
+        self.budget.as_deref()
     }
 
     /// Keeps the cause for logging.

@@ -44,6 +44,6 @@ pub mod testing;
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use service::{
     ArtGen, EventSink, GeneratedImage, Generation, ImageAccess, ImageDelivery, ImageReader,
-    OpenStream, Ports, PurgeReport, RequestContext, ServiceEvent, GALLERY_PAGE_DEFAULT,
+    OpenStream, OwnUsage, Ports, PurgeReport, RequestContext, ServiceEvent, GALLERY_PAGE_DEFAULT,
     GALLERY_PAGE_MAX,
 };

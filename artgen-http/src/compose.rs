@@ -104,6 +104,8 @@ pub struct App {
     pub stores: Stores,
     /// The limiter, for periodic housekeeping.
     pub limiter: Arc<GovernorRateLimiter>,
+    /// The task sweeping expired budget reservations (stops when dropped).
+    pub sweeper: crate::budget::Sweeper,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
@@ -493,6 +495,10 @@ pub async fn build(
     metrics: Arc<Metrics>,
 ) -> Result<App, ComposeError> {
     let catalog = catalog(settings, upstreams.primary.name() == "mock")?;
+    let budget = crate::budget::policy(&settings.budget)?;
+    if let Some(webhook) = crate::budget::webhook(&settings.budget)? {
+        metrics.set_budget_webhook(webhook);
+    }
     let started_at_ms = SystemClock.now_ms();
     let stores = crate::storage::open(settings).await?;
     recover_unfinished(stores.usage.as_ref(), started_at_ms).await;
@@ -526,13 +532,20 @@ pub async fn build(
         provider,
         rate_limiter,
         usage: stores.usage.clone(),
+        ledger: stores.ledger.clone(),
         authenticator: authenticator(settings, credentials.clone(), stores.users.clone())?,
         images: images.clone(),
         image_index: stores.image_index.clone(),
         clock: Arc::new(SystemClock),
         telemetry: metrics.clone(),
     };
-    let service = ArtGen::new(catalog, ports).with_rate_weights(settings.rate_limit.weights);
+    let service = ArtGen::new(catalog, ports)
+        .with_rate_weights(settings.rate_limit.weights)
+        .with_budget_policy(budget);
+    let sweeper = crate::budget::start_sweeper(
+        stores.ledger.clone(),
+        Duration::from_secs(settings.budget.sweep_interval_secs),
+    );
     let signer = signing_key(&settings.data_dir)?;
     let http = HttpConfig {
         public_url: settings.public_url.clone(),
@@ -568,6 +581,7 @@ pub async fn build(
         state,
         stores,
         limiter,
+        sweeper,
     })
 }
 

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use artgen_core::domain::RequestId;
+use artgen_core::domain::budget::rfc3339_utc;
+use artgen_core::domain::{BudgetDimension, BudgetRefusal, RequestId};
 use artgen_core::{Error, ErrorCode, ErrorKind};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -99,7 +100,57 @@ struct Body<'a> {
     kind: &'static str,
     param: Option<&'a str>,
     request_id: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    budget: Option<BudgetFields>,
 }
+
+/// The figures of a `budget_exceeded` refusal, beside the message: the limit crossed, what
+/// was spent or held before the request, and when the budget resets. USD as decimal numbers.
+#[derive(Serialize)]
+struct BudgetFields {
+    /// `user` or `org`.
+    budget_scope: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spent_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spent_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_tokens: Option<u64>,
+    /// RFC 3339, UTC.
+    resets_at: String,
+}
+
+/// Micro-dollars as a decimal number of dollars (exact for any amount below 2^53 µ$).
+pub fn usd(micros: u64) -> f64 {
+    artgen_core::domain::Money::from_micros(micros).as_usd()
+}
+
+impl From<&BudgetRefusal> for BudgetFields {
+    fn from(r: &BudgetRefusal) -> Self {
+        let money = r.dimension == BudgetDimension::Usd;
+        let in_usd = |v: u64| money.then(|| usd(v));
+        let in_tokens = |v: u64| (!money).then_some(v);
+        Self {
+            budget_scope: r.scope.kind(),
+            limit_usd: in_usd(r.limit),
+            spent_usd: in_usd(r.committed),
+            requested_usd: in_usd(r.requested),
+            limit_tokens: in_tokens(r.limit),
+            spent_tokens: in_tokens(r.committed),
+            requested_tokens: in_tokens(r.requested),
+            resets_at: rfc3339_utc(r.resets_at_ms),
+        }
+    }
+}
+
+/// The header by which OpenAI's SDKs are told whether to retry.
+pub const SHOULD_RETRY: &str = "x-should-retry";
 
 /// Adds one `Warning: 299 artgen "…"` header per warning (RFC 9111's miscellaneous
 /// persistent warning), e.g. for a model retired or near retirement.
@@ -153,12 +204,18 @@ impl IntoResponse for ApiError {
                 kind: error_type(self.error.code()),
                 param: self.error.param(),
                 request_id: self.request_id.as_ref().map(RequestId::as_str),
+                budget: self.error.budget_refusal().map(BudgetFields::from),
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if kind == ErrorKind::Unauthenticated {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.error.code() == ErrorCode::BudgetExceeded {
+            // OpenAI's SDKs retry a 429 unless told not to; a spent budget stays spent until
+            // it resets.
+            headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
         }
         let advises_retry = matches!(
             self.error.code(),
@@ -202,6 +259,50 @@ mod tests {
             };
             assert_eq!(status.as_u16() / 100, expected_class, "{code}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_budget_refusal_carries_its_figures_and_tells_sdks_not_to_retry() {
+        let refusal = BudgetRefusal {
+            scope: artgen_core::domain::BudgetScope::User("ann".into()),
+            dimension: BudgetDimension::Usd,
+            limit: 20_000_000,
+            committed: 19_990_000,
+            requested: 16_000,
+            resets_at_ms: 1_798_761_600_000,
+        };
+        let err = Error::new(ErrorCode::BudgetExceeded, "over budget").with_budget_refusal(refusal);
+
+        let response = ApiError::new(err, None).into_response();
+
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response
+                .headers()
+                .get(SHOULD_RETRY)
+                .map(HeaderValue::as_bytes),
+            Some(&b"false"[..])
+        );
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("readable");
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let error = &json["error"];
+        assert_eq!(error["code"], "budget_exceeded");
+        assert_eq!(error["type"], "insufficient_quota");
+        assert_eq!(error["limit_usd"], 20.0);
+        assert_eq!(error["spent_usd"], 19.99);
+        assert_eq!(error["requested_usd"], 0.016);
+        assert_eq!(error["resets_at"], "2027-01-01T00:00:00Z");
+        assert_eq!(error["budget_scope"], "user");
+        assert!(error.get("limit_tokens").is_none());
+    }
+
+    #[test]
+    fn other_errors_carry_no_budget_fields() {
+        let response = ApiError::new(Error::invalid_param("n", "bad"), None).into_response();
+        assert!(response.headers().get(SHOULD_RETRY).is_none());
     }
 
     #[test]

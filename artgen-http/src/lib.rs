@@ -6,14 +6,14 @@
 //!
 //! Routes: `POST /generate`, `POST /edit`, `POST /variation`, the OpenAI-compatible
 //! `POST /v1/images/{generations,edits,variations}` and `GET /v1/models[/{id}]`,
-//! `GET /images/{id}`, `GET /health`, `GET /metrics`, `GET /openapi.json` and the admin API
-//! under `/admin` (usage, users, keys, audit). Every error is the JSON envelope
+//! `GET /images/{id}`, `GET /usage`, `GET /health`, `GET /metrics`, `GET /openapi.json` and the
+//! admin API under `/admin` (usage, users, keys, audit). Every error is the JSON envelope
 //! `{"error": {"code", "message", "type", "param", "request_id"}}`.
 //!
 //! Requests are read by the DTOs of [`wire`] and converted into the core's parameters; the
 //! service's answers are presented by [`present`] (native, OpenAI, server-sent events).
 
-pub mod alerts;
+pub mod budget;
 pub mod compose;
 pub mod error;
 pub mod extract;
@@ -33,6 +33,7 @@ pub mod signing;
 pub mod sse;
 pub mod state;
 pub mod storage;
+pub mod webhook;
 pub mod wire;
 
 pub use error::ApiError;

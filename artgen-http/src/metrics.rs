@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use artgen_core::domain::{Money, TokenUsage};
+use artgen_core::domain::{BudgetScope, Money, TokenUsage};
 use artgen_core::ports::Telemetry;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -48,6 +48,11 @@ pub struct Metrics {
     unpriced: Family<Labels, Counter>,
     rate_limiter_down: Gauge,
     lifecycle_warnings: Family<Labels, Counter>,
+    budget_threshold: Family<Labels, Counter>,
+    budget_exceeded: Family<Labels, Counter>,
+    quality_downgraded: Family<Labels, Counter>,
+    /// Where threshold alerts go besides the counter, when a webhook is configured.
+    budget_webhook: std::sync::OnceLock<crate::webhook::BudgetWebhook>,
     /// The latest quota readings by (model, kind), for `/health`.
     quota: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -90,6 +95,24 @@ impl Metrics {
         let unpriced = Family::<Labels, Counter>::default();
         let rate_limiter_down = Gauge::default();
         let lifecycle_warnings = Family::<Labels, Counter>::default();
+        let budget_threshold = Family::<Labels, Counter>::default();
+        let budget_exceeded = Family::<Labels, Counter>::default();
+        let quality_downgraded = Family::<Labels, Counter>::default();
+        registry.register(
+            "artgen_budget_threshold_crossed",
+            "Requests that took a budget past its soft threshold, by scope (user or org)",
+            budget_threshold.clone(),
+        );
+        registry.register(
+            "artgen_budget_exceeded",
+            "Requests refused because a budget had no room, by scope (user or org)",
+            budget_exceeded.clone(),
+        );
+        registry.register(
+            "artgen_quality_downgraded",
+            "Requests made at medium instead of high quality past a budget's soft threshold, by model",
+            quality_downgraded.clone(),
+        );
         registry.register(
             "artgen_requests",
             "HTTP requests by endpoint, model and status",
@@ -202,7 +225,18 @@ impl Metrics {
             unpriced,
             rate_limiter_down,
             lifecycle_warnings,
+            budget_threshold,
+            budget_exceeded,
+            quality_downgraded,
+            budget_webhook: std::sync::OnceLock::new(),
             quota: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Sends threshold alerts to `webhook` too (set once; a second call is ignored).
+    pub fn set_budget_webhook(&self, webhook: crate::webhook::BudgetWebhook) {
+        if self.budget_webhook.set(webhook).is_err() {
+            tracing::debug!("the budget webhook was set already");
         }
     }
 
@@ -338,6 +372,27 @@ impl Telemetry for Metrics {
         self.rate_limited.inc();
     }
 
+    fn budget_threshold_crossed(&self, scope: &BudgetScope, percent: u64) {
+        self.budget_threshold
+            .get_or_create(&vec![("scope", scope.kind().to_owned())])
+            .inc();
+        if let Some(webhook) = self.budget_webhook.get() {
+            webhook.crossed(scope, percent);
+        }
+    }
+
+    fn budget_exceeded(&self, scope: &str) {
+        self.budget_exceeded
+            .get_or_create(&vec![("scope", scope.to_owned())])
+            .inc();
+    }
+
+    fn quality_downgraded(&self, model: &str) {
+        self.quality_downgraded
+            .get_or_create(&vec![("model", model.to_owned())])
+            .inc();
+    }
+
     fn billed(&self, model: &str, images: u32, tokens: Option<&TokenUsage>, cost: Money) {
         let by_model = vec![("model", model.to_owned())];
         self.cost_usd.get_or_create(&by_model).inc_by(cost.as_usd());
@@ -381,8 +436,14 @@ mod tests {
         metrics.circuit_state("backup", true);
         metrics.unpriced("gpt-image-2.6-flare");
         metrics.lifecycle_warning("dall-e-2", "retired");
+        metrics.budget_threshold_crossed(&BudgetScope::Org("acme".into()), 83);
+        metrics.budget_exceeded("user");
+        metrics.quality_downgraded("gpt-image-1");
         let text = metrics.render().expect("renders");
         for name in [
+            "artgen_budget_threshold_crossed_total{scope=\"org\"} 1",
+            "artgen_budget_exceeded_total{scope=\"user\"} 1",
+            "artgen_quality_downgraded_total{model=\"gpt-image-1\"} 1",
             "artgen_requests_total{endpoint=\"/generate\",model=\"dall-e-2\",status=\"200\"} 1",
             "artgen_request_duration_seconds_bucket",
             "artgen_upstream_duration_seconds_bucket",

@@ -156,6 +156,11 @@ error_set!(
     UNSUPPORTED_MEDIA_TYPE, INTERNAL_SERVER_ERROR
 );
 error_set!(
+    /// Errors of `GET /usage` (400: two `Authorization` headers; 503: the ledger cannot be
+    /// read).
+    UsageErrors: BAD_REQUEST, UNAUTHORIZED, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+error_set!(
     /// Errors of `GET /metrics` (400: two `Authorization` headers).
     MetricsErrors: BAD_REQUEST, UNAUTHORIZED, INTERNAL_SERVER_ERROR
 );
@@ -232,6 +237,7 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
         routes::images::image,
         routes::images::gallery,
         routes::images::delete,
+        routes::usage::usage,
         routes::health::health,
         routes::metrics::metrics,
         routes::admin::usage::usage,

@@ -47,6 +47,7 @@ pub fn build_router(state: AppState) -> Router {
     // and is idempotent by nature.
     let reads = Router::new()
         .merge(routes::models::router())
+        .merge(routes::usage::router())
         .route_layer(from_fn_with_state(state.clone(), require_auth));
     // The admin API takes authentication only (its handlers refuse other roles with 403);
     // its JSON bodies keep the JSON body limit set below.

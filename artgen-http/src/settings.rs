@@ -121,6 +121,74 @@ pub struct Settings {
     pub database: DatabaseConfig,
     /// How long prompts and images are kept, and how prompts are logged.
     pub retention: RetentionConfig,
+    /// Monthly budgets: default limits per user and per organisation, the soft threshold and
+    /// its policy, the time zone months are counted in.
+    pub budget: BudgetSettings,
+}
+
+/// Monthly budgets. Every limit is unset by default (no limit); a user's or organisation's
+/// own limits, where set, replace these per dimension.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetSettings {
+    /// A user's money per calendar month, in USD (a decimal, e.g. `25.5`).
+    pub usd_per_month: Option<f64>,
+    /// A user's tokens per calendar month.
+    pub tokens_per_month: Option<u64>,
+    /// An organisation's money per calendar month, in USD, shared by its members.
+    pub org_usd_per_month: Option<f64>,
+    /// An organisation's tokens per calendar month.
+    pub org_tokens_per_month: Option<u64>,
+    /// The time zone whose calendar months budgets count over (an IANA name such as
+    /// `Asia/Bangkok`, or `UTC`).
+    pub time_zone: String,
+    /// Share of a limit past which requests are reported (a log event and a metric), and
+    /// with `downgrade_quality` made at `medium`: a fraction in (0, 1].
+    pub soft_threshold: f64,
+    /// Past the soft threshold, make `quality: high` requests at `medium` (said in the
+    /// answer's `x-artgen-quality-downgraded` and `Warning` headers).
+    pub downgrade_quality: bool,
+    /// How long a reservation holds when its request never finishes (its process died),
+    /// seconds.
+    pub lease_secs: u64,
+    /// How often expired reservations are swept, seconds.
+    pub sweep_interval_secs: u64,
+    /// A URL that gets a signed `POST` when a request takes a budget past its soft threshold
+    /// (see `webhook.rs`); unset: none.
+    pub webhook_url: Option<String>,
+    /// The webhook's signing secret (required with `webhook_url`). A secret: `Debug` shows
+    /// none of it, serialising redacts it.
+    #[serde(serialize_with = "redacted_secret")]
+    pub webhook_secret: Option<SecretString>,
+}
+
+/// Serialises a secret as `[redacted]` when set.
+fn redacted_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_some("[redacted]"),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Default for BudgetSettings {
+    fn default() -> Self {
+        Self {
+            usd_per_month: None,
+            tokens_per_month: None,
+            org_usd_per_month: None,
+            org_tokens_per_month: None,
+            time_zone: "UTC".into(),
+            soft_threshold: 0.8,
+            downgrade_quality: false,
+            lease_secs: 900,
+            sweep_interval_secs: 30,
+            webhook_url: None,
+            webhook_secret: None,
+        }
+    }
 }
 
 /// Serialises a URL held as a secret with its password redacted (`artgen config` prints it
@@ -195,6 +263,7 @@ impl Default for Settings {
             database_url: None,
             database: DatabaseConfig::default(),
             retention: RetentionConfig::default(),
+            budget: BudgetSettings::default(),
         }
     }
 }
@@ -243,13 +312,18 @@ mod tests {
         let settings = Settings {
             database_url: Some("postgres://app:hunter2@db:5432/artgen".into()),
             redis_url: Some("redis://:sesame@cache:6379".into()),
+            budget: BudgetSettings {
+                webhook_url: Some("https://hooks.example/budget".into()),
+                webhook_secret: Some("opensesame-hook".into()),
+                ..BudgetSettings::default()
+            },
             ..Settings::default()
         };
 
         let debug = format!("{settings:?}");
         let json = serde_json::to_string(&settings).expect("settings serialise");
 
-        for secret in ["hunter2", "sesame"] {
+        for secret in ["hunter2", "sesame", "opensesame-hook"] {
             assert!(!debug.contains(secret), "Debug leaked {secret}: {debug}");
             assert!(
                 !json.contains(secret),

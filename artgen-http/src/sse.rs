@@ -100,6 +100,7 @@ pub async fn respond(
     };
     let echo = StreamEcho::new(open.job(), &ctx);
     let warnings = open.warnings().to_vec();
+    let (remaining, downgraded) = (open.budget_remaining(), open.quality_downgraded());
     let (tx, rx) = mpsc::channel::<Event>(4);
     let mut sink = ChannelSink {
         tx,
@@ -137,6 +138,7 @@ pub async fn respond(
         .keep_alive(KeepAlive::default())
         .into_response();
     crate::error::warning_headers(response.headers_mut(), &warnings);
+    crate::present::budget_headers(response.headers_mut(), remaining, downgraded);
     response.extensions_mut().insert(summary);
     Ok(response)
 }

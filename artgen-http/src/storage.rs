@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use artgen_core::ports::{
-    AuditLog, Authenticator, IdempotencyStore, ImageIndex, KeyStore, UsageStore, UserStore,
+    AuditLog, Authenticator, IdempotencyStore, ImageIndex, KeyStore, Ledger, UsageStore,
+    UserStore,
 };
 use artgen_core::ports::{Clock as _, SystemClock};
 use artgen_store::{PostgresConfig, PostgresStore, SqliteStore};
@@ -134,6 +135,8 @@ pub struct Stores {
     pub usage: Arc<dyn UsageStore>,
     /// Image metadata rows (written by `usage`'s finish, so the same backend).
     pub image_index: Arc<dyn ImageIndex>,
+    /// Budget reservations (settled by `usage`'s finish, so the same backend).
+    pub ledger: Arc<dyn Ledger>,
     /// API keys.
     pub keys: Arc<dyn KeyStore>,
     /// Verifies API keys.
@@ -162,6 +165,7 @@ impl Stores {
         Self {
             usage: Arc::new(store.clone()),
             image_index: Arc::new(store.clone()),
+            ledger: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
@@ -176,6 +180,7 @@ impl Stores {
         Self {
             usage: Arc::new(store.clone()),
             image_index: Arc::new(store.clone()),
+            ledger: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),

@@ -29,7 +29,7 @@ mod forms;
 mod rules;
 
 /// Every route `build_router` serves.
-const ROUTES: [(&str, &str); 26] = [
+const ROUTES: [(&str, &str); 27] = [
     ("POST", "/generate"),
     ("POST", "/edit"),
     ("POST", "/variation"),
@@ -41,6 +41,7 @@ const ROUTES: [(&str, &str); 26] = [
     ("GET", "/images/{id}"),
     ("DELETE", "/images/{id}"),
     ("GET", "/images"),
+    ("GET", "/usage"),
     ("GET", "/health"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),

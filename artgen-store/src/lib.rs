@@ -54,6 +54,7 @@ mod idempotency;
 mod image_layout;
 mod images;
 pub mod keys;
+mod ledger;
 pub mod object_images;
 pub mod postgres;
 pub mod redis;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod budget;
 mod capacity;
 mod circuit;
 mod compat;

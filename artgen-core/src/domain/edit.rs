@@ -251,6 +251,11 @@ impl EditRequest {
     pub fn base(&self) -> &GenerateRequest {
         &self.base
     }
+
+    /// The generation options, to change (a budget policy lowering the quality).
+    pub(crate) fn base_mut(&mut self) -> &mut GenerateRequest {
+        &mut self.base
+    }
     /// Input images.
     pub fn images(&self) -> &[UploadedImage] {
         &self.images

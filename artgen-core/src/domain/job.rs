@@ -120,6 +120,21 @@ impl ImageJob {
         self.options().effective_quality()
     }
 
+    /// Lowers `quality: high` to `medium` where the model takes `medium` (a budget past its
+    /// soft threshold); the qualities before and after, when it changed.
+    pub fn downgrade_quality(&mut self) -> Option<(Quality, Quality)> {
+        let (from, to) = (Quality::High, Quality::Medium);
+        if self.effective_quality() != from || !self.model().qualities.contains(&to) {
+            return None;
+        }
+        match self {
+            ImageJob::Generate(r) => r.set_quality(to),
+            ImageJob::Edit(e) => e.base_mut().set_quality(to),
+            ImageJob::Variation(_) => return None,
+        }
+        Some((from, to))
+    }
+
     /// Format the images will have.
     pub fn effective_format(&self) -> OutputFormat {
         self.options().effective_format()

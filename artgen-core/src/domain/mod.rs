@@ -17,8 +17,9 @@ pub mod user;
 
 pub use api_key::{ApiKey, KeyEnv};
 pub use budget::{
-    BudgetCheck, BudgetDimension, BudgetLimits, BudgetPeriod, BudgetRefusal, BudgetScope,
-    BudgetStatus, Reservation, ReserveOutcome, Spend,
+    BudgetCalendar, BudgetCheck, BudgetDimension, BudgetLimits, BudgetPeriod, BudgetPolicy,
+    BudgetRefusal, BudgetScope, BudgetStatus, BudgetView, Reservation, ReserveOutcome, Spend,
+    UtcMonths,
 };
 pub use edit::{EditParams, EditRequest, InputFidelity, VariationParams, VariationRequest};
 pub use ids::{ImageId, RequestId};

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::decorators::concurrency::GateReading;
-use crate::domain::{Money, TokenUsage};
+use crate::domain::{BudgetScope, Money, TokenUsage};
 
 /// Receives events from the service and the decorators. Every method has a no-op default.
 /// Implementations must be cheap: they are called on the request path.
@@ -23,6 +23,16 @@ pub trait Telemetry: Send + Sync {
 
     /// A request was refused by the per-user rate limit.
     fn rate_limited(&self, _user: &str) {}
+
+    /// A request took the budget of `scope` past its soft threshold: the budget now stands at
+    /// `percent` of its limit.
+    fn budget_threshold_crossed(&self, _scope: &BudgetScope, _percent: u64) {}
+
+    /// A request was refused because a budget (`scope` is `user` or `org`) has no room.
+    fn budget_exceeded(&self, _scope: &str) {}
+
+    /// A request was made at a lower quality because its budget is past the soft threshold.
+    fn quality_downgraded(&self, _model: &str) {}
 
     /// A request succeeded: its images, tokens and cost.
     fn billed(&self, _model: &str, _images: u32, _tokens: Option<&TokenUsage>, _cost: Money) {}

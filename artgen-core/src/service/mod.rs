@@ -3,11 +3,13 @@
 //! authenticate → validate → estimate → rate limit → provider → store images → record usage.
 
 mod admin;
+mod budget;
 mod images;
 mod retention;
 mod stream;
 
 pub use admin::{check_id, Actor, Admin, AUDIT_LIMIT_MAX, MAX_ID_CHARS};
+pub use budget::OwnUsage;
 pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
 pub use retention::PurgeReport;
 pub use stream::{EventSink, OpenStream, ServiceEvent};
@@ -20,15 +22,18 @@ use bytes::Bytes;
 
 use crate::domain::model::{Date, LifecycleState, ModelFamily, RetiredModels};
 use crate::domain::{
-    Catalog, Dimensions, GenerateParams, ImageId, ImageJob, JobParams, Money, OutputFormat,
-    Principal, RequestId, ResponseFormat, TokenUsage, UsageRecord, UsageStatus,
+    BudgetPolicy, Catalog, Dimensions, GenerateParams, ImageId, ImageJob, JobParams, Money,
+    OutputFormat, Principal, Quality, RequestId, ResponseFormat, TokenUsage, UsageRecord,
+    UsageStatus,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
-    Authenticator, BlobRef, Clock, ImageIndex, ImageMeta, ImageProvider, ImageStore,
+    Authenticator, BlobRef, Clock, ImageIndex, ImageMeta, ImageProvider, ImageStore, Ledger,
     ProviderResponse, RateLimitSlot, RateLimiter, RateQuota, RateWeights, ResponseEcho, Telemetry,
     UsageStore,
 };
+
+use self::budget::{BudgetAdmission, ReleaseOnDrop};
 
 /// The adapters a service is built from.
 #[derive(Clone)]
@@ -39,6 +44,8 @@ pub struct Ports {
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// Usage accounting.
     pub usage: Arc<dyn UsageStore>,
+    /// Budget reservations: the same backend as `usage`, whose finish settles them.
+    pub ledger: Arc<dyn Ledger>,
     /// Credential verification.
     pub authenticator: Arc<dyn Authenticator>,
     /// Image bytes (blobs).
@@ -139,6 +146,12 @@ pub struct Generation {
     pub extra: BTreeMap<String, serde_json::Value>,
     /// The prompt, for the edge's access log under its prompt-logging policy.
     pub prompt: String,
+    /// Money left in the caller's budget once this request is settled (the least of their
+    /// own and their organisation's), where a money limit applies.
+    pub budget_remaining: Option<Money>,
+    /// The quality the request asked for and the one it was made at, when a budget past its
+    /// soft threshold lowered it.
+    pub quality_downgraded: Option<(Quality, Quality)>,
 }
 
 /// The ArtGen service. Cheap to clone.
@@ -151,6 +164,15 @@ struct Inner {
     catalog: Arc<Catalog>,
     ports: Ports,
     rate_weights: RateWeights,
+    budget: BudgetPolicy,
+}
+
+/// A request admitted to the upstream: its `started` row, what its budgets said, and the
+/// guard that releases its hold if it is dropped before the call.
+struct Admitted {
+    row: UsageRecord,
+    budget: BudgetAdmission,
+    guard: ReleaseOnDrop,
 }
 
 impl std::fmt::Debug for ArtGen {
@@ -169,6 +191,7 @@ impl ArtGen {
                 catalog: Arc::new(catalog),
                 ports,
                 rate_weights: RateWeights::default(),
+                budget: BudgetPolicy::default(),
             }),
         }
     }
@@ -182,8 +205,28 @@ impl ArtGen {
                 catalog: Arc::clone(&self.inner.catalog),
                 ports: self.inner.ports.clone(),
                 rate_weights: weights,
+                budget: self.inner.budget.clone(),
             }),
         }
+    }
+
+    /// The same service, applying budgets under `policy` (the default: no default limits,
+    /// an 80% soft threshold without downgrade, UTC months).
+    #[must_use]
+    pub fn with_budget_policy(self, policy: BudgetPolicy) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                catalog: Arc::clone(&self.inner.catalog),
+                ports: self.inner.ports.clone(),
+                rate_weights: self.inner.rate_weights,
+                budget: policy,
+            }),
+        }
+    }
+
+    /// The budget policy in force.
+    pub fn budget_policy(&self) -> &BudgetPolicy {
+        &self.inner.budget
     }
 
     /// The weights that price requests in rate-limit units.
@@ -256,16 +299,25 @@ impl ArtGen {
                 "this endpoint answers with JSON; streaming requests go through execute_stream",
             ));
         }
-        let warnings = self.lifecycle(&job)?;
-        let mut row = self.admit(ctx, &job).await?;
+        let mut warnings = self.lifecycle(&job)?;
+        let mut job = job;
+        let Admitted {
+            mut row,
+            budget,
+            mut guard,
+        } = self.admit(ctx, &mut job).await?;
+        downgrade_warning(&budget, &mut warnings);
         let ports = &self.inner.ports;
         let upstream_started = Instant::now();
+        guard.disarm();
         let answer = ports.provider.run(&job).await;
         self.observe_upstream(&job, upstream_started, answer.as_ref().err(), &mut row);
         let result = match answer {
             Ok(response) => {
                 row.provider.clone_from(&response.provider);
-                self.deliver(ctx, &job, response, warnings).await
+                self.deliver(ctx, &job, response, warnings)
+                    .await
+                    .map(|generation| budget.answer(generation))
             }
             Err(err) => Err(err),
         };
@@ -301,9 +353,16 @@ impl ArtGen {
         if !job.stream() {
             return Err(Error::invalid_param("stream", "set stream: true to stream"));
         }
-        let warnings = self.lifecycle(&job)?;
-        let mut row = self.admit(ctx, &job).await?;
+        let mut warnings = self.lifecycle(&job)?;
+        let mut job = job;
+        let Admitted {
+            mut row,
+            budget,
+            mut guard,
+        } = self.admit(ctx, &mut job).await?;
+        downgrade_warning(&budget, &mut warnings);
         let upstream_started = Instant::now();
+        guard.disarm();
         match self.inner.ports.provider.stream(&job).await {
             Ok(events) => Ok(OpenStream {
                 service: self.clone(),
@@ -314,6 +373,7 @@ impl ArtGen {
                 started,
                 upstream_started,
                 warnings,
+                budget,
             }),
             Err(err) => {
                 self.observe_upstream(&job, upstream_started, Some(&err), &mut row);
@@ -418,34 +478,59 @@ impl ArtGen {
         Ok(())
     }
 
-    /// Rate limit (the job's units, less any [`ArtGen::admit_early`] took), then the usage
-    /// row that records this request, written as `started` before anything is sent upstream.
-    async fn admit(&self, ctx: &RequestContext, job: &ImageJob) -> Result<UsageRecord> {
+    /// Rate limit (the job's units, less any [`ArtGen::admit_early`] took), then the
+    /// budgets (the estimate held against them, the quality lowered first where the policy
+    /// says so), then the usage row that records this request, written as `started` before
+    /// anything is sent upstream.
+    async fn admit(&self, ctx: &RequestContext, job: &mut ImageJob) -> Result<Admitted> {
         let ports = &self.inner.ports;
-        let (_, estimate) = job.estimate();
         let cost = self.rate_units(job);
         let due = cost.saturating_sub(ctx.rate_limit.take_prepaid());
         if due > 0 {
             self.take_rate_units(ctx, due, cost).await?;
         }
-        let row = self.started_row(ctx, job, estimate);
+        let (budget, held) = self.reserve_budget(ctx, job).await?;
+        let mut guard = ReleaseOnDrop::new(
+            ports.ledger.clone(),
+            ports.usage.clone(),
+            ctx.request_id.clone(),
+        );
+        let (tokens, estimate) = job.estimate();
+        let row = self.started_row(ctx, job, estimate, tokens.unwrap_or_default());
         if let Err(err) = ports.usage.start(&row).await {
+            guard.disarm();
             tracing::error!(
                 request_id = %row.request_id,
                 error = &err as &dyn std::error::Error,
                 "usage cannot be recorded; the request is refused before the upstream call"
             );
+            if held {
+                if let Err(release) = ports.ledger.release(&row.request_id).await {
+                    tracing::warn!(
+                        request_id = %row.request_id,
+                        error = &release as &dyn std::error::Error,
+                        "a budget hold stays until its lease ends"
+                    );
+                }
+            }
             return Err(if err.code() == ErrorCode::StorageUnavailable {
                 err
             } else {
                 storage_unavailable().with_source(err)
             });
         }
-        Ok(row)
+        Ok(Admitted { row, budget, guard })
     }
 
-    /// The row recording that the request is about to be sent: `started`, at its estimate.
-    fn started_row(&self, ctx: &RequestContext, job: &ImageJob, estimate: Money) -> UsageRecord {
+    /// The row recording that the request is about to be sent: `started`, at its estimate
+    /// (money and tokens, so that a row a crash leaves unfinished counts at both).
+    fn started_row(
+        &self,
+        ctx: &RequestContext,
+        job: &ImageJob,
+        estimate: Money,
+        tokens: TokenUsage,
+    ) -> UsageRecord {
         let ports = &self.inner.ports;
         UsageRecord {
             request_id: ctx.request_id.clone(),
@@ -460,7 +545,7 @@ impl ArtGen {
             status: UsageStatus::Started,
             error_code: None,
             images: 0,
-            tokens: TokenUsage::default(),
+            tokens,
             estimated_cost: estimate,
             cost: estimate,
             latency_ms: 0,
@@ -591,6 +676,8 @@ impl ArtGen {
             echo,
             extra: BTreeMap::new(),
             prompt: job.prompt().to_owned(),
+            budget_remaining: None,
+            quality_downgraded: None,
         }
     }
 
@@ -628,6 +715,8 @@ impl ArtGen {
                 }
             }
             Err(err) if refused_locally(err) => {
+                // The usage store of the ledger's backend releases the hold with the row;
+                // the ledger is told too, in case they differ.
                 if let Err(discard) = ports.usage.discard(&row.request_id).await {
                     // The row stays `started` and counts at its estimate: too much, never
                     // too little.
@@ -637,11 +726,19 @@ impl ArtGen {
                         "could not remove the usage row of a request refused locally"
                     );
                 }
+                if let Err(release) = ports.ledger.release(&row.request_id).await {
+                    tracing::warn!(
+                        request_id = %row.request_id,
+                        error = &release as &dyn std::error::Error,
+                        "a budget hold stays until its lease ends"
+                    );
+                }
                 return Ok(());
             }
             Err(err) => {
                 row.status = UsageStatus::Failed;
                 row.cost = Money::ZERO;
+                row.tokens = TokenUsage::default();
                 row.error_code = Some(err.code().as_str().to_owned());
             }
         }
@@ -758,6 +855,24 @@ fn scoped_user(principal: &Principal, user: Option<String>) -> Result<Option<Str
     }
 }
 
+/// Says in the answer that a budget past its soft threshold lowered the quality.
+fn downgrade_warning(budget: &BudgetAdmission, warnings: &mut Vec<String>) {
+    if let Some((from, to)) = budget.downgraded {
+        warnings.push(format!(
+            "quality lowered from {from} to {to}: your budget is past its soft threshold"
+        ));
+    }
+}
+
+impl BudgetAdmission {
+    /// The generation with what its budgets say: the money left, a lowered quality.
+    fn answer(&self, mut generation: Generation) -> Generation {
+        generation.budget_remaining = self.remaining_after(generation.cost);
+        generation.quality_downgraded = self.downgraded;
+        generation
+    }
+}
+
 /// Whether a provider error is a local refusal that never reached the upstream: a full or
 /// timed-out local queue (`upstream_busy`) or an open circuit / no provider left
 /// (`upstream_unavailable`). Such requests write no usage row.
@@ -863,3 +978,6 @@ mod tests;
 
 #[cfg(test)]
 mod usage_tests;
+
+#[cfg(test)]
+mod budget_tests;

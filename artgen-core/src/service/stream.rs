@@ -63,6 +63,7 @@ pub struct OpenStream {
     pub(super) started: Instant,
     pub(super) upstream_started: Instant,
     pub(super) warnings: Vec<String>,
+    pub(super) budget: super::budget::BudgetAdmission,
 }
 
 impl std::fmt::Debug for OpenStream {
@@ -79,9 +80,21 @@ impl OpenStream {
         &self.job
     }
 
-    /// Warnings for the caller (a model retired or near retirement).
+    /// Warnings for the caller (a model retired or near retirement, a quality lowered).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The quality asked for and the one the stream is made at, when a budget past its soft
+    /// threshold lowered it.
+    pub fn quality_downgraded(&self) -> Option<(crate::domain::Quality, crate::domain::Quality)> {
+        self.budget.downgraded
+    }
+
+    /// Money left in the caller's budget once this stream is settled at its estimate (the
+    /// answer's headers leave before its actual cost is known), where a money limit applies.
+    pub fn budget_remaining(&self) -> Option<crate::domain::Money> {
+        self.budget.remaining_after(self.row.estimated_cost)
     }
 
     /// Forwards every event to `sink`, storing completed images. When the sink reports the
@@ -107,6 +120,7 @@ impl OpenStream {
             started,
             upstream_started,
             warnings,
+            budget,
         } = self;
         let mut images = Vec::new();
         let mut usage: Option<TokenUsage> = None;
@@ -182,7 +196,7 @@ impl OpenStream {
             Ok(()) => {
                 let mut generation = service.generation(&ctx, &job, images, usage, &provider);
                 generation.warnings = warnings;
-                Ok(generation)
+                Ok(budget.answer(generation))
             }
         };
         let closed = service.close(&mut row, started, result.as_ref()).await;

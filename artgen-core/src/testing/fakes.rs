@@ -8,14 +8,16 @@ use bytes::Bytes;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::budget::budget_tokens;
 use crate::domain::{
-    ImageId, OutputFormat, Principal, RequestId, Role, UsageQuery, UsageRecord, UsageStatus,
+    BudgetPeriod, BudgetRefusal, BudgetScope, BudgetStatus, ImageId, OutputFormat, Principal,
+    RequestId, Reservation, ReserveOutcome, Role, Spend, UsageQuery, UsageRecord, UsageStatus,
     UsageSummary, UsageSummaryQuery,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
     Authenticator, BlobRef, ImageBody, ImageCursor, ImageIndex, ImageMeta, ImageProvider,
-    ImageStore, NoTelemetry, SystemClock, Unlimited, UsageStore,
+    ImageStore, Ledger, NoTelemetry, SystemClock, Unlimited, UsageStore,
 };
 use crate::service::Ports;
 
@@ -24,9 +26,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Usage rows kept in memory, with the port's start / finish / discard / recover semantics,
-/// and the image rows its finishes carry (it is also the [`ImageIndex`], as a SQL store is).
+/// and the image rows its finishes carry (it is also the [`ImageIndex`], as a SQL store is),
+/// and the budget holds its finishes settle (it is also the [`Ledger`]).
 #[derive(Debug, Default)]
-pub struct InMemoryUsageStore(Mutex<Vec<UsageRecord>>, Mutex<HashMap<ImageId, ImageMeta>>);
+pub struct InMemoryUsageStore(
+    Mutex<Vec<UsageRecord>>,
+    Mutex<HashMap<ImageId, ImageMeta>>,
+    Mutex<HashMap<RequestId, Reservation>>,
+);
 
 impl InMemoryUsageStore {
     /// Every row, oldest first.
@@ -74,6 +81,8 @@ impl UsageStore for InMemoryUsageStore {
     async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> Result<()> {
         self.insert_images(images);
         let mut rows = lock(&self.0);
+        // Settled with the row: the hold goes as the actual cost lands.
+        lock(&self.2).remove(&record.request_id);
         match rows.iter_mut().find(|r| r.request_id == record.request_id) {
             Some(row) if row.status.is_final() => {}
             Some(row) => *row = record.clone(),
@@ -83,8 +92,9 @@ impl UsageStore for InMemoryUsageStore {
     }
 
     async fn discard(&self, request_id: &RequestId) -> Result<()> {
-        lock(&self.0)
-            .retain(|r| !(&r.request_id == request_id && r.status == UsageStatus::Started));
+        let mut rows = lock(&self.0);
+        rows.retain(|r| !(&r.request_id == request_id && r.status == UsageStatus::Started));
+        lock(&self.2).remove(request_id);
         Ok(())
     }
 
@@ -188,6 +198,103 @@ impl ImageIndex for InMemoryUsageStore {
     }
 }
 
+impl InMemoryUsageStore {
+    /// Where `scope` stands in `period`, from the rows and holds as they are (both locks
+    /// held by the caller).
+    fn standing(
+        rows: &[UsageRecord],
+        holds: &HashMap<RequestId, Reservation>,
+        scope: &BudgetScope,
+        period: BudgetPeriod,
+    ) -> BudgetStatus {
+        let mut spent = Spend::default();
+        for row in rows.iter().filter(|r| {
+            period.contains(r.created_at_ms)
+                && scope_matches(scope, &r.user, r.org.as_deref())
+                && !holds.contains_key(&r.request_id)
+        }) {
+            spent = spent.plus(Spend {
+                usd: row.cost,
+                tokens: budget_tokens(&row.tokens),
+            });
+        }
+        let mut reserved = Spend::default();
+        for hold in holds
+            .values()
+            .filter(|h| h.period.start_ms == period.start_ms)
+            .filter(|h| h.checks.iter().any(|c| &c.scope == scope))
+        {
+            reserved = reserved.plus(hold.amount);
+        }
+        BudgetStatus {
+            scope: scope.clone(),
+            period,
+            spent,
+            reserved,
+        }
+    }
+}
+
+/// Whether a row of `user` (in `org`) counts against `scope`.
+fn scope_matches(scope: &BudgetScope, user: &str, org: Option<&str>) -> bool {
+    match scope {
+        BudgetScope::User(id) => id == user,
+        BudgetScope::Org(id) => org == Some(id.as_str()),
+    }
+}
+
+#[async_trait]
+impl Ledger for InMemoryUsageStore {
+    async fn reserve(&self, reservation: &Reservation) -> Result<ReserveOutcome> {
+        let rows = lock(&self.0);
+        let mut holds = lock(&self.2);
+        if holds.contains_key(&reservation.request_id) {
+            return Ok(ReserveOutcome::Reserved(Vec::new()));
+        }
+        let mut before = Vec::new();
+        for check in reservation
+            .checks
+            .iter()
+            .filter(|c| !c.limits.is_unlimited())
+        {
+            let status = Self::standing(&rows, &holds, &check.scope, reservation.period);
+            if let Some((dimension, limit, committed, requested)) =
+                check.limits.refusal(status.committed(), reservation.amount)
+            {
+                return Ok(ReserveOutcome::Refused(BudgetRefusal {
+                    scope: check.scope.clone(),
+                    dimension,
+                    limit,
+                    committed,
+                    requested,
+                    resets_at_ms: reservation.period.end_ms,
+                }));
+            }
+            before.push(status);
+        }
+        holds.insert(reservation.request_id.clone(), reservation.clone());
+        Ok(ReserveOutcome::Reserved(before))
+    }
+
+    async fn release(&self, request_id: &RequestId) -> Result<()> {
+        lock(&self.2).remove(request_id);
+        Ok(())
+    }
+
+    async fn status(&self, scope: &BudgetScope, period: BudgetPeriod) -> Result<BudgetStatus> {
+        let rows = lock(&self.0);
+        let holds = lock(&self.2);
+        Ok(Self::standing(&rows, &holds, scope, period))
+    }
+
+    async fn sweep(&self, now_ms: i64) -> Result<u64> {
+        let mut holds = lock(&self.2);
+        let before = holds.len();
+        holds.retain(|_, h| h.expires_at_ms >= now_ms);
+        Ok((before - holds.len()) as u64)
+    }
+}
+
 /// Image bytes kept in memory, by their SHA-256.
 #[derive(Debug, Default)]
 pub struct InMemoryImageStore(Mutex<HashMap<String, Bytes>>);
@@ -285,6 +392,7 @@ impl Ports {
             provider,
             rate_limiter: Arc::new(Unlimited),
             usage: usage.clone(),
+            ledger: usage.clone(),
             image_index: usage,
             authenticator: Arc::new(StaticAuthenticator::default()),
             images: Arc::new(InMemoryImageStore::default()),

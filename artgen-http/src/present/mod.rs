@@ -13,7 +13,7 @@ pub mod native;
 pub mod openai;
 pub mod sse;
 
-use artgen_core::domain::{JobParams, ResponseFormat};
+use artgen_core::domain::{JobParams, Quality, ResponseFormat};
 use artgen_core::{Error, Generation, RequestContext};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
@@ -73,6 +73,11 @@ pub async fn respond(
     let json_type = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     let mut response = (json_type, json).into_response();
     crate::error::warning_headers(response.headers_mut(), &generation.warnings);
+    budget_headers(
+        response.headers_mut(),
+        generation.budget_remaining,
+        generation.quality_downgraded,
+    );
     response.extensions_mut().insert(summary(&generation));
     if generation.response_format == ResponseFormat::B64Json {
         // Both shapes carry each image's base64 text, in order: the idempotency layer keeps
@@ -82,6 +87,32 @@ pub async fn respond(
         response.extensions_mut().insert(InlineRecord(inline));
     }
     Ok(response)
+}
+
+/// The money left in the caller's budget, where a money limit applies (decimal USD).
+pub const BUDGET_REMAINING: &str = "x-artgen-budget-remaining-usd";
+
+/// Present when a budget past its soft threshold lowered the quality: `high->medium`.
+pub const QUALITY_DOWNGRADED: &str = "x-artgen-quality-downgraded";
+
+/// Adds what the caller's budgets say to an answer: the money left, a lowered quality.
+pub fn budget_headers(
+    headers: &mut axum::http::HeaderMap,
+    remaining: Option<artgen_core::domain::Money>,
+    downgraded: Option<(Quality, Quality)>,
+) {
+    if let Some(left) = remaining {
+        let micros = left.micros();
+        let text = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.insert(BUDGET_REMAINING, value);
+        }
+    }
+    if let Some((from, to)) = downgraded {
+        if let Ok(value) = HeaderValue::from_str(&format!("{from}->{to}")) {
+            headers.insert(QUALITY_DOWNGRADED, value);
+        }
+    }
 }
 
 /// Runs a service call on its own task, so that a client that leaves (or a server timeout)

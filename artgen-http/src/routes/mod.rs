@@ -8,3 +8,4 @@ pub mod images;
 pub mod metrics;
 pub mod models;
 pub mod openai;
+pub mod usage;

@@ -16,6 +16,7 @@ mod idempotency;
 mod images;
 mod keys;
 mod retention;
+mod ledger;
 mod usage;
 mod users;
 
@@ -73,6 +74,8 @@ pub struct PostgresStore {
     touched: Arc<Mutex<HashMap<String, i64>>>,
     recover_after_ms: u64,
     flusher: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Reservations of one scope queue here before they take a connection (see `ledger.rs`).
+    reserve_queues: Arc<ledger::ReserveQueues>,
 }
 
 impl PostgresStore {
@@ -124,6 +127,7 @@ impl PostgresStore {
             touched: Arc::new(Mutex::new(HashMap::new())),
             recover_after_ms: config.recover_after_ms,
             flusher: Arc::new(Mutex::new(flusher)),
+            reserve_queues: Arc::new(ledger::ReserveQueues::default()),
         })
     }
 

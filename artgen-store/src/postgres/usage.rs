@@ -38,8 +38,11 @@ const INSERT: &str = "WITH claimed AS (\
     $19, $20, $21, $22, $23, $24, $25, $26 FROM claimed";
 
 /// The outcome of a request: inserts a missing row (as [`INSERT`]), else replaces one still
-/// `started` or `unknown` and leaves a finished one alone.
-const FINISH: &str = "WITH claimed AS (\
+/// `started` or `unknown` and leaves a finished one alone; and settles the request's budget
+/// hold, in the same statement.
+const FINISH: &str = "WITH settled AS (\
+    DELETE FROM budget_reservations WHERE request_id = $1), \
+    claimed AS (\
     INSERT INTO usage_request_ids (request_id, created_at_ms) VALUES ($1, $21) \
     ON CONFLICT (request_id) DO NOTHING RETURNING request_id), \
     inserted AS (\
@@ -57,8 +60,10 @@ const FINISH: &str = "WITH claimed AS (\
     WHERE request_id = $1 AND status IN ('started', 'unknown') \
     AND NOT EXISTS (SELECT 1 FROM claimed)";
 
-/// Removes a started row and frees its request id.
-const DISCARD: &str = "WITH gone AS (\
+/// Removes a started row and frees its request id, and releases the request's budget hold.
+const DISCARD: &str = "WITH released AS (\
+    DELETE FROM budget_reservations WHERE request_id = $1), \
+    gone AS (\
     DELETE FROM usage WHERE request_id = $1 AND status = 'started' RETURNING request_id) \
     DELETE FROM usage_request_ids WHERE request_id IN (SELECT request_id FROM gone)";
 

@@ -18,6 +18,7 @@ mod idempotency;
 mod images;
 mod keys;
 mod retention;
+mod ledger;
 mod usage;
 mod users;
 mod writer;

@@ -10,6 +10,7 @@ mod durability;
 mod idempotency;
 mod images;
 mod keys;
+mod ledger;
 mod limiter;
 mod limiter_conformance;
 mod object_images;

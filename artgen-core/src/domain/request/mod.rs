@@ -545,6 +545,12 @@ impl GenerateRequest {
     pub fn effective_quality(&self) -> Quality {
         self.quality.unwrap_or(self.model.default_quality)
     }
+
+    /// Makes the request at `quality` instead (a budget policy lowering it); the model must
+    /// accept it.
+    pub(crate) fn set_quality(&mut self, quality: Quality) {
+        self.quality = Some(quality);
+    }
     /// Requested output format (`None`: the upstream's default, PNG).
     pub fn output_format(&self) -> Option<OutputFormat> {
         self.output_format

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod idempotency;
 pub mod images;
 pub mod keys;
+pub mod ledger;
 pub mod rate_limiter;
 pub mod usage;
 pub mod usage_pages;

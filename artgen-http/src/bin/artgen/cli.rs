@@ -264,6 +264,17 @@ const ALIASES: &[(&str, &str)] = &[
     ("ARTGEN_RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute"),
     ("ARTGEN_RATE_LIMIT_BURST", "rate_limit.burst"),
     ("ARTGEN_DATABASE_DURABILITY", "database.durability"),
+    ("ARTGEN_BUDGET_USD_PER_MONTH", "budget.usd_per_month"),
+    ("ARTGEN_BUDGET_TOKENS_PER_MONTH", "budget.tokens_per_month"),
+    (
+        "ARTGEN_BUDGET_ORG_USD_PER_MONTH",
+        "budget.org_usd_per_month",
+    ),
+    (
+        "ARTGEN_BUDGET_ORG_TOKENS_PER_MONTH",
+        "budget.org_tokens_per_month",
+    ),
+    ("ARTGEN_BUDGET_TIME_ZONE", "budget.time_zone"),
     ("OPENAI_BASE_URL", "openai.base_url"),
     ("ARTGEN_OIDC_ISSUER", "oidc.issuer"),
     ("ARTGEN_OIDC_AUDIENCE", "oidc.audience"),
@@ -353,6 +364,22 @@ mod tests {
             assert_eq!(settings.bind.port(), 9000);
             assert_eq!(settings.rate_limit.per_minute, 5);
             assert_eq!(settings.rate_limit.burst, 7);
+        });
+    }
+
+    #[test]
+    fn budgets_come_from_their_flat_variables() {
+        let vars = [
+            ("ARTGEN_BUDGET_USD_PER_MONTH", "12.5"),
+            ("ARTGEN_BUDGET_TOKENS_PER_MONTH", "90000"),
+            ("ARTGEN_BUDGET_TIME_ZONE", "Asia/Bangkok"),
+        ];
+        with_vars(&vars, || {
+            let settings = layered(None).expect("valid env");
+            assert_eq!(settings.budget.usd_per_month, Some(12.5));
+            assert_eq!(settings.budget.tokens_per_month, Some(90_000));
+            assert_eq!(settings.budget.org_usd_per_month, None);
+            assert_eq!(settings.budget.time_zone, "Asia/Bangkok");
         });
     }
 

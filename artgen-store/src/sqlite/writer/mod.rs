@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use artgen_core::domain::{RequestId, UsageRecord};
+use artgen_core::domain::{RequestId, Reservation, UsageRecord};
 use artgen_core::ports::ImageMeta;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use self::task::Task;
+use super::ledger::Outcome;
 use super::spool::{Budget, Entry, Spool};
 use crate::config::DatabaseConfig;
 use crate::error::StoreError;
@@ -62,6 +63,16 @@ pub(super) enum Op {
         /// Unix ms.
         at_ms: i64,
     },
+    /// Hold a budget reservation if every budget has room, leaving the outcome in the slot
+    /// (never spooled: a reservation the database cannot take now is refused).
+    Reserve(Reservation, Outcome),
+    /// Drop a reservation (never spooled: its lease ends it anyway).
+    Release(RequestId),
+    /// Drop the reservations whose lease ended before `now_ms` (never spooled).
+    Sweep {
+        /// Unix ms.
+        now_ms: i64,
+    },
     /// Mark rows started before `before_ms` as unknown (never spooled).
     Recover {
         /// Unix ms.
@@ -80,9 +91,25 @@ impl Op {
             Op::Start(record) | Op::Finish(record, _) | Op::Record(record) => {
                 Some(&record.request_id)
             }
-            Op::Discard(id) => Some(id),
+            Op::Discard(id) | Op::Release(id) => Some(id),
+            Op::Reserve(reservation, _) => Some(&reservation.request_id),
             _ => None,
         }
+    }
+
+    /// Whether the write is one statement, which SQLite commits on its own.
+    fn is_one_statement(&self) -> bool {
+        matches!(
+            self,
+            Op::Start(_)
+                | Op::Record(_)
+                | Op::Release(_)
+                | Op::Sweep { .. }
+                | Op::Touch { .. }
+                | Op::Recover { .. }
+                | Op::Flush
+                | Op::Close
+        )
     }
 
     /// The request whose finish this write is (it holds a reservation in the spool).
@@ -109,7 +136,13 @@ impl Op {
             Op::Discard(request_id) => Some(Entry::Discard {
                 request_id: request_id.clone(),
             }),
-            Op::Touch { .. } | Op::Recover { .. } | Op::Flush | Op::Close => None,
+            Op::Reserve(..)
+            | Op::Release(_)
+            | Op::Sweep { .. }
+            | Op::Touch { .. }
+            | Op::Recover { .. }
+            | Op::Flush
+            | Op::Close => None,
         }
     }
 }

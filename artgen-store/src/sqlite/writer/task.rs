@@ -15,7 +15,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::sqlite::spool::{Entry, Spool};
-use crate::sqlite::{images, keys, usage};
+use crate::sqlite::{images, keys, ledger, usage};
 
 /// One write against the open transaction; the rows it changed.
 async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<u64, StoreError> {
@@ -36,9 +36,25 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<u64, StoreError> 
         Op::Finish(record, images) => {
             let written = usage::finish(conn, record).await?;
             images::insert(conn, images).await?;
+            // Settled: the row's cost counts now, in the transaction that wrote it.
+            ledger::delete(conn, record.request_id.as_str()).await?;
             Ok(written)
         }
-        Op::Discard(request_id) => usage::discard(conn, request_id).await,
+        Op::Discard(request_id) => {
+            let removed = usage::discard(conn, request_id).await?;
+            ledger::delete(conn, request_id.as_str()).await?;
+            Ok(removed)
+        }
+        Op::Reserve(reservation, outcome) => {
+            let decided = ledger::reserve(conn, reservation).await?;
+            let held = u64::from(decided.is_reserved());
+            *outcome
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(decided);
+            Ok(held)
+        }
+        Op::Release(request_id) => ledger::delete(conn, request_id.as_str()).await,
+        Op::Sweep { now_ms } => ledger::sweep(conn, *now_ms).await,
         Op::Recover { before_ms } => usage::recover(conn, *before_ms).await,
         Op::Touch { public_id, at_ms } => keys::touch(conn, public_id, *at_ms).await,
         Op::Flush | Op::Close => Ok(0),
@@ -237,13 +253,22 @@ impl Task {
 
     async fn commit(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
         if let [op] = ops {
-            // Every write is one statement, which SQLite commits on its own: no BEGIN and
-            // COMMIT round trips to the connection's thread when a write comes alone.
+            if !op.is_one_statement() {
+                return self.commit_in_transaction(ops).await;
+            }
+            // A write of one statement is committed by SQLite on its own: no BEGIN and
+            // COMMIT round trips to the connection's thread when it comes alone.
             let mut conn = self.pool.acquire().await?;
             let changed = apply(&mut conn, op).await?;
             self.shared.commits.fetch_add(1, Ordering::Relaxed);
             return Ok(vec![changed]);
         }
+        self.commit_in_transaction(ops).await
+    }
+
+    /// Runs `ops` in one `BEGIN IMMEDIATE` transaction (the write lock taken at once, so a
+    /// reservation's check and insert see no other writer between them).
+    async fn commit_in_transaction(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut changed = Vec::with_capacity(ops.len());
         for op in ops {
