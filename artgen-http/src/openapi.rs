@@ -245,6 +245,7 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
         routes::admin::users::list,
         routes::admin::users::get,
         routes::admin::users::set_limits,
+        routes::admin::budget::get,
         routes::admin::users::disable,
         routes::admin::users::enable,
         routes::admin::users::set_org_limits,

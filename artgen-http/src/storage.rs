@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use artgen_core::ports::{
-    AuditLog, Authenticator, IdempotencyStore, ImageIndex, KeyStore, Ledger, UsageStore,
-    UserStore,
+    AuditLog, Authenticator, IdempotencyStore, ImageIndex, KeyStore, Ledger, UsageStore, UserStore,
 };
 use artgen_core::ports::{Clock as _, SystemClock};
 use artgen_store::{PostgresConfig, PostgresStore, SqliteStore};

@@ -29,7 +29,7 @@ mod forms;
 mod rules;
 
 /// Every route `build_router` serves.
-const ROUTES: [(&str, &str); 27] = [
+const ROUTES: [(&str, &str); 28] = [
     ("POST", "/generate"),
     ("POST", "/edit"),
     ("POST", "/variation"),
@@ -50,6 +50,7 @@ const ROUTES: [(&str, &str); 27] = [
     ("GET", "/admin/users"),
     ("GET", "/admin/users/{user}"),
     ("PUT", "/admin/users/{user}/limits"),
+    ("GET", "/admin/users/{user}/budget"),
     ("POST", "/admin/users/{user}/disable"),
     ("POST", "/admin/users/{user}/enable"),
     ("PUT", "/admin/orgs/{org}/limits"),

@@ -43,6 +43,7 @@ fn routes() -> Vec<(reqwest::Method, &'static str, Option<Value>)> {
         (Method::POST, "/admin/users", Some(json!({"user": "zed"}))),
         (Method::GET, "/admin/users", None),
         (Method::GET, "/admin/users/lisa", None),
+        (Method::GET, "/admin/users/lisa/budget", None),
         (
             Method::PUT,
             "/admin/users/lisa/limits",

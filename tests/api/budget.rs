@@ -135,3 +135,61 @@ async fn past_the_soft_threshold_high_is_made_at_medium_and_the_answer_says_so()
         .any(|w| w.contains("high to medium"));
     assert!(warned, "a Warning says so");
 }
+
+#[tokio::test]
+async fn an_admin_reads_a_users_budget_with_their_own_limit_or_the_default() {
+    let app = budgeted(forty_cents).await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.generate(Some(&app.user_key), &small()).await.status(),
+            200
+        );
+    }
+    let budget = |key: String| {
+        let app = &app;
+        async move { app.get("/admin/users/lisa/budget", Some(&key)).await }
+    };
+    let answer = budget(app.admin_key.clone()).await;
+    assert_eq!(answer.status(), 200);
+    let body = json_of(answer).await;
+    assert_eq!(body["budget_usd_per_month"], 0.04, "the default: {body}");
+    assert_eq!(body["spent_usd"], 0.032);
+    assert_eq!(body["remaining_usd"], 0.008);
+    assert!(
+        body["resets_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("-01T00:00:00Z")),
+        "{body}"
+    );
+
+    // Her own limit replaces the default.
+    let set = app
+        .client
+        .put(format!("{}/admin/users/lisa/limits", app.address))
+        .bearer_auth(&app.admin_key)
+        .header("content-type", "application/json")
+        .body(json!({"budget_usd_per_month": 1.5}).to_string())
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(set.status(), 200);
+    let body = json_of(budget(app.admin_key.clone()).await).await;
+    assert_eq!(body["budget_usd_per_month"], 1.5, "{body}");
+    assert_eq!(body["remaining_usd"], 1.468);
+
+    // Someone with no row and no usage has the default and all of it.
+    let nobody = json_of(
+        app.get("/admin/users/nobody/budget", Some(&app.admin_key))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (nobody["spent_usd"].clone(), nobody["remaining_usd"].clone()),
+        (json!(0.0), json!(0.04))
+    );
+    assert_eq!(budget(app.user_key.clone()).await.status(), 403);
+    assert_eq!(
+        app.get("/admin/users/lisa/budget", None).await.status(),
+        401
+    );
+}

@@ -15,8 +15,8 @@ pub mod config;
 mod idempotency;
 mod images;
 mod keys;
-mod retention;
 mod ledger;
+mod retention;
 mod usage;
 mod users;
 

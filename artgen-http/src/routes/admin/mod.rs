@@ -8,6 +8,7 @@
 //! disabling applies to the user's next request on this replica.
 
 pub(crate) mod audit;
+pub(crate) mod budget;
 pub(crate) mod keys;
 mod period;
 pub(crate) mod usage;
@@ -26,6 +27,7 @@ use crate::extract::echo;
 use crate::state::AppState;
 
 pub use audit::{AuditEntryDto, AuditList};
+pub use budget::BudgetDto;
 pub use keys::{CreateKeyBody, CreatedKey, KeyDto, KeyList, RoleDto};
 pub use usage::{UsageRow, UsageRows};
 pub use users::{CreateUserBody, LimitsBody, LimitsDto, OrgDto, OrgLimitsBody, UserDto, UserList};
@@ -37,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", post(users::create).get(users::list))
         .route("/admin/users/{user}", get(users::get))
         .route("/admin/users/{user}/limits", put(users::set_limits))
+        .route("/admin/users/{user}/budget", get(budget::get))
         .route("/admin/users/{user}/disable", post(users::disable))
         .route("/admin/users/{user}/enable", post(users::enable))
         .route("/admin/orgs/{org}/limits", put(users::set_org_limits))

@@ -210,7 +210,10 @@ fn try_into_patch(body: LimitsBody) -> Result<LimitsPatch, Error> {
 }
 
 /// A path segment, or the error naming it.
-fn segment(path: Result<Path<String>, PathRejection>, name: &str) -> Result<String, Error> {
+pub(super) fn segment(
+    path: Result<Path<String>, PathRejection>,
+    name: &str,
+) -> Result<String, Error> {
     let Path(value) =
         path.map_err(|_| Error::invalid_param(name, format!("{name} is malformed")))?;
     artgen_core::service::check_id(name, &value)?;
