@@ -32,6 +32,7 @@ pub mod signing;
 pub mod sse;
 pub mod state;
 pub mod storage;
+pub mod ui;
 pub mod wire;
 
 pub use error::ApiError;
