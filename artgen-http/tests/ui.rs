@@ -301,6 +301,48 @@ async fn sign_in_prompt_generate_gallery_download_and_sign_out() {
         "the signed link works without a session"
     );
 
+    // The price before the click, and a control the model refuses named.
+    let priced = ui
+        .send(
+            Method::GET,
+            "/ui/estimate?model=gpt-image-1.5&size=square&quality=low&n=2",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    let priced: serde_json::Value = serde_json::from_str(&priced.body).expect("json");
+    let one = ui
+        .send(
+            Method::GET,
+            "/ui/estimate?model=gpt-image-1.5&size=square&quality=low&n=1",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    let one: serde_json::Value = serde_json::from_str(&one.body).expect("json");
+    let (two, one) = (
+        priced["cost_usd"].as_f64().expect("a price"),
+        one["cost_usd"].as_f64().expect("a price"),
+    );
+    assert!(
+        one > 0.0 && two > 1.5 * one && two <= 2.0 * one,
+        "two images cost about twice one (the prompt is billed once): {one} {two}"
+    );
+    let refused = ui
+        .send(
+            Method::GET,
+            "/ui/estimate?model=gpt-image-1.5&size=square&quality=standard",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    let refused: serde_json::Value = serde_json::from_str(&refused.body).expect("json");
+    assert!(refused["error"].is_string(), "{refused}");
+    let anonymous = ui
+        .send(Method::GET, "/ui/estimate?model=x", None, None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
     // An error keeps the prompt and says why.
     let bad = format!("csrf={token}&prompt=kept+prompt&model=no-such-model&size=square");
     let refused = ui

@@ -20,6 +20,65 @@
   if (model) model.addEventListener("change", update);
   update();
 
+  // Controls the chosen model does not take are disabled, with the reason as their title, so
+  // an invalid combination cannot be sent.
+  const size = document.getElementById("size");
+  const quality = document.getElementById("quality");
+  const n = document.getElementById("n");
+  function fit() {
+    const option = model && model.selectedOptions[0];
+    if (!option) return;
+    const shapes = (option.dataset.shapes || "").split(" ");
+    const qualities = (option.dataset.qualities || "").split(" ");
+    function restrict(select, allowed, what) {
+      if (!select) return;
+      for (const o of select.options) {
+        const ok = o.value === "" || allowed.includes(o.value);
+        o.disabled = !ok;
+        o.title = ok ? "" : option.value + " does not take this " + what;
+      }
+      if (select.selectedOptions[0] && select.selectedOptions[0].disabled) {
+        const first = [...select.options].find(function (o) { return !o.disabled; });
+        if (first) select.value = first.value;
+      }
+    }
+    restrict(size, shapes, "size");
+    restrict(quality, qualities, "quality");
+    if (n) {
+      n.max = option.dataset.maxN || "1";
+      if (Number(n.value) > Number(n.max)) n.value = n.max;
+    }
+  }
+
+  // The price before the click: what the request as set would cost.
+  const estimate = document.getElementById("estimate");
+  let pending = 0;
+  function price() {
+    if (!estimate || !model) return;
+    const query = new URLSearchParams({
+      model: model.value,
+      size: size ? size.value : "",
+      quality: quality ? quality.value : "",
+      n: n ? n.value : "1",
+    });
+    const ticket = ++pending;
+    fetch("/ui/estimate?" + query, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (ticket !== pending || !body) return;
+        if (body.error) estimate.textContent = body.error;
+        else if (body.cost_usd === null) estimate.textContent = "Estimated cost: unknown (unpriced model)";
+        else estimate.textContent = "Estimated cost: $" + body.cost_usd.toFixed(4);
+      })
+      .catch(function () {});
+  }
+  [model, size, quality, n].forEach(function (control) {
+    if (control) control.addEventListener("change", function () { fit(); price(); });
+  });
+  if (n) n.addEventListener("input", price);
+  fit();
+  price();
+
   // One submission at a time, with a visible busy state.
   const form = document.getElementById("generate");
   if (form) {

@@ -55,6 +55,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/ui/generate", post(generate))
+        .route("/ui/estimate", get(estimate))
         .route("/ui/assets/{name}", get(assets::serve))
         .layer(Extension(ui))
         .layer(from_fn(security_headers))
@@ -419,6 +420,40 @@ async fn generate(
             failed(status, explain(&err)).await
         }
     }
+}
+
+/// `GET /ui/estimate?model=&size=&quality=&n=&prompt=`: what the form as set would cost, for
+/// the price shown before the click. `{"cost_usd": …}` (a decimal, `null` when the model has
+/// no price), or `{"error": …, "param": …}` naming the control the model refuses.
+async fn estimate(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    headers: HeaderMap,
+    query: Result<Query<GenerateForm>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if current(&ui, &state, &headers).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let mut form = query.map(|Query(q)| q).unwrap_or_default();
+    if form.prompt.trim().is_empty() {
+        // The price does not depend on the words for per-image models, and barely for
+        // token-priced ones; a missing prompt must not hide it.
+        form.prompt = "a".to_owned();
+    }
+    let body = match params(&state, &form) {
+        Err(message) => serde_json::json!({ "error": message, "param": "model" }),
+        Ok(params) => match artgen_core::domain::JobParams::Generate(params)
+            .validate(state.service().catalog())
+        {
+            Ok(job) => {
+                let (_, cost) = job.estimate();
+                let usd = job.is_priced().then(|| cost.as_usd());
+                serde_json::json!({ "cost_usd": usd })
+            }
+            Err(err) => serde_json::json!({ "error": err.message(), "param": err.param() }),
+        },
+    };
+    axum::Json(body).into_response()
 }
 
 fn urlencode(text: &str) -> String {

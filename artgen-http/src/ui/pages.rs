@@ -151,6 +151,26 @@ pub fn sign_in(error: Option<&str>) -> Markup {
     )
 }
 
+/// The shapes `model` draws, space-separated (for the script that disables the others).
+fn shapes(model: &ModelSpec) -> String {
+    Shape::ALL
+        .into_iter()
+        .filter(|s| s.size_for(model).is_some())
+        .map(Shape::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The qualities `model` takes, space-separated.
+fn qualities_of(model: &ModelSpec) -> String {
+    model
+        .qualities
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn quality_label(quality: Quality) -> String {
     quality.to_string()
 }
@@ -201,6 +221,8 @@ pub fn home(page: &Home) -> Markup {
                             @for model in &page.models {
                                 option value=(model.id) data-max-prompt=(model.spec.max_prompt_chars)
                                     data-max-n=(model.spec.max_n)
+                                    data-shapes=(shapes(&model.spec))
+                                    data-qualities=(qualities_of(&model.spec))
                                     selected[Some(model.id.as_str()) == selected.map(|m| m.id.as_str())] {
                                     (model.id)
                                     @if let Some(note) = &model.note { " (" (note) ")" }
@@ -232,6 +254,7 @@ pub fn home(page: &Home) -> Markup {
                             input #n type="number" name="n" min="1" max=(max_n) value="1";
                             p.hint { "Up to " (max_n) " at once, as the model allows." }
                         }
+                        p #estimate .hint aria-live="polite" {}
                         div.actions {
                             button #generate-submit type="submit" { "Generate" }
                         }
