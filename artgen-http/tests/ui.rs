@@ -301,6 +301,18 @@ async fn sign_in_prompt_generate_gallery_download_and_sign_out() {
         "the signed link works without a session"
     );
 
+    // Each image opens large with what it was made with; someone else's is not found.
+    let at = home.body.find("href=\"/ui/images/").expect("a view link") + 6;
+    let view = home.body[at..].split('"').next().expect("href").to_owned();
+    let large = ui.send(Method::GET, &view, Some(&cookie), None).await;
+    assert_eq!(large.status, StatusCode::OK, "{view}");
+    assert!(large.body.contains("id=\"params\"") && large.body.contains("gpt-image-1.5"));
+    assert!(large.body.contains("&lt;river&gt;"), "{}", large.body);
+    let missing = ui
+        .send(Method::GET, "/ui/images/img_nope", Some(&cookie), None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
     // The price before the click, and a control the model refuses named.
     let priced = ui
         .send(

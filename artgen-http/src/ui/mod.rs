@@ -56,6 +56,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sign-out", post(sign_out))
         .route("/ui/generate", post(generate))
         .route("/ui/estimate", get(estimate))
+        .route("/ui/images/{id}", get(image_page))
         .route("/ui/assets/{name}", get(assets::serve))
         .layer(Extension(ui))
         .layer(from_fn(security_headers))
@@ -418,6 +419,35 @@ async fn generate(
         Err(err) => {
             let status = crate::error::status_code(err.kind());
             failed(status, explain(&err)).await
+        }
+    }
+}
+
+/// `GET /ui/images/{id}`: one of the user's images large, with its parameters.
+async fn image_page(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Extension(base): Extension<BaseUrl>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let Some(session) = current(&ui, &state, &headers) else {
+        return to_sign_in();
+    };
+    match state.service().image_meta(&session.principal(), &id).await {
+        Ok(meta) => {
+            let item = GalleryItem {
+                url: signed_url(&state, &base, meta.id.as_str()),
+                meta,
+            };
+            html(
+                StatusCode::OK,
+                pages::image(&session.user, &ui.key.csrf(&session), &item),
+            )
+        }
+        Err(err) => {
+            let status = crate::error::status_code(err.kind());
+            (status, "no such image").into_response()
         }
     }
 }

@@ -279,12 +279,43 @@ pub fn home(page: &Home) -> Markup {
     )
 }
 
+/// One image large, with what it was made with.
+pub fn image(user: &str, csrf: &str, item: &GalleryItem) -> Markup {
+    let meta = &item.meta;
+    let file = format!("artgen-{}.{}", meta.id, meta.format.as_str());
+    let created = meta.created_at_ms / 1000;
+    layout(
+        "Image",
+        Some((user, csrf)),
+        html! {
+            p { a href="/" { "← Back to Generate" } }
+            section.panel aria-labelledby="image-title" {
+                h2 #image-title { "Image" }
+                img #large src=(item.url) alt=(meta.prompt) width=(meta.dimensions.width)
+                    height=(meta.dimensions.height);
+                dl #params {
+                    dt { "Prompt" } dd { (meta.prompt) }
+                    dt { "Model" } dd { (meta.model) }
+                    dt { "Size" } dd { (meta.dimensions) }
+                    dt { "Format" } dd { (meta.format.as_str()) }
+                    dt { "Created" } dd { time datetime=(created) { "Unix " (created) } }
+                }
+                p.links {
+                    a.download.button href=(item.url) download=(file) { "Download" }
+                    " "
+                    a.copy-url.button.secondary href=(item.url) data-url=(item.url) { "Copy URL" }
+                }
+            }
+        },
+    )
+}
+
 fn figure(item: &GalleryItem) -> Markup {
     let meta = &item.meta;
     let file = format!("artgen-{}.{}", meta.id, meta.format.as_str());
     html! {
         figure.image data-id=(meta.id) {
-            a href=(item.url) {
+            a.view href={ "/ui/images/" (meta.id) } aria-label={ "View larger: " (meta.prompt) } {
                 img src=(item.url) alt=(meta.prompt) width=(meta.dimensions.width)
                     height=(meta.dimensions.height) loading="lazy";
             }
