@@ -382,3 +382,53 @@ async fn sign_in_prompt_generate_gallery_download_and_sign_out() {
         .expect("ascii")
         .contains("Max-Age=0"));
 }
+
+#[tokio::test]
+async fn a_transparent_png_downloads_as_a_png_with_alpha_of_the_size_asked() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+    let form = format!(
+        "csrf={token}&prompt=a+logo&model=gpt-image-1.5&size=landscape&quality=low\
+         &background=transparent&format=png&n=1"
+    );
+    let made = ui
+        .send(Method::POST, "/ui/generate", Some(&cookie), Some(&form))
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let at = home
+        .body
+        .find("class=\"download\" href=\"")
+        .expect("a download link")
+        + 23;
+    let href = home.body[at..]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&amp;", "&");
+    let path = href
+        .strip_prefix("http://artgen.test")
+        .expect("absolute link");
+    let response = ui
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri(path)
+                .header(header::HOST, "artgen.test")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = to_bytes(response.into_body(), 64 << 20)
+        .await
+        .expect("body");
+    let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .expect("a decodable PNG");
+    assert_eq!((decoded.width(), decoded.height()), (1536, 1024));
+    assert!(decoded.color().has_alpha(), "transparency was asked for");
+}

@@ -44,6 +44,8 @@
     }
     restrict(size, shapes, "size");
     restrict(quality, qualities, "quality");
+    restrict(document.getElementById("background"), (option.dataset.backgrounds || "").split(" "), "background");
+    restrict(document.getElementById("format"), (option.dataset.formats || "").split(" "), "format");
     if (n) {
       n.max = option.dataset.maxN || "1";
       if (Number(n.value) > Number(n.max)) n.value = n.max;

@@ -12,9 +12,9 @@ pub mod session;
 
 use std::time::Duration;
 
-use artgen_core::domain::{Date, GenerateParams, Quality, RequestId};
+use artgen_core::domain::{Background, Date, GenerateParams, OutputFormat, Quality, RequestId};
 use artgen_core::ports::ImageCursor;
-use artgen_core::{Error, RequestContext};
+use artgen_core::{Error, ErrorCode, RequestContext};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, Next};
@@ -31,6 +31,9 @@ use session::{Session, SessionKey};
 
 /// How long a browser session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// OpenAI's usage policies, linked from a moderation block.
+const USAGE_POLICY: &str = "https://openai.com/policies/usage-policies";
 
 /// Images on the prompt page.
 const GALLERY_PAGE: u32 = 24;
@@ -315,6 +318,10 @@ struct GenerateForm {
     quality: String,
     #[serde(default)]
     n: String,
+    #[serde(default)]
+    background: String,
+    #[serde(default)]
+    format: String,
 }
 
 /// Turns the form into request parameters, or says which control is wrong.
@@ -341,12 +348,28 @@ fn params(state: &AppState, form: &GenerateForm) -> Result<GenerateParams, Strin
                 .map_err(|_| "The number of images must be a whole number.".to_owned())?,
         ),
     };
+    let background = match form.background.as_str() {
+        "" => None,
+        b => Some(
+            b.parse::<Background>()
+                .map_err(|_| "Choose a background from the list.".to_owned())?,
+        ),
+    };
+    let format = match form.format.as_str() {
+        "" => None,
+        f => Some(
+            f.parse::<OutputFormat>()
+                .map_err(|_| "Choose a format from the list.".to_owned())?,
+        ),
+    };
     Ok(GenerateParams {
         model: form.model.clone(),
         prompt: form.prompt.clone(),
         n,
         size: Some(size.to_string()),
         quality,
+        background,
+        format,
         ..GenerateParams::default()
     })
 }
@@ -379,7 +402,7 @@ async fn generate(
     if !ui.key.csrf_ok(&session, &form.csrf) {
         return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
     }
-    let failed = |status: StatusCode, message: String| {
+    let failed = |status: StatusCode, message: String, link: Option<(String, String)>| {
         let state = state.clone();
         let ui = ui.clone();
         let session = session.clone();
@@ -391,6 +414,7 @@ async fn generate(
                 prompt,
                 selected_model: model,
                 error: Some(message),
+                error_link: link,
                 ..Home::default()
             };
             let page = home_page(&state, &ui, &session, &base, None, page).await;
@@ -399,7 +423,7 @@ async fn generate(
     };
     let params = match params(&state, &form) {
         Ok(params) => params,
-        Err(message) => return failed(StatusCode::BAD_REQUEST, message).await,
+        Err(message) => return failed(StatusCode::BAD_REQUEST, message, None).await,
     };
     let ctx = RequestContext::new(request_id, session.principal());
     match state.service().generate(&ctx, params).await {
@@ -418,7 +442,17 @@ async fn generate(
         }
         Err(err) => {
             let status = crate::error::status_code(err.kind());
-            failed(status, explain(&err)).await
+            let link = matches!(
+                err.code(),
+                ErrorCode::ModerationBlocked | ErrorCode::ContentPolicyViolation
+            )
+            .then(|| {
+                (
+                    USAGE_POLICY.to_owned(),
+                    "Read the usage policy, then revise the prompt.".to_owned(),
+                )
+            });
+            failed(status, explain(&err), link).await
         }
     }
 }

@@ -85,6 +85,8 @@ pub struct Home {
     pub prompt: String,
     /// An error to announce.
     pub error: Option<String>,
+    /// A link that helps with the error (e.g. the usage policy after a moderation block).
+    pub error_link: Option<(String, String)>,
     /// A notice to announce (e.g. the cost of what was just made).
     pub notice: Option<String>,
     /// The newest images.
@@ -161,6 +163,15 @@ fn shapes(model: &ModelSpec) -> String {
         .join(" ")
 }
 
+/// Values space-separated, as the script reads them.
+fn joined<T: std::fmt::Display>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The qualities `model` takes, space-separated.
 fn qualities_of(model: &ModelSpec) -> String {
     model
@@ -203,7 +214,12 @@ pub fn home(page: &Home) -> Markup {
                 section.panel aria-labelledby="generate-title" {
                     h2 #generate-title { "Generate" }
                     @if let Some(error) = &page.error {
-                        p #error .error role="alert" { (error) }
+                        p #error .error role="alert" {
+                            (error)
+                            @if let Some((href, text)) = &page.error_link {
+                                " " a href=(href) rel="noopener" { (text) }
+                            }
+                        }
                     }
                     @if let Some(notice) = &page.notice {
                         p #notice .notice { (notice) }
@@ -223,6 +239,8 @@ pub fn home(page: &Home) -> Markup {
                                     data-max-n=(model.spec.max_n)
                                     data-shapes=(shapes(&model.spec))
                                     data-qualities=(qualities_of(&model.spec))
+                                    data-backgrounds=(joined(&model.spec.backgrounds))
+                                    data-formats=(joined(&model.spec.output_formats))
                                     selected[Some(model.id.as_str()) == selected.map(|m| m.id.as_str())] {
                                     (model.id)
                                     @if let Some(note) = &model.note { " (" (note) ")" }
@@ -246,6 +264,26 @@ pub fn home(page: &Home) -> Markup {
                                         option value="" selected { "model default" }
                                         @for q in &qualities {
                                             option value=(q.to_string()) { (quality_label(*q)) }
+                                        }
+                                    }
+                                }
+                            }
+                            div.row {
+                                div {
+                                    label for="background" { "Background" }
+                                    select #background name="background" {
+                                        option value="" selected { "model default" }
+                                        @for b in ["opaque", "transparent"] {
+                                            option value=(b) { (b) }
+                                        }
+                                    }
+                                }
+                                div {
+                                    label for="format" { "Format" }
+                                    select #format name="format" {
+                                        option value="" selected { "model default" }
+                                        @for f in ["png", "webp", "jpeg"] {
+                                            option value=(f) { (f) }
                                         }
                                     }
                                 }
