@@ -432,3 +432,36 @@ async fn a_transparent_png_downloads_as_a_png_with_alpha_of_the_size_asked() {
     assert_eq!((decoded.width(), decoded.height()), (1536, 1024));
     assert!(decoded.color().has_alpha(), "transparency was asked for");
 }
+
+#[tokio::test]
+async fn a_streaming_model_streams_partial_images_to_the_page() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+    let form = format!("csrf={token}&prompt=a+fox&model=gpt-image-1.5&size=square&quality=low");
+    let answer = ui
+        .send(Method::POST, "/ui/stream", Some(&cookie), Some(&form))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.headers[header::CONTENT_TYPE]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/event-stream"));
+    assert!(answer.body.contains("partial_image"), "{}", answer.body);
+    assert!(answer.body.contains(".completed"), "{}", answer.body);
+    let forged = ui
+        .send(
+            Method::POST,
+            "/ui/stream",
+            Some(&cookie),
+            Some("csrf=x&prompt=a"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    assert!(
+        home.body.contains("alt=\"a fox\""),
+        "the streamed image is in the gallery"
+    );
+}

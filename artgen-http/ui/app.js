@@ -81,16 +81,83 @@
   fit();
   price();
 
-  // One submission at a time, with a visible busy state.
+  // One submission at a time, with a visible busy state. For models that stream, partial
+  // images appear as they are drawn (server-sent events read from a POST).
   const form = document.getElementById("generate");
+  const status = document.getElementById("status");
+  function say(text) { if (status) status.textContent = text; }
+  function showError(text) {
+    let box = document.getElementById("error");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "error";
+      box.className = "error";
+      box.setAttribute("role", "alert");
+      form.parentNode.insertBefore(box, form);
+    }
+    box.textContent = text;
+  }
+  function idle(button) {
+    form.dataset.busy = "";
+    if (button) { button.disabled = false; button.textContent = "Generate"; }
+  }
+  async function streamed(button) {
+    const preview = document.getElementById("preview");
+    const answer = await fetch("/ui/stream", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(new FormData(form)),
+    });
+    if (!answer.ok || !answer.body) {
+      let message = "The request was refused.";
+      try { message = (await answer.json()).error.message; } catch (e) { /* not JSON */ }
+      showError(message);
+      idle(button);
+      return;
+    }
+    const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const data = block.split("\n").filter(function (l) { return l.startsWith("data:"); })
+          .map(function (l) { return l.slice(5).trim(); }).join("");
+        if (!data) continue;
+        let event;
+        try { event = JSON.parse(data); } catch (e) { continue; }
+        if (event.error) { showError(event.error.message); idle(button); return; }
+        if (event.b64_json && preview) {
+          preview.src = "data:image/" + (event.output_format || "png") + ";base64," + event.b64_json;
+          preview.hidden = false;
+        }
+        if (event.type && event.type.endsWith(".completed")) {
+          say("Done.");
+          window.location.assign("/?made=streamed");
+          return;
+        }
+        if (event.type && event.type.endsWith(".partial_image")) say("Drawing…");
+      }
+    }
+    idle(button);
+  }
   if (form) {
     form.addEventListener("submit", function (event) {
       const button = document.getElementById("generate-submit");
       if (form.dataset.busy === "1") { event.preventDefault(); return; }
       form.dataset.busy = "1";
       if (button) { button.disabled = true; button.textContent = "Generating…"; }
-      const status = document.getElementById("status");
-      if (status) status.textContent = "Generating your image…";
+      say("Generating your image…");
+      const option = model && model.selectedOptions[0];
+      if (option && option.dataset.streams === "1" && window.TextDecoderStream && window.fetch) {
+        event.preventDefault();
+        streamed(button).catch(function () { showError("The connection was lost."); idle(button); });
+      }
     });
   }
 

@@ -59,6 +59,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sign-out", post(sign_out))
         .route("/ui/generate", post(generate))
         .route("/ui/estimate", get(estimate))
+        .route("/ui/stream", post(stream))
         .route("/ui/images/{id}", get(image_page))
         .route("/ui/assets/{name}", get(assets::serve))
         .layer(Extension(ui))
@@ -454,6 +455,47 @@ async fn generate(
             });
             failed(status, explain(&err), link).await
         }
+    }
+}
+
+/// `POST /ui/stream` (the form's fields, CSRF token included): the same request as
+/// `/ui/generate`, streamed as server-sent events in the API's stream format, so the page's
+/// script shows partial images as they come. Refusals before the first event are JSON errors.
+async fn stream(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Extension(base): Extension<BaseUrl>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    form: Result<Form<GenerateForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(session) = current(&ui, &state, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    if !ui.key.csrf_ok(&session, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    }
+    let mut params = match params(&state, &form) {
+        Ok(params) => params,
+        Err(message) => {
+            let err = Error::invalid_param("model", message);
+            return crate::error::ApiError::new(err, Some(request_id)).into_response();
+        }
+    };
+    params.stream = Some(true);
+    params.partial_images = Some(2);
+    let ctx = RequestContext::new(request_id, session.principal());
+    match crate::sse::respond(
+        state,
+        ctx,
+        base,
+        artgen_core::domain::JobParams::Generate(params),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
     }
 }
 

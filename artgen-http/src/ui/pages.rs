@@ -241,6 +241,7 @@ pub fn home(page: &Home) -> Markup {
                                     data-qualities=(qualities_of(&model.spec))
                                     data-backgrounds=(joined(&model.spec.backgrounds))
                                     data-formats=(joined(&model.spec.output_formats))
+                                    data-streams=(u8::from(model.spec.streaming))
                                     selected[Some(model.id.as_str()) == selected.map(|m| m.id.as_str())] {
                                     (model.id)
                                     @if let Some(note) = &model.note { " (" (note) ")" }
@@ -293,6 +294,7 @@ pub fn home(page: &Home) -> Markup {
                             p.hint { "Up to " (max_n) " at once, as the model allows." }
                         }
                         p #estimate .hint aria-live="polite" {}
+                        img #preview hidden alt="The image as it is being drawn";
                         div.actions {
                             button #generate-submit type="submit" { "Generate" }
                         }
