@@ -33,6 +33,7 @@ pub mod signing;
 pub mod sse;
 pub mod state;
 pub mod storage;
+pub mod ui;
 pub mod webhook;
 pub mod wire;
 

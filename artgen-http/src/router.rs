@@ -62,7 +62,8 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::images::router())
         .merge(routes::metrics::router())
-        .route("/openapi.json", get(crate::openapi::openapi_json));
+        .route("/openapi.json", get(crate::openapi::openapi_json))
+        .merge(crate::ui::router(&state));
     Router::new()
         .merge(protected)
         .merge(open)
