@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use artgen_core::decorators::concurrency::{Gates, UpstreamQuota};
 use artgen_core::decorators::{
-    CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying,
+    CircuitBreaker, ConcurrencyLimit, Deadline, FallbackRouter, Retrying, UserRowsAuthenticator,
 };
 use artgen_core::domain::{Catalog, CatalogSource, ImageId, RetiredModels};
 use artgen_core::mock::MockProvider;
@@ -16,6 +16,7 @@ use artgen_core::ports::{
     Authenticator, CachingAuthenticator, Clock as _, ImageIndex, ImageMeta, ImageProvider,
     ImageStore, RateLimiter, SystemClock, Telemetry, UsageStore,
 };
+use artgen_core::service::Admin;
 use artgen_core::{ArtGen, Ports};
 use artgen_openai::{ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading};
 use artgen_store::{
@@ -506,11 +507,26 @@ pub async fn build(
         mock,
         admission,
     };
+    // The user rows are applied inside the cache, so the cache keeps enriched principals; an
+    // admin change clears it (see `docs/decisions.md`, "Users rows").
+    let credentials = Arc::new(CachingAuthenticator::new(
+        Arc::new(UserRowsAuthenticator::new(
+            stores.authenticator.clone(),
+            stores.users.clone(),
+            refused_credential,
+        )),
+        Duration::from_secs(settings.key_cache_secs),
+        KEY_CACHE_ENTRIES,
+    ));
+    let admin = admin_service(&stores).with_on_change({
+        let credentials = credentials.clone();
+        Arc::new(move || credentials.clear())
+    });
     let ports = Ports {
         provider,
         rate_limiter,
         usage: stores.usage.clone(),
-        authenticator: authenticator(settings, stores.authenticator.clone())?,
+        authenticator: authenticator(settings, credentials.clone(), stores.users.clone())?,
         images: images.clone(),
         image_index: stores.image_index.clone(),
         clock: Arc::new(SystemClock),
@@ -545,8 +561,9 @@ pub async fn build(
         backend: backend.name(),
         buffered_writes: Arc::new(move || backend.buffered_writes()),
     };
-    let state =
-        AppState::new(service, metrics, signer, http, info, idempotency).with_storage(storage);
+    let state = AppState::new(service, metrics, signer, http, info, idempotency)
+        .with_storage(storage)
+        .with_admin(admin);
     Ok(App {
         state,
         stores,
@@ -554,21 +571,19 @@ pub async fn build(
     })
 }
 
-/// The bearer authenticator: API keys through the cache, and, with `oidc.issuer` set, OIDC
-/// tokens beside them, dispatched by shape. Tokens are not cached: each is verified locally
-/// against the IdP's cached keys, so no cached principal can outlive its token's `exp`.
+/// The bearer authenticator: API keys through the cache (`keys`, user rows applied inside it),
+/// and, with `oidc.issuer` set, OIDC tokens beside them, dispatched by shape. Tokens are not
+/// cached: each is verified locally against the IdP's cached keys, so no cached principal can
+/// outlive its token's `exp`; their user rows are applied on each request.
 ///
 /// # Errors
 /// When the OIDC settings are unusable.
 fn authenticator(
     settings: &Settings,
-    keys: Arc<dyn Authenticator>,
+    keys: Arc<CachingAuthenticator>,
+    users: Arc<dyn artgen_core::ports::UserStore>,
 ) -> Result<Arc<dyn Authenticator>, ComposeError> {
-    let keys: Arc<dyn Authenticator> = Arc::new(CachingAuthenticator::new(
-        keys,
-        Duration::from_secs(settings.key_cache_secs),
-        KEY_CACHE_ENTRIES,
-    ));
+    let keys: Arc<dyn Authenticator> = keys;
     if !settings.oidc.enabled() {
         return Ok(keys);
     }
@@ -578,7 +593,38 @@ fn authenticator(
         issuer = settings.oidc.issuer.as_deref().unwrap_or_default(),
         "OIDC bearer tokens accepted beside API keys"
     );
-    Ok(Arc::new(BearerChain::new(keys, Arc::new(tokens))))
+    let tokens = Arc::new(UserRowsAuthenticator::new(
+        Arc::new(tokens),
+        users,
+        refused_token,
+    ));
+    Ok(Arc::new(BearerChain::new(keys, tokens)))
+}
+
+/// The refusal of a bad OIDC token, which a disabled user's token gets too.
+fn refused_token() -> artgen_core::Error {
+    artgen_core::Error::new(
+        artgen_core::ErrorCode::Unauthenticated,
+        crate::oidc::INVALID_TOKEN_MESSAGE,
+    )
+}
+
+/// The refusal of a bad credential, which a disabled user's key gets too.
+fn refused_credential() -> artgen_core::Error {
+    artgen_core::Error::new(
+        artgen_core::ErrorCode::Unauthenticated,
+        artgen_store::INVALID_KEY_MESSAGE,
+    )
+}
+
+/// The admin service over the stores (the CLI's too, which has no credential cache).
+pub fn admin_service(stores: &Stores) -> Admin {
+    Admin::new(
+        stores.users.clone(),
+        stores.keys.clone(),
+        stores.audit.clone(),
+        Arc::new(SystemClock),
+    )
 }
 
 /// Loads the link-signing secret from the data folder, creating it (mode 0600) on first start

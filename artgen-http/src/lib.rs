@@ -6,7 +6,8 @@
 //!
 //! Routes: `POST /generate`, `POST /edit`, `POST /variation`, the OpenAI-compatible
 //! `POST /v1/images/{generations,edits,variations}` and `GET /v1/models[/{id}]`,
-//! `GET /images/{id}`, `GET /health`, `GET /metrics` and `GET /openapi.json`. Every error is the JSON envelope
+//! `GET /images/{id}`, `GET /health`, `GET /metrics`, `GET /openapi.json` and the admin API
+//! under `/admin` (usage, users, keys, audit). Every error is the JSON envelope
 //! `{"error": {"code", "message", "type", "param", "request_id"}}`.
 //!
 //! Requests are read by the DTOs of [`wire`] and converted into the core's parameters; the
@@ -32,6 +33,7 @@ pub mod signing;
 pub mod sse;
 pub mod state;
 pub mod storage;
+pub mod ui;
 pub mod wire;
 
 pub use error::ApiError;

@@ -146,6 +146,16 @@ error_set!(
     ModelErrors: BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, INTERNAL_SERVER_ERROR
 );
 error_set!(
+    /// Errors of the admin routes without a body (403: not an admin; 404: no such user or
+    /// key).
+    AdminErrors: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, INTERNAL_SERVER_ERROR
+);
+error_set!(
+    /// Errors of the admin routes with a JSON body: those without, and the body's own.
+    AdminBodyErrors: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE, INTERNAL_SERVER_ERROR
+);
+error_set!(
     /// Errors of `GET /metrics` (400: two `Authorization` headers).
     MetricsErrors: BAD_REQUEST, UNAUTHORIZED, INTERNAL_SERVER_ERROR
 );
@@ -224,6 +234,18 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
         routes::images::delete,
         routes::health::health,
         routes::metrics::metrics,
+        routes::admin::usage::usage,
+        routes::admin::users::create,
+        routes::admin::users::list,
+        routes::admin::users::get,
+        routes::admin::users::set_limits,
+        routes::admin::users::disable,
+        routes::admin::users::enable,
+        routes::admin::users::set_org_limits,
+        routes::admin::keys::create,
+        routes::admin::keys::list,
+        routes::admin::keys::revoke,
+        routes::admin::audit::list,
         openapi_json,
     ),
     components(schemas(ErrorEnvelope, ImageFile, ImageStream)),
@@ -231,6 +253,7 @@ fn with_default_model(components: &mut Components, from: &str, to: &str, default
         (name = "native", description = "ArtGen's own request and answer shapes."),
         (name = "openai", description = "OpenAI's Image API shapes, for the official SDKs."),
         (name = "operations", description = "Images, health, metrics and this document."),
+        (name = "admin", description = "Users, limits, keys, usage and the audit trail; admins only."),
     )
 )]
 struct ApiDoc;
@@ -273,9 +296,13 @@ pub fn document() -> serde_json::Value {
     with_default_model(components, "EditForm", "OpenAiEditForm", "gpt-image-1.5");
     // utoipa cannot tell a body given by reference is required; every body here is.
     for item in doc.paths.paths.values_mut() {
-        let body = item.post.as_mut().and_then(|op| op.request_body.as_mut());
-        if let Some(RefOr::T(body)) = body {
-            body.required = Some(Required::True);
+        for op in [item.post.as_mut(), item.put.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(RefOr::T(body)) = op.request_body.as_mut() {
+                body.required = Some(Required::True);
+            }
         }
     }
     let mut doc = serde_json::to_value(&doc).unwrap_or_default();

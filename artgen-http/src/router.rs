@@ -48,12 +48,21 @@ pub fn build_router(state: AppState) -> Router {
     let reads = Router::new()
         .merge(routes::models::router())
         .route_layer(from_fn_with_state(state.clone(), require_auth));
-    let protected = Router::new().merge(json).merge(uploads).merge(reads);
+    // The admin API takes authentication only (its handlers refuse other roles with 403);
+    // its JSON bodies keep the JSON body limit set below.
+    let admin =
+        routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_auth));
+    let protected = Router::new()
+        .merge(json)
+        .merge(uploads)
+        .merge(reads)
+        .merge(admin);
     let open = Router::new()
         .merge(routes::health::router())
         .merge(routes::images::router())
         .merge(routes::metrics::router())
-        .route("/openapi.json", get(crate::openapi::openapi_json));
+        .route("/openapi.json", get(crate::openapi::openapi_json))
+        .merge(crate::ui::router(&state));
     Router::new()
         .merge(protected)
         .merge(open)

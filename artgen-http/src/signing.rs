@@ -52,6 +52,16 @@ impl UrlSigner {
         mac
     }
 
+    /// A key for another purpose (`label` names it), derived from this secret so the secret
+    /// itself never leaves the signer and no two purposes share a key.
+    pub fn subkey(&self, label: &[u8]) -> [u8; 32] {
+        #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length")]
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        mac.update(b"subkey\n");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
+
     /// The hex signature of a link to `image_id` valid until `expires`.
     pub fn sign(&self, image_id: &str, expires: u64) -> String {
         hex::encode(self.mac(image_id, expires).finalize().into_bytes())

@@ -4,6 +4,7 @@ use artgen_core::decorators::concurrency::Gates;
 use std::sync::Arc;
 use std::time::Duration;
 
+use artgen_core::service::Admin;
 use artgen_core::ArtGen;
 
 use crate::metrics::Metrics;
@@ -97,6 +98,7 @@ struct Inner {
     idempotency: IdempotencyLayerState,
     uploads: UploadSlots,
     storage: Option<StorageInfo>,
+    admin: Option<Admin>,
 }
 
 impl AppState {
@@ -119,6 +121,7 @@ impl AppState {
             idempotency,
             uploads,
             storage: None,
+            admin: None,
         }))
     }
 
@@ -130,6 +133,21 @@ impl AppState {
             inner.storage = Some(storage);
         }
         self
+    }
+
+    /// Adds the admin service the `/admin` routes use (call before the state is cloned;
+    /// later calls on a shared state change nothing). Without it those routes answer 404.
+    #[must_use]
+    pub fn with_admin(mut self, admin: Admin) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.admin = Some(admin);
+        }
+        self
+    }
+
+    /// The admin service, when the composition root gave one.
+    pub fn admin(&self) -> Option<&Admin> {
+        self.0.admin.as_ref()
     }
 
     /// Storage facts for `/health`, when the composition root gave them.

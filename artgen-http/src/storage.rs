@@ -1,5 +1,5 @@
 //! Chooses the storage adapters from [`Settings`]: one backend for usage, keys, the
-//! authenticator and idempotency records, handed out as ports.
+//! authenticator, idempotency records, users and the audit trail, handed out as ports.
 //!
 //! `database_url` unset, empty or `sqlite://` is the SQLite file in the data folder
 //! (`sqlite://<path>` names another file); `postgres://…` is Postgres, shared by every replica,
@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use artgen_core::ports::{Authenticator, IdempotencyStore, ImageIndex, KeyStore, UsageStore};
+use artgen_core::ports::{
+    AuditLog, Authenticator, IdempotencyStore, ImageIndex, KeyStore, UsageStore, UserStore,
+};
 use artgen_core::ports::{Clock as _, SystemClock};
 use artgen_store::{PostgresConfig, PostgresStore, SqliteStore};
 use secrecy::ExposeSecret as _;
@@ -138,6 +140,10 @@ pub struct Stores {
     pub authenticator: Arc<dyn Authenticator>,
     /// Idempotency records.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// User and organisation rows (limits, disabling).
+    pub users: Arc<dyn UserStore>,
+    /// The audit trail of admin actions.
+    pub audit: Arc<dyn AuditLog>,
     /// The backend behind them.
     pub backend: Backend,
 }
@@ -159,6 +165,8 @@ impl Stores {
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
+            users: Arc::new(store.clone()),
+            audit: Arc::new(store.clone()),
             backend: Backend::Sqlite(store),
         }
     }
@@ -171,6 +179,8 @@ impl Stores {
             keys: Arc::new(store.clone()),
             authenticator: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
+            users: Arc::new(store.clone()),
+            audit: Arc::new(store.clone()),
             backend: Backend::Postgres(store),
         }
     }

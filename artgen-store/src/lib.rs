@@ -13,6 +13,9 @@
 //!   [`IdempotencyStore`](artgen_core::ports::IdempotencyStore)) on Postgres, shared by every
 //!   replica: usage partitioned by month with a daily roll-up, writes kept in a spool file
 //!   while the database is unreachable;
+//! - both SQL stores are also the [`UserStore`](artgen_core::ports::UserStore) (users' and
+//!   organisations' limits, disabling) and the [`AuditLog`](artgen_core::ports::AuditLog)
+//!   (admin actions, append-only);
 //! - [`GovernorRateLimiter`]: an in-memory per-key [`RateLimiter`](artgen_core::ports::RateLimiter);
 //! - [`RedisRateLimiter`]: the same limit shared by every replica, one atomic GCRA script on
 //!   Redis, with [`FailoverLimiter`] applying the policy while Redis is unreachable;
@@ -58,6 +61,7 @@ mod retention;
 mod spool;
 pub mod sqlite;
 pub mod usage;
+mod users;
 mod verify;
 
 pub use crate::config::{DatabaseConfig, Durability, RateLimitConfig};

@@ -1,5 +1,6 @@
 //! Black-box HTTP tests: the real router on a random port against a wiremock upstream.
 
+mod admin;
 mod auth;
 mod capacity;
 mod circuit;

@@ -49,12 +49,14 @@ pub mod concurrency;
 pub mod deadline;
 pub mod fallback;
 pub mod retry;
+pub mod user_rows;
 
 pub use circuit::{CircuitBreaker, CircuitConfig};
 pub use concurrency::{ConcurrencyConfig, ConcurrencyLimit};
 pub use deadline::{Deadline, DeadlineConfig};
 pub use fallback::{Fallback, FallbackConfig, FallbackRouter};
 pub use retry::{RetryPolicy, Retrying};
+pub use user_rows::UserRowsAuthenticator;
 
 /// Serde helpers for durations written as whole milliseconds.
 mod millis {

@@ -61,6 +61,12 @@ impl CachingAuthenticator {
         }
     }
 
+    /// Forgets every cached principal, so the next request of each credential is looked up
+    /// again (after an admin changed a user's limits or disabled them).
+    pub fn clear(&self) {
+        self.entries().clear();
+    }
+
     fn entries(
         &self,
     ) -> std::sync::MutexGuard<
@@ -151,6 +157,19 @@ mod tests {
             2,
             "expired entries are looked up again"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cleared_cache_looks_every_credential_up_again() {
+        let (inner, cache) = cached(60_000, 16);
+        cache.authenticate("good-1").await.expect("passes");
+        cache.authenticate("good-1").await.expect("passes");
+        assert_eq!(inner.lookups.load(Ordering::SeqCst), 1);
+
+        cache.clear();
+        cache.authenticate("good-1").await.expect("passes");
+
+        assert_eq!(inner.lookups.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

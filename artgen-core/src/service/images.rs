@@ -98,6 +98,17 @@ impl ArtGen {
         Ok(meta)
     }
 
+    /// The metadata row of an image `principal` may see (their own; admins see all), without
+    /// touching its bytes.
+    ///
+    /// # Errors
+    /// `not_found` when there is no such image or it is someone else's (the same error);
+    /// `internal_error` on storage failure.
+    pub async fn image_meta(&self, principal: &Principal, id: &str) -> Result<ImageMeta> {
+        self.allowed_meta(ImageAccess::Principal(principal), id)
+            .await
+    }
+
     /// Opens an image for `access`: the row first (ownership), then the blob.
     pub(super) async fn open_image(
         &self,

@@ -2,10 +2,12 @@
 //!
 //! authenticate → validate → estimate → rate limit → provider → store images → record usage.
 
+mod admin;
 mod images;
 mod retention;
 mod stream;
 
+pub use admin::{check_id, Actor, Admin, AUDIT_LIMIT_MAX, MAX_ID_CHARS};
 pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
 pub use retention::PurgeReport;
 pub use stream::{EventSink, OpenStream, ServiceEvent};

@@ -1,5 +1,6 @@
 //! Route handlers, one module per resource.
 
+pub mod admin;
 pub mod edit;
 pub mod generate;
 pub mod health;

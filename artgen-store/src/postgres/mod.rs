@@ -9,6 +9,7 @@
 //! database is unreachable they wait in a spool file (see `buffer.rs`), applied by a flusher
 //! once it answers again, and on [`PostgresStore::close`].
 
+mod audit;
 mod buffer;
 pub mod config;
 mod idempotency;
@@ -16,6 +17,7 @@ mod images;
 mod keys;
 mod retention;
 mod usage;
+mod users;
 
 use std::collections::HashMap;
 use std::fmt;

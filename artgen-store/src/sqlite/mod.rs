@@ -13,11 +13,13 @@
 //! `-journal` files it creates the database file's mode. Leftovers from older versions are
 //! narrowed to the owner when the store opens.
 
+mod audit;
 mod idempotency;
 mod images;
 mod keys;
 mod retention;
 mod usage;
+mod users;
 mod writer;
 
 use std::collections::HashMap;

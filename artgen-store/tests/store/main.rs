@@ -5,6 +5,7 @@
 //! Postgres when `ARTGEN_TEST_DATABASE_URL` is set (each store in a schema of its own). The
 //! port-wide suites live in `artgen_core::testing::conformance`.
 
+mod admin;
 mod durability;
 mod idempotency;
 mod images;

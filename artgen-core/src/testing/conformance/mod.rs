@@ -19,9 +19,11 @@
 //! # });
 //! ```
 
+pub mod audit;
 pub mod idempotency;
 pub mod images;
 pub mod keys;
 pub mod rate_limiter;
 pub mod usage;
 pub mod usage_pages;
+pub mod users;

@@ -16,12 +16,14 @@ use crate::keys::{self, KeysCommand};
 use crate::models;
 use crate::redact;
 use crate::serve;
+use crate::users::{self, UsersCommand};
 
 /// ArtGen: a gateway in front of OpenAI's Image API, with API keys, rate limits and usage
 /// accounting.
 ///
 /// `artgen serve` runs the HTTP gateway (on a mock provider until OPENAI_API_KEY is set);
-/// `artgen keys create|list|revoke` manages API keys; `artgen models` lists the models the
+/// `artgen keys create|list|revoke` manages API keys; `artgen users
+/// create|list|limits|disable|enable` manages users' limits; `artgen models` lists the models the
 /// server serves; `artgen config` prints the effective settings with secrets redacted. Every
 /// command reads the same settings: defaults, then the --config file, then ARTGEN_*
 /// environment variables, then flags.
@@ -61,6 +63,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage users: organisation, limits, disabling (each change is audited).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// List the models this server serves: each one's state today (active, retiring, retired;
     /// refused or served with a warning), price, aliases and price source.
     Models {
@@ -83,6 +88,11 @@ enum Command {
 }
 
 impl Cli {
+    /// Whether the command is `serve` (which logs on stdout; the others log on stderr).
+    pub(crate) fn serves(&self) -> bool {
+        matches!(self.command, Command::Serve { .. })
+    }
+
     pub(crate) async fn run(self) -> Result<()> {
         let mut settings = load_settings(self.common.config.as_deref())?;
         if let Some(dir) = self.common.data_dir {
@@ -96,6 +106,7 @@ impl Cli {
                 serve::run(settings).await
             }
             Command::Keys(command) => keys::run(&settings, command).await,
+            Command::Users(command) => users::run(&settings, command).await,
             Command::Models { json } => models::run(&settings, json),
             Command::Migrate => {
                 let backend = artgen_http::storage::migrate(&settings).await?;

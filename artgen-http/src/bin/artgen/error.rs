@@ -66,6 +66,12 @@ pub(crate) enum UserError {
          give the whole key or its public id as 'artgen keys list' shows it (e.g. ag_live_Ab12Cd34)"
     )]
     MistypedKey,
+    /// An argument the admin service refused (a malformed user id, a negative budget).
+    #[error("{message}")]
+    Invalid {
+        /// Why, naming the argument.
+        message: String,
+    },
     /// Text that is neither an ArtGen key nor a public id.
     #[error(
         "expected an API key (ag_live_… or ag_test_…) or its public id (e.g. ag_live_Ab12Cd34)"

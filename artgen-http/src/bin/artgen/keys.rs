@@ -1,16 +1,20 @@
-//! `artgen keys`: create, list and revoke API keys.
+//! `artgen keys`: create, list and revoke API keys. Creating and revoking go through the
+//! admin service, which writes them to the audit trail (actor `cli`).
 //!
 //! A key's secret is printed once, by `create`, and nowhere else: `list` shows the public id
 //! and the last four characters, and `revoke` reduces a whole key to its public id before it
 //! can reach a message.
 
 use anyhow::Result;
-use artgen_core::domain::{ApiKey, KeyEnv, Role};
+use artgen_core::domain::{ApiKey, Date, KeyEnv, Role};
+use artgen_core::service::Actor;
+use artgen_core::ErrorCode;
 use artgen_http::settings::Settings;
 use clap::Subcommand;
 
 use crate::cli::out;
 use crate::error::UserError;
+use crate::users::{admin, command_error};
 
 /// Key prefixes, one per environment (see `artgen_core::domain::api_key`).
 const PREFIXES: [&str; 2] = ["ag_live_", "ag_test_"];
@@ -30,7 +34,8 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         admin: bool,
     },
-    /// List keys (prefix and last four characters only).
+    /// List keys (prefix and last four characters only), with when each was created and
+    /// last used (UTC).
     List {
         /// Only this user's keys.
         #[arg(long)]
@@ -49,10 +54,16 @@ pub(crate) enum KeysCommand {
 /// data folder).
 pub(crate) async fn run(settings: &Settings, command: KeysCommand) -> Result<()> {
     match command {
-        KeysCommand::Create { user, admin } => {
-            let stores = artgen_http::storage::open(settings).await?;
-            let role = if admin { Role::Admin } else { Role::User };
-            let key = stores.keys.create(&user, role, KeyEnv::Live).await?;
+        KeysCommand::Create {
+            user,
+            admin: as_admin,
+        } => {
+            let role = if as_admin { Role::Admin } else { Role::User };
+            let key = admin(settings)
+                .await?
+                .create_key(&Actor::cli(), &user, role, KeyEnv::Live)
+                .await
+                .map_err(command_error)?;
             out(&format!(
                 "Created {role} key {} for user '{user}'. It is shown only once:",
                 key.public_id()
@@ -68,23 +79,46 @@ pub(crate) async fn run(settings: &Settings, command: KeysCommand) -> Result<()>
                     "active"
                 };
                 out(&format!(
-                    "{}…{}  user={}  role={}  {state}",
-                    k.public_id, k.last_four, k.user, k.role
+                    "{}…{}  user={}  role={}  created={}  last_used={}  {state}",
+                    k.public_id,
+                    k.last_four,
+                    k.user,
+                    k.role,
+                    utc(k.created_at_ms),
+                    k.last_used_at_ms.map_or_else(|| "never".to_owned(), utc),
                 ));
             }
         }
         KeysCommand::Revoke { key_or_id } => {
             // Refuse a malformed argument before touching (or creating) the data folder.
             let public_id = public_id_of(&key_or_id)?;
-            let stores = artgen_http::storage::open(settings).await?;
-            if stores.keys.revoke(&public_id).await? {
-                out(&format!("Revoked key {public_id}."));
-            } else {
-                return Err(UserError::NoActiveKey { public_id }.into());
+            let revoked = admin(settings)
+                .await?
+                .revoke_key(&Actor::cli(), &public_id)
+                .await;
+            match revoked {
+                Ok(()) => out(&format!("Revoked key {public_id}.")),
+                Err(err) if err.code() == ErrorCode::NotFound => {
+                    return Err(UserError::NoActiveKey { public_id }.into());
+                }
+                Err(err) => return Err(err.into()),
             }
         }
     }
     Ok(())
+}
+
+/// A Unix-ms time as `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let of_day = secs.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        Date::from_unix_secs(secs),
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
 }
 
 /// The public id `arg` names. A whole key (checksum verified) is reduced to its public id,
@@ -113,6 +147,12 @@ mod tests {
     use super::*;
 
     const BODY: &str = "Ab12Cd34efghijABCDEFGHIJ0123456789klmnop";
+
+    #[test]
+    fn times_are_shown_in_utc() {
+        assert_eq!(utc(1_796_083_200_000 + 3_723_000), "2026-12-01T01:02:03Z");
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+    }
 
     #[test]
     fn a_whole_key_is_reduced_to_its_public_id() {

@@ -20,6 +20,7 @@ mod logging;
 mod models;
 mod redact;
 mod serve;
+mod users;
 
 use std::process::ExitCode;
 
@@ -37,7 +38,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cli::Cli::try_parse().unwrap_or_else(|err| clap_exit(&err));
-    logging::init();
+    logging::init(!cli.serves());
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),

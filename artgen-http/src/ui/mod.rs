@@ -1,0 +1,572 @@
+//! The web UI: server-rendered pages for signing in, writing a prompt and seeing one's images,
+//! with a small script that improves them (live prompt length, busy state, copying links) but
+//! is never needed: the whole flow works with JavaScript off.
+//!
+//! Every page carries a strict Content-Security-Policy (scripts and styles only from this
+//! server, no inline script, no framing). Pages other than the sign-in page need a session
+//! ([`session`]); state-changing posts need the session's CSRF token.
+
+pub mod assets;
+pub mod pages;
+pub mod session;
+
+use std::time::Duration;
+
+use artgen_core::domain::{Background, Date, GenerateParams, OutputFormat, Quality, RequestId};
+use artgen_core::ports::ImageCursor;
+use artgen_core::{Error, ErrorCode, RequestContext};
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{from_fn, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use maud::Markup;
+use serde::Deserialize;
+
+use crate::routes::images::{signed_url, BaseUrl};
+use crate::state::AppState;
+use pages::{GalleryItem, Home, ModelChoice, Shape};
+use session::{Session, SessionKey};
+
+/// How long a browser session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// OpenAI's usage policies, linked from a moderation block.
+const USAGE_POLICY: &str = "https://openai.com/policies/usage-policies";
+
+/// Images on the prompt page.
+const GALLERY_PAGE: u32 = 24;
+
+/// The Content-Security-Policy of every UI answer.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob: https:; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
+#[derive(Clone)]
+struct Ui {
+    key: SessionKey,
+}
+
+/// The UI's routes. `state` gives the key sessions are sealed with.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let ui = Ui {
+        key: SessionKey::from_signer(state.signer()),
+    };
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/ui/generate", post(generate))
+        .route("/ui/estimate", get(estimate))
+        .route("/ui/stream", post(stream))
+        .route("/ui/images/{id}", get(image_page))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .layer(Extension(ui))
+        .layer(from_fn(security_headers))
+}
+
+/// Security headers on every UI answer; HTML is never cached.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if html || response.status().is_redirection() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+fn html(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn now_secs(state: &AppState) -> u64 {
+    state.service().clock().now_secs()
+}
+
+fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    session::cookie_value(headers).and_then(|value| ui.key.open(value, now_secs(state)))
+}
+
+/// Whether cookies must be `Secure`: the public URL, or the proxy in front, says HTTPS.
+fn https(state: &AppState, headers: &HeaderMap) -> bool {
+    match &state.config().public_url {
+        Some(url) => url.starts_with("https://"),
+        None => headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https")),
+    }
+}
+
+fn to_sign_in() -> Response {
+    Redirect::to("/sign-in").into_response()
+}
+
+async fn sign_in_page(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    headers: HeaderMap,
+) -> Response {
+    if current(&ui, &state, &headers).is_some() {
+        return Redirect::to("/").into_response();
+    }
+    html(StatusCode::OK, pages::sign_in(None))
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    api_key: String,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let key = form.map(|Form(f)| f.api_key).unwrap_or_default();
+    let refused = || {
+        html(
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(Some("That key was not accepted. Check it and try again.")),
+        )
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return refused();
+    }
+    match state.service().authenticate(key).await {
+        Ok(principal) => {
+            let expires = now_secs(&state) + SESSION_TTL.as_secs();
+            let sealed = ui.key.seal(&Session::new(&principal, expires));
+            let cookie =
+                session::set_cookie(&sealed, SESSION_TTL.as_secs(), https(&state, &headers));
+            tracing::info!(user = %principal.user, "ui session started");
+            let mut response = Redirect::to("/").into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(err) if err.code() == artgen_core::ErrorCode::Unauthenticated => refused(),
+        Err(err) => {
+            tracing::error!(error = %err, "sign-in failed");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::sign_in(Some(
+                    "Signing in is not possible right now; try again shortly.",
+                )),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(session) = current(&ui, &state, &headers) else {
+        return to_sign_in();
+    };
+    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !ui.key.csrf_ok(&session, &token) {
+        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    }
+    let mut response = to_sign_in();
+    if let Ok(value) = HeaderValue::from_str(&session::set_cookie("", 0, https(&state, &headers))) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct HomeQuery {
+    cursor: Option<String>,
+    made: Option<String>,
+}
+
+fn models(state: &AppState) -> Vec<ModelChoice> {
+    let catalog = state.service().catalog();
+    let today = Date::from_unix_secs(i64::try_from(now_secs(state)).unwrap_or(i64::MAX));
+    let mut choices: Vec<ModelChoice> = catalog
+        .models()
+        .filter(|m| catalog.serves(m, today))
+        .filter(|m| m.lifecycle.retired_on.is_none_or(|d| d > today))
+        .map(|m| ModelChoice {
+            id: m.id.clone(),
+            spec: m.clone(),
+            note: m.lifecycle.retired_on.map(|d| format!("retires {d}")),
+        })
+        .collect();
+    choices.sort_by(|a, b| a.id.cmp(&b.id));
+    choices
+}
+
+async fn home_page(
+    state: &AppState,
+    ui: &Ui,
+    session: &Session,
+    base: &BaseUrl,
+    cursor: Option<&str>,
+    mut page: Home,
+) -> Home {
+    page.user.clone_from(&session.user);
+    page.csrf = ui.key.csrf(session);
+    page.models = models(state);
+    if page.selected_model.is_empty() {
+        page.selected_model = state
+            .service()
+            .catalog()
+            .default_model(artgen_core::domain::Operation::Generate)
+            .to_owned();
+    }
+    let after = cursor.and_then(ImageCursor::decode);
+    match state
+        .service()
+        .gallery(&session.principal(), after.as_ref(), Some(GALLERY_PAGE))
+        .await
+    {
+        Ok(gallery) => {
+            page.next_cursor = gallery.next_cursor.as_ref().map(ImageCursor::encode);
+            page.gallery = gallery
+                .images
+                .into_iter()
+                .map(|meta| GalleryItem {
+                    url: signed_url(state, base, meta.id.as_str()),
+                    meta,
+                })
+                .collect();
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "the gallery could not be read");
+            page.error
+                .get_or_insert_with(|| "Your images cannot be listed right now.".to_owned());
+        }
+    }
+    page
+}
+
+async fn home(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Extension(base): Extension<BaseUrl>,
+    headers: HeaderMap,
+    query: Result<Query<HomeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(session) = current(&ui, &state, &headers) else {
+        return to_sign_in();
+    };
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let notice = query
+        .made
+        .as_ref()
+        .map(|cost| format!("Done: your image is first in the gallery ({cost})."));
+    let page = Home {
+        notice,
+        ..Home::default()
+    };
+    let page = home_page(&state, &ui, &session, &base, query.cursor.as_deref(), page).await;
+    html(StatusCode::OK, pages::home(&page))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct GenerateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    prompt: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    size: String,
+    #[serde(default)]
+    quality: String,
+    #[serde(default)]
+    n: String,
+    #[serde(default)]
+    background: String,
+    #[serde(default)]
+    format: String,
+}
+
+/// Turns the form into request parameters, or says which control is wrong.
+fn params(state: &AppState, form: &GenerateForm) -> Result<GenerateParams, String> {
+    let catalog = state.service().catalog();
+    let model = catalog
+        .get(&form.model)
+        .ok_or_else(|| "Choose a model from the list.".to_owned())?;
+    let shape = Shape::from_name(&form.size).unwrap_or(Shape::Square);
+    let size = shape
+        .size_for(model)
+        .ok_or_else(|| format!("{} does not draw {} images.", model.id, shape.as_str()))?;
+    let quality = match form.quality.as_str() {
+        "" => None,
+        q => Some(
+            q.parse::<Quality>()
+                .map_err(|_| "Choose a quality from the list.".to_owned())?,
+        ),
+    };
+    let n = match form.n.trim() {
+        "" => None,
+        n => Some(
+            n.parse::<u32>()
+                .map_err(|_| "The number of images must be a whole number.".to_owned())?,
+        ),
+    };
+    let background = match form.background.as_str() {
+        "" => None,
+        b => Some(
+            b.parse::<Background>()
+                .map_err(|_| "Choose a background from the list.".to_owned())?,
+        ),
+    };
+    let format = match form.format.as_str() {
+        "" => None,
+        f => Some(
+            f.parse::<OutputFormat>()
+                .map_err(|_| "Choose a format from the list.".to_owned())?,
+        ),
+    };
+    Ok(GenerateParams {
+        model: form.model.clone(),
+        prompt: form.prompt.clone(),
+        n,
+        size: Some(size.to_string()),
+        quality,
+        background,
+        format,
+        ..GenerateParams::default()
+    })
+}
+
+/// What the page says about a refused request: the service's message (it names the limit,
+/// the parameter or the policy), with when to retry where there is a delay.
+fn explain(err: &Error) -> String {
+    match err.retry_after() {
+        Some(after) => format!(
+            "{} (try again in {} s)",
+            err.message(),
+            after.as_secs().max(1)
+        ),
+        None => err.message().to_owned(),
+    }
+}
+
+async fn generate(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Extension(base): Extension<BaseUrl>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    form: Result<Form<GenerateForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(session) = current(&ui, &state, &headers) else {
+        return to_sign_in();
+    };
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    if !ui.key.csrf_ok(&session, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    }
+    let failed = |status: StatusCode, message: String, link: Option<(String, String)>| {
+        let state = state.clone();
+        let ui = ui.clone();
+        let session = session.clone();
+        let base = base.clone();
+        let prompt = form.prompt.clone();
+        let model = form.model.clone();
+        async move {
+            let page = Home {
+                prompt,
+                selected_model: model,
+                error: Some(message),
+                error_link: link,
+                ..Home::default()
+            };
+            let page = home_page(&state, &ui, &session, &base, None, page).await;
+            html(status, pages::home(&page))
+        }
+    };
+    let params = match params(&state, &form) {
+        Ok(params) => params,
+        Err(message) => return failed(StatusCode::BAD_REQUEST, message, None).await,
+    };
+    let ctx = RequestContext::new(request_id, session.principal());
+    match state.service().generate(&ctx, params).await {
+        Ok(generation) => {
+            let cost = if generation.unpriced {
+                "cost unknown".to_owned()
+            } else {
+                format!("${:.4}", generation.cost.as_usd())
+            };
+            let mut response =
+                Redirect::to(&format!("/?made={}", urlencode(&cost))).into_response();
+            response
+                .extensions_mut()
+                .insert(crate::present::summary(&generation));
+            response
+        }
+        Err(err) => {
+            let status = crate::error::status_code(err.kind());
+            let link = matches!(
+                err.code(),
+                ErrorCode::ModerationBlocked | ErrorCode::ContentPolicyViolation
+            )
+            .then(|| {
+                (
+                    USAGE_POLICY.to_owned(),
+                    "Read the usage policy, then revise the prompt.".to_owned(),
+                )
+            });
+            failed(status, explain(&err), link).await
+        }
+    }
+}
+
+/// `POST /ui/stream` (the form's fields, CSRF token included): the same request as
+/// `/ui/generate`, streamed as server-sent events in the API's stream format, so the page's
+/// script shows partial images as they come. Refusals before the first event are JSON errors.
+async fn stream(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Extension(base): Extension<BaseUrl>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    form: Result<Form<GenerateForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(session) = current(&ui, &state, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    if !ui.key.csrf_ok(&session, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    }
+    let mut params = match params(&state, &form) {
+        Ok(params) => params,
+        Err(message) => {
+            let err = Error::invalid_param("model", message);
+            return crate::error::ApiError::new(err, Some(request_id)).into_response();
+        }
+    };
+    params.stream = Some(true);
+    params.partial_images = Some(2);
+    let ctx = RequestContext::new(request_id, session.principal());
+    match crate::sse::respond(
+        state,
+        ctx,
+        base,
+        artgen_core::domain::JobParams::Generate(params),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `GET /ui/images/{id}`: one of the user's images large, with its parameters.
+async fn image_page(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Extension(base): Extension<BaseUrl>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let Some(session) = current(&ui, &state, &headers) else {
+        return to_sign_in();
+    };
+    match state.service().image_meta(&session.principal(), &id).await {
+        Ok(meta) => {
+            let item = GalleryItem {
+                url: signed_url(&state, &base, meta.id.as_str()),
+                meta,
+            };
+            html(
+                StatusCode::OK,
+                pages::image(&session.user, &ui.key.csrf(&session), &item),
+            )
+        }
+        Err(err) => {
+            let status = crate::error::status_code(err.kind());
+            (status, "no such image").into_response()
+        }
+    }
+}
+
+/// `GET /ui/estimate?model=&size=&quality=&n=&prompt=`: what the form as set would cost, for
+/// the price shown before the click. `{"cost_usd": …}` (a decimal, `null` when the model has
+/// no price), or `{"error": …, "param": …}` naming the control the model refuses.
+async fn estimate(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    headers: HeaderMap,
+    query: Result<Query<GenerateForm>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if current(&ui, &state, &headers).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let mut form = query.map(|Query(q)| q).unwrap_or_default();
+    if form.prompt.trim().is_empty() {
+        // The price does not depend on the words for per-image models, and barely for
+        // token-priced ones; a missing prompt must not hide it.
+        form.prompt = "a".to_owned();
+    }
+    let body = match params(&state, &form) {
+        Err(message) => serde_json::json!({ "error": message, "param": "model" }),
+        Ok(params) => match artgen_core::domain::JobParams::Generate(params)
+            .validate(state.service().catalog())
+        {
+            Ok(job) => {
+                let (_, cost) = job.estimate();
+                let usd = job.is_priced().then(|| cost.as_usd());
+                serde_json::json!({ "cost_usd": usd })
+            }
+            Err(err) => serde_json::json!({ "error": err.message(), "param": err.param() }),
+        },
+    };
+    axum::Json(body).into_response()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,467 @@
+//! The web UI over HTTP, as a browser without JavaScript meets it: sign in with a key, write a
+//! prompt, find the image in the gallery, download it, sign out. (Real browsers drive the same
+//! pages in the browser tests.)
+
+use std::sync::Arc;
+
+use artgen_core::domain::{KeyEnv, Role};
+use artgen_http::compose;
+use artgen_http::metrics::Metrics;
+use artgen_http::settings::Settings;
+use axum::body::{to_bytes, Body};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use tower::ServiceExt as _;
+
+struct Ui {
+    router: axum::Router,
+    key: String,
+    _data: tempfile::TempDir,
+}
+
+async fn ui() -> Ui {
+    let data = tempfile::tempdir().expect("temp dir");
+    let settings = Settings {
+        data_dir: data.path().to_path_buf(),
+        ..Settings::default()
+    };
+    let metrics = Arc::new(Metrics::new());
+    let upstreams = compose::upstreams(&settings, &|_| None, &metrics).expect("mock upstream");
+    let app = compose::build(&settings, upstreams, metrics)
+        .await
+        .expect("app builds");
+    let key = app
+        .stores
+        .keys
+        .create("lisa", Role::User, KeyEnv::Test)
+        .await
+        .expect("key")
+        .expose_secret()
+        .to_owned();
+    Ui {
+        router: artgen_http::build_router(app.state),
+        key,
+        _data: data,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Ui {
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        cookie: Option<&str>,
+        form: Option<&str>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "artgen.test");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let body = match form {
+            Some(form) => {
+                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Body::from(form.to_owned())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body).expect("request"))
+            .await
+            .expect("answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body(), 16 << 20)
+            .await
+            .expect("body");
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn signed_in(&self) -> String {
+        let answer = self
+            .send(
+                Method::POST,
+                "/sign-in",
+                None,
+                Some(&format!("api_key={}", self.key)),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let set = answer.headers[header::SET_COOKIE].to_str().expect("ascii");
+        set.split(';').next().expect("name=value").to_owned()
+    }
+}
+
+fn location(answer: &Answer) -> &str {
+    answer.headers[header::LOCATION].to_str().expect("ascii")
+}
+
+/// The value of the first `name="csrf"` hidden field of the page.
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    page[at..].split('"').next().expect("value").to_owned()
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn without_a_session_every_page_but_sign_in_redirects_to_it() {
+    let ui = ui().await;
+    for uri in ["/", "/?cursor=ab"] {
+        let answer = ui.send(Method::GET, uri, None, None).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{uri}");
+        assert_eq!(location(&answer), "/sign-in");
+    }
+    let forged = ui
+        .send(
+            Method::GET,
+            "/",
+            Some("artgen_session=eyJ1IjoiYWRtaW4ifQ.00"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        location(&forged),
+        "/sign-in",
+        "a forged cookie is no session"
+    );
+    let page = ui.send(Method::GET, "/sign-in", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for id in [
+        "form id=\"sign-in\"",
+        "id=\"api-key\"",
+        "type=\"password\"",
+        "id=\"sign-in-submit\"",
+    ] {
+        assert!(page.body.contains(id), "{id} in {}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_csp_and_no_inline_script_or_style() {
+    let ui = ui().await;
+    let page = ui.send(Method::GET, "/sign-in", None, None).await;
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    for body in [&page.body, &home.body] {
+        assert!(
+            !body.contains("<script>") && !body.contains("style="),
+            "{body}"
+        );
+        assert!(body.contains("<script src=\"/ui/assets/app."));
+    }
+    // The linked assets are served, cacheable forever, and small.
+    let mut total = 0;
+    for name in [
+        artgen_http::ui::assets::CSS.name.as_str(),
+        artgen_http::ui::assets::JS.name.as_str(),
+    ] {
+        let asset = ui
+            .send(Method::GET, &format!("/ui/assets/{name}"), None, None)
+            .await;
+        assert_eq!(asset.status, StatusCode::OK, "{name}");
+        assert!(asset.headers[header::CACHE_CONTROL]
+            .to_str()
+            .expect("ascii")
+            .contains("immutable"));
+        total += asset.body.len();
+    }
+    assert!(
+        total < 50_000,
+        "JS + CSS are {total} bytes before compression"
+    );
+    let stale = ui
+        .send(Method::GET, "/ui/assets/app.0000000000.css", None, None)
+        .await;
+    assert_eq!(stale.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_wrong_key_stays_on_the_sign_in_page_with_an_announced_error() {
+    let ui = ui().await;
+    let answer = ui
+        .send(Method::POST, "/sign-in", None, Some("api_key=ag_test_nope"))
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(answer.body.contains("role=\"alert\""), "{}", answer.body);
+    assert!(answer.headers.get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn sign_in_prompt_generate_gallery_download_and_sign_out() {
+    let ui = ui().await;
+    let answer = ui
+        .send(
+            Method::POST,
+            "/sign-in",
+            None,
+            Some(&format!("api_key={}", ui.key)),
+        )
+        .await;
+    let set = answer.headers[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains(&ui.key), "the key is never in the cookie");
+    let cookie = set.split(';').next().expect("pair").to_owned();
+
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("form id=\"generate\""));
+    assert!(
+        home.body.contains("option value=\"gpt-image-1.5\""),
+        "{}",
+        home.body
+    );
+    let token = csrf(&home.body);
+
+    // Without the form token nothing is generated.
+    let forged = ui
+        .send(
+            Method::POST,
+            "/ui/generate",
+            Some(&cookie),
+            Some("prompt=x&model=gpt-image-1.5"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let prompt = "a kite over a <river> & hills";
+    let form = format!(
+        "csrf={token}&prompt={}&model=gpt-image-1.5&size=square&quality=low&n=1",
+        url_encode(prompt)
+    );
+    let made = ui
+        .send(Method::POST, "/ui/generate", Some(&cookie), Some(&form))
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    assert!(location(&made).starts_with("/?made="));
+
+    let home = ui
+        .send(Method::GET, location(&made), Some(&cookie), None)
+        .await;
+    assert!(home.body.contains("class=\"image\""), "{}", home.body);
+    assert!(
+        home.body
+            .contains("alt=\"a kite over a &lt;river&gt; &amp; hills\""),
+        "the alt text is the prompt, escaped: {}",
+        home.body
+    );
+    assert!(home.body.contains("Done: your image is first"));
+    let at = home
+        .body
+        .find("class=\"download\" href=\"")
+        .expect("a download link")
+        + 23;
+    let href = home.body[at..]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&amp;", "&");
+    let path = href
+        .strip_prefix("http://artgen.test")
+        .expect("absolute link");
+    let image = ui.send(Method::GET, path, None, None).await;
+    assert_eq!(
+        image.status,
+        StatusCode::OK,
+        "the signed link works without a session"
+    );
+
+    // Each image opens large with what it was made with; someone else's is not found.
+    let at = home.body.find("href=\"/ui/images/").expect("a view link") + 6;
+    let view = home.body[at..].split('"').next().expect("href").to_owned();
+    let large = ui.send(Method::GET, &view, Some(&cookie), None).await;
+    assert_eq!(large.status, StatusCode::OK, "{view}");
+    assert!(large.body.contains("id=\"params\"") && large.body.contains("gpt-image-1.5"));
+    assert!(large.body.contains("&lt;river&gt;"), "{}", large.body);
+    let missing = ui
+        .send(Method::GET, "/ui/images/img_nope", Some(&cookie), None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // The price before the click, and a control the model refuses named.
+    let priced = ui
+        .send(
+            Method::GET,
+            "/ui/estimate?model=gpt-image-1.5&size=square&quality=low&n=2",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    let priced: serde_json::Value = serde_json::from_str(&priced.body).expect("json");
+    let one = ui
+        .send(
+            Method::GET,
+            "/ui/estimate?model=gpt-image-1.5&size=square&quality=low&n=1",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    let one: serde_json::Value = serde_json::from_str(&one.body).expect("json");
+    let (two, one) = (
+        priced["cost_usd"].as_f64().expect("a price"),
+        one["cost_usd"].as_f64().expect("a price"),
+    );
+    assert!(
+        one > 0.0 && two > 1.5 * one && two <= 2.0 * one,
+        "two images cost about twice one (the prompt is billed once): {one} {two}"
+    );
+    let refused = ui
+        .send(
+            Method::GET,
+            "/ui/estimate?model=gpt-image-1.5&size=square&quality=standard",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    let refused: serde_json::Value = serde_json::from_str(&refused.body).expect("json");
+    assert!(refused["error"].is_string(), "{refused}");
+    let anonymous = ui
+        .send(Method::GET, "/ui/estimate?model=x", None, None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    // An error keeps the prompt and says why.
+    let bad = format!("csrf={token}&prompt=kept+prompt&model=no-such-model&size=square");
+    let refused = ui
+        .send(Method::POST, "/ui/generate", Some(&cookie), Some(&bad))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("role=\"alert\""));
+    assert!(
+        refused.body.contains(">kept prompt</textarea>"),
+        "{}",
+        refused.body
+    );
+
+    let out = ui
+        .send(
+            Method::POST,
+            "/sign-out",
+            Some(&cookie),
+            Some(&format!("csrf={token}")),
+        )
+        .await;
+    assert_eq!(location(&out), "/sign-in");
+    assert!(out.headers[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn a_transparent_png_downloads_as_a_png_with_alpha_of_the_size_asked() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+    let form = format!(
+        "csrf={token}&prompt=a+logo&model=gpt-image-1.5&size=landscape&quality=low\
+         &background=transparent&format=png&n=1"
+    );
+    let made = ui
+        .send(Method::POST, "/ui/generate", Some(&cookie), Some(&form))
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let at = home
+        .body
+        .find("class=\"download\" href=\"")
+        .expect("a download link")
+        + 23;
+    let href = home.body[at..]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&amp;", "&");
+    let path = href
+        .strip_prefix("http://artgen.test")
+        .expect("absolute link");
+    let response = ui
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri(path)
+                .header(header::HOST, "artgen.test")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = to_bytes(response.into_body(), 64 << 20)
+        .await
+        .expect("body");
+    let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .expect("a decodable PNG");
+    assert_eq!((decoded.width(), decoded.height()), (1536, 1024));
+    assert!(decoded.color().has_alpha(), "transparency was asked for");
+}
+
+#[tokio::test]
+async fn a_streaming_model_streams_partial_images_to_the_page() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+    let form = format!("csrf={token}&prompt=a+fox&model=gpt-image-1.5&size=square&quality=low");
+    let answer = ui
+        .send(Method::POST, "/ui/stream", Some(&cookie), Some(&form))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.headers[header::CONTENT_TYPE]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/event-stream"));
+    assert!(answer.body.contains("partial_image"), "{}", answer.body);
+    assert!(answer.body.contains(".completed"), "{}", answer.body);
+    let forged = ui
+        .send(
+            Method::POST,
+            "/ui/stream",
+            Some(&cookie),
+            Some("csrf=x&prompt=a"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    assert!(
+        home.body.contains("alt=\"a fox\""),
+        "the streamed image is in the gallery"
+    );
+}
