@@ -136,7 +136,7 @@ impl Ctx {
     }
 
     /// Fills the prompt form, asks for one image and waits for it to head the gallery.
-    /// Returns the size asked for.
+    /// Returns the pixels asked for.
     async fn generate(&self, prompt: &str) -> Result<(u32, u32), Box<dyn Error + Send + Sync>> {
         self.wait_css("form#generate").await?;
         for control in [
@@ -145,7 +145,7 @@ impl Ctx {
             "select#size",
             "select#quality",
             "input#n",
-            "button#generate",
+            "button#generate-submit",
         ] {
             self.client
                 .find(Locator::Css(&format!("form#generate {control}")))
@@ -160,7 +160,7 @@ impl Ctx {
         text.clear().await?;
         text.send_keys(prompt).await?;
         self.client
-            .find(Locator::Css("button#generate"))
+            .find(Locator::Css("button#generate-submit"))
             .await?
             .click()
             .await?;
@@ -172,7 +172,16 @@ impl Ctx {
         );
         self.wait_script("the newest gallery image's alt is the prompt", &check)
             .await?;
-        Ok(size)
+        let shown = self
+            .client
+            .execute(
+                "const i = document.querySelector('#gallery figure.image img');\
+                 return [Number(i.getAttribute('width')) || 0, Number(i.getAttribute('height')) || 0];",
+                vec![],
+            )
+            .await?;
+        let shown: (u32, u32) = serde_json::from_value(shown)?;
+        Ok(size.expect(shown)?)
     }
 
     /// The browser's cookies for the app, as a `Cookie` header.
@@ -188,9 +197,57 @@ impl Ctx {
     }
 }
 
+/// The size the test asked for in `select#size`.
+#[derive(Debug, Clone)]
+enum Asked {
+    /// An option that names its pixels (`data-size`, or a value that reads `WxH`).
+    Exact(u32, u32),
+    /// An option that names a shape (`square`, `portrait`, `landscape`): the model picks the
+    /// pixels, the gallery shows them, and the shape must hold.
+    Shape(String),
+}
+
+impl Asked {
+    /// The pixels to expect, given those the gallery's `img` reports (`width` and `height`).
+    fn expect(&self, shown: (u32, u32)) -> Result<(u32, u32), String> {
+        let (w, h) = shown;
+        match self {
+            Self::Exact(aw, ah) => Ok((*aw, *ah)),
+            Self::Shape(shape) => {
+                let holds = match shape.as_str() {
+                    "landscape" => w > h,
+                    "portrait" => h > w,
+                    "square" => w == h,
+                    _ => w > 0 && h > 0,
+                };
+                if holds {
+                    Ok((w, h))
+                } else {
+                    Err(format!("asked for {shape}, the gallery shows {w}x{h}"))
+                }
+            }
+        }
+    }
+}
+
 /// Chooses a size in `select#size`, preferring one that is not square so a swapped width and
-/// height shows. An option's size is its `data-size` or its value when that reads `WxH`.
-async fn pick_size(ctx: &Ctx) -> Result<(u32, u32), Box<dyn Error + Send + Sync>> {
+/// height shows. Opens the `<details>` it sits in first, as a person would.
+async fn pick_size(ctx: &Ctx) -> Result<Asked, Box<dyn Error + Send + Sync>> {
+    let closed = ctx
+        .client
+        .execute(
+            "const d = document.querySelector('select#size').closest('details');\
+             return !!d && !d.open;",
+            vec![],
+        )
+        .await?;
+    if closed == json!(true) {
+        ctx.client
+            .find(Locator::Css("details:has(select#size) > summary"))
+            .await?
+            .click()
+            .await?;
+    }
     let options = ctx
         .client
         .execute(
@@ -205,22 +262,28 @@ async fn pick_size(ctx: &Ctx) -> Result<(u32, u32), Box<dyn Error + Send + Sync>
         .iter()
         .filter_map(|(value, size)| Some((value.as_str(), parse_size(size)?)))
         .collect();
-    let Some(&(value, dims)) = sized
-        .iter()
-        .find(|(_, (w, h))| w != h)
-        .or_else(|| sized.first())
-    else {
-        return Err(format!(
-            "select#size has no enabled option whose data-size or value reads WxH: {options:?}"
-        )
-        .into());
+    let shaped = ["landscape", "portrait", "square"]
+        .into_iter()
+        .find(|shape| options.iter().any(|(value, _)| value == shape));
+    let (value, asked) = match (
+        sized.iter().find(|(_, (w, h))| w != h).or(sized.first()),
+        shaped,
+    ) {
+        (Some(&(value, (w, h))), _) => (value.to_owned(), Asked::Exact(w, h)),
+        (None, Some(shape)) => (shape.to_owned(), Asked::Shape(shape.to_owned())),
+        (None, None) => {
+            return Err(format!(
+                "select#size has no enabled option that names a size (WxH) or a shape: {options:?}"
+            )
+            .into())
+        }
     };
     ctx.client
         .find(Locator::Css("select#size"))
         .await?
-        .select_by_value(value)
+        .select_by_value(&value)
         .await?;
-    Ok(dims)
+    Ok(asked)
 }
 
 fn parse_size(text: &str) -> Option<(u32, u32)> {
@@ -410,6 +473,26 @@ async fn screenshot(ctx: &Ctx) -> Outcome {
          return i && i.complete ? i.naturalWidth : 0;",
     )
     .await?;
+    // Decoded and painted: every image's decode() settled, then two frames.
+    ctx.client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null)))\
+               .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));",
+            vec![],
+        )
+        .await?;
+    // Where the newest image sits, in screenshot pixels.
+    let rect = ctx
+        .client
+        .execute(
+            "const r = document.querySelector('#gallery figure.image img').getBoundingClientRect();\
+             const k = window.devicePixelRatio || 1;\
+             return [r.left * k, r.top * k, r.width * k, r.height * k].map(Math.round);",
+            vec![],
+        )
+        .await?;
+    let rect: (u32, u32, u32, u32) = serde_json::from_value(rect)?;
     let shot = ctx.client.screenshot().await?;
     std::fs::create_dir_all(&ctx.shots)?;
     let file = ctx.shots.join(format!("{}-home.png", ctx.engine.name()));
@@ -419,17 +502,31 @@ async fn screenshot(ctx: &Ctx) -> Outcome {
         "the screenshot is not a PNG"
     );
     let picture = image::load_from_memory_with_format(&shot, image::ImageFormat::Png)?.to_rgba8();
-    let mut pixels = picture.pixels();
-    let first = pixels.next().copied();
-    let varied = pixels.any(|p| Some(*p) != first);
     ensure!(
-        varied,
+        varied(&picture, (0, 0, picture.width(), picture.height())),
         "the screenshot ({}x{}, {}) is one colour",
         picture.width(),
         picture.height(),
         file.display()
     );
+    ensure!(
+        varied(&picture, rect),
+        "the screenshot ({}) shows the page but the newest image's box {rect:?} is one colour",
+        file.display()
+    );
     Ok(())
+}
+
+/// Whether the pixels inside `(left, top, width, height)` are not all the same.
+fn varied(picture: &image::RgbaImage, (left, top, width, height): (u32, u32, u32, u32)) -> bool {
+    let right = left.saturating_add(width).min(picture.width());
+    let bottom = top.saturating_add(height).min(picture.height());
+    let mut pixels = (top..bottom).flat_map(|y| (left..right).map(move |x| (x, y)));
+    let Some((x, y)) = pixels.next() else {
+        return false;
+    };
+    let first = *picture.get_pixel(x, y);
+    pixels.any(|(x, y)| *picture.get_pixel(x, y) != first)
 }
 
 async fn keyboard(ctx: &Ctx) -> Outcome {
@@ -451,13 +548,13 @@ async fn keyboard(ctx: &Ctx) -> Outcome {
         target.send_keys(&tab).await?;
         let now = ctx.client.execute(active, vec![]).await?;
         visited.push(now.to_string());
-        if now == json!("generate") {
+        if now == json!("generate-submit") {
             return Ok(());
         }
         target = ctx.client.active_element().await?;
     }
     Err(format!(
-        "Tab from the prompt never reached #generate: {}",
+        "Tab from the prompt never reached #generate-submit: {}",
         visited.join(" → ")
     )
     .into())
@@ -465,7 +562,7 @@ async fn keyboard(ctx: &Ctx) -> Outcome {
 
 async fn sign_out(ctx: &Ctx) -> Outcome {
     ctx.sign_in(&ctx.app.user_key).await?;
-    ctx.wait_css("form#sign-out button#sign-out")
+    ctx.wait_css("form#sign-out button#sign-out-submit")
         .await?
         .click()
         .await?;
