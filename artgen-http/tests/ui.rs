@@ -15,6 +15,7 @@ use tower::ServiceExt as _;
 struct Ui {
     router: axum::Router,
     key: String,
+    admin_key: String,
     _data: tempfile::TempDir,
 }
 
@@ -37,9 +38,18 @@ async fn ui() -> Ui {
         .expect("key")
         .expose_secret()
         .to_owned();
+    let admin_key = app
+        .stores
+        .keys
+        .create("root", Role::Admin, KeyEnv::Test)
+        .await
+        .expect("key")
+        .expose_secret()
+        .to_owned();
     Ui {
         router: artgen_http::build_router(app.state),
         key,
+        admin_key,
         _data: data,
     }
 }
@@ -91,12 +101,16 @@ impl Ui {
     }
 
     async fn signed_in(&self) -> String {
+        self.signed_in_with(&self.key).await
+    }
+
+    async fn signed_in_with(&self, key: &str) -> String {
         let answer = self
             .send(
                 Method::POST,
                 "/sign-in",
                 None,
-                Some(&format!("api_key={}", self.key)),
+                Some(&format!("api_key={key}")),
             )
             .await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
@@ -464,4 +478,146 @@ async fn a_streaming_model_streams_partial_images_to_the_page() {
         home.body.contains("alt=\"a fox\""),
         "the streamed image is in the gallery"
     );
+}
+
+#[tokio::test]
+async fn the_admin_dashboard_shows_usage_and_manages_users_and_keys() {
+    let ui = ui().await;
+    // Some usage to show.
+    let user = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&user), None).await;
+    let token = csrf(&home.body);
+    let form = format!("csrf={token}&prompt=a+boat&model=gpt-image-1.5&size=square&quality=low");
+    ui.send(Method::POST, "/ui/generate", Some(&user), Some(&form))
+        .await;
+    assert!(
+        !home.body.contains("admin-link"),
+        "users are not offered the dashboard"
+    );
+    let refused = ui.send(Method::GET, "/ui/admin", Some(&user), None).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let home = ui.send(Method::GET, "/", Some(&admin), None).await;
+    assert!(home.body.contains("id=\"admin-link\""));
+    let page = ui.send(Method::GET, "/ui/admin", Some(&admin), None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for part in [
+        "id=\"by-user\"",
+        "id=\"by-model\"",
+        "id=\"cost-chart\"",
+        "<rect class=\"bar\"",
+        "id=\"queues\"",
+        "id=\"keys\"",
+    ] {
+        assert!(page.body.contains(part), "{part} in {}", page.body);
+    }
+    assert!(
+        page.body.contains("<th scope=\"row\">lisa</th>"),
+        "lisa's usage is listed"
+    );
+    let token = csrf(&page.body);
+
+    // CSV export, parsed back.
+    let csv = ui
+        .send(
+            Method::GET,
+            "/ui/admin/usage.csv?group_by=user",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.body.starts_with("key,requests,images,tokens,cost_usd"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.lines().any(|l| l.starts_with("lisa,1,1,")),
+        "{}",
+        csv.body
+    );
+    let csv_user = ui
+        .send(
+            Method::GET,
+            "/ui/admin/usage.csv?group_by=user",
+            Some(&user),
+            None,
+        )
+        .await;
+    assert_eq!(csv_user.status, StatusCode::FORBIDDEN);
+
+    // A budget near its limit is flagged.
+    let limits = format!("csrf={token}&user=lisa&budget_usd_per_month=0.001");
+    let set = ui
+        .send(
+            Method::POST,
+            "/ui/admin/limits",
+            Some(&admin),
+            Some(&limits),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert!(set.body.contains("Limits of lisa set."));
+    assert!(
+        set.body.contains("data-user=\"lisa\" data-status=\"over\""),
+        "{}",
+        set.body
+    );
+    let bad = format!("csrf={token}&user=lisa&budget_usd_per_month=lots");
+    let bad = ui
+        .send(Method::POST, "/ui/admin/limits", Some(&admin), Some(&bad))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("role=\"alert\""));
+
+    // A key made here is shown once and works; revoking lisa's key ends her session.
+    let made = ui
+        .send(
+            Method::POST,
+            "/ui/admin/keys",
+            Some(&admin),
+            Some(&format!("csrf={token}&user=mia&role=user")),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK);
+    let at = made.body.find("shown only this once: ").expect("the key") + 22;
+    let new_key = made.body[at..]
+        .split('<')
+        .next()
+        .expect("key")
+        .trim()
+        .to_owned();
+    let mia = ui.signed_in_with(&new_key).await;
+    assert_eq!(
+        ui.send(Method::GET, "/", Some(&mia), None).await.status,
+        StatusCode::OK
+    );
+    let lisa_key = artgen_core::domain::ApiKey::parse(&ui.key).expect("a key");
+    let revoke = format!("csrf={token}&public_id={}", lisa_key.public_id());
+    let revoked = ui
+        .send(
+            Method::POST,
+            "/ui/admin/keys/revoke",
+            Some(&admin),
+            Some(&revoke),
+        )
+        .await;
+    assert!(revoked.body.contains("revoked"), "{}", revoked.body);
+    let gone = ui.send(Method::GET, "/", Some(&user), None).await;
+    assert_eq!(
+        location(&gone),
+        "/sign-in",
+        "a revoked key's session is over"
+    );
+    let forged = ui
+        .send(
+            Method::POST,
+            "/ui/admin/users",
+            Some(&admin),
+            Some("csrf=nope&user=x"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }

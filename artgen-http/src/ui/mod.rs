@@ -6,7 +6,9 @@
 //! server, no inline script, no framing). Pages other than the sign-in page need a session
 //! ([`session`]); state-changing posts need the session's CSRF token.
 
+mod admin;
 pub mod assets;
+pub mod dashboard;
 pub mod pages;
 pub mod session;
 
@@ -61,9 +63,46 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/estimate", get(estimate))
         .route("/ui/stream", post(stream))
         .route("/ui/images/{id}", get(image_page))
+        .route("/ui/admin", get(admin::page))
+        .route("/ui/admin/usage.csv", get(admin::csv))
+        .route(
+            "/ui/admin/users",
+            post(change_route(admin::Change::CreateUser)),
+        )
+        .route(
+            "/ui/admin/limits",
+            post(change_route(admin::Change::SetLimits)),
+        )
+        .route(
+            "/ui/admin/keys",
+            post(change_route(admin::Change::CreateKey)),
+        )
+        .route(
+            "/ui/admin/keys/revoke",
+            post(change_route(admin::Change::RevokeKey)),
+        )
         .route("/ui/assets/{name}", get(assets::serve))
         .layer(Extension(ui))
         .layer(from_fn(security_headers))
+}
+
+/// A management form's body, or why it could not be read.
+type ChangeBody = Result<Form<admin::ChangeForm>, axum::extract::rejection::FormRejection>;
+
+/// The future a management form's handler returns.
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// The handler of one of the dashboard's management forms.
+fn change_route(
+    change: admin::Change,
+) -> impl Fn(State<AppState>, Extension<Ui>, HeaderMap, ChangeBody) -> Answer
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |State(state), Extension(ui), headers, form| {
+        Box::pin(admin::change(state, ui, headers, change, form))
+    }
 }
 
 /// Security headers on every UI answer; HTML is never cached.
@@ -110,8 +149,30 @@ fn now_secs(state: &AppState) -> u64 {
     state.service().clock().now_secs()
 }
 
-fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    session::cookie_value(headers).and_then(|value| ui.key.open(value, now_secs(state)))
+/// The request's session: a cookie we sealed, not expired, whose key is still live and whose
+/// user is not disabled (checked on every page, so revoking the key or disabling the user
+/// ends the session at once). A failure to check counts as no session.
+async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    let session =
+        session::cookie_value(headers).and_then(|value| ui.key.open(value, now_secs(state)))?;
+    let Some(admin) = state.admin() else {
+        return Some(session);
+    };
+    if let Some(id) = &session.credential_id {
+        let keys = admin.list_keys(Some(&session.user)).await.ok()?;
+        let live = keys
+            .iter()
+            .any(|k| &k.public_id == id && k.revoked_at_ms.is_none());
+        if !live {
+            return None;
+        }
+    }
+    match admin.user(&session.user).await {
+        Ok(row) if row.disabled => None,
+        Ok(_) => Some(session),
+        Err(err) if err.code() == ErrorCode::NotFound => Some(session),
+        Err(_) => None,
+    }
 }
 
 /// Whether cookies must be `Secure`: the public URL, or the proxy in front, says HTTPS.
@@ -134,7 +195,7 @@ async fn sign_in_page(
     Extension(ui): Extension<Ui>,
     headers: HeaderMap,
 ) -> Response {
-    if current(&ui, &state, &headers).is_some() {
+    if current(&ui, &state, &headers).await.is_some() {
         return Redirect::to("/").into_response();
     }
     html(StatusCode::OK, pages::sign_in(None))
@@ -201,7 +262,7 @@ async fn sign_out(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers) else {
+    let Some(session) = current(&ui, &state, &headers).await else {
         return to_sign_in();
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
@@ -247,6 +308,7 @@ async fn home_page(
     mut page: Home,
 ) -> Home {
     page.user.clone_from(&session.user);
+    page.is_admin = session.role == artgen_core::domain::Role::Admin;
     page.csrf = ui.key.csrf(session);
     page.models = models(state);
     if page.selected_model.is_empty() {
@@ -289,7 +351,7 @@ async fn home(
     headers: HeaderMap,
     query: Result<Query<HomeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers) else {
+    let Some(session) = current(&ui, &state, &headers).await else {
         return to_sign_in();
     };
     let query = query.map(|Query(q)| q).unwrap_or_default();
@@ -396,7 +458,7 @@ async fn generate(
     headers: HeaderMap,
     form: Result<Form<GenerateForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers) else {
+    let Some(session) = current(&ui, &state, &headers).await else {
         return to_sign_in();
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
@@ -469,7 +531,7 @@ async fn stream(
     headers: HeaderMap,
     form: Result<Form<GenerateForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers) else {
+    let Some(session) = current(&ui, &state, &headers).await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
@@ -507,7 +569,7 @@ async fn image_page(
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers) else {
+    let Some(session) = current(&ui, &state, &headers).await else {
         return to_sign_in();
     };
     match state.service().image_meta(&session.principal(), &id).await {
@@ -537,7 +599,7 @@ async fn estimate(
     headers: HeaderMap,
     query: Result<Query<GenerateForm>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if current(&ui, &state, &headers).is_none() {
+    if current(&ui, &state, &headers).await.is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let mut form = query.map(|Query(q)| q).unwrap_or_default();

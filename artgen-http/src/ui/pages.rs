@@ -75,6 +75,8 @@ pub struct GalleryItem {
 pub struct Home {
     /// The signed-in user.
     pub user: String,
+    /// Whether they are an admin (the page links the dashboard).
+    pub is_admin: bool,
     /// The CSRF token of this session's forms.
     pub csrf: String,
     /// The models offered.
@@ -95,7 +97,7 @@ pub struct Home {
     pub next_cursor: Option<String>,
 }
 
-fn layout(title: &str, user: Option<(&str, &str)>, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, user: Option<(&str, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -207,6 +209,7 @@ pub fn home(page: &Home) -> Markup {
         "Generate",
         Some((&page.user, &page.csrf)),
         html! {
+            @if page.is_admin { p { a #admin-link href="/ui/admin" { "Admin dashboard" } } }
             div #status .visually-hidden role="status" aria-live="polite" {
                 @if let Some(notice) = &page.notice { (notice) }
             }

@@ -9,7 +9,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod keys;
-mod period;
+pub(crate) mod period;
 pub(crate) mod usage;
 pub(crate) mod users;
 

@@ -86,7 +86,7 @@ fn rfc3339(text: &str) -> Option<i64> {
 }
 
 /// The calendar month (UTC) holding `now_ms`: its first instant and the next month's.
-pub(super) fn month_of(now_ms: i64) -> (i64, i64) {
+pub(crate) fn month_of(now_ms: i64) -> (i64, i64) {
     let today = Date::from_unix_secs(now_ms.div_euclid(1000)).to_string();
     let year: i32 = today.get(..4).and_then(|y| y.parse().ok()).unwrap_or(1970);
     let month: u8 = today.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
@@ -105,7 +105,7 @@ pub(super) fn month_of(now_ms: i64) -> (i64, i64) {
 /// # Errors
 /// `invalid_value` naming `from` or `to` for a malformed one, or `to` when it is not after
 /// `from`.
-pub(super) fn period(
+pub(crate) fn period(
     from: Option<&str>,
     to: Option<&str>,
     now_ms: i64,

@@ -42,7 +42,7 @@ pub struct UsageRows {
 
 /// Dollars from micro-dollars, as a JSON number (exact to the micro-dollar for any amount
 /// below 2^53 micro-dollars, i.e. nine billion dollars).
-pub(super) fn usd(money: Money) -> f64 {
+pub(crate) fn usd(money: Money) -> f64 {
     #[expect(
         clippy::cast_precision_loss,
         reason = "exact below 2^53 micro-dollars; a display value"
@@ -79,7 +79,7 @@ fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, Error> {
 }
 
 /// The rows as CSV: a header row, then one row per group, quoted where needed.
-fn csv_body(rows: &[UsageRow]) -> Result<Vec<u8>, Error> {
+pub(crate) fn csv_body(rows: &[UsageRow]) -> Result<Vec<u8>, Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let internal = |e: csv::Error| Error::internal(e);
     writer
