@@ -154,7 +154,8 @@ pub(crate) struct Driver {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     child: Child,
-    _profile: tempfile::TempDir,
+    /// The driver's log and Chromium's profile; removed with the driver.
+    scratch: tempfile::TempDir,
     programs: Programs,
     engine: Engine,
 }
@@ -228,7 +229,7 @@ pub(crate) async fn start(engine: Engine, programs: Programs) -> Result<Driver, 
     let driver = Driver {
         url: format!("http://127.0.0.1:{port}"),
         child,
-        _profile: profile,
+        scratch: profile,
         programs,
         engine,
     };
@@ -239,7 +240,7 @@ pub(crate) async fn start(engine: Engine, programs: Programs) -> Result<Driver, 
 impl Driver {
     /// What the server wrote so far, for a failure message.
     pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(self._profile.path().join("driver.log")).unwrap_or_default()
+        std::fs::read_to_string(self.scratch.path().join("driver.log")).unwrap_or_default()
     }
 
     async fn wait_ready(&self) -> Result<(), String> {
@@ -267,7 +268,7 @@ impl Driver {
         let browser = self.programs.browser.display().to_string();
         let caps = match self.engine {
             Engine::Chromium => {
-                let user_data = self._profile.path().join("chromium-profile");
+                let user_data = self.scratch.path().join("chromium-profile");
                 json!({
                     "browserName": "chrome",
                     "goog:chromeOptions": {
