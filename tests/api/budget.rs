@@ -134,6 +134,13 @@ async fn past_the_soft_threshold_high_is_made_at_medium_and_the_answer_says_so()
         .filter_map(|v| v.to_str().ok())
         .any(|w| w.contains("high to medium"));
     assert!(warned, "a Warning says so");
+    let second = json_of(second).await;
+    assert_eq!(
+        second["quality_downgraded"], "high->medium",
+        "and a field: {second}"
+    );
+    let first = json_of(first).await;
+    assert!(first.get("quality_downgraded").is_none(), "{first}");
 }
 
 #[tokio::test]

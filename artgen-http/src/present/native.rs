@@ -28,6 +28,11 @@ pub struct GenerateResponse<'a> {
     pub cost_micros: u64,
     /// Settled cost in dollars, as a decimal string.
     pub cost_usd: String,
+    /// Present when a budget past its soft threshold lowered the quality (with
+    /// `budget.downgrade_quality` on): what was asked for and what was made, e.g.
+    /// `high->medium` (also the `x-artgen-quality-downgraded` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality_downgraded: Option<String>,
 }
 
 /// One image of the answer.
@@ -111,6 +116,9 @@ impl<'a> GenerateResponse<'a> {
                 .to_string()
                 .trim_start_matches('$')
                 .to_owned(),
+            quality_downgraded: generation
+                .quality_downgraded
+                .map(|(asked, made)| format!("{asked}->{made}")),
         }
     }
 }
