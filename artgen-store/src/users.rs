@@ -173,3 +173,295 @@ impl TryFrom<AuditRow> for AuditEntry {
         })
     }
 }
+
+/// SQL written with `?` placeholders, as SQLite takes it.
+pub(crate) fn question_marks(sql: &'static str) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(sql)
+}
+
+/// SQL written with `?` placeholders, numbered `$1`, `$2`, ... as Postgres takes them (the
+/// statements here hold no `?` inside a literal).
+pub(crate) fn numbered(sql: &'static str) -> std::borrow::Cow<'static, str> {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The [`UserStore`](artgen_core::ports::UserStore) and
+/// [`AuditLog`](artgen_core::ports::AuditLog) of one SQL backend. Both backends keep the same
+/// tables and run the same statements, written with `?` and given to the backend by `$sql`
+/// ([`question_marks`] or [`numbered`]); `$json` is the type `detail` is stored as. Invoked as
+/// `sql_user_store!(Store, Database, Arguments, sql_fn, "json type")`. Admin changes are rare,
+/// so they go through the pool, each in a transaction of its own (on SQLite, not through the
+/// usage writer).
+macro_rules! sql_user_store {
+    ($store:ty, $db:ty, $args:ty, $sql:path, $json:literal) => {
+        use artgen_core::domain::{LimitsPatch, OrgRecord, UserRecord};
+        use artgen_core::ports::{AuditEntry, AuditLog, AuditQuery, UserStore};
+        use async_trait::async_trait;
+        use sqlx::QueryBuilder;
+
+        use crate::error::StoreError;
+        use crate::users::{org_columns, patch_binds, user_columns, AuditRow, OrgRow, UserRow};
+
+        impl $store {
+            async fn insert_user(
+                &self,
+                id: &str,
+                org: Option<&str>,
+            ) -> Result<(UserRecord, bool), StoreError> {
+                let now = self.clock.now_ms();
+                let insert = $sql(
+                    "INSERT INTO users (id, org_id, created_at_ms, updated_at_ms) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                );
+                let select = $sql(concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?"));
+                let mut tx = self.pool.begin().await?;
+                let inserted = sqlx::query(&insert)
+                    .bind(id)
+                    .bind(org)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let row: UserRow = sqlx::query_as(&select).bind(id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok((row.try_into()?, inserted.rows_affected() == 1))
+            }
+
+            async fn select_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+                let select = $sql(concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?"));
+                let row: Option<UserRow> = sqlx::query_as(&select)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(UserRecord::try_from).transpose()
+            }
+
+            async fn select_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+                let rows: Vec<UserRow> =
+                    sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users ORDER BY id"))
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map(UserRecord::try_from).collect()
+            }
+
+            /// Runs `update` (binds: its own, then `updated_at_ms` and the id) on user `id`'s
+            /// row, made first when missing.
+            async fn update_user<'q>(
+                &self,
+                id: &'q str,
+                update: sqlx::query::QueryAs<'q, $db, UserRow, $args>,
+            ) -> Result<UserRecord, StoreError> {
+                let now = self.clock.now_ms();
+                let insert = $sql(
+                    "INSERT INTO users (id, created_at_ms, updated_at_ms) VALUES (?, ?, ?) \
+                     ON CONFLICT (id) DO NOTHING",
+                );
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(&insert)
+                    .bind(id)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = update.bind(now).bind(id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                row.try_into()
+            }
+
+            async fn patch_user(
+                &self,
+                id: &str,
+                patch: &LimitsPatch,
+            ) -> Result<UserRecord, StoreError> {
+                let [usd, tokens, rate, burst] = patch_binds(patch)?;
+                let sql = $sql(concat!(
+                    "UPDATE users SET \
+                     budget_usd_micros = CASE WHEN ? THEN ? ELSE budget_usd_micros END, \
+                     budget_tokens = CASE WHEN ? THEN ? ELSE budget_tokens END, \
+                     rate_per_minute = CASE WHEN ? THEN ? ELSE rate_per_minute END, \
+                     rate_burst = CASE WHEN ? THEN ? ELSE rate_burst END, \
+                     updated_at_ms = ? WHERE id = ? RETURNING ",
+                    user_columns!()
+                ));
+                let update = sqlx::query_as(&sql)
+                    .bind(usd.set)
+                    .bind(usd.value)
+                    .bind(tokens.set)
+                    .bind(tokens.value)
+                    .bind(rate.set)
+                    .bind(rate.value)
+                    .bind(burst.set)
+                    .bind(burst.value);
+                self.update_user(id, update).await
+            }
+
+            async fn disable_user(
+                &self,
+                id: &str,
+                disabled: bool,
+            ) -> Result<UserRecord, StoreError> {
+                let sql = $sql(concat!(
+                    "UPDATE users SET disabled = ?, updated_at_ms = ? WHERE id = ? RETURNING ",
+                    user_columns!()
+                ));
+                self.update_user(id, sqlx::query_as(&sql).bind(disabled))
+                    .await
+            }
+
+            async fn select_org(&self, id: &str) -> Result<Option<OrgRecord>, StoreError> {
+                let select = $sql(concat!("SELECT ", org_columns!(), " FROM orgs WHERE id = ?"));
+                let row: Option<OrgRow> = sqlx::query_as(&select)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(OrgRecord::try_from).transpose()
+            }
+
+            async fn patch_org(
+                &self,
+                id: &str,
+                patch: &LimitsPatch,
+            ) -> Result<OrgRecord, StoreError> {
+                let [usd, tokens, _, _] = patch_binds(patch)?;
+                let now = self.clock.now_ms();
+                let insert = $sql(
+                    "INSERT INTO orgs (id, updated_at_ms) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+                );
+                let update = $sql(concat!(
+                    "UPDATE orgs SET \
+                     budget_usd_micros = CASE WHEN ? THEN ? ELSE budget_usd_micros END, \
+                     budget_tokens = CASE WHEN ? THEN ? ELSE budget_tokens END, \
+                     updated_at_ms = ? WHERE id = ? RETURNING ",
+                    org_columns!()
+                ));
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(&insert)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let row: OrgRow = sqlx::query_as(&update)
+                    .bind(usd.set)
+                    .bind(usd.value)
+                    .bind(tokens.set)
+                    .bind(tokens.value)
+                    .bind(now)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row.try_into()
+            }
+
+            async fn insert_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+                let insert = $sql(concat!(
+                    "INSERT INTO audit_log (at_ms, actor, credential_id, action, target, detail) \
+                     VALUES (?, ?, ?, ?, ?, CAST(? AS ",
+                    $json,
+                    "))"
+                ));
+                sqlx::query(&insert)
+                    .bind(entry.at_ms)
+                    .bind(&entry.actor)
+                    .bind(entry.credential_id.as_deref())
+                    .bind(&entry.action)
+                    .bind(&entry.target)
+                    .bind(serde_json::to_string(&entry.detail)?)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn select_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(
+                    "SELECT at_ms, actor, credential_id, action, target, \
+                     CAST(detail AS TEXT) AS detail FROM audit_log WHERE 1 = 1",
+                );
+                if let Some(from) = query.from_ms {
+                    sql.push(" AND at_ms >= ").push_bind(from);
+                }
+                if let Some(to) = query.to_ms {
+                    sql.push(" AND at_ms < ").push_bind(to);
+                }
+                if let Some(target) = &query.target {
+                    sql.push(" AND target = ").push_bind(target);
+                }
+                sql.push(" ORDER BY at_ms DESC, seq DESC LIMIT ")
+                    .push_bind(i64::from(query.limit));
+                let rows: Vec<AuditRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(AuditEntry::try_from).collect()
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn create_user(
+                &self,
+                id: &str,
+                org: Option<&str>,
+            ) -> artgen_core::Result<(UserRecord, bool)> {
+                Ok(self.insert_user(id, org).await?)
+            }
+
+            async fn get_user(&self, id: &str) -> artgen_core::Result<Option<UserRecord>> {
+                Ok(self.select_user(id).await?)
+            }
+
+            async fn list_users(&self) -> artgen_core::Result<Vec<UserRecord>> {
+                Ok(self.select_users().await?)
+            }
+
+            async fn set_user_limits(
+                &self,
+                id: &str,
+                patch: &LimitsPatch,
+            ) -> artgen_core::Result<UserRecord> {
+                Ok(self.patch_user(id, patch).await?)
+            }
+
+            async fn set_user_disabled(
+                &self,
+                id: &str,
+                disabled: bool,
+            ) -> artgen_core::Result<UserRecord> {
+                Ok(self.disable_user(id, disabled).await?)
+            }
+
+            async fn get_org(&self, id: &str) -> artgen_core::Result<Option<OrgRecord>> {
+                Ok(self.select_org(id).await?)
+            }
+
+            async fn set_org_limits(
+                &self,
+                id: &str,
+                patch: &LimitsPatch,
+            ) -> artgen_core::Result<OrgRecord> {
+                Ok(self.patch_org(id, patch).await?)
+            }
+        }
+
+        #[async_trait]
+        impl AuditLog for $store {
+            async fn append(&self, entry: &AuditEntry) -> artgen_core::Result<()> {
+                Ok(self.insert_audit(entry).await?)
+            }
+
+            async fn list(&self, query: &AuditQuery) -> artgen_core::Result<Vec<AuditEntry>> {
+                Ok(self.select_audit(query).await?)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_user_store;

@@ -387,6 +387,15 @@ struct GenerateForm {
     format: String,
 }
 
+/// A control's value: `None` when left empty, else its parse, or `refusal` for what does not
+/// parse.
+fn optional<T: std::str::FromStr>(text: &str, refusal: &str) -> Result<Option<T>, String> {
+    match text.trim() {
+        "" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| refusal.to_owned()),
+    }
+}
+
 /// Turns the form into request parameters, or says which control is wrong.
 fn params(state: &AppState, form: &GenerateForm) -> Result<GenerateParams, String> {
     let catalog = state.service().catalog();
@@ -397,34 +406,11 @@ fn params(state: &AppState, form: &GenerateForm) -> Result<GenerateParams, Strin
     let size = shape
         .size_for(model)
         .ok_or_else(|| format!("{} does not draw {} images.", model.id, shape.as_str()))?;
-    let quality = match form.quality.as_str() {
-        "" => None,
-        q => Some(
-            q.parse::<Quality>()
-                .map_err(|_| "Choose a quality from the list.".to_owned())?,
-        ),
-    };
-    let n = match form.n.trim() {
-        "" => None,
-        n => Some(
-            n.parse::<u32>()
-                .map_err(|_| "The number of images must be a whole number.".to_owned())?,
-        ),
-    };
-    let background = match form.background.as_str() {
-        "" => None,
-        b => Some(
-            b.parse::<Background>()
-                .map_err(|_| "Choose a background from the list.".to_owned())?,
-        ),
-    };
-    let format = match form.format.as_str() {
-        "" => None,
-        f => Some(
-            f.parse::<OutputFormat>()
-                .map_err(|_| "Choose a format from the list.".to_owned())?,
-        ),
-    };
+    let quality = optional::<Quality>(&form.quality, "Choose a quality from the list.")?;
+    let n = optional::<u32>(&form.n, "The number of images must be a whole number.")?;
+    let background =
+        optional::<Background>(&form.background, "Choose a background from the list.")?;
+    let format = optional::<OutputFormat>(&form.format, "Choose a format from the list.")?;
     Ok(GenerateParams {
         model: form.model.clone(),
         prompt: form.prompt.clone(),

@@ -9,7 +9,6 @@
 //! database is unreachable they wait in a spool file (see `buffer.rs`), applied by a flusher
 //! once it answers again, and on [`PostgresStore::close`].
 
-mod audit;
 mod buffer;
 pub mod config;
 mod idempotency;

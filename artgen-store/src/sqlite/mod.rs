@@ -13,7 +13,6 @@
 //! `-journal` files it creates the database file's mode. Leftovers from older versions are
 //! narrowed to the owner when the store opens.
 
-mod audit;
 mod idempotency;
 mod images;
 mod keys;
