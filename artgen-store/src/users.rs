@@ -174,12 +174,12 @@ impl TryFrom<AuditRow> for AuditEntry {
     }
 }
 
-/// SQL written with `?` placeholders, as SQLite takes it.
+/// SQL written with `?` bind markers, as SQLite takes it.
 pub(crate) fn question_marks(sql: &'static str) -> std::borrow::Cow<'static, str> {
     std::borrow::Cow::Borrowed(sql)
 }
 
-/// SQL written with `?` placeholders, numbered `$1`, `$2`, ... as Postgres takes them (the
+/// SQL written with `?` bind markers, numbered `$1`, `$2`, ... as Postgres takes them (the
 /// statements here hold no `?` inside a literal).
 pub(crate) fn numbered(sql: &'static str) -> std::borrow::Cow<'static, str> {
     let mut out = String::with_capacity(sql.len() + 16);

@@ -324,8 +324,8 @@ pub(super) async fn change(
         Err(response) => return response,
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !ui.key.csrf_ok(&session, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    if let Some(refused) = super::refuse_forged(&ui, &session, &form.csrf) {
+        return refused;
     }
     let actor = Actor {
         user: session.user.clone(),

@@ -186,6 +186,12 @@ fn https(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
+/// The 403 for a post whose CSRF token is not `session`'s, or `None` when it is.
+fn refuse_forged(ui: &Ui, session: &Session, token: &str) -> Option<Response> {
+    (!ui.key.csrf_ok(session, token))
+        .then(|| (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response())
+}
+
 fn to_sign_in() -> Response {
     Redirect::to("/sign-in").into_response()
 }
@@ -266,8 +272,8 @@ async fn sign_out(
         return to_sign_in();
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !ui.key.csrf_ok(&session, &token) {
-        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    if let Some(refused) = refuse_forged(&ui, &session, &token) {
+        return refused;
     }
     let mut response = to_sign_in();
     if let Ok(value) = HeaderValue::from_str(&session::set_cookie("", 0, https(&state, &headers))) {
@@ -448,8 +454,8 @@ async fn generate(
         return to_sign_in();
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !ui.key.csrf_ok(&session, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    if let Some(refused) = refuse_forged(&ui, &session, &form.csrf) {
+        return refused;
     }
     let failed = |status: StatusCode, message: String, link: Option<(String, String)>| {
         let state = state.clone();
@@ -521,8 +527,8 @@ async fn stream(
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !ui.key.csrf_ok(&session, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response();
+    if let Some(refused) = refuse_forged(&ui, &session, &form.csrf) {
+        return refused;
     }
     let mut params = match params(&state, &form) {
         Ok(params) => params,
