@@ -28,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::Metrics;
 use crate::middleware::{BodyReadTimeout, IdempotencyLayerState};
-use crate::oidc::{BearerChain, OidcAuthenticator, OidcError};
+use crate::oidc::{BearerChain, OidcAuthenticator, OidcError, SsoClient};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
 use crate::state::{AppState, HttpConfig, ProviderInfo, StorageInfo};
@@ -528,12 +528,13 @@ pub async fn build(
         let credentials = credentials.clone();
         Arc::new(move || credentials.clear())
     });
+    let (bearer, sso) = authenticator(settings, credentials.clone(), stores.users.clone())?;
     let ports = Ports {
         provider,
         rate_limiter,
         usage: stores.usage.clone(),
         ledger: stores.ledger.clone(),
-        authenticator: authenticator(settings, credentials.clone(), stores.users.clone())?,
+        authenticator: bearer,
         images: images.clone(),
         image_index: stores.image_index.clone(),
         clock: Arc::new(SystemClock),
@@ -574,9 +575,12 @@ pub async fn build(
         backend: backend.name(),
         buffered_writes: Arc::new(move || backend.buffered_writes()),
     };
-    let state = AppState::new(service, metrics, signer, http, info, idempotency)
+    let mut state = AppState::new(service, metrics, signer, http, info, idempotency)
         .with_storage(storage)
         .with_admin(admin);
+    if let Some(sso) = sso {
+        state = state.with_sso(sso);
+    }
     Ok(App {
         state,
         stores,
@@ -585,10 +589,15 @@ pub async fn build(
     })
 }
 
+/// The bearer authenticator, and the web UI's OIDC client where SSO is on.
+type Authenticators = (Arc<dyn Authenticator>, Option<Arc<SsoClient>>);
+
 /// The bearer authenticator: API keys through the cache (`keys`, user rows applied inside it),
 /// and, with `oidc.issuer` set, OIDC tokens beside them, dispatched by shape. Tokens are not
 /// cached: each is verified locally against the IdP's cached keys, so no cached principal can
-/// outlive its token's `exp`; their user rows are applied on each request.
+/// outlive its token's `exp`; their user rows are applied on each request. With
+/// `oidc.client_id` set too, the web UI's OIDC client, sharing the token verifier (and so the
+/// cached keys).
 ///
 /// # Errors
 /// When the OIDC settings are unusable.
@@ -596,23 +605,23 @@ fn authenticator(
     settings: &Settings,
     keys: Arc<CachingAuthenticator>,
     users: Arc<dyn artgen_core::ports::UserStore>,
-) -> Result<Arc<dyn Authenticator>, ComposeError> {
+) -> Result<Authenticators, ComposeError> {
     let keys: Arc<dyn Authenticator> = keys;
     if !settings.oidc.enabled() {
-        return Ok(keys);
+        return Ok((keys, None));
     }
-    let tokens = OidcAuthenticator::new(&settings.oidc)?;
+    let tokens = Arc::new(OidcAuthenticator::new(&settings.oidc)?);
     tokens.spawn_warm_up();
     tracing::info!(
         issuer = settings.oidc.issuer.as_deref().unwrap_or_default(),
         "OIDC bearer tokens accepted beside API keys"
     );
-    let tokens = Arc::new(UserRowsAuthenticator::new(
-        Arc::new(tokens),
-        users,
-        refused_token,
-    ));
-    Ok(Arc::new(BearerChain::new(keys, tokens)))
+    let sso = SsoClient::new(&settings.oidc, tokens.clone(), users.clone()).map(Arc::new);
+    if let Some(sso) = &sso {
+        tracing::info!(client_id = sso.client_id(), "web UI sign-in with SSO on");
+    }
+    let tokens = Arc::new(UserRowsAuthenticator::new(tokens, users, refused_token));
+    Ok((Arc::new(BearerChain::new(keys, tokens)), sso))
 }
 
 /// The refusal of a bad OIDC token, which a disabled user's token gets too.

@@ -99,6 +99,7 @@ struct Inner {
     uploads: UploadSlots,
     storage: Option<StorageInfo>,
     admin: Option<Admin>,
+    sso: Option<Arc<crate::oidc::SsoClient>>,
 }
 
 impl AppState {
@@ -122,6 +123,7 @@ impl AppState {
             uploads,
             storage: None,
             admin: None,
+            sso: None,
         }))
     }
 
@@ -143,6 +145,21 @@ impl AppState {
             inner.admin = Some(admin);
         }
         self
+    }
+
+    /// Adds the web UI's OIDC client, which turns on "Sign in with SSO" (call before the
+    /// state is cloned; later calls on a shared state change nothing).
+    #[must_use]
+    pub fn with_sso(mut self, sso: Arc<crate::oidc::SsoClient>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.sso = Some(sso);
+        }
+        self
+    }
+
+    /// The web UI's OIDC client, when SSO is configured.
+    pub fn sso(&self) -> Option<&Arc<crate::oidc::SsoClient>> {
+        self.0.sso.as_ref()
     }
 
     /// The admin service, when the composition root gave one.

@@ -1,6 +1,8 @@
-//! The typed configuration of OIDC bearer tokens (`[oidc]` in the settings).
+//! The typed configuration of OIDC (`[oidc]` in the settings): bearer tokens on the API, and
+//! the web UI's browser sign-in (authorization-code flow with PKCE) when a client id is set.
 
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::OidcError;
 
@@ -48,9 +50,11 @@ impl OidcAlgorithm {
     }
 }
 
-/// How OIDC bearer tokens are verified. Off while `issuer` is unset; then every bearer
-/// credential is an API key, as before.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How OIDC bearer tokens are verified, and how the web UI signs users in with the IdP. Off
+/// while `issuer` is unset; then every bearer credential is an API key, as before. The UI's
+/// "Sign in with SSO" is on when `client_id` is set too. A client secret is a
+/// [`SecretString`]: `Debug` shows none of it, serialising redacts it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OidcConfig {
     /// The IdP's issuer URL, exactly as its tokens' `iss` and its discovery document's
@@ -83,6 +87,45 @@ pub struct OidcConfig {
     /// Allow an `http://` issuer that is not on a loopback address (never in production: the
     /// keys that vouch for every token would travel unprotected).
     pub allow_http: bool,
+    /// The OAuth client id of ArtGen's web UI at the IdP; with `issuer`, the sign-in page
+    /// offers "Sign in with SSO" (authorization-code flow with PKCE). An ID token's `aud` must
+    /// contain it.
+    pub client_id: Option<String>,
+    /// The client's secret, for an IdP that registers the UI as a confidential client (sent to
+    /// the token endpoint with HTTP Basic, or in the body with `client_secret_post`); unset
+    /// for a public client, which PKCE alone protects.
+    #[serde(serialize_with = "redacted_secret")]
+    pub client_secret: Option<SecretString>,
+    /// How the client secret is sent to the token endpoint.
+    pub client_auth: ClientAuth,
+    /// The scopes asked for at sign-in; `openid` is required.
+    pub scopes: Vec<String>,
+    /// The IdP's name on the sign-in button ("Sign in with {display_name}"); unset: "SSO".
+    pub display_name: Option<String>,
+}
+
+/// How the web UI authenticates to the token endpoint when it has a client secret.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with the id and secret (OAuth 2.0, section 2.3.1: every IdP
+    /// supports it).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// Serialises a secret as `[redacted]` when set (`artgen config` prints the settings).
+fn redacted_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_some("[redacted]"),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl Default for OidcConfig {
@@ -104,6 +147,11 @@ impl Default for OidcConfig {
             jwks_max_age_secs: 600,
             http_timeout_secs: 10,
             allow_http: false,
+            client_id: None,
+            client_secret: None,
+            client_auth: ClientAuth::default(),
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            display_name: None,
         }
     }
 }
@@ -156,12 +204,37 @@ impl OidcConfig {
             .is_some_and(|issuer| !issuer.trim().is_empty())
     }
 
+    /// Whether the web UI offers "Sign in with SSO": an issuer and a client id are set.
+    pub fn sso_enabled(&self) -> bool {
+        self.enabled()
+            && self
+                .client_id
+                .as_deref()
+                .is_some_and(|id| !id.trim().is_empty())
+    }
+
+    /// The client id, trimmed, when the UI's sign-in is on.
+    pub fn client_id(&self) -> Option<&str> {
+        self.sso_enabled()
+            .then(|| self.client_id.as_deref().map(str::trim))
+            .flatten()
+    }
+
+    /// The client secret, when one is set and not blank.
+    pub fn client_secret(&self) -> Option<&str> {
+        self.client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().trim())
+            .filter(|s| !s.is_empty())
+    }
+
     /// Checks the configuration and returns the issuer's URL.
     ///
     /// # Errors
     /// [`OidcError::Config`] naming the setting at fault: an issuer that is not an absolute
     /// `https` URL (`http` only on loopback or with `allow_http`), a missing audience, an empty
-    /// claim name or algorithm list, a leeway over ten minutes.
+    /// claim name or algorithm list, a leeway over ten minutes; with a client id, scopes
+    /// without `openid` or with characters a scope cannot have.
     pub fn validate(&self) -> Result<reqwest::Url, OidcError> {
         let bad = |setting: &'static str, reason: &str| OidcError::Config {
             setting,
@@ -223,6 +296,27 @@ impl OidcConfig {
         }
         if self.leeway_secs > MAX_LEEWAY_SECS {
             return Err(bad("oidc.leeway_secs", "must be at most 600"));
+        }
+        if self.sso_enabled() {
+            if !self.scopes.iter().any(|scope| scope == "openid") {
+                return Err(bad(
+                    "oidc.scopes",
+                    "must contain openid (the UI's sign-in needs an ID token)",
+                ));
+            }
+            // RFC 6749, section 3.3: a scope is printable ASCII without space, quote or backslash.
+            let printable =
+                |b: u8| b == b'!' || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
+            if self
+                .scopes
+                .iter()
+                .any(|scope| scope.is_empty() || !scope.bytes().all(printable))
+            {
+                return Err(bad(
+                    "oidc.scopes",
+                    "must be non-empty words of printable ASCII without spaces, quotes or backslashes",
+                ));
+            }
         }
         Ok(url)
     }
@@ -296,6 +390,58 @@ mod tests {
             ..base
         };
         assert_eq!(setting_of(&leeway), "oidc.leeway_secs");
+    }
+
+    #[test]
+    fn sso_needs_an_issuer_and_a_client_id_and_the_openid_scope() {
+        let base = OidcConfig::new("https://idp.example.com", "a");
+        assert!(!base.sso_enabled());
+        let sso = OidcConfig {
+            client_id: Some("artgen-ui".into()),
+            ..base.clone()
+        };
+        assert!(sso.sso_enabled());
+        assert_eq!(sso.client_id(), Some("artgen-ui"));
+        sso.validate().expect("valid");
+        let blank = OidcConfig {
+            client_id: Some("  ".into()),
+            ..base.clone()
+        };
+        assert!(!blank.sso_enabled());
+        let no_issuer = OidcConfig {
+            client_id: Some("artgen-ui".into()),
+            ..OidcConfig::default()
+        };
+        assert!(!no_issuer.sso_enabled());
+        let no_openid = OidcConfig {
+            scopes: vec!["profile".into()],
+            ..sso.clone()
+        };
+        assert_eq!(setting_of(&no_openid), "oidc.scopes");
+        let spaced = OidcConfig {
+            scopes: vec!["openid".into(), "a b".into()],
+            ..sso
+        };
+        assert_eq!(setting_of(&spaced), "oidc.scopes");
+    }
+
+    #[test]
+    fn the_client_secret_is_never_shown() {
+        let config = OidcConfig {
+            client_id: Some("artgen-ui".into()),
+            client_secret: Some("s3cr3t-value".into()),
+            ..OidcConfig::new("https://idp.example.com", "a")
+        };
+        assert!(!format!("{config:?}").contains("s3cr3t-value"));
+        let json = serde_json::to_string(&config).expect("serialises");
+        assert!(!json.contains("s3cr3t-value"), "{json}");
+        assert!(json.contains("[redacted]"), "{json}");
+        assert_eq!(config.client_secret(), Some("s3cr3t-value"));
+        let parsed: OidcConfig =
+            toml::from_str("client_secret = \"x\"\nclient_auth = \"client_secret_post\"")
+                .expect("parses");
+        assert_eq!(parsed.client_auth, ClientAuth::ClientSecretPost);
+        assert_eq!(parsed.client_secret(), Some("x"));
     }
 
     #[test]

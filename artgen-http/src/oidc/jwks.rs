@@ -123,6 +123,18 @@ struct State {
     jwks_uri: Option<Url>,
     /// Why the last fetch failed, if it did.
     last_error: Option<String>,
+    /// The endpoints of the browser sign-in, from the last discovery that named them, and
+    /// when that discovery was.
+    endpoints: Option<(Endpoints, Instant)>,
+}
+
+/// The endpoints of the authorization-code flow, from the discovery document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Where the browser is sent to sign in (`authorization_endpoint`).
+    pub authorization: Url,
+    /// Where the code is exchanged for tokens (`token_endpoint`).
+    pub token: Url,
 }
 
 /// Where the keys come from and how often they may be fetched.
@@ -150,6 +162,17 @@ impl std::fmt::Debug for KeySource {
 struct Discovery {
     issuer: String,
     jwks_uri: String,
+    #[serde(default)]
+    authorization_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint: Option<String>,
+}
+
+/// What one discovery gives: the key set's URL, and the sign-in endpoints where the document
+/// names both (an IdP that only issues tokens to other clients may name neither).
+struct Discovered {
+    jwks_uri: Url,
+    endpoints: Option<Endpoints>,
 }
 
 #[derive(Deserialize)]
@@ -308,7 +331,7 @@ impl KeySource {
     ) -> Result<(Url, HashMap<String, Arc<VerifyingKey>>), OidcError> {
         let uri = match known_uri {
             Some(uri) => uri,
-            None => self.discover().await?,
+            None => self.discover().await?.jwks_uri,
         };
         let set: RawKeySet = self.get_json(&uri).await?;
         let keys: HashMap<_, _> = set
@@ -328,7 +351,39 @@ impl KeySource {
         Ok((uri, keys))
     }
 
-    async fn discover(&self) -> Result<Url, OidcError> {
+    /// The endpoints of the browser sign-in: those of the last discovery while younger than
+    /// the keys' maximum age, else from a new discovery (which waits for a key fetch in
+    /// flight, and does not count against the keys' cooldown: the sign-in is rare and a user
+    /// is waiting).
+    ///
+    /// # Errors
+    /// When discovery fails, or the document names no `authorization_endpoint` or
+    /// `token_endpoint`.
+    pub async fn endpoints(&self) -> Result<Endpoints, OidcError> {
+        if let Some(endpoints) = self.fresh_endpoints() {
+            return Ok(endpoints);
+        }
+        let _one_at_a_time = self.fetching.lock().await;
+        if let Some(endpoints) = self.fresh_endpoints() {
+            return Ok(endpoints);
+        }
+        self.discover()
+            .await?
+            .endpoints
+            .ok_or_else(|| OidcError::Document {
+                url: self.discovery_url.to_string(),
+                reason: "names no authorization_endpoint and token_endpoint (needed by the web UI's sign-in)".to_owned(),
+            })
+    }
+
+    fn fresh_endpoints(&self) -> Option<Endpoints> {
+        let state = self.state();
+        let (endpoints, at) = state.endpoints.as_ref()?;
+        (Instant::now().duration_since(*at) < self.max_age).then(|| endpoints.clone())
+    }
+
+    /// Reads the discovery document; keeps its sign-in endpoints, when it names them.
+    async fn discover(&self) -> Result<Discovered, OidcError> {
         let url = &self.discovery_url;
         let document: Discovery = self.get_json(url).await?;
         if document.issuer != self.issuer {
@@ -343,11 +398,48 @@ impl KeySource {
         };
         let jwks = Url::parse(&document.jwks_uri)
             .map_err(|err| invalid(format!("jwks_uri is not a URL: {err}")))?;
-        // Keys over plain HTTP only where the issuer itself was allowed to be plain HTTP.
-        if jwks.scheme() != "https" && !(jwks.scheme() == "http" && url.scheme() == "http") {
+        // Keys (and codes, and tokens) over plain HTTP only where the issuer itself was
+        // allowed to be plain HTTP.
+        let secure = |endpoint: &Url| {
+            endpoint.scheme() == "https" || (endpoint.scheme() == "http" && url.scheme() == "http")
+        };
+        if !secure(&jwks) {
             return Err(invalid("jwks_uri must be an https:// URL".to_owned()));
         }
-        Ok(jwks)
+        let endpoint = |name: &str, value: Option<String>| -> Result<Option<Url>, OidcError> {
+            let Some(value) = value else {
+                return Ok(None);
+            };
+            let parsed =
+                Url::parse(&value).map_err(|err| invalid(format!("{name} is not a URL: {err}")))?;
+            if !secure(&parsed) || parsed.fragment().is_some() {
+                return Err(invalid(format!(
+                    "{name} must be an https:// URL without a fragment"
+                )));
+            }
+            Ok(Some(parsed))
+        };
+        let authorization = endpoint("authorization_endpoint", document.authorization_endpoint)?;
+        let token = endpoint("token_endpoint", document.token_endpoint)?;
+        let endpoints = match (authorization, token) {
+            (Some(authorization), Some(token)) => Some(Endpoints {
+                authorization,
+                token,
+            }),
+            _ => None,
+        };
+        if let Some(endpoints) = &endpoints {
+            self.state().endpoints = Some((endpoints.clone(), Instant::now()));
+        }
+        Ok(Discovered {
+            jwks_uri: jwks,
+            endpoints,
+        })
+    }
+
+    /// The HTTP client requests to the IdP go through.
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, OidcError> {
@@ -355,7 +447,7 @@ impl KeySource {
             url: url.to_string(),
             source,
         };
-        let mut response = self
+        let response = self
             .client
             .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -369,28 +461,45 @@ impl KeySource {
                 status: status.as_u16(),
             });
         }
-        let too_large = || OidcError::TooLarge {
-            url: url.to_string(),
-            limit: MAX_DOCUMENT_BYTES,
-        };
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_DOCUMENT_BYTES as u64)
-        {
+        read_json(url, response).await
+    }
+}
+
+/// A JSON answer of the IdP, at most [`MAX_DOCUMENT_BYTES`] long, whatever its status.
+///
+/// # Errors
+/// [`OidcError::Fetch`] when the body breaks off, [`OidcError::TooLarge`],
+/// [`OidcError::Document`] when it is not the JSON expected (the message names the serde
+/// error, never the body).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    url: &Url,
+    mut response: reqwest::Response,
+) -> Result<T, OidcError> {
+    let fetch_err = |source| OidcError::Fetch {
+        url: url.to_string(),
+        source,
+    };
+    let too_large = || OidcError::TooLarge {
+        url: url.to_string(),
+        limit: MAX_DOCUMENT_BYTES,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(fetch_err)? {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
             return Err(too_large());
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(fetch_err)? {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|err| OidcError::Document {
-            url: url.to_string(),
-            reason: err.to_string(),
-        })
+        body.extend_from_slice(&chunk);
     }
+    serde_json::from_slice(&body).map_err(|err| OidcError::Document {
+        url: url.to_string(),
+        reason: err.to_string(),
+    })
 }
 
 /// An error and its causes on one line, for logs.

@@ -6,17 +6,22 @@
 //!   claims mapped to a principal ([`claims`]).
 //! - [`BearerChain`] sends each credential by its shape: API keys (`ag_…`) to the key
 //!   authenticator, JWT-shaped ones to OIDC ([`chain`]).
+//! - [`SsoClient`] signs web UI users in with the IdP: authorization-code flow with PKCE, the
+//!   ID token checked by the same verifier ([`browser`]).
 //!
 //! Configuration and per-IdP examples: `docs/oidc.md`.
 
+pub mod browser;
 pub mod chain;
 pub mod claims;
 pub mod config;
 pub mod jwks;
 pub mod verify;
 
+pub use browser::{Flow, SsoClient, SsoError};
 pub use chain::{looks_like_jwt, BearerChain};
-pub use config::{OidcAlgorithm, OidcConfig};
+pub use config::{ClientAuth, OidcAlgorithm, OidcConfig};
+pub use jwks::Endpoints;
 pub use verify::{OidcAuthenticator, INVALID_TOKEN_MESSAGE};
 
 /// Why OIDC could not be set up, or the IdP's keys could not be had.

@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::claims::{self, ClaimNames};
-use super::jwks::{KeyError, KeySource};
+use super::jwks::{Endpoints, KeyError, KeySource};
 use super::{looks_like_jwt, OidcConfig, OidcError};
 
 /// The message of every refused token, whatever the reason (malformed, `alg` not allowed,
@@ -124,24 +124,61 @@ impl OidcAuthenticator {
         self.keys.refresh().await
     }
 
-    fn validation(&self, alg: Algorithm) -> Validation {
+    /// The endpoints of the browser sign-in, from the IdP's discovery document.
+    ///
+    /// # Errors
+    /// When discovery fails or the document names no such endpoints.
+    pub async fn endpoints(&self) -> std::result::Result<Endpoints, OidcError> {
+        self.keys.endpoints().await
+    }
+
+    /// The HTTP client of requests to the IdP (timeouts of `oidc.http_timeout_secs`).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        self.keys.client()
+    }
+
+    /// The issuer tokens must name.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Verifies an ID token of the browser sign-in like a bearer token (allowed algorithm,
+    /// the IdP's key, signature, `iss`, `exp`, `nbf`), with `client_id` as the audience
+    /// instead of `oidc.audience` (OIDC Core, section 3.1.3.7). Returns the principal and
+    /// the claims, for the caller's checks of `nonce` and `azp`.
+    ///
+    /// # Errors
+    /// As [`Authenticator::authenticate`]: `unauthenticated` for every refused token,
+    /// `internal_error` while the IdP's keys cannot be had.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<(Principal, Map<String, Value>)> {
+        self.verify(token, client_id, "ID token refused").await
+    }
+
+    fn validation(&self, alg: Algorithm, audience: &str) -> Validation {
         let mut validation = Validation::new(alg);
         validation.leeway = self.leeway_secs;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = true;
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation
     }
-}
 
-#[async_trait]
-impl Authenticator for OidcAuthenticator {
-    async fn authenticate(&self, credential: &str) -> Result<Principal> {
+    /// The checks of every token, for `audience`; `what` names the refusal in the debug log.
+    async fn verify(
+        &self,
+        credential: &str,
+        audience: &str,
+        what: &'static str,
+    ) -> Result<(Principal, Map<String, Value>)> {
         let refuse = |reason: &str| {
-            tracing::debug!(reason, "bearer token refused");
+            tracing::debug!(reason, "{what}");
             refused()
         };
         if !looks_like_jwt(credential) {
@@ -174,10 +211,21 @@ impl Authenticator for OidcAuthenticator {
         let data = jsonwebtoken::decode::<Map<String, Value>>(
             credential,
             key.decoding_key(),
-            &self.validation(header.alg),
+            &self.validation(header.alg, audience),
         )
         .map_err(|err| refuse(&format!("{:?}", err.kind())))?;
-        claims::principal(&data.claims, &self.claims, &kid).ok_or_else(|| refuse("no user claim"))
+        let principal = claims::principal(&data.claims, &self.claims, &kid)
+            .ok_or_else(|| refuse("no user claim"))?;
+        Ok((principal, data.claims))
+    }
+}
+
+#[async_trait]
+impl Authenticator for OidcAuthenticator {
+    async fn authenticate(&self, credential: &str) -> Result<Principal> {
+        self.verify(credential, &self.audience, "bearer token refused")
+            .await
+            .map(|(principal, _)| principal)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod assets;
 pub mod dashboard;
 pub mod pages;
 pub mod session;
+pub mod sso;
 
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-in/sso", get(sso::start))
+        .route(sso::CALLBACK_PATH, get(sso::callback))
         .route("/sign-out", post(sign_out))
         .route("/ui/generate", post(generate))
         .route("/ui/estimate", get(estimate))
@@ -151,7 +154,8 @@ fn now_secs(state: &AppState) -> u64 {
 
 /// The request's session: a cookie we sealed, not expired, whose key is still live and whose
 /// user is not disabled (checked on every page, so revoking the key or disabling the user
-/// ends the session at once). A failure to check counts as no session.
+/// ends the session at once). A session begun with SSO names no key; only its user row is
+/// checked. A failure to check counts as no session.
 async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Session> {
     let session =
         session::cookie_value(headers).and_then(|value| ui.key.open(value, now_secs(state)))?;
@@ -204,7 +208,7 @@ async fn sign_in_page(
     if current(&ui, &state, &headers).await.is_some() {
         return Redirect::to("/").into_response();
     }
-    html(StatusCode::OK, pages::sign_in(None))
+    html(StatusCode::OK, sso::sign_in_page(&state, None))
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,7 +227,10 @@ async fn sign_in(
     let refused = || {
         html(
             StatusCode::UNAUTHORIZED,
-            pages::sign_in(Some("That key was not accepted. Check it and try again.")),
+            sso::sign_in_page(
+                &state,
+                Some("That key was not accepted. Check it and try again."),
+            ),
         )
     };
     let key = key.trim();
@@ -248,9 +255,10 @@ async fn sign_in(
             tracing::error!(error = %err, "sign-in failed");
             html(
                 StatusCode::SERVICE_UNAVAILABLE,
-                pages::sign_in(Some(
-                    "Signing in is not possible right now; try again shortly.",
-                )),
+                sso::sign_in_page(
+                    &state,
+                    Some("Signing in is not possible right now; try again shortly."),
+                ),
             )
         }
     }

@@ -127,8 +127,8 @@ pub(crate) fn layout(title: &str, user: Option<(&str, &str)>, body: Markup) -> M
     }
 }
 
-/// The sign-in page.
-pub fn sign_in(error: Option<&str>) -> Markup {
+/// The sign-in page; with `sso` (the IdP's name), a "Sign in with …" link too.
+pub fn sign_in(error: Option<&str>, sso: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
@@ -148,6 +148,11 @@ pub fn sign_in(error: Option<&str>) -> Markup {
                     }
                     div.actions {
                         button #sign-in-submit type="submit" { "Sign in" }
+                    }
+                }
+                @if let Some(name) = sso {
+                    div.actions {
+                        a #sso-sign-in .button.secondary href="/sign-in/sso" { "Sign in with " (name) }
                     }
                 }
             }

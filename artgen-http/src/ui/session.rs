@@ -14,6 +14,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
@@ -100,23 +101,34 @@ impl SessionKey {
 
     /// The cookie value of `session`.
     pub fn seal(&self, session: &Session) -> String {
-        let json = serde_json::to_vec(session).unwrap_or_default();
-        let payload = URL_SAFE_NO_PAD.encode(json);
-        let sig = hex::encode(mac(&self.key, &[b"cookie\n", payload.as_bytes()]));
-        format!("{payload}.{sig}")
+        self.seal_as(b"cookie\n", session)
     }
 
     /// The session a cookie value holds, when its signature is ours and it has not expired at
     /// `now` (Unix seconds).
     pub fn open(&self, value: &str, now: u64) -> Option<Session> {
+        let session: Session = self.open_as(b"cookie\n", value)?;
+        (session.expires > now).then_some(session)
+    }
+
+    /// `value` as `<payload>.<signature>`, signed for `purpose` (a cookie sealed for one
+    /// purpose never opens as another: the purpose is part of what is signed).
+    pub(crate) fn seal_as<T: Serialize>(&self, purpose: &[u8], value: &T) -> String {
+        let json = serde_json::to_vec(value).unwrap_or_default();
+        let payload = URL_SAFE_NO_PAD.encode(json);
+        let sig = hex::encode(mac(&self.key, &[purpose, payload.as_bytes()]));
+        format!("{payload}.{sig}")
+    }
+
+    /// What [`SessionKey::seal_as`] sealed for `purpose`, when the signature is ours.
+    pub(crate) fn open_as<T: DeserializeOwned>(&self, purpose: &[u8], value: &str) -> Option<T> {
         let (payload, sig) = value.split_once('.')?;
-        let want = hex::encode(mac(&self.key, &[b"cookie\n", payload.as_bytes()]));
+        let want = hex::encode(mac(&self.key, &[purpose, payload.as_bytes()]));
         if !bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
             return None;
         }
         let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let session: Session = serde_json::from_slice(&json).ok()?;
-        (session.expires > now).then_some(session)
+        serde_json::from_slice(&json).ok()
     }
 
     /// The CSRF token of `session`'s forms.
@@ -147,13 +159,18 @@ pub fn set_cookie(value: &str, max_age: u64, secure: bool) -> String {
 
 /// The session cookie's value among a request's `Cookie` headers.
 pub fn cookie_value(headers: &axum::http::HeaderMap) -> Option<&str> {
+    named_cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name` among a request's `Cookie` headers.
+pub fn named_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value)
 }
 
@@ -194,6 +211,14 @@ mod tests {
         assert_eq!(SessionKey::derive(&[8; 32]).open(&sealed, 0), None);
         assert_eq!(key().open("garbage", 0), None);
         assert_eq!(key().open(&format!("{payload}."), 0), None);
+    }
+
+    #[test]
+    fn a_value_sealed_for_one_purpose_does_not_open_as_another() {
+        let sealed = key().seal_as(b"sso flow\n", &session(1_000));
+        assert_eq!(key().open(&sealed, 0), None, "not a session cookie");
+        let opened: Option<Session> = key().open_as(b"sso flow\n", &sealed);
+        assert!(opened.is_some());
     }
 
     #[test]

@@ -278,6 +278,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("OPENAI_BASE_URL", "openai.base_url"),
     ("ARTGEN_OIDC_ISSUER", "oidc.issuer"),
     ("ARTGEN_OIDC_AUDIENCE", "oidc.audience"),
+    ("ARTGEN_OIDC_CLIENT_ID", "oidc.client_id"),
+    ("ARTGEN_OIDC_CLIENT_SECRET", "oidc.client_secret"),
 ];
 
 /// The top-level setting names (the keys of [`Settings`] as serialised).
@@ -444,6 +446,19 @@ mod tests {
                 oidc.algorithms,
                 vec![OidcAlgorithm::ES256, OidcAlgorithm::PS256]
             );
+        });
+        let ui = [
+            ("ARTGEN_OIDC_CLIENT_ID", "artgen-ui"),
+            ("ARTGEN_OIDC_CLIENT_SECRET", "ui-secret"),
+            ("ARTGEN_OIDC__SCOPES", "[openid, email]"),
+            ("ARTGEN_OIDC__DISPLAY_NAME", "Acme"),
+        ];
+        with_vars(&ui, || {
+            let oidc = layered(None).expect("valid env").oidc;
+            assert_eq!(oidc.client_id.as_deref(), Some("artgen-ui"));
+            assert_eq!(oidc.client_secret(), Some("ui-secret"));
+            assert_eq!(oidc.scopes, vec!["openid", "email"]);
+            assert_eq!(oidc.display_name.as_deref(), Some("Acme"));
         });
         with_vars(&[("ARTGEN_OIDC__ALGORITHMS", "[HS256]")], || {
             assert!(layered(None).is_err(), "HMAC cannot be configured");
