@@ -820,6 +820,34 @@ async fn without_a_client_id_there_is_no_sso_link_nor_route() {
 }
 
 #[tokio::test]
+async fn without_a_public_url_the_redirect_uri_follows_the_request() {
+    let idp = Idp::start().await;
+    let app = App::start(&idp, |s| s.public_url = None).await;
+    let plain = app.get("/sign-in/sso", None).await;
+    assert_eq!(param(plain.location(), "redirect_uri"), REDIRECT_URI);
+    assert!(!plain
+        .set_cookie("artgen_sso")
+        .expect("flow")
+        .contains("Secure"));
+
+    let request = Request::get("/sign-in/sso")
+        .header(header::HOST, "art.example.com")
+        .header("x-forwarded-proto", "https")
+        .body(Body::empty())
+        .expect("request");
+    let proxied = app.router.clone().oneshot(request).await.expect("answers");
+    let location = proxied.headers()[header::LOCATION].to_str().expect("ascii");
+    assert_eq!(
+        param(location, "redirect_uri"),
+        "https://art.example.com/sign-in/sso/callback"
+    );
+    let flow = proxied.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii");
+    assert!(flow.contains("; Secure"), "{flow}");
+}
+
+#[tokio::test]
 async fn an_unreachable_idp_is_a_message_not_a_500() {
     let idp = Idp::start().await;
     let app = App::start(&idp, |s| {

@@ -137,11 +137,6 @@ impl OidcAuthenticator {
         self.keys.client()
     }
 
-    /// The issuer tokens must name.
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
     /// Verifies an ID token of the browser sign-in like a bearer token (allowed algorithm,
     /// the IdP's key, signature, `iss`, `exp`, `nbf`), with `client_id` as the audience
     /// instead of `oidc.audience` (OIDC Core, section 3.1.3.7). Returns the principal and
