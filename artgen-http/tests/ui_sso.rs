@@ -101,6 +101,8 @@ struct IdpState {
     grants: Mutex<HashMap<String, Grant>>,
     authorize_requests: Mutex<Vec<HashMap<String, String>>>,
     token_requests: Mutex<Vec<HashMap<String, String>>>,
+    /// The ID tokens handed out.
+    issued: Mutex<Vec<String>>,
 }
 
 type Shared = Arc<IdpState>;
@@ -239,11 +241,13 @@ async fn token(
         }
     }
     let key = if foreign { &idp.stranger } else { &idp.key };
+    let id_token = key.sign(&claims);
+    idp.issued.lock().expect("lock").push(id_token.clone());
     Json(json!({
         "access_token": "opaque-access-token",
         "token_type": "Bearer",
         "expires_in": 300,
-        "id_token": key.sign(&claims),
+        "id_token": id_token,
     }))
     .into_response()
 }
@@ -262,6 +266,7 @@ impl Idp {
             grants: Mutex::default(),
             authorize_requests: Mutex::default(),
             token_requests: Mutex::default(),
+            issued: Mutex::default(),
         });
         let app = axum::Router::new()
             .route(
@@ -859,4 +864,95 @@ async fn an_unreachable_idp_is_a_message_not_a_500() {
     assert_eq!(start.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(start.body.contains("cannot be reached"), "{}", start.body);
     assert!(start.set_cookie("artgen_sso").is_none());
+}
+
+/// Everything logged, as text.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+
+    fn make_writer(&'a self) -> Log {
+        self.clone()
+    }
+}
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn no_code_token_verifier_or_secret_is_logged() {
+    let log = Log::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "artgen=trace,artgen_http=trace,artgen_core=trace",
+        ))
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let idp = Idp::start().await;
+    let secret = "confidential-s3cret";
+    idp.behave(|b| b.secret = Some(secret.to_owned()));
+    let app = App::start(&idp, |s| s.oidc.client_secret = Some(secret.into())).await;
+    let mut codes = Vec::new();
+    for misbehave in [false, true] {
+        idp.behave(|b| b.claims.clear());
+        if misbehave {
+            idp.claim("nonce", json!("another-sign-in"));
+        }
+        let (authorize, flow) = app.start_sso().await;
+        let callback = idp.authorize(&authorize).await;
+        codes.push(param(&callback, "code"));
+        let answer = app.get(local(&callback), Some(&flow)).await;
+        let want = if misbehave {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(answer.status, want, "{}", answer.body);
+    }
+    let wrong = App::start(&idp, |s| s.oidc.client_secret = Some("wrong-s3cret".into())).await;
+    let refused = wrong.sso(&idp).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+
+    let text = log.text();
+    assert!(text.contains("ui session started with sso"), "{text}");
+    assert!(text.contains("sso sign-in refused"), "{text}");
+    assert!(
+        text.contains("/sign-in/sso/callback"),
+        "the access log: {text}"
+    );
+    let issued = idp.state.issued.lock().expect("lock").clone();
+    assert_eq!(issued.len(), 2);
+    let verifiers: Vec<String> = idp
+        .token_requests()
+        .iter()
+        .map(|r| r["code_verifier"].clone())
+        .collect();
+    let secrets = [secret.to_owned(), "wrong-s3cret".to_owned()];
+    for leaked in codes
+        .iter()
+        .chain(&issued)
+        .chain(&verifiers)
+        .chain(&secrets)
+    {
+        assert!(!text.contains(leaked.as_str()), "{leaked} logged: {text}");
+    }
 }
