@@ -84,6 +84,8 @@ struct Behaviour {
     secret: Option<String>,
     /// Remember this challenge instead of the one the authorize request gave.
     challenge: Option<String>,
+    /// Leave the sign-in endpoints out of the discovery document.
+    no_endpoints: bool,
 }
 
 /// A code handed out, and what the authorize request it answered said.
@@ -122,6 +124,12 @@ fn invalid(error: &str, status: StatusCode) -> Response {
 }
 
 async fn discovery(State(idp): State<Shared>) -> Json<Value> {
+    if idp.behaviour.lock().expect("lock").no_endpoints {
+        return Json(json!({
+            "issuer": idp.issuer,
+            "jwks_uri": format!("{}/jwks", idp.issuer),
+        }));
+    }
     Json(json!({
         "issuer": idp.issuer,
         "jwks_uri": format!("{}/jwks", idp.issuer),
@@ -850,6 +858,36 @@ async fn without_a_public_url_the_redirect_uri_follows_the_request() {
         .to_str()
         .expect("ascii");
     assert!(flow.contains("; Secure"), "{flow}");
+}
+
+#[tokio::test]
+async fn an_idp_without_sign_in_endpoints_is_a_message_and_bearer_tokens_still_work() {
+    let idp = Idp::start().await;
+    idp.behave(|b| b.no_endpoints = true);
+    let app = App::start(&idp, |_| {}).await;
+    let start = app.get("/sign-in/sso", None).await;
+    assert_eq!(
+        start.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        start.body
+    );
+    assert!(start.body.contains("cannot be reached"), "{}", start.body);
+
+    // The IdP's keys were found all the same: its tokens pass on the API.
+    let token = idp.state.key.sign(&json!({
+        "iss": idp.issuer(), "aud": AUDIENCE, "sub": "api-user", "exp": now() + 300,
+    }));
+    let request = Request::get("/v1/models")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+    let answer = app.router.clone().oneshot(request).await.expect("answers");
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    // Once the IdP names them, the sign-in works without a restart.
+    idp.behave(|b| b.no_endpoints = false);
+    assert_eq!(app.sso(&idp).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
