@@ -949,8 +949,21 @@ async fn an_image_is_the_source_of_an_edit_and_only_for_its_owner() {
             None,
         )
         .await;
+    // An admin may look at it, but makes nothing from it either.
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let admin_page = ui
+        .send(Method::GET, &format!("/ui/images/{id}"), Some(&admin), None)
+        .await;
+    let admin_token = csrf(&admin_page.body);
+    let borrowed = format!("csrf={admin_token}&image={id}&prompt=mine&model=gpt-image-1.5");
+    let admin_refused = ui
+        .send(Method::POST, "/ui/edit", Some(&admin), Some(&borrowed))
+        .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert_eq!(admin_page.status, StatusCode::OK);
+    assert!(!admin_page.body.contains("id=\"edit-form\""));
+    assert_eq!(admin_refused.status, StatusCode::NOT_FOUND);
     assert_eq!(ui.mock.calls(), 1, "no call for someone else's image");
 
     let form = format!("csrf={token}&image={id}&prompt=make+the+door+blue&model=gpt-image-1.5");

@@ -1,7 +1,8 @@
 //! The large view of one image, and what it makes: `POST /ui/edit` (a prompt) and
 //! `POST /ui/variation` (a count) run an edit or a variation with the stored image as the
-//! input. The image is read through the service, owner-checked, so an id of someone else's
-//! image is a 404 like an id of none; a model that cannot take it (format, shape, size) is
+//! input. The image is read through the service, owner-checked (admins, who may view any
+//! image, make nothing from others'), so an id of someone else's image is a 404 like an id of
+//! none; a model that cannot take it (format, shape, size) is
 //! refused before any call, with the reason. Results land in the gallery like generations,
 //! and refusals are the same toasts as the prompt page's.
 
@@ -103,11 +104,12 @@ pub(super) async fn show(
         Some(toast) => (Some(toast.message), toast.link),
         None => (None, None),
     };
+    let own = meta.owner == session.user;
     let view = ImageView {
         user: session.user.clone(),
         csrf: ui.key.csrf(session),
-        edit: derive_form(state, &meta, false),
-        variation: derive_form(state, &meta, true),
+        edit: derive_form(state, &meta, false).filter(|_| own),
+        variation: derive_form(state, &meta, true).filter(|_| own),
         item: GalleryItem {
             url: signed_url(state, base, meta.id.as_str()),
             meta,
@@ -159,7 +161,10 @@ async fn job(
         .image(&session.principal(), &form.image)
         .await
     {
-        Ok(found) => found,
+        // Only the owner's own images feed their requests: an admin, who may view anyone's,
+        // does not make images from them.
+        Ok(found) if found.0.owner == session.user => found,
+        Ok(_) => return Err(None),
         Err(err) if err.code() == ErrorCode::NotFound => return Err(None),
         Err(err) => return Err(Some(toast::of(&err))),
     };
