@@ -920,6 +920,12 @@ async fn an_image_is_the_source_of_an_edit_and_only_for_its_owner() {
             None,
         )
         .await;
+    assert!(
+        large
+            .body
+            .contains("<option value=\"gpt-image-1.5\" selected>"),
+        "the image's own model is preselected"
+    );
     for part in [
         "form id=\"edit-form\"",
         "id=\"edit-prompt\"",

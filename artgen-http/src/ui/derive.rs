@@ -69,7 +69,11 @@ fn derive_form(state: &AppState, meta: &ImageMeta, variation: bool) -> Option<De
             id: m.id,
         })
         .collect();
-    Some(DeriveForm { models, max_n })
+    Some(DeriveForm {
+        models,
+        max_n,
+        preferred: source.id.clone(),
+    })
 }
 
 fn not_found() -> Response {

@@ -138,6 +138,8 @@ pub struct DeriveForm {
     pub models: Vec<DeriveModel>,
     /// The most images one request of these models may ask for.
     pub max_n: u8,
+    /// The model preselected when it can take the image (the image's own).
+    pub preferred: String,
 }
 
 impl DeriveForm {
@@ -520,7 +522,12 @@ pub fn image(view: &ImageView) -> Markup {
 
 /// A model select of a derive form: models this image cannot feed are disabled with why.
 fn derive_models(id: &str, form: &DeriveForm) -> Markup {
-    let first_usable = form.models.iter().position(|m| m.refusal.is_none());
+    let usable = |m: &DeriveModel| m.refusal.is_none();
+    let first_usable = form
+        .models
+        .iter()
+        .position(|m| usable(m) && m.id == form.preferred)
+        .or_else(|| form.models.iter().position(usable));
     html! {
         select id=(id) name="model" {
             @for (i, model) in form.models.iter().enumerate() {
