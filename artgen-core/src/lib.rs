@@ -43,7 +43,7 @@ pub mod testing;
 
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use service::{
-    ArtGen, EventSink, GeneratedImage, Generation, ImageAccess, ImageDelivery, ImageReader,
-    OpenStream, OwnUsage, Ports, PurgeReport, RequestContext, ServiceEvent, GALLERY_PAGE_DEFAULT,
-    GALLERY_PAGE_MAX,
+    ArtGen, EventSink, GeneratedImage, Generation, ImageAccess, ImageDelivery, ImageDetails,
+    ImageReader, OpenStream, OwnUsage, Ports, PurgeReport, RequestContext, ServiceEvent,
+    GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX,
 };

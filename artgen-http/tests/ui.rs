@@ -3,8 +3,11 @@
 //! pages in the browser tests.)
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use artgen_core::domain::{KeyEnv, Role};
+use artgen_core::domain::{KeyEnv, Operation, RequestId, Role};
+use artgen_core::ports::{ImageProvider, UsageStore};
+use artgen_core::testing::{MockProvider, MockStep};
 use artgen_http::compose;
 use artgen_http::metrics::Metrics;
 use artgen_http::settings::Settings;
@@ -16,17 +19,30 @@ struct Ui {
     router: axum::Router,
     key: String,
     admin_key: String,
+    /// The provider every request reaches, to script and to read back.
+    mock: Arc<MockProvider>,
+    /// The usage rows the app writes.
+    usage: Arc<dyn UsageStore>,
+    /// A second user's key.
+    other_key: String,
     _data: tempfile::TempDir,
 }
 
 async fn ui() -> Ui {
+    ui_with(|_| {}).await
+}
+
+/// The app on the mock provider, with `tweak` applied to its settings.
+async fn ui_with(tweak: impl FnOnce(&mut Settings)) -> Ui {
     let data = tempfile::tempdir().expect("temp dir");
-    let settings = Settings {
+    let mut settings = Settings {
         data_dir: data.path().to_path_buf(),
         ..Settings::default()
     };
+    tweak(&mut settings);
     let metrics = Arc::new(Metrics::new());
-    let upstreams = compose::upstreams(&settings, &|_| None, &metrics).expect("mock upstream");
+    let mock = Arc::new(MockProvider::new());
+    let upstreams = compose::Upstreams::single(mock.clone() as Arc<dyn ImageProvider>);
     let app = compose::build(&settings, upstreams, metrics)
         .await
         .expect("app builds");
@@ -46,10 +62,21 @@ async fn ui() -> Ui {
         .expect("key")
         .expose_secret()
         .to_owned();
+    let other_key = app
+        .stores
+        .keys
+        .create("somchai", Role::User, KeyEnv::Test)
+        .await
+        .expect("key")
+        .expose_secret()
+        .to_owned();
     Ui {
         router: artgen_http::build_router(app.state),
         key,
         admin_key,
+        mock,
+        usage: app.stores.usage.clone(),
+        other_key,
         _data: data,
     }
 }
@@ -620,4 +647,594 @@ async fn the_admin_dashboard_shows_usage_and_manages_users_and_keys() {
         )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+/// The home page's first gallery entry: its image id.
+fn first_image(page: &str) -> String {
+    let at = page.find("href=\"/ui/images/").expect("a view link") + 17;
+    page[at..].split('"').next().expect("id").to_owned()
+}
+
+/// The text of the element with `id`, up to its closing tag.
+fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
+    let open = format!("id=\"{id}\"");
+    let at = page.find(&open).unwrap_or_else(|| panic!("{id} in {page}"));
+    let from = at + page[at..].find('>').expect("tag end") + 1;
+    let len = page[from..].find("</").expect("closing tag");
+    &page[from..from + len]
+}
+
+/// Signs in, generates one image with `form` (the token is added) and answers the cookie,
+/// the CSRF token and the new image's id.
+async fn generated(ui: &Ui, form: &str) -> (String, String, String) {
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+    let made = ui
+        .send(
+            Method::POST,
+            "/ui/generate",
+            Some(&cookie),
+            Some(&format!("csrf={token}&{form}")),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let id = first_image(&home.body);
+    assert_eq!(location(&made), format!("/?made={id}"));
+    (cookie, token, id)
+}
+
+/// The bytes of a stored image, through its signed link on its large view.
+async fn image_bytes(ui: &Ui, cookie: &str, id: &str) -> Vec<u8> {
+    let large = ui
+        .send(Method::GET, &format!("/ui/images/{id}"), Some(cookie), None)
+        .await;
+    let at = large.body.find("id=\"large\" src=\"").expect("the image") + 16;
+    let href = large.body[at..]
+        .split('"')
+        .next()
+        .expect("src")
+        .replace("&amp;", "&");
+    let path = href.strip_prefix("http://artgen.test").expect("absolute");
+    let request = Request::builder()
+        .uri(path)
+        .header(header::HOST, "artgen.test")
+        .body(Body::empty())
+        .expect("request");
+    let response = ui.router.clone().oneshot(request).await.expect("answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    to_bytes(response.into_body(), 64 << 20)
+        .await
+        .expect("body")
+        .to_vec()
+}
+
+#[tokio::test]
+async fn a_custom_size_is_drawn_as_typed_and_an_edge_out_of_range_is_named() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+    for part in [
+        "option value=\"custom\"",
+        "id=\"width\"",
+        "id=\"height\"",
+        "name=\"width\"",
+        "id=\"custom-size-hint\"",
+    ] {
+        assert!(home.body.contains(part), "{part}");
+    }
+    let free = home
+        .body
+        .find("option value=\"gpt-image-2\"")
+        .expect("gpt-image-2");
+    assert!(
+        home.body[free..].contains("data-custom=\"480 3840 16\""),
+        "the model's bounds for the script"
+    );
+
+    let custom = "prompt=a+banner&model=gpt-image-2&size=custom&width=1280&height=720&quality=low";
+    let made = ui
+        .send(
+            Method::POST,
+            "/ui/generate",
+            Some(&cookie),
+            Some(&format!("csrf={token}&{custom}")),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let call = ui.mock.received().pop().expect("one call");
+    assert_eq!(call.size, "1280x720", "sent as typed");
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    assert!(home.body.contains("width=\"1280\" height=\"720\""));
+
+    let wide = "prompt=kept&model=gpt-image-2&size=custom&width=4000&height=1024";
+    let refused = ui
+        .send(
+            Method::POST,
+            "/ui/generate",
+            Some(&cookie),
+            Some(&format!("csrf={token}&{wide}")),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let toast = text_of(&refused.body, "error");
+    assert!(toast.contains("width") && toast.contains("4000"), "{toast}");
+    assert!(refused.body.contains(">kept</textarea>"));
+    assert!(
+        refused.body.contains("value=\"4000\""),
+        "what was typed stays"
+    );
+    assert_eq!(ui.mock.calls(), 1, "nothing was sent for the refused size");
+
+    // The price before the click covers custom sizes, and names the edge it refuses.
+    let estimate = |query: &'static str| {
+        let ui = &ui;
+        let cookie = cookie.clone();
+        async move {
+            let answer = ui.send(Method::GET, query, Some(&cookie), None).await;
+            serde_json::from_str::<serde_json::Value>(&answer.body).expect("json")
+        }
+    };
+    let small =
+        estimate("/ui/estimate?model=gpt-image-2&size=custom&width=1024&height=1024&quality=high")
+            .await;
+    let large =
+        estimate("/ui/estimate?model=gpt-image-2&size=custom&width=2048&height=2048&quality=high")
+            .await;
+    let out = estimate("/ui/estimate?model=gpt-image-2&size=custom&width=1024&height=99999").await;
+    let fixed =
+        estimate("/ui/estimate?model=gpt-image-1.5&size=custom&width=1024&height=1024").await;
+    let (small, large) = (
+        small["cost_usd"].as_f64().expect("a price"),
+        large["cost_usd"].as_f64().expect("a price"),
+    );
+    assert!(
+        large > 3.0 * small,
+        "four times the pixels: {small} {large}"
+    );
+    assert_eq!(out["param"], "height", "{out}");
+    assert!(out["error"].as_str().expect("a message").contains("99999"));
+    assert_eq!(fixed["param"], "size", "{fixed}");
+}
+
+#[tokio::test]
+async fn controls_a_model_lacks_are_disabled_with_the_reason() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+    // After a refusal the page shows the posted model, gpt-image-1.5 (fixed sizes only).
+    let form =
+        format!("csrf={token}&prompt=p&model=gpt-image-1.5&size=custom&width=1024&height=1024");
+    let page = ui
+        .send(Method::POST, "/ui/generate", Some(&cookie), Some(&form))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let body = &page.body;
+    assert!(
+        text_of(body, "error").contains("gpt-image-1.5 draws only fixed sizes"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "option value=\"custom\" disabled title=\"gpt-image-1.5 draws only fixed sizes\""
+        ),
+        "{body}"
+    );
+    let width = &body[body.find("id=\"width\"").expect("width")..];
+    assert!(width[..width.find('>').expect("end")].contains("disabled"));
+    assert!(text_of(body, "custom-size-hint").contains("gpt-image-1.5 draws only fixed sizes"));
+    assert!(
+        body.contains(
+            "option value=\"xhigh\" disabled title=\"gpt-image-1.5 does not take quality xhigh\""
+        ),
+        "{body}"
+    );
+    assert!(text_of(body, "limits").contains("up to 10 images"));
+    // A model with free sizes has them on.
+    let form = format!("csrf={token}&prompt=p&model=gpt-image-2&size=custom&width=1&height=1024");
+    let page = ui
+        .send(Method::POST, "/ui/generate", Some(&cookie), Some(&form))
+        .await;
+    let width = &page.body[page.body.find("id=\"width\"").expect("width")..];
+    let tag = &width[..width.find('>').expect("end")];
+    assert!(
+        !tag.contains("disabled") && tag.contains("min=\"480\""),
+        "{tag}"
+    );
+}
+
+#[tokio::test]
+async fn the_large_view_shows_the_cost_the_usage_store_holds() {
+    let ui = ui().await;
+    let (cookie, _, id) = generated(
+        &ui,
+        "prompt=a+lamp&model=gpt-image-1.5&size=portrait&quality=medium&n=1",
+    )
+    .await;
+    let rows = ui
+        .usage
+        .list(&artgen_core::domain::UsageQuery::default())
+        .await
+        .expect("rows");
+    let row = rows.first().expect("the request's row");
+    let cost = row.cost.micros();
+    assert!(cost > 0, "a priced model");
+
+    let large = ui
+        .send(
+            Method::GET,
+            &format!("/ui/images/{id}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+
+    assert_eq!(large.status, StatusCode::OK);
+    let shown = text_of(&large.body, "cost");
+    let whole = cost / 1_000_000;
+    let fraction = format!("{:06}", cost % 1_000_000);
+    let expected = format!("${whole}.{}", fraction.trim_end_matches('0'));
+    assert_eq!(shown, expected, "{}", large.body);
+    assert_eq!(text_of(&large.body, "param-quality"), "medium");
+    assert_eq!(text_of(&large.body, "param-size"), "1024x1536");
+    let time = regex::Regex::new(
+        r#"<time datetime="\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z">\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC</time>"#,
+    )
+    .expect("regex");
+    assert!(time.is_match(&large.body), "{}", large.body);
+    // The notice after the answer says the same amount.
+    let home = ui
+        .send(Method::GET, &format!("/?made={id}"), Some(&cookie), None)
+        .await;
+    assert!(
+        text_of(&home.body, "notice").contains(&format!("it cost {expected}")),
+        "{}",
+        home.body
+    );
+    // Nothing made up where the store has no row: the usage store is asked by request id.
+    assert!(ui
+        .usage
+        .get(&RequestId::generate())
+        .await
+        .expect("reads")
+        .is_none());
+}
+
+#[tokio::test]
+async fn an_image_is_the_source_of_an_edit_and_only_for_its_owner() {
+    let ui = ui().await;
+    let (cookie, token, id) = generated(
+        &ui,
+        "prompt=a+red+door&model=gpt-image-1.5&size=square&quality=low",
+    )
+    .await;
+    let source = image_bytes(&ui, &cookie, &id).await;
+    let large = ui
+        .send(
+            Method::GET,
+            &format!("/ui/images/{id}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert!(
+        large
+            .body
+            .contains("<option value=\"gpt-image-1.5\" selected>"),
+        "the image's own model is preselected"
+    );
+    for part in [
+        "form id=\"edit-form\"",
+        "id=\"edit-prompt\"",
+        "id=\"edit-model\"",
+        "id=\"edit-submit\"",
+    ] {
+        assert!(large.body.contains(part), "{part}: {}", large.body);
+    }
+    assert!(
+        !large.body.contains("id=\"variation-form\""),
+        "gpt-image-1.5 makes no variations"
+    );
+
+    // Someone else cannot use the image, whatever they post.
+    let theirs = ui.signed_in_with(&ui.other_key).await;
+    let their_page = ui.send(Method::GET, "/", Some(&theirs), None).await;
+    let their_token = csrf(&their_page.body);
+    let stolen = format!("csrf={their_token}&image={id}&prompt=mine&model=gpt-image-1.5");
+    let refused = ui
+        .send(Method::POST, "/ui/edit", Some(&theirs), Some(&stolen))
+        .await;
+    let hidden = ui
+        .send(
+            Method::GET,
+            &format!("/ui/images/{id}"),
+            Some(&theirs),
+            None,
+        )
+        .await;
+    // An admin may look at it, but makes nothing from it either.
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let admin_page = ui
+        .send(Method::GET, &format!("/ui/images/{id}"), Some(&admin), None)
+        .await;
+    let admin_token = csrf(&admin_page.body);
+    let borrowed = format!("csrf={admin_token}&image={id}&prompt=mine&model=gpt-image-1.5");
+    let admin_refused = ui
+        .send(Method::POST, "/ui/edit", Some(&admin), Some(&borrowed))
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert_eq!(admin_page.status, StatusCode::OK);
+    assert!(!admin_page.body.contains("id=\"edit-form\""));
+    assert_eq!(admin_refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(ui.mock.calls(), 1, "no call for someone else's image");
+
+    let form = format!("csrf={token}&image={id}&prompt=make+the+door+blue&model=gpt-image-1.5");
+    let forged = ui
+        .send(
+            Method::POST,
+            "/ui/edit",
+            Some(&cookie),
+            Some(&format!("image={id}&prompt=x&model=gpt-image-1.5")),
+        )
+        .await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "the form token is needed"
+    );
+    let edited = ui
+        .send(Method::POST, "/ui/edit", Some(&cookie), Some(&form))
+        .await;
+
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    let call = ui.mock.received().pop().expect("the edit's call");
+    assert_eq!(call.operation, Operation::Edit);
+    assert_eq!(call.prompt, "make the door blue");
+    assert_eq!(call.inputs.len(), 1);
+    assert_eq!(
+        call.inputs[0].as_ref(),
+        source.as_slice(),
+        "the stored image is the input"
+    );
+    let home = ui
+        .send(Method::GET, location(&edited), Some(&cookie), None)
+        .await;
+    let new = first_image(&home.body);
+    assert_ne!(new, id, "the edit is a new image, first in the gallery");
+    assert_eq!(home.body.matches("<figure class=\"image\"").count(), 2);
+    assert!(text_of(&home.body, "notice").contains("it cost $"));
+}
+
+#[tokio::test]
+async fn variations_of_a_square_png_where_the_catalogue_allows_them() {
+    // A DALL·E 2 served by a compatible upstream (OpenAI's is retired): the operator's entry.
+    let ui = ui_with(|settings| {
+        let entry: toml::Table = toml::from_str("like = \"dall-e-2\"").expect("toml");
+        settings
+            .catalog
+            .models
+            .insert("dall-e-2-local".into(), entry);
+    })
+    .await;
+    let (cookie, token, id) =
+        generated(&ui, "prompt=a+teapot&model=dall-e-2-local&size=square").await;
+    let source = image_bytes(&ui, &cookie, &id).await;
+    let large = ui
+        .send(
+            Method::GET,
+            &format!("/ui/images/{id}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+    for part in [
+        "form id=\"variation-form\"",
+        "id=\"variation-n\"",
+        "id=\"variation-submit\"",
+    ] {
+        assert!(large.body.contains(part), "{part}: {}", large.body);
+    }
+
+    let form = format!("csrf={token}&image={id}&n=2&model=dall-e-2-local");
+    let varied = ui
+        .send(Method::POST, "/ui/variation", Some(&cookie), Some(&form))
+        .await;
+
+    assert_eq!(varied.status, StatusCode::SEE_OTHER, "{}", varied.body);
+    let call = ui.mock.received().pop().expect("the variation's call");
+    assert_eq!(call.operation, Operation::Variation);
+    assert_eq!(call.n, 2);
+    assert_eq!(call.inputs[0].as_ref(), source.as_slice());
+    let home = ui
+        .send(Method::GET, location(&varied), Some(&cookie), None)
+        .await;
+    assert_eq!(home.body.matches("<figure class=\"image\"").count(), 3);
+    assert!(
+        text_of(&home.body, "notice").contains("2 images"),
+        "{}",
+        home.body
+    );
+
+    // A wide image cannot feed DALL·E 2's edits: offered, disabled, and refused with why.
+    let wide_form =
+        format!("csrf={token}&prompt=a+field&model=gpt-image-1.5&size=landscape&quality=low");
+    ui.send(
+        Method::POST,
+        "/ui/generate",
+        Some(&cookie),
+        Some(&wide_form),
+    )
+    .await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let wide = first_image(&home.body);
+    let page = ui
+        .send(
+            Method::GET,
+            &format!("/ui/images/{wide}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("dall-e-2-local takes square images only, and this one is 1536x1024"),
+        "{}",
+        page.body
+    );
+    let calls = ui.mock.calls();
+    let posted = format!("csrf={token}&image={wide}&prompt=x&model=dall-e-2-local");
+    let refused = ui
+        .send(Method::POST, "/ui/edit", Some(&cookie), Some(&posted))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        text_of(&refused.body, "error").contains("square"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(ui.mock.calls(), calls, "refused before any call");
+}
+
+/// A form posting `prompt` to `model` at its lowest quality.
+fn prompt_form(token: &str, model: &str) -> String {
+    format!("csrf={token}&prompt=a+kept+prompt&model={model}&size=square&quality=low")
+}
+
+#[tokio::test]
+async fn a_moderation_block_gives_the_reason_the_policy_link_and_keeps_the_prompt() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+
+    ui.mock
+        .push(MockStep::moderation("violent content is not allowed"));
+    let blocked = ui
+        .send(
+            Method::POST,
+            "/ui/generate",
+            Some(&cookie),
+            Some(&prompt_form(&token, "gpt-image-1.5")),
+        )
+        .await;
+    // The script's path (a streaming model) says the same, as JSON.
+    ui.mock
+        .push(MockStep::moderation("violent content is not allowed"));
+    let streamed = ui
+        .send(
+            Method::POST,
+            "/ui/stream",
+            Some(&cookie),
+            Some(&prompt_form(&token, "gpt-image-2")),
+        )
+        .await;
+
+    assert_eq!(blocked.status, StatusCode::BAD_REQUEST);
+    let region = regex::Regex::new(
+        r#"<div (class="error toast" id="error"|id="error" class="error toast") role="alert">"#,
+    )
+    .expect("regex");
+    assert!(region.is_match(&blocked.body), "{}", blocked.body);
+    let toast = text_of(&blocked.body, "error");
+    assert!(toast.contains("Violent content is not allowed."), "{toast}");
+    assert!(blocked
+        .body
+        .contains("href=\"https://openai.com/policies/usage-policies\""));
+    assert!(blocked.body.contains(">a kept prompt</textarea>"));
+    assert_eq!(streamed.status, StatusCode::BAD_REQUEST);
+    let json: serde_json::Value = serde_json::from_str(&streamed.body).expect("json");
+    let message = json["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("Violent content is not allowed."),
+        "{json}"
+    );
+    assert_eq!(
+        json["error"]["link"]["href"],
+        "https://openai.com/policies/usage-policies"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_says_in_how_many_seconds_to_try_again() {
+    let ui = ui().await;
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+
+    // Each model is limited apart upstream, so each refusal uses its own.
+    ui.mock
+        .push(MockStep::rate_limited(Duration::from_secs(120)));
+    let limited = ui
+        .send(
+            Method::POST,
+            "/ui/generate",
+            Some(&cookie),
+            Some(&prompt_form(&token, "gpt-image-1.5")),
+        )
+        .await;
+    ui.mock
+        .push(MockStep::rate_limited(Duration::from_secs(90)));
+    let streamed = ui
+        .send(
+            Method::POST,
+            "/ui/stream",
+            Some(&cookie),
+            Some(&prompt_form(&token, "gpt-image-2")),
+        )
+        .await;
+
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let toast = text_of(&limited.body, "error");
+    assert!(toast.contains("Try again in 120 s."), "{toast}");
+    assert_eq!(streamed.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(streamed.headers[header::RETRY_AFTER], "90");
+    let json: serde_json::Value = serde_json::from_str(&streamed.body).expect("json");
+    let message = json["error"]["message"].as_str().expect("message");
+    assert!(message.contains("Try again in 90 s."), "{json}");
+}
+
+#[tokio::test]
+async fn a_spent_budget_gives_its_limit_and_reset_date() {
+    let ui = ui().await;
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let dashboard = ui.send(Method::GET, "/ui/admin", Some(&admin), None).await;
+    let admin_token = csrf(&dashboard.body);
+    let limits = format!("csrf={admin_token}&user=lisa&budget_usd_per_month=0.001");
+    let set = ui
+        .send(
+            Method::POST,
+            "/ui/admin/limits",
+            Some(&admin),
+            Some(&limits),
+        )
+        .await;
+    assert!(set.body.contains("Limits of lisa set."), "{}", set.body);
+    let cookie = ui.signed_in().await;
+    let home = ui.send(Method::GET, "/", Some(&cookie), None).await;
+    let token = csrf(&home.body);
+
+    let broke = ui
+        .send(
+            Method::POST,
+            "/ui/generate",
+            Some(&cookie),
+            Some(&prompt_form(&token, "gpt-image-1.5")),
+        )
+        .await;
+
+    assert_eq!(
+        broke.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        broke.body
+    );
+    let toast = text_of(&broke.body, "error");
+    assert!(toast.contains("monthly budget of $0.001"), "{toast}");
+    let reset = regex::Regex::new(r"resets on \d{4}-\d{2}-\d{2} 00:00 UTC\.").expect("regex");
+    assert!(reset.is_match(toast), "{toast}");
+    assert_eq!(ui.mock.calls(), 0, "refused before the upstream");
 }

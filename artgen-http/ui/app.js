@@ -25,10 +25,14 @@
   const size = document.getElementById("size");
   const quality = document.getElementById("quality");
   const n = document.getElementById("n");
+  const width = document.getElementById("width");
+  const height = document.getElementById("height");
   function fit() {
     const option = model && model.selectedOptions[0];
     if (!option) return;
+    const custom = (option.dataset.custom || "").split(" ").filter(Boolean);
     const shapes = (option.dataset.shapes || "").split(" ");
+    if (custom.length === 3) shapes.push("custom");
     const qualities = (option.dataset.qualities || "").split(" ");
     function restrict(select, allowed, what) {
       if (!select) return;
@@ -46,11 +50,31 @@
     restrict(quality, qualities, "quality");
     restrict(document.getElementById("background"), (option.dataset.backgrounds || "").split(" "), "background");
     restrict(document.getElementById("format"), (option.dataset.formats || "").split(" "), "format");
+    // Custom width and height: on, with the model's bounds, only where it draws free sizes.
+    [width, height].forEach(function (input) {
+      if (!input) return;
+      input.disabled = custom.length !== 3;
+      if (custom.length === 3) {
+        input.min = custom[0]; input.max = custom[1]; input.step = custom[2];
+      }
+    });
+    const hint = document.getElementById("custom-size-hint");
+    if (hint) hint.textContent = option.dataset.customHint || "";
+    const limits = document.getElementById("limits");
+    if (limits) limits.textContent = option.dataset.limits || "";
     if (n) {
       n.max = option.dataset.maxN || "1";
       if (Number(n.value) > Number(n.max)) n.value = n.max;
     }
   }
+  // Typing a width or height asks for a custom size.
+  [width, height].forEach(function (input) {
+    if (!input) return;
+    input.addEventListener("input", function () {
+      if (size && !input.disabled) size.value = "custom";
+      price();
+    });
+  });
 
   // The price before the click: what the request as set would cost.
   const estimate = document.getElementById("estimate");
@@ -60,6 +84,8 @@
     const query = new URLSearchParams({
       model: model.value,
       size: size ? size.value : "",
+      width: width ? width.value : "",
+      height: height ? height.value : "",
       quality: quality ? quality.value : "",
       n: n ? n.value : "1",
     });
@@ -92,16 +118,41 @@
   const form = document.getElementById("generate");
   const status = document.getElementById("status");
   function say(text) { if (status) status.textContent = text; }
-  function showError(text) {
+  // Refusals go to the #error toast (role="alert", so screen readers announce it), with a
+  // link that helps where there is one.
+  function showError(text, link) {
     let box = document.getElementById("error");
     if (!box) {
-      box = document.createElement("p");
+      box = document.createElement("div");
       box.id = "error";
-      box.className = "error";
+      box.className = "error toast";
       box.setAttribute("role", "alert");
       form.parentNode.insertBefore(box, form);
     }
-    box.textContent = text;
+    box.replaceChildren();
+    const line = document.createElement("p");
+    line.className = "toast-text";
+    line.textContent = text;
+    box.appendChild(line);
+    if (link && link.href) {
+      const p = document.createElement("p");
+      const a = document.createElement("a");
+      a.className = "toast-link";
+      a.href = link.href;
+      a.rel = "noopener";
+      a.textContent = link.text || link.href;
+      p.appendChild(a);
+      box.appendChild(p);
+    }
+  }
+  // An error event of the stream: moderation blocks link the usage policy.
+  function streamError(error) {
+    const blocked = error.code === "moderation_blocked" || error.code === "content_policy_violation";
+    const link = error.link || (blocked && form.dataset.usagePolicy
+      ? { href: form.dataset.usagePolicy, text: "Read the usage policy, then revise the prompt." } : null);
+    let text = error.message || "The request was refused.";
+    if (blocked && !error.link) text = "The content policy blocked this request: " + text + " Your prompt is kept so you can revise it.";
+    showError(text, link);
   }
   function idle(button) {
     form.dataset.busy = "";
@@ -116,14 +167,15 @@
       body: new URLSearchParams(new FormData(form)),
     });
     if (!answer.ok || !answer.body) {
-      let message = "The request was refused.";
-      try { message = (await answer.json()).error.message; } catch (e) { /* not JSON */ }
-      showError(message);
+      let error = { message: "The request was refused." };
+      try { error = (await answer.json()).error; } catch (e) { /* not JSON */ }
+      showError(error.message, error.link);
       idle(button);
       return;
     }
     const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
+    let completed = false;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -137,19 +189,17 @@
         if (!data) continue;
         let event;
         try { event = JSON.parse(data); } catch (e) { continue; }
-        if (event.error) { showError(event.error.message); idle(button); return; }
+        if (event.error) { streamError(event.error); idle(button); return; }
         if (event.b64_json && preview) {
           preview.src = "data:image/" + (event.output_format || "png") + ";base64," + event.b64_json;
           preview.hidden = false;
         }
-        if (event.type && event.type.endsWith(".completed")) {
-          say("Done.");
-          window.location.assign("/?made=streamed");
-          return;
-        }
+        if (event.type && event.type.endsWith(".completed")) { completed = true; say("Done."); }
         if (event.type && event.type.endsWith(".partial_image")) say("Drawing…");
       }
     }
+    // The stream ends once the request's cost is settled: the page then shows it.
+    if (completed) { window.location.assign("/?made=streamed"); return; }
     idle(button);
   }
   if (form) {
@@ -166,6 +216,20 @@
       }
     });
   }
+
+  // Edits and variations of an image: one submission at a time, with a busy state.
+  ["edit-form", "variation-form"].forEach(function (id) {
+    const derive = document.getElementById(id);
+    if (!derive) return;
+    derive.addEventListener("submit", function (event) {
+      const button = derive.querySelector("button[type=submit]");
+      if (derive.dataset.busy === "1") { event.preventDefault(); return; }
+      derive.dataset.busy = "1";
+      if (button) { button.disabled = true; button.textContent = "Working…"; }
+      const status = document.getElementById("status");
+      if (status) status.textContent = "Working on your image…";
+    });
+  });
 
   // Copy URL buttons copy the signed link.
   document.querySelectorAll("a.copy-url").forEach(function (link) {

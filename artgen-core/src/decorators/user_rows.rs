@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{BudgetLimits, Principal, UserLimits};
+use crate::domain::{BudgetLimits, Principal, UserLimits, UserRecord};
 use crate::error::{Error, Result};
 use crate::ports::{Authenticator, UserStore};
 
@@ -62,6 +62,24 @@ fn overlay(base: BudgetLimits, row: BudgetLimits) -> BudgetLimits {
     }
 }
 
+/// `principal` under the limits and organisation of the user's row: each limit the row sets
+/// replaces the credential's, and the row's organisation applies when the credential names
+/// none. (The row's `disabled` flag is the caller's to check.) Sessions that outlive their
+/// credential check, like the web UI's, apply the row with this on each request.
+pub fn apply_user_row(mut principal: Principal, row: &UserRecord) -> Principal {
+    let mut limits = principal.limits;
+    limits.rate_per_minute = row.limits.rate_limit_per_minute.or(limits.rate_per_minute);
+    limits.rate_burst = row.limits.rate_limit_burst.or(limits.rate_burst);
+    limits.budget = overlay(limits.budget, budget(&row.limits));
+    principal = principal.with_limits(limits);
+    if principal.org.is_none() {
+        if let Some(org) = &row.org {
+            principal = principal.with_org(org.clone());
+        }
+    }
+    principal
+}
+
 #[async_trait]
 impl Authenticator for UserRowsAuthenticator {
     /// # Errors
@@ -73,16 +91,7 @@ impl Authenticator for UserRowsAuthenticator {
             if row.disabled {
                 return Err((self.refusal)());
             }
-            let mut limits = principal.limits;
-            limits.rate_per_minute = row.limits.rate_limit_per_minute.or(limits.rate_per_minute);
-            limits.rate_burst = row.limits.rate_limit_burst.or(limits.rate_burst);
-            limits.budget = overlay(limits.budget, budget(&row.limits));
-            principal = principal.with_limits(limits);
-            if principal.org.is_none() {
-                if let Some(org) = row.org {
-                    principal = principal.with_org(org);
-                }
-            }
+            principal = apply_user_row(principal, &row);
         }
         if let Some(org) = principal.org.clone() {
             if let Some(row) = self.users.get_org(&org).await? {

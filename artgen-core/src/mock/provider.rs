@@ -14,8 +14,8 @@ use image::RgbaImage;
 
 use super::draw::{draw, encode, seed_for};
 use crate::domain::{
-    Background, Dimensions, EditRequest, ImageJob, ModelFamily, OutputFormat, Quality, SizeSpec,
-    TokenUsage,
+    Background, Dimensions, EditRequest, ImageJob, ModelFamily, Operation, OutputFormat, Quality,
+    SizeSpec, TokenUsage,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{
@@ -69,6 +69,11 @@ pub struct MockCall {
     pub n: u8,
     /// Size asked for.
     pub size: String,
+    /// The operation.
+    pub operation: Operation,
+    /// The input images of an edit, or the image of a variation, as received (empty for a
+    /// generation).
+    pub inputs: Vec<Bytes>,
 }
 
 /// The mock provider: scripted steps are consumed one per call; when the script is empty it
@@ -127,6 +132,12 @@ impl MockProvider {
             prompt: job.prompt().to_owned(),
             n: job.n().get(),
             size: job.size().to_string(),
+            operation: job.operation(),
+            inputs: match job {
+                ImageJob::Generate(_) => Vec::new(),
+                ImageJob::Edit(edit) => edit.images().iter().map(|i| i.bytes().clone()).collect(),
+                ImageJob::Variation(variation) => vec![variation.image().bytes().clone()],
+            },
         });
         let step = lock(&self.script).pop_front();
         match step {

@@ -103,6 +103,13 @@ pub trait UsageStore: Send + Sync {
     /// `internal_error` when the backend fails.
     async fn list(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>>;
 
+    /// The record of one request, in whatever status it stands, or `None` when the store has
+    /// no row of that id (never written, discarded, or a write still waiting in a spool).
+    ///
+    /// # Errors
+    /// `internal_error` when the backend fails.
+    async fn get(&self, request_id: &RequestId) -> Result<Option<UsageRecord>>;
+
     /// Totals of the records created in `[query.from_ms, query.to_ms)` (of `query.user`
     /// only, when set), one [`UsageSummary`] per group of `query.group_by`, ordered by key
     /// ascending (`None` first). Groups without records are absent; an empty or inverted

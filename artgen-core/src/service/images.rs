@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::domain::{ImageId, Principal};
+use crate::domain::{ImageId, Principal, UsageRecord};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ports::{read_body, ImageBody, ImageCursor, ImageMeta, ImagePage};
 
@@ -38,6 +38,17 @@ impl std::fmt::Debug for ImageReader {
             .field("meta", &self.meta)
             .finish_non_exhaustive()
     }
+}
+
+/// An image's metadata row with the usage row of the request that made it: what it cost.
+#[derive(Debug, Clone)]
+pub struct ImageDetails {
+    /// The image's metadata.
+    pub meta: ImageMeta,
+    /// The usage row of `meta.request_id` (one row for all the images of that request), or
+    /// `None` when the store holds none (an image imported without its usage, or a row
+    /// whose write still waits in a spool).
+    pub usage: Option<UsageRecord>,
 }
 
 /// How an image reaches the caller.
@@ -107,6 +118,27 @@ impl ArtGen {
     pub async fn image_meta(&self, principal: &Principal, id: &str) -> Result<ImageMeta> {
         self.allowed_meta(ImageAccess::Principal(principal), id)
             .await
+    }
+
+    /// The metadata row of an image `principal` may see, with the usage row of the request
+    /// that made it (for its cost), without touching its bytes. A usage row of another user
+    /// than the image's owner is not returned.
+    ///
+    /// # Errors
+    /// `not_found` when there is no such image or it is someone else's (the same error);
+    /// `internal_error` on storage failure.
+    pub async fn image_details(&self, principal: &Principal, id: &str) -> Result<ImageDetails> {
+        let meta = self
+            .allowed_meta(ImageAccess::Principal(principal), id)
+            .await?;
+        let usage = self
+            .inner
+            .ports
+            .usage
+            .get(&meta.request_id)
+            .await?
+            .filter(|row| row.user == meta.owner);
+        Ok(ImageDetails { meta, usage })
     }
 
     /// Opens an image for `access`: the row first (ownership), then the blob.
@@ -312,6 +344,41 @@ mod tests {
         assert_eq!(reader.read_all().await.expect("streams"), bytes);
         assert_eq!(hidden.code(), ErrorCode::NotFound);
         assert_eq!(absent.code(), ErrorCode::NotFound);
+    }
+
+    #[tokio::test]
+    async fn details_carry_the_cost_of_the_request_that_made_the_image_and_only_for_the_owner() {
+        let mut ports = Ports::in_memory(Arc::new(MockProvider::new()));
+        ports.images = Arc::new(InMemoryImageStore::default());
+        let service = ArtGen::new(Catalog::default(), ports);
+        let lisa = Principal::new("lisa", Role::User);
+        let ctx = RequestContext::new(RequestId::generate(), lisa.clone());
+        let params = GenerateParams {
+            model: "dall-e-2".into(),
+            prompt: "two kites".into(),
+            size: Some("256x256".into()),
+            n: Some(2),
+            ..Default::default()
+        };
+        let generation = service.generate(&ctx, params).await.expect("generates");
+        let second = generation.images[1].id.as_str().to_owned();
+
+        let details = service
+            .image_details(&lisa, &second)
+            .await
+            .expect("the owner reads it");
+        let hidden = service
+            .image_details(&Principal::new("somchai", Role::User), &second)
+            .await
+            .expect_err("not theirs");
+
+        let usage = details.usage.expect("the request's usage row");
+        assert_eq!(usage.request_id, generation.request_id);
+        assert_eq!(usage.cost, generation.cost, "the settled cost");
+        assert!(generation.cost.micros() > 0, "dall-e-2 is priced per image");
+        assert_eq!(usage.images, 2, "one row for both images");
+        assert_eq!(details.meta.prompt, "two kites");
+        assert_eq!(hidden.code(), ErrorCode::NotFound);
     }
 
     #[tokio::test]

@@ -10,7 +10,9 @@ mod stream;
 
 pub use admin::{check_id, Actor, Admin, AUDIT_LIMIT_MAX, MAX_ID_CHARS};
 pub use budget::OwnUsage;
-pub use images::{ImageAccess, ImageDelivery, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX};
+pub use images::{
+    ImageAccess, ImageDelivery, ImageDetails, ImageReader, GALLERY_PAGE_DEFAULT, GALLERY_PAGE_MAX,
+};
 pub use retention::PurgeReport;
 pub use stream::{EventSink, OpenStream, ServiceEvent};
 

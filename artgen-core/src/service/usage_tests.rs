@@ -82,6 +82,10 @@ impl UsageStore for ScriptedUsage {
         self.rows.list(query).await
     }
 
+    async fn get(&self, request_id: &RequestId) -> Result<Option<UsageRecord>> {
+        self.rows.get(request_id).await
+    }
+
     async fn summarize(&self, query: &UsageSummaryQuery) -> Result<Vec<UsageSummary>> {
         self.rows.summarize(query).await
     }

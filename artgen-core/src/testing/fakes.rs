@@ -136,6 +136,13 @@ impl UsageStore for InMemoryUsageStore {
         Ok(rows)
     }
 
+    async fn get(&self, request_id: &RequestId) -> Result<Option<UsageRecord>> {
+        Ok(lock(&self.0)
+            .iter()
+            .find(|r| &r.request_id == request_id)
+            .cloned())
+    }
+
     async fn summarize(&self, query: &UsageSummaryQuery) -> Result<Vec<UsageSummary>> {
         let rows = lock(&self.0);
         let selected = rows.iter().filter(|r| {

@@ -8,14 +8,18 @@
 
 mod admin;
 pub mod assets;
+mod controls;
 pub mod dashboard;
+mod derive;
+mod form;
 pub mod pages;
 pub mod session;
 pub mod sso;
+pub mod toast;
 
 use std::time::Duration;
 
-use artgen_core::domain::{Background, Date, GenerateParams, OutputFormat, Quality, RequestId};
+use artgen_core::domain::{Date, RequestId};
 use artgen_core::ports::ImageCursor;
 use artgen_core::{Error, ErrorCode, RequestContext};
 use axum::extract::{Query, Request, State};
@@ -29,14 +33,12 @@ use serde::Deserialize;
 
 use crate::routes::images::{signed_url, BaseUrl};
 use crate::state::AppState;
-use pages::{GalleryItem, Home, ModelChoice, Shape};
+use form::{params, GenerateForm};
+use pages::{Choices, GalleryItem, Home, ModelChoice};
 use session::{Session, SessionKey};
 
 /// How long a browser session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
-
-/// OpenAI's usage policies, linked from a moderation block.
-const USAGE_POLICY: &str = "https://openai.com/policies/usage-policies";
 
 /// Images on the prompt page.
 const GALLERY_PAGE: u32 = 24;
@@ -66,6 +68,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/estimate", get(estimate))
         .route("/ui/stream", post(stream))
         .route("/ui/images/{id}", get(image_page))
+        .route("/ui/edit", post(derive::edit))
+        .route("/ui/variation", post(derive::variation))
         .route("/ui/admin", get(admin::page))
         .route("/ui/admin/usage.csv", get(admin::csv))
         .route(
@@ -176,6 +180,21 @@ async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Sessi
         Ok(_) => Some(session),
         Err(err) if err.code() == ErrorCode::NotFound => Some(session),
         Err(_) => None,
+    }
+}
+
+/// The principal the session's requests run as: the session's user under the limits of their
+/// row (budget, rate), read again on each request like the user's API keys have them applied,
+/// so the UI spends under the same budget. Without a row, or when it cannot be read, the
+/// server's defaults apply.
+async fn principal(state: &AppState, session: &Session) -> artgen_core::domain::Principal {
+    let principal = session.principal();
+    let Some(admin) = state.admin() else {
+        return principal;
+    };
+    match admin.user(&session.user).await {
+        Ok(row) => artgen_core::decorators::user_rows::apply_user_row(principal, &row),
+        Err(_) => principal,
     }
 }
 
@@ -369,85 +388,16 @@ async fn home(
         return to_sign_in();
     };
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    let notice = query
-        .made
-        .as_ref()
-        .map(|cost| format!("Done: your image is first in the gallery ({cost})."));
+    let notice = match &query.made {
+        Some(made) => Some(made_notice(&state, &session, made).await),
+        None => None,
+    };
     let page = Home {
         notice,
         ..Home::default()
     };
     let page = home_page(&state, &ui, &session, &base, query.cursor.as_deref(), page).await;
     html(StatusCode::OK, pages::home(&page))
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct GenerateForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    prompt: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    size: String,
-    #[serde(default)]
-    quality: String,
-    #[serde(default)]
-    n: String,
-    #[serde(default)]
-    background: String,
-    #[serde(default)]
-    format: String,
-}
-
-/// A control's value: `None` when left empty, else its parse, or `refusal` for what does not
-/// parse.
-fn optional<T: std::str::FromStr>(text: &str, refusal: &str) -> Result<Option<T>, String> {
-    match text.trim() {
-        "" => Ok(None),
-        t => t.parse().map(Some).map_err(|_| refusal.to_owned()),
-    }
-}
-
-/// Turns the form into request parameters, or says which control is wrong.
-fn params(state: &AppState, form: &GenerateForm) -> Result<GenerateParams, String> {
-    let catalog = state.service().catalog();
-    let model = catalog
-        .get(&form.model)
-        .ok_or_else(|| "Choose a model from the list.".to_owned())?;
-    let shape = Shape::from_name(&form.size).unwrap_or(Shape::Square);
-    let size = shape
-        .size_for(model)
-        .ok_or_else(|| format!("{} does not draw {} images.", model.id, shape.as_str()))?;
-    let quality = optional::<Quality>(&form.quality, "Choose a quality from the list.")?;
-    let n = optional::<u32>(&form.n, "The number of images must be a whole number.")?;
-    let background =
-        optional::<Background>(&form.background, "Choose a background from the list.")?;
-    let format = optional::<OutputFormat>(&form.format, "Choose a format from the list.")?;
-    Ok(GenerateParams {
-        model: form.model.clone(),
-        prompt: form.prompt.clone(),
-        n,
-        size: Some(size.to_string()),
-        quality,
-        background,
-        format,
-        ..GenerateParams::default()
-    })
-}
-
-/// What the page says about a refused request: the service's message (it names the limit,
-/// the parameter or the policy), with when to retry where there is a delay.
-fn explain(err: &Error) -> String {
-    match err.retry_after() {
-        Some(after) => format!(
-            "{} (try again in {} s)",
-            err.message(),
-            after.as_secs().max(1)
-        ),
-        None => err.message().to_owned(),
-    }
 }
 
 async fn generate(
@@ -465,58 +415,98 @@ async fn generate(
     if let Some(refused) = refuse_forged(&ui, &session, &form.csrf) {
         return refused;
     }
-    let failed = |status: StatusCode, message: String, link: Option<(String, String)>| {
+    let failed = |toast: toast::Toast| {
         let state = state.clone();
         let ui = ui.clone();
         let session = session.clone();
         let base = base.clone();
-        let prompt = form.prompt.clone();
-        let model = form.model.clone();
+        let form = form.clone();
         async move {
             let page = Home {
-                prompt,
-                selected_model: model,
-                error: Some(message),
-                error_link: link,
+                prompt: form.prompt,
+                selected_model: form.model,
+                error: Some(toast.message),
+                error_link: toast.link,
+                choices: Choices {
+                    size: form.size,
+                    width: form.width,
+                    height: form.height,
+                    quality: form.quality,
+                    background: form.background,
+                    format: form.format,
+                    n: form.n,
+                },
                 ..Home::default()
             };
             let page = home_page(&state, &ui, &session, &base, None, page).await;
-            html(status, pages::home(&page))
+            html(toast.status, pages::home(&page))
         }
     };
-    let params = match params(&state, &form) {
+    let params = match params(state.service().catalog(), &form) {
         Ok(params) => params,
-        Err(message) => return failed(StatusCode::BAD_REQUEST, message, None).await,
+        Err(refusal) => {
+            return failed(toast::Toast {
+                status: StatusCode::BAD_REQUEST,
+                message: refusal.message,
+                link: None,
+            })
+            .await
+        }
     };
-    let ctx = RequestContext::new(request_id, session.principal());
+    let ctx = RequestContext::new(request_id, principal(&state, &session).await);
     match state.service().generate(&ctx, params).await {
-        Ok(generation) => {
-            let cost = if generation.unpriced {
-                "cost unknown".to_owned()
+        Ok(generation) => made(&generation),
+        Err(err) => failed(toast::of(&err)).await,
+    }
+}
+
+/// The answer to a request that made images: back to the prompt page, which announces what
+/// the first image's request cost (read back from its usage row).
+fn made(generation: &artgen_core::Generation) -> Response {
+    let first = generation
+        .images
+        .first()
+        .map_or("", |image| image.id.as_str());
+    let mut response = Redirect::to(&format!("/?made={}", urlencode(first))).into_response();
+    response
+        .extensions_mut()
+        .insert(crate::present::summary(generation));
+    response
+}
+
+/// The notice of `/?made=`: the made image's request and what it cost, from the usage store
+/// (`streamed`: the newest image, which the page's script has just streamed).
+async fn made_notice(state: &AppState, session: &Session, made: &str) -> String {
+    let principal = session.principal();
+    let id = if made == "streamed" {
+        match state.service().gallery(&principal, None, Some(1)).await {
+            Ok(page) => page.images.first().map(|m| m.id.as_str().to_owned()),
+            Err(_) => None,
+        }
+    } else {
+        Some(made.to_owned())
+    };
+    let details = match id {
+        Some(id) => state.service().image_details(&principal, &id).await.ok(),
+        None => None,
+    };
+    match details.and_then(|d| d.usage) {
+        Some(row) if row.unpriced => {
+            "Done: your image is first in the gallery (cost unknown: the model has no price)."
+                .to_owned()
+        }
+        Some(row) => {
+            let what = if row.images > 1 {
+                format!("{} images", row.images)
             } else {
-                format!("${:.4}", generation.cost.as_usd())
+                "image".to_owned()
             };
-            let mut response =
-                Redirect::to(&format!("/?made={}", urlencode(&cost))).into_response();
-            response
-                .extensions_mut()
-                .insert(crate::present::summary(&generation));
-            response
-        }
-        Err(err) => {
-            let status = crate::error::status_code(err.kind());
-            let link = matches!(
-                err.code(),
-                ErrorCode::ModerationBlocked | ErrorCode::ContentPolicyViolation
+            format!(
+                "Done: your {what} is first in the gallery; it cost {}.",
+                toast::dollars(row.cost)
             )
-            .then(|| {
-                (
-                    USAGE_POLICY.to_owned(),
-                    "Read the usage policy, then revise the prompt.".to_owned(),
-                )
-            });
-            failed(status, explain(&err), link).await
         }
+        None => "Done: your image is first in the gallery.".to_owned(),
     }
 }
 
@@ -538,16 +528,16 @@ async fn stream(
     if let Some(refused) = refuse_forged(&ui, &session, &form.csrf) {
         return refused;
     }
-    let mut params = match params(&state, &form) {
+    let mut params = match params(state.service().catalog(), &form) {
         Ok(params) => params,
-        Err(message) => {
-            let err = Error::invalid_param("model", message);
-            return crate::error::ApiError::new(err, Some(request_id)).into_response();
+        Err(refusal) => {
+            let err = Error::invalid_param(refusal.param, refusal.message);
+            return toast::json(&err, &request_id);
         }
     };
     params.stream = Some(true);
     params.partial_images = Some(2);
-    let ctx = RequestContext::new(request_id, session.principal());
+    let ctx = RequestContext::new(request_id.clone(), principal(&state, &session).await);
     match crate::sse::respond(
         state,
         ctx,
@@ -557,11 +547,12 @@ async fn stream(
     .await
     {
         Ok(response) => response,
-        Err(err) => err.into_response(),
+        Err(err) => toast::json(err.error(), &request_id),
     }
 }
 
-/// `GET /ui/images/{id}`: one of the user's images large, with its parameters.
+/// `GET /ui/images/{id}`: one of the user's images large, with its parameters, its cost and
+/// the forms that make edits and variations of it.
 async fn image_page(
     State(state): State<AppState>,
     Extension(ui): Extension<Ui>,
@@ -572,25 +563,18 @@ async fn image_page(
     let Some(session) = current(&ui, &state, &headers).await else {
         return to_sign_in();
     };
-    match state.service().image_meta(&session.principal(), &id).await {
-        Ok(meta) => {
-            let item = GalleryItem {
-                url: signed_url(&state, &base, meta.id.as_str()),
-                meta,
-            };
-            html(
-                StatusCode::OK,
-                pages::image(&session.user, &ui.key.csrf(&session), &item),
-            )
-        }
-        Err(err) => {
-            let status = crate::error::status_code(err.kind());
-            (status, "no such image").into_response()
-        }
-    }
+    derive::show(
+        &state,
+        &ui,
+        &session,
+        &base,
+        &id,
+        derive::Outcome::default(),
+    )
+    .await
 }
 
-/// `GET /ui/estimate?model=&size=&quality=&n=&prompt=`: what the form as set would cost, for
+/// `GET /ui/estimate?model=&size=&width=&height=&quality=&n=&prompt=`: what the form as set would cost, for
 /// the price shown before the click. `{"cost_usd": …}` (a decimal, `null` when the model has
 /// no price), or `{"error": …, "param": …}` naming the control the model refuses.
 async fn estimate(
@@ -603,7 +587,11 @@ async fn estimate(
         return StatusCode::UNAUTHORIZED.into_response();
     };
     // What is left of the caller's money budget this month, where one applies.
-    let remaining = match state.service().budget(&session.principal()).await {
+    let remaining = match state
+        .service()
+        .budget(&principal(&state, &session).await)
+        .await
+    {
         Ok(view) => view
             .remaining_usd
             .map(|left| (left.as_usd(), rfc3339(view.period.end_ms))),
@@ -615,8 +603,8 @@ async fn estimate(
         // token-priced ones; a missing prompt must not hide it.
         form.prompt = "a".to_owned();
     }
-    let body = match params(&state, &form) {
-        Err(message) => serde_json::json!({ "error": message, "param": "model" }),
+    let body = match params(state.service().catalog(), &form) {
+        Err(refusal) => serde_json::json!({ "error": refusal.message, "param": refusal.param }),
         Ok(params) => match artgen_core::domain::JobParams::Generate(params)
             .validate(state.service().catalog())
         {

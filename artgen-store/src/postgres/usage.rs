@@ -210,6 +210,20 @@ impl PostgresStore {
         rows.into_iter().map(UsageRecord::try_from).collect()
     }
 
+    /// The row of one request: its month is read from `usage_request_ids` first, so only that
+    /// partition's primary key is searched.
+    async fn select_one(&self, request_id: &RequestId) -> Result<Option<UsageRecord>, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
+        sql.push(COLUMNS)
+            .push(" FROM usage WHERE request_id = ")
+            .push_bind(request_id.as_str())
+            .push(" AND created_at_ms = (SELECT created_at_ms FROM usage_request_ids WHERE request_id = ")
+            .push_bind(request_id.as_str())
+            .push(")");
+        let row: Option<UsageRow> = sql.build_query_as().fetch_optional(&self.pool).await?;
+        row.map(UsageRecord::try_from).transpose()
+    }
+
     /// Totals per group, from the raw rows (see [`summary_sql`]).
     async fn summarize_usage(
         &self,
@@ -408,6 +422,10 @@ impl UsageStore for PostgresStore {
 
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
         Ok(self.select_usage(query).await?)
+    }
+
+    async fn get(&self, request_id: &RequestId) -> artgen_core::Result<Option<UsageRecord>> {
+        Ok(self.select_one(request_id).await?)
     }
 
     async fn summarize(&self, query: &UsageSummaryQuery) -> artgen_core::Result<Vec<UsageSummary>> {

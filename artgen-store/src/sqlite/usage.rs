@@ -135,6 +135,14 @@ impl SqliteStore {
         rows.into_iter().map(UsageRecord::try_from).collect()
     }
 
+    async fn select_one(&self, request_id: &RequestId) -> Result<Option<UsageRecord>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(SELECT);
+        sql.push(" WHERE request_id = ")
+            .push_bind(request_id.as_str());
+        let row: Option<UsageRow> = sql.build_query_as().fetch_optional(&self.pool).await?;
+        row.map(UsageRecord::try_from).transpose()
+    }
+
     async fn summarize_usage(
         &self,
         query: &UsageSummaryQuery,
@@ -229,6 +237,10 @@ impl UsageStore for SqliteStore {
 
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
         Ok(self.select_usage(query).await?)
+    }
+
+    async fn get(&self, request_id: &RequestId) -> artgen_core::Result<Option<UsageRecord>> {
+        Ok(self.select_one(request_id).await?)
     }
 
     async fn summarize(&self, query: &UsageSummaryQuery) -> artgen_core::Result<Vec<UsageSummary>> {

@@ -25,6 +25,11 @@ async fn sqlite_inserts_a_finish_without_a_start(pool: SqlitePool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn sqlite_reads_one_request_by_its_id_in_every_status(pool: SqlitePool) {
+    one_request_is_read_by_its_id_in_every_status(&store(pool).await).await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn sqlite_discards_only_a_started_row(pool: SqlitePool) {
     discarding_removes_only_a_started_row(&store(pool).await).await;
 }
@@ -41,6 +46,7 @@ async fn the_fake_keeps_the_start_finish_discard_and_recovery_contract() {
     a_started_row_is_finished_in_place_and_then_left_alone(&InMemoryUsageStore::default()).await;
     a_finish_without_a_start_inserts_its_row(&InMemoryUsageStore::default()).await;
     discarding_removes_only_a_started_row(&InMemoryUsageStore::default()).await;
+    one_request_is_read_by_its_id_in_every_status(&InMemoryUsageStore::default()).await;
     recovery_marks_rows_started_before_the_cut_unknown_at_their_estimate(
         &InMemoryUsageStore::default(),
     )

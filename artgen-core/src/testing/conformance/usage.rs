@@ -25,6 +25,7 @@ where
     a_started_row_is_finished_in_place_and_then_left_alone(new_store().await.as_ref()).await;
     a_finish_without_a_start_inserts_its_row(new_store().await.as_ref()).await;
     discarding_removes_only_a_started_row(new_store().await.as_ref()).await;
+    one_request_is_read_by_its_id_in_every_status(new_store().await.as_ref()).await;
     recovery_marks_rows_started_before_the_cut_unknown_at_their_estimate(
         new_store().await.as_ref(),
     )
@@ -210,6 +211,33 @@ pub fn succeeded(start: &UsageRecord) -> UsageRecord {
     let mut row = record(&start.user, start.created_at_ms);
     row.request_id = start.request_id.clone();
     row
+}
+
+/// Scenario: one request's row is read by its id, as it stands after each write, and an id
+/// without a row reads as `None`.
+pub async fn one_request_is_read_by_its_id_in_every_status(store: &dyn UsageStore) {
+    let start = started("ann", 1_000);
+    let other = record("bo", 2_000);
+    let discarded = started("ann", 3_000);
+    store.start(&start).await.expect("start succeeds");
+    store.record(&other).await.expect("write succeeds");
+    store.start(&discarded).await.expect("start succeeds");
+    store
+        .discard(&discarded.request_id)
+        .await
+        .expect("discard succeeds");
+    let get = |id: RequestId| async move { store.get(&id).await.expect("reading succeeds") };
+
+    let in_flight = get(start.request_id.clone()).await;
+    let done = succeeded(&start);
+    store.finish(&done, &[]).await.expect("finish succeeds");
+    let finished = get(start.request_id.clone()).await;
+
+    assert_eq!(in_flight, Some(start), "the started row, at its estimate");
+    assert_eq!(finished, Some(done), "the finished row, at its actual cost");
+    assert_eq!(get(other.request_id.clone()).await, Some(other));
+    assert_eq!(get(discarded.request_id.clone()).await, None, "discarded");
+    assert_eq!(get(RequestId::generate()).await, None, "never written");
 }
 
 /// Scenario: a started row is finished in place and then left alone.
