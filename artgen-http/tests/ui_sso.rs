@@ -927,6 +927,24 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
     }
 }
 
+/// The log every test in this binary writes to, installed once.
+fn global_log() -> Log {
+    static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Log::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "artgen=trace,artgen_http=trace,artgen_core=trace",
+            ))
+            .with_writer(log.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        log
+    })
+    .clone()
+}
+
 impl Log {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
@@ -935,15 +953,11 @@ impl Log {
 
 #[tokio::test]
 async fn no_code_token_verifier_or_secret_is_logged() {
-    let log = Log::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "artgen=trace,artgen_http=trace,artgen_core=trace",
-        ))
-        .with_writer(log.clone())
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    // The process-wide subscriber, not a thread's default: with a scoped one, a callsite that
+    // another test's thread reached first can keep the "nobody listens" interest it cached, and
+    // its events go missing here now and then. Other tests' lines land in the same log; the
+    // checks below look for this test's own codes and secrets, which no other test has.
+    let log = global_log();
 
     let idp = Idp::start().await;
     let secret = "confidential-s3cret";
