@@ -151,7 +151,8 @@ fn now_secs(state: &AppState) -> u64 {
 
 /// The request's session: a cookie we sealed, not expired, whose key is still live and whose
 /// user is not disabled (checked on every page, so revoking the key or disabling the user
-/// ends the session at once). A failure to check counts as no session.
+/// ends the session at once), acting under the user's own rate limit and budget as their row
+/// says now. A failure to check counts as no session.
 async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Session> {
     let session =
         session::cookie_value(headers).and_then(|value| ui.key.open(value, now_secs(state)))?;
@@ -169,7 +170,7 @@ async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Sessi
     }
     match admin.user(&session.user).await {
         Ok(row) if row.disabled => None,
-        Ok(_) => Some(session),
+        Ok(row) => Some(session.with_limits(&row.limits)),
         Err(err) if err.code() == ErrorCode::NotFound => Some(session),
         Err(_) => None,
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use artgen_core::domain::{Principal, Role};
+use artgen_core::domain::{BudgetLimits, Principal, PrincipalLimits, Role, UserLimits};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "artgen_session";
@@ -44,6 +44,11 @@ pub struct Session {
     /// Random, per session: what the CSRF token is made from.
     #[serde(rename = "n")]
     pub nonce: String,
+    /// The user's own rate limit and budget, read from their row on every request (never
+    /// kept in the cookie, so an admin's change applies to the user's next request, as it
+    /// does for their API keys).
+    #[serde(skip)]
+    pub limits: PrincipalLimits,
 }
 
 impl Session {
@@ -57,7 +62,21 @@ impl Session {
             credential_id: principal.credential_id.clone(),
             expires,
             nonce: hex::encode(nonce),
+            limits: principal.limits,
         }
+    }
+
+    /// The session acting under the limits of the user's row.
+    #[must_use]
+    pub fn with_limits(mut self, row: &UserLimits) -> Self {
+        let mut limits = PrincipalLimits::default().with_budget(BudgetLimits {
+            usd: row.budget_usd_per_month,
+            tokens: row.budget_tokens_per_month,
+        });
+        limits.rate_per_minute = row.rate_limit_per_minute;
+        limits.rate_burst = row.rate_limit_burst;
+        self.limits = limits;
+        self
     }
 
     /// The principal the session acts as.
@@ -69,7 +88,7 @@ impl Session {
         if let Some(id) = &self.credential_id {
             principal = principal.with_credential_id(id.clone());
         }
-        principal
+        principal.with_limits(self.limits)
     }
 }
 
