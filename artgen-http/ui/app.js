@@ -92,7 +92,7 @@
   const form = document.getElementById("generate");
   const status = document.getElementById("status");
   function say(text) { if (status) status.textContent = text; }
-  function showError(text) {
+  function showError(text, link) {
     let box = document.getElementById("error");
     if (!box) {
       box = document.createElement("p");
@@ -102,6 +102,28 @@
       form.parentNode.insertBefore(box, form);
     }
     box.textContent = text;
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link.href;
+      a.rel = "noopener";
+      a.textContent = link.text;
+      box.append(" ", a);
+    }
+  }
+  // A refusal says what the page without script says: when to retry, and for a moderation
+  // block the usage policy (the link the server's pages give, USAGE_POLICY in ui/mod.rs).
+  function showRefusal(error, retryAfter) {
+    let text = (error && error.message) || "The request was refused.";
+    const seconds = Number(retryAfter);
+    if (seconds > 0 && !/try again in/i.test(text)) {
+      text += " (try again in " + Math.max(1, Math.ceil(seconds)) + " s)";
+    }
+    const code = error && error.code;
+    const moderated = code === "moderation_blocked" || code === "content_policy_violation";
+    showError(text, moderated ? {
+      href: "https://openai.com/policies/usage-policies",
+      text: "Read the usage policy, then revise the prompt.",
+    } : null);
   }
   function idle(button) {
     form.dataset.busy = "";
@@ -116,9 +138,9 @@
       body: new URLSearchParams(new FormData(form)),
     });
     if (!answer.ok || !answer.body) {
-      let message = "The request was refused.";
-      try { message = (await answer.json()).error.message; } catch (e) { /* not JSON */ }
-      showError(message);
+      let error = null;
+      try { error = (await answer.json()).error; } catch (e) { /* not JSON */ }
+      showRefusal(error, answer.headers.get("Retry-After"));
       idle(button);
       return;
     }
@@ -137,7 +159,7 @@
         if (!data) continue;
         let event;
         try { event = JSON.parse(data); } catch (e) { continue; }
-        if (event.error) { showError(event.error.message); idle(button); return; }
+        if (event.error) { showRefusal(event.error, null); idle(button); return; }
         if (event.b64_json && preview) {
           preview.src = "data:image/" + (event.output_format || "png") + ";base64," + event.b64_json;
           preview.hidden = false;
