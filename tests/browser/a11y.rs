@@ -113,6 +113,25 @@ pub(crate) async fn axe(ctx: &Ctx) -> Outcome {
     ctx.gallery_has_content().await?;
     ctx.open_advanced().await?;
     found.extend(violations(ctx, &source, "/").await?);
+    let calm = ctx
+        .client
+        .execute(
+            "let found = 0;\
+             for (const sheet of document.styleSheets) {\
+               let rules = [];\
+               try { rules = sheet.cssRules; } catch (e) { continue; }\
+               for (const r of rules) {\
+                 if (r.media && /prefers-reduced-motion:\\s*reduce/.test(r.media.mediaText)) found++;\
+               }\
+             }\
+             return found;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        calm.as_u64().is_some_and(|n| n > 0),
+        "/: no stylesheet rule for `prefers-reduced-motion: reduce`, so motion cannot be turned off"
+    );
 
     ctx.signed_in_as(&ctx.app.admin_key).await?;
     let usage = ctx

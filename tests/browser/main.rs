@@ -75,6 +75,7 @@ async fn run_engine(engine: Engine) {
         app,
         shots: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser"),
         clicks: AtomicU32::new(0),
+        driver: driver.url.clone(),
     };
     eprintln!("{name}: session up in {:.1?}", started.elapsed());
 

@@ -1,9 +1,9 @@
 //! Phone-sized viewports: each page fits the width of a phone (no sideways scrolling), and a
 //! screenshot of each page at phone and desktop size is written for review.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::drivers::WINDOW;
+use crate::drivers::{Engine, WINDOW};
 use crate::scenarios::{reset, varied, Ctx, Fallible, Outcome};
 
 /// A viewport the pages are checked at: its name in screenshot files (`None`: checked, no
@@ -42,21 +42,97 @@ async fn inner(ctx: &Ctx) -> Fallible<(i64, i64)> {
     Ok(serde_json::from_value(size)?)
 }
 
-/// Sizes the window so the page's viewport is `width`×`height`: WebDriver sizes the outer
-/// window, so the difference a first try leaves (toolbars, borders) is added back once.
-/// Returns the viewport reached; an engine whose windows cannot be that small stops at its
-/// minimum.
+/// Sizes the window so the page's viewport is `width`×`height` CSS pixels: WebDriver sizes
+/// the outer window, so the difference a first try leaves (toolbars, borders) is added back
+/// once. Firefox, whose window is never narrower than 500 px, is then zoomed in (as a phone's
+/// pixel ratio does) until its viewport is that narrow. Returns the viewport reached; WebKit
+/// stops at its narrowest window.
 async fn set_viewport(ctx: &Ctx, width: u32, height: u32) -> Fallible<(i64, i64)> {
+    if ctx.engine == Engine::Firefox {
+        firefox_zoom(ctx, 1.0).await?;
+    }
     ctx.client.set_window_size(width, height).await?;
     let (w, h) = inner(ctx).await?;
     let (want_w, want_h) = (i64::from(width), i64::from(height));
+    // What the window adds around the page, in pixels.
+    let (extra_w, extra_h) = (i64::from(width) - w, i64::from(height) - h);
+    let outer = |inside: i64, extra: i64| u32::try_from((inside + extra).max(1)).unwrap_or(1);
     if (w, h) != (want_w, want_h) {
-        let outer = |want: i64, got: i64| u32::try_from((2 * want - got).max(1)).unwrap_or(1);
         ctx.client
-            .set_window_size(outer(want_w, w), outer(want_h, h))
+            .set_window_size(outer(want_w, extra_w), outer(want_h, extra_h))
             .await?;
     }
+    let (w, h) = inner(ctx).await?;
+    if ctx.engine != Engine::Firefox || w <= want_w {
+        return Ok((w, h));
+    }
+    // The narrowest window is `w` wide; Gecko draws 60/n device pixels per CSS pixel for a
+    // whole n, so pick the zoom 60/n whose window, width × 60/n, is whole and wide enough.
+    let Some(n) = (1..=60_u32)
+        .rev()
+        .find(|n| (width * 60).is_multiple_of(*n) && i64::from(width * 60 / n) >= w)
+    else {
+        return Ok((w, h));
+    };
+    let zoom = 60.0 / f64::from(n);
+    firefox_zoom(ctx, zoom).await?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "window sizes in pixels, rounded"
+    )]
+    let device = |css: i64| (css as f64 * zoom).round() as i64;
+    let (device_w, device_h) = (device(want_w), device(want_h));
+    // Once at that size, then corrected by what the window adds around the page.
+    ctx.client
+        .set_window_size(outer(device_w, 0), outer(device_h, 0))
+        .await?;
+    let (w, h) = inner(ctx).await?;
+    ctx.client
+        .set_window_size(
+            outer(device_w, device_w - device(w)),
+            outer(device_h, device_h - device(h)),
+        )
+        .await?;
     inner(ctx).await
+}
+
+/// Sets Firefox's page zoom (1.0: none) from its chrome context, through geckodriver's
+/// `moz/context` command, then goes back to the page's context.
+async fn firefox_zoom(ctx: &Ctx, zoom: f64) -> Outcome {
+    let session = ctx
+        .client
+        .session_id()
+        .await?
+        .ok_or("the Firefox session has no id")?;
+    let http = reqwest::Client::new();
+    let context = |which: &'static str| {
+        http.post(format!("{}/session/{session}/moz/context", ctx.driver))
+            .json(&json!({ "context": which }))
+            .send()
+    };
+    let chrome = context("chrome").await?;
+    ensure!(
+        chrome.status().is_success(),
+        "geckodriver refused the chrome context: {}",
+        chrome.text().await.unwrap_or_default()
+    );
+    let zoomed = ctx
+        .client
+        .execute(
+            "const b = Services.wm.getMostRecentWindow('navigator:browser').gBrowser.selectedBrowser;\
+             b.fullZoom = arguments[0];\
+             return b.fullZoom;",
+            vec![json!(zoom)],
+        )
+        .await;
+    let back = context("content").await?;
+    ensure!(
+        back.status().is_success(),
+        "geckodriver did not go back to the page's context: {}",
+        back.text().await.unwrap_or_default()
+    );
+    zoomed?;
+    Ok(())
 }
 
 /// Says which elements stick out to the right when the page scrolls sideways.
@@ -91,6 +167,10 @@ async fn check_page(ctx: &Ctx, page: &str, problems: &mut Vec<String>) -> Outcom
         if w != i64::from(viewport.width) {
             eprintln!("{engine}: asked for a {size} viewport, got {w}×{h}; checked at {w}");
         }
+        ensure!(
+            (w - i64::from(viewport.width)).abs() <= 2 || ctx.engine == Engine::WebKit,
+            "{engine}: asked for a {size} viewport, got {w}×{h}"
+        );
         ctx.painted().await?;
         if let Some(why) = overflow(ctx).await? {
             problems.push(format!("{page} at {size}: {why}"));
@@ -138,6 +218,9 @@ pub(crate) async fn no_sideways_scroll(ctx: &Ctx) -> Outcome {
     let mut problems = Vec::new();
     let checked = every_page(ctx, &mut problems).await;
     // The next scenarios expect the desktop window whatever happened here.
+    if ctx.engine == Engine::Firefox {
+        firefox_zoom(ctx, 1.0).await?;
+    }
     let restored = ctx.client.set_window_size(WINDOW.0, WINDOW.1).await;
     checked?;
     restored?;

@@ -48,6 +48,8 @@ pub(crate) struct Ctx {
     pub shots: PathBuf,
     /// Every click the scenarios made, all through [`Ctx::click`].
     pub clicks: AtomicU32,
+    /// The WebDriver server's address, for the few commands fantoccini has no call for.
+    pub driver: String,
 }
 
 /// Every scenario by name, in the order they run.
