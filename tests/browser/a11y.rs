@@ -132,6 +132,24 @@ pub(crate) async fn axe(ctx: &Ctx) -> Outcome {
         calm.as_u64().is_some_and(|n| n > 0),
         "/: no stylesheet rule for `prefers-reduced-motion: reduce`, so motion cannot be turned off"
     );
+    // The page with a refusal's alert (and its policy link) in it.
+    if let Some(mock) = &ctx.app.mock {
+        mock.push(artgen_core::testing::MockStep::moderation(
+            "the safety system rejected this request",
+        ));
+        let prompt = ctx.wait_css("form#generate textarea#prompt").await?;
+        prompt.clear().await?;
+        prompt.send_keys("a prompt the upstream refuses").await?;
+        ctx.click_css("form#generate button#generate-submit")
+            .await?;
+        ctx.wait_script(
+            "the refusal's alert",
+            "const e = document.querySelector('#error[role=alert]');\
+             return !!e && e.textContent.includes('safety system');",
+        )
+        .await?;
+        found.extend(violations(ctx, &source, "/ (refused)").await?);
+    }
 
     ctx.signed_in_as(&ctx.app.admin_key).await?;
     let usage = ctx

@@ -765,6 +765,20 @@ async fn few_clicks(ctx: &Ctx) -> Outcome {
         clicks < 3,
         "from the prompt page to the image took {clicks} clicks, not fewer than three"
     );
+    // The result is announced, not only shown: a status live region says it is done.
+    let announced = ctx
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('[role=status], [aria-live]'))\
+               .filter(e => e.id !== 'prompt-count' && e.id !== 'estimate')\
+               .map(e => e.textContent.trim()).filter(t => t.length > 0);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        announced.as_array().is_some_and(|said| !said.is_empty()),
+        "no live region announces the new image (role=status or aria-live): {announced}"
+    );
     Ok(())
 }
 
