@@ -621,3 +621,55 @@ async fn the_admin_dashboard_shows_usage_and_manages_users_and_keys() {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_session_acts_under_the_limits_an_admin_sets_on_its_user() {
+    let ui = ui().await;
+    // Signed in before the change: the change applies to the session's next request.
+    let user = ui.signed_in().await;
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let page = ui.send(Method::GET, "/ui/admin", Some(&admin), None).await;
+    let admin_token = csrf(&page.body);
+    let set = |limits: &'static str| {
+        let form = format!("csrf={admin_token}&user=lisa&{limits}");
+        let ui = &ui;
+        let admin = admin.clone();
+        async move {
+            let answer = ui
+                .send(Method::POST, "/ui/admin/limits", Some(&admin), Some(&form))
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        }
+    };
+    let home = ui.send(Method::GET, "/", Some(&user), None).await;
+    let form = format!(
+        "csrf={}&prompt=a+boat&model=gpt-image-1.5&size=square&quality=low&n=1",
+        csrf(&home.body)
+    );
+    let generate = || ui.send(Method::POST, "/ui/generate", Some(&user), Some(&form));
+
+    set("rate_limit_per_minute=1&rate_limit_burst=1").await;
+    assert_eq!(
+        generate().await.status,
+        StatusCode::SEE_OTHER,
+        "the minute's one request"
+    );
+    let limited = generate().await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(limited.body.contains("role=\"alert\""), "{}", limited.body);
+    assert!(limited.body.contains("try again in"), "{}", limited.body);
+
+    set("budget_usd_per_month=0.001&rate_limit_per_minute=&rate_limit_burst=").await;
+    let over = generate().await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
+    assert!(
+        over.body.contains("$0.001000"),
+        "the limit is named: {}",
+        over.body
+    );
+}
