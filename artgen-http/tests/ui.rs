@@ -673,3 +673,60 @@ async fn a_session_acts_under_the_limits_an_admin_sets_on_its_user() {
         over.body
     );
 }
+
+#[tokio::test]
+async fn a_session_acts_under_its_organisations_budget() {
+    let ui = ui().await;
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let page = ui.send(Method::GET, "/ui/admin", Some(&admin), None).await;
+    let token = csrf(&page.body);
+    let created = ui
+        .send(
+            Method::POST,
+            "/ui/admin/users",
+            Some(&admin),
+            Some(&format!("csrf={token}&user=olga&org=acme")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let made = ui
+        .send(
+            Method::POST,
+            "/ui/admin/keys",
+            Some(&admin),
+            Some(&format!("csrf={token}&user=olga&role=user")),
+        )
+        .await;
+    let at = made.body.find("shown only this once: ").expect("the key") + 22;
+    let key = made.body[at..]
+        .split('<')
+        .next()
+        .expect("key")
+        .trim()
+        .to_owned();
+    let olga = ui.signed_in_with(&key).await;
+
+    // The organisation's budget, set after olga signed in, through the admin API.
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri("/admin/orgs/acme/limits")
+        .header(header::HOST, "artgen.test")
+        .header(header::AUTHORIZATION, format!("Bearer {}", ui.admin_key))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"budget_usd_per_month": 0.001}"#))
+        .expect("request");
+    let set = ui.router.clone().oneshot(request).await.expect("answers");
+    assert_eq!(set.status(), StatusCode::OK);
+
+    let home = ui.send(Method::GET, "/", Some(&olga), None).await;
+    let form = format!(
+        "csrf={}&prompt=a+boat&model=gpt-image-1.5&size=square&quality=low&n=1",
+        csrf(&home.body)
+    );
+    let over = ui
+        .send(Method::POST, "/ui/generate", Some(&olga), Some(&form))
+        .await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
+    assert!(over.body.contains("organisation"), "{}", over.body);
+    assert!(over.body.contains("$0.001000"), "{}", over.body);
+}

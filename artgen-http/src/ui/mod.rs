@@ -151,8 +151,8 @@ fn now_secs(state: &AppState) -> u64 {
 
 /// The request's session: a cookie we sealed, not expired, whose key is still live and whose
 /// user is not disabled (checked on every page, so revoking the key or disabling the user
-/// ends the session at once), acting under the user's own rate limit and budget as their row
-/// says now. A failure to check counts as no session.
+/// ends the session at once), acting under the user's own rate limit and budget and their
+/// organisation's budget as the rows say now. A failure to check counts as no session.
 async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Session> {
     let session =
         session::cookie_value(headers).and_then(|value| ui.key.open(value, now_secs(state)))?;
@@ -170,8 +170,21 @@ async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Sessi
     }
     match admin.user(&session.user).await {
         Ok(row) if row.disabled => None,
-        Ok(row) => Some(session.with_limits(&row.limits)),
-        Err(err) if err.code() == ErrorCode::NotFound => Some(session),
+        Ok(row) => with_org_budget(admin, session.with_limits(&row.limits)).await,
+        Err(err) if err.code() == ErrorCode::NotFound => with_org_budget(admin, session).await,
+        Err(_) => None,
+    }
+}
+
+/// `session` under its organisation's own budget as the organisation's row says now; a
+/// failure to read the row counts as no session.
+async fn with_org_budget(admin: &artgen_core::service::Admin, session: Session) -> Option<Session> {
+    let Some(org) = session.org.clone() else {
+        return Some(session);
+    };
+    match admin.org(&org).await {
+        Ok(Some(row)) => Some(session.with_org_limits(&row.limits)),
+        Ok(None) => Some(session),
         Err(_) => None,
     }
 }

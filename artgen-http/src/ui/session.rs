@@ -49,6 +49,9 @@ pub struct Session {
     /// does for their API keys).
     #[serde(skip)]
     pub limits: PrincipalLimits,
+    /// The organisation's own budget, read from its row on every request like `limits`.
+    #[serde(skip)]
+    pub org_budget: BudgetLimits,
 }
 
 impl Session {
@@ -63,6 +66,7 @@ impl Session {
             expires,
             nonce: hex::encode(nonce),
             limits: principal.limits,
+            org_budget: principal.org_budget,
         }
     }
 
@@ -79,6 +83,16 @@ impl Session {
         self
     }
 
+    /// The session acting under the budget of its organisation's row.
+    #[must_use]
+    pub fn with_org_limits(mut self, row: &UserLimits) -> Self {
+        self.org_budget = BudgetLimits {
+            usd: row.budget_usd_per_month,
+            tokens: row.budget_tokens_per_month,
+        };
+        self
+    }
+
     /// The principal the session acts as.
     pub fn principal(&self) -> Principal {
         let mut principal = Principal::new(self.user.clone(), self.role);
@@ -88,7 +102,9 @@ impl Session {
         if let Some(id) = &self.credential_id {
             principal = principal.with_credential_id(id.clone());
         }
-        principal.with_limits(self.limits)
+        principal
+            .with_limits(self.limits)
+            .with_org_budget(self.org_budget)
     }
 }
 
