@@ -1238,3 +1238,116 @@ async fn a_spent_budget_gives_its_limit_and_reset_date() {
     assert!(reset.is_match(toast), "{toast}");
     assert_eq!(ui.mock.calls(), 0, "refused before the upstream");
 }
+
+#[tokio::test]
+async fn a_session_acts_under_the_limits_an_admin_sets_on_its_user() {
+    let ui = ui().await;
+    // Signed in before the change: the change applies to the session's next request.
+    let user = ui.signed_in().await;
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let page = ui.send(Method::GET, "/ui/admin", Some(&admin), None).await;
+    let admin_token = csrf(&page.body);
+    let set = |limits: &'static str| {
+        let form = format!("csrf={admin_token}&user=lisa&{limits}");
+        let ui = &ui;
+        let admin = admin.clone();
+        async move {
+            let answer = ui
+                .send(Method::POST, "/ui/admin/limits", Some(&admin), Some(&form))
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        }
+    };
+    let home = ui.send(Method::GET, "/", Some(&user), None).await;
+    let form = format!(
+        "csrf={}&prompt=a+boat&model=gpt-image-1.5&size=square&quality=low&n=1",
+        csrf(&home.body)
+    );
+    let generate = || ui.send(Method::POST, "/ui/generate", Some(&user), Some(&form));
+
+    set("rate_limit_per_minute=1&rate_limit_burst=1").await;
+    assert_eq!(
+        generate().await.status,
+        StatusCode::SEE_OTHER,
+        "the minute's one request"
+    );
+    let limited = generate().await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(limited.body.contains("role=\"alert\""), "{}", limited.body);
+    assert!(
+        limited.body.to_lowercase().contains("try again in"),
+        "{}",
+        limited.body
+    );
+
+    set("budget_usd_per_month=0.001&rate_limit_per_minute=&rate_limit_burst=").await;
+    let over = generate().await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
+    assert!(
+        over.body.contains("budget of $0.001 "),
+        "the limit is named: {}",
+        over.body
+    );
+}
+
+#[tokio::test]
+async fn a_session_acts_under_its_organisations_budget() {
+    let ui = ui().await;
+    let admin = ui.signed_in_with(&ui.admin_key).await;
+    let page = ui.send(Method::GET, "/ui/admin", Some(&admin), None).await;
+    let token = csrf(&page.body);
+    let created = ui
+        .send(
+            Method::POST,
+            "/ui/admin/users",
+            Some(&admin),
+            Some(&format!("csrf={token}&user=olga&org=acme")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let made = ui
+        .send(
+            Method::POST,
+            "/ui/admin/keys",
+            Some(&admin),
+            Some(&format!("csrf={token}&user=olga&role=user")),
+        )
+        .await;
+    let at = made.body.find("shown only this once: ").expect("the key") + 22;
+    let key = made.body[at..]
+        .split('<')
+        .next()
+        .expect("key")
+        .trim()
+        .to_owned();
+    let olga = ui.signed_in_with(&key).await;
+
+    // The organisation's budget, set after olga signed in, through the admin API.
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri("/admin/orgs/acme/limits")
+        .header(header::HOST, "artgen.test")
+        .header(header::AUTHORIZATION, format!("Bearer {}", ui.admin_key))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"budget_usd_per_month": 0.001}"#))
+        .expect("request");
+    let set = ui.router.clone().oneshot(request).await.expect("answers");
+    assert_eq!(set.status(), StatusCode::OK);
+
+    let home = ui.send(Method::GET, "/", Some(&olga), None).await;
+    let form = format!(
+        "csrf={}&prompt=a+boat&model=gpt-image-1.5&size=square&quality=low&n=1",
+        csrf(&home.body)
+    );
+    let over = ui
+        .send(Method::POST, "/ui/generate", Some(&olga), Some(&form))
+        .await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
+    assert!(over.body.contains("organisation"), "{}", over.body);
+    assert!(over.body.contains("budget of $0.001 "), "{}", over.body);
+}

@@ -169,7 +169,10 @@
     if (!answer.ok || !answer.body) {
       let error = { message: "The request was refused." };
       try { error = (await answer.json()).error; } catch (e) { /* not JSON */ }
-      showError(error.message, error.link);
+      const seconds = Number(answer.headers.get("Retry-After"));
+      let text = error.message || "The request was refused.";
+      if (seconds > 0 && !/try again in/i.test(text)) text += " Try again in " + Math.ceil(seconds) + " s.";
+      showError(text, error.link);
       idle(button);
       return;
     }

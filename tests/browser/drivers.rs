@@ -297,6 +297,10 @@ impl Driver {
                         "-headless",
                         "-width", WINDOW.0.to_string(),
                         "-height", WINDOW.1.to_string(),
+                        // Lets the test set the page's zoom from the browser's chrome context:
+                        // the window cannot be narrower than 500 px, so phone widths are
+                        // reached by zooming in (tests/browser/phones.rs).
+                        "-remote-allow-system-access",
                     ],
                     // No update checks, telemetry or remote settings: the machine has no
                     // network, and a quiet browser keeps timings honest.

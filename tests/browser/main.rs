@@ -7,15 +7,29 @@
 //! installs them): then it fails. How to run and what each engine stands for:
 //! docs/ui-testing.md.
 
+/// Fails the scenario with a message when `$cond` does not hold.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+).into());
+        }
+    };
+}
+
+mod a11y;
+mod dashboard;
 mod drivers;
+mod phones;
 mod scenarios;
+mod toasts;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use artgen_tests::{spawn_app, TestOptions, Upstream};
 use drivers::{Engine, WINDOW};
-use scenarios::Ctx;
+use scenarios::{Ctx, Skipped};
 
 /// The longest one scenario may take before it counts as hung.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
@@ -24,7 +38,8 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
 /// every wait a race.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn required() -> bool {
+/// Whether `.ci/run` asked for every engine and tool (`ARTGEN_TEST_BROWSERS=1`).
+pub(crate) fn required() -> bool {
     std::env::var("ARTGEN_TEST_BROWSERS").is_ok_and(|v| v == "1")
 }
 
@@ -59,10 +74,13 @@ async fn run_engine(engine: Engine) {
         client,
         app,
         shots: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser"),
+        clicks: AtomicU32::new(0),
+        driver: driver.url.clone(),
     };
     eprintln!("{name}: session up in {:.1?}", started.elapsed());
 
     let mut failures = Vec::new();
+    let mut skipped = 0;
     for scenario in scenarios::ALL {
         let t = Instant::now();
         let outcome = tokio::time::timeout(SCENARIO_TIMEOUT, scenarios::run(&ctx, scenario))
@@ -70,6 +88,10 @@ async fn run_engine(engine: Engine) {
             .unwrap_or_else(|_| Err(format!("hung for {SCENARIO_TIMEOUT:?}").into()));
         match outcome {
             Ok(()) => eprintln!("{name}: ok     {scenario} ({:.1?})", t.elapsed()),
+            Err(why) if why.is::<Skipped>() => {
+                skipped += 1;
+                eprintln!("{name}: skipped {scenario}: {why}");
+            }
             Err(why) => {
                 eprintln!("{name}: FAILED {scenario} ({:.1?}): {why}", t.elapsed());
                 failures.push(format!("{scenario}: {why}"));
@@ -82,8 +104,8 @@ async fn run_engine(engine: Engine) {
     }
     drop(driver);
     eprintln!(
-        "{name}: {} passed, {} failed in {:.1?}",
-        scenarios::ALL.len() - failures.len(),
+        "{name}: {} passed, {} failed, {skipped} skipped in {:.1?}",
+        scenarios::ALL.len() - failures.len() - skipped,
         failures.len(),
         started.elapsed()
     );

@@ -3,9 +3,12 @@
 
 use std::error::Error;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use artgen_tests::TestApp;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
@@ -15,16 +18,23 @@ use crate::drivers::Engine;
 /// A scenario's result: `Err` carries what a person would have seen go wrong.
 pub(crate) type Outcome = Result<(), Box<dyn Error + Send + Sync>>;
 
-/// The longest wait for one thing on a page (an element, a navigation, an image).
-const WAIT: Duration = Duration::from_secs(20);
+/// A value a scenario step produces, or why the scenario failed.
+pub(crate) type Fallible<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+).into());
-        }
-    };
+/// The longest wait for one thing on a page (an element, a navigation, an image).
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
+
+/// A scenario that cannot run here, and why (a tool that is not installed, outside CI).
+#[derive(Debug)]
+pub(crate) struct Skipped(pub String);
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
+
+impl Error for Skipped {}
 
 /// One engine's browser session against one running app.
 pub(crate) struct Ctx {
@@ -36,6 +46,10 @@ pub(crate) struct Ctx {
     pub app: TestApp,
     /// Where screenshots go for review.
     pub shots: PathBuf,
+    /// Every click the scenarios made, all through [`Ctx::click`].
+    pub clicks: AtomicU32,
+    /// The WebDriver server's address, for the few commands fantoccini has no call for.
+    pub driver: String,
 }
 
 /// Every scenario by name, in the order they run.
@@ -45,6 +59,14 @@ pub(crate) const ALL: &[&str] = &[
     "a_prompt_becomes_a_downloadable_shareable_image",
     "a_screenshot_after_generating_is_not_blank",
     "tab_from_the_prompt_reaches_generate",
+    "the_whole_flow_works_by_keyboard_alone",
+    "a_prompt_becomes_an_image_in_fewer_than_three_clicks",
+    "a_moderation_block_says_why_and_keeps_the_prompt",
+    "the_rate_limit_says_when_to_try_again",
+    "the_budget_says_its_limit_and_when_it_resets",
+    "the_dashboard_shows_what_the_usage_store_holds",
+    "axe_finds_no_wcag_2_1_aa_violation",
+    "phones_render_without_horizontal_scrolling",
     "sign_out_ends_the_session",
 ];
 
@@ -57,22 +79,32 @@ pub(crate) async fn run(ctx: &Ctx, name: &str) -> Outcome {
         "a_prompt_becomes_a_downloadable_shareable_image" => prompt_to_image(ctx).await,
         "a_screenshot_after_generating_is_not_blank" => screenshot(ctx).await,
         "tab_from_the_prompt_reaches_generate" => keyboard(ctx).await,
+        "the_whole_flow_works_by_keyboard_alone" => crate::a11y::keyboard_alone(ctx).await,
+        "a_prompt_becomes_an_image_in_fewer_than_three_clicks" => few_clicks(ctx).await,
+        "a_moderation_block_says_why_and_keeps_the_prompt" => crate::toasts::moderation(ctx).await,
+        "the_rate_limit_says_when_to_try_again" => crate::toasts::rate_limit(ctx).await,
+        "the_budget_says_its_limit_and_when_it_resets" => crate::toasts::budget(ctx).await,
+        "the_dashboard_shows_what_the_usage_store_holds" => crate::dashboard::numbers(ctx).await,
+        "axe_finds_no_wcag_2_1_aa_violation" => crate::a11y::axe(ctx).await,
+        "phones_render_without_horizontal_scrolling" => {
+            crate::phones::no_sideways_scroll(ctx).await
+        }
         "sign_out_ends_the_session" => sign_out(ctx).await,
         other => Err(format!("no scenario {other}").into()),
     }
 }
 
 impl Ctx {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.app.address)
     }
 
-    async fn path(&self) -> Result<String, fantoccini::error::CmdError> {
+    pub(crate) async fn path(&self) -> Result<String, fantoccini::error::CmdError> {
         Ok(self.client.current_url().await?.path().to_owned())
     }
 
     /// Waits until the page's path is `want`.
-    async fn wait_path(&self, want: &str) -> Outcome {
+    pub(crate) async fn wait_path(&self, want: &str) -> Outcome {
         let deadline = Instant::now() + WAIT;
         loop {
             let path = self.path().await?;
@@ -87,7 +119,10 @@ impl Ctx {
         }
     }
 
-    async fn wait_css(&self, css: &str) -> Result<fantoccini::elements::Element, String> {
+    pub(crate) async fn wait_css(
+        &self,
+        css: &str,
+    ) -> Result<fantoccini::elements::Element, String> {
         self.client
             .wait()
             .at_most(WAIT)
@@ -97,7 +132,7 @@ impl Ctx {
     }
 
     /// Runs `script` until it returns something truthy, and returns that.
-    async fn wait_script(
+    pub(crate) async fn wait_script(
         &self,
         what: &str,
         script: &str,
@@ -123,21 +158,21 @@ impl Ctx {
     }
 
     /// Signs in through the form with `key` and waits for `/`.
-    async fn sign_in(&self, key: &str) -> Outcome {
+    pub(crate) async fn sign_in(&self, key: &str) -> Outcome {
         self.client.goto(&self.url("/sign-in")).await?;
         let input = self.wait_css("form#sign-in input#api-key").await?;
         input.clear().await?;
         input.send_keys(key).await?;
-        self.wait_css("button#sign-in-submit")
-            .await?
-            .click()
-            .await?;
+        self.click_css("button#sign-in-submit").await?;
         self.wait_path("/").await
     }
 
     /// Fills the prompt form, asks for one image and waits for it to head the gallery.
     /// Returns the pixels asked for.
-    async fn generate(&self, prompt: &str) -> Result<(u32, u32), Box<dyn Error + Send + Sync>> {
+    pub(crate) async fn generate(
+        &self,
+        prompt: &str,
+    ) -> Result<(u32, u32), Box<dyn Error + Send + Sync>> {
         self.wait_css("form#generate").await?;
         for control in [
             "textarea#prompt",
@@ -159,19 +194,8 @@ impl Ctx {
         let text = self.client.find(Locator::Css("textarea#prompt")).await?;
         text.clear().await?;
         text.send_keys(prompt).await?;
-        self.client
-            .find(Locator::Css("button#generate-submit"))
-            .await?
-            .click()
-            .await?;
-        let check = format!(
-            "const f = document.querySelector('#gallery figure.image');\
-             const i = f && f.querySelector('img');\
-             return !!i && i.getAttribute('alt') === {};",
-            json!(prompt)
-        );
-        self.wait_script("the newest gallery image's alt is the prompt", &check)
-            .await?;
+        self.click_css("button#generate-submit").await?;
+        self.newest_is(prompt).await?;
         let shown = self
             .client
             .execute(
@@ -184,8 +208,21 @@ impl Ctx {
         Ok(size.expect(shown)?)
     }
 
+    /// Waits until the gallery's first image is the one made from `prompt` (its `alt`).
+    pub(crate) async fn newest_is(&self, prompt: &str) -> Outcome {
+        let check = format!(
+            "const f = document.querySelector('#gallery figure.image');\
+             const i = f && f.querySelector('img');\
+             return !!i && i.getAttribute('alt') === {};",
+            json!(prompt)
+        );
+        self.wait_script("the newest gallery image's alt is the prompt", &check)
+            .await?;
+        Ok(())
+    }
+
     /// The browser's cookies for the app, as a `Cookie` header.
-    async fn cookie_header(&self) -> Result<String, fantoccini::error::CmdError> {
+    pub(crate) async fn cookie_header(&self) -> Result<String, fantoccini::error::CmdError> {
         Ok(self
             .client
             .get_all_cookies()
@@ -194,6 +231,157 @@ impl Ctx {
             .map(|c| format!("{}={}", c.name(), c.value()))
             .collect::<Vec<_>>()
             .join("; "))
+    }
+
+    /// Clicks `element`. Every click a scenario makes goes through here, so a scenario can
+    /// count what a person would have had to click.
+    pub(crate) async fn click(&self, element: &Element) -> Outcome {
+        self.clicks.fetch_add(1, Ordering::SeqCst);
+        element.click().await?;
+        Ok(())
+    }
+
+    /// Waits for `css` and clicks it.
+    pub(crate) async fn click_css(&self, css: &str) -> Outcome {
+        let element = self.wait_css(css).await?;
+        self.click(&element).await
+    }
+
+    /// Clicks made so far.
+    pub(crate) fn clicks(&self) -> u32 {
+        self.clicks.load(Ordering::SeqCst)
+    }
+
+    /// Presses and releases each key of `keys` on the keyboard, in order, as WebDriver key
+    /// actions sent to whatever has focus (no element is targeted).
+    pub(crate) async fn keys(&self, keys: &str) -> Outcome {
+        let mut actions = KeyActions::new("keyboard".to_owned());
+        for key in keys.chars() {
+            actions = actions
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key });
+        }
+        self.client.perform_actions(actions).await?;
+        Ok(())
+    }
+
+    /// Presses one key.
+    pub(crate) async fn press(&self, key: Key) -> Outcome {
+        self.keys(&char::from(key).to_string()).await
+    }
+
+    /// Shift+Tab: focus goes back one control.
+    pub(crate) async fn shift_tab(&self) -> Outcome {
+        let (shift, tab) = (char::from(Key::Shift), char::from(Key::Tab));
+        let actions = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: shift })
+            .then(KeyAction::Down { value: tab })
+            .then(KeyAction::Up { value: tab })
+            .then(KeyAction::Up { value: shift });
+        self.client.perform_actions(actions).await?;
+        Ok(())
+    }
+
+    /// What has focus, as `#id`, `tag.class` or `tag`, for messages.
+    pub(crate) async fn focused(&self) -> Fallible<String> {
+        let name = self
+            .client
+            .execute(
+                "const a = document.activeElement;\
+                 if (!a) return '';\
+                 if (a.id) return '#' + a.id;\
+                 return a.tagName.toLowerCase() + (a.className ? '.' + String(a.className).split(' ').join('.') : '');",
+                vec![],
+            )
+            .await?;
+        Ok(name.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Presses Tab until the focused element matches `css`, at most `most` times; says which
+    /// controls focus passed through when it never gets there.
+    pub(crate) async fn tab_to(&self, css: &str, most: usize) -> Outcome {
+        let matches = format!(
+            "const a = document.activeElement; return !!a && a.matches({});",
+            json!(css)
+        );
+        let mut visited = vec![self.focused().await?];
+        for _ in 0..most {
+            self.press(Key::Tab).await?;
+            visited.push(self.focused().await?);
+            if self.client.execute(&matches, vec![]).await? == json!(true) {
+                return Ok(());
+            }
+        }
+        Err(format!(
+            "Tab never reached `{css}` in {most} presses: {}",
+            visited.join(" → ")
+        )
+        .into())
+    }
+
+    /// Starts from no session and signs in with `key`.
+    pub(crate) async fn signed_in_as(&self, key: &str) -> Outcome {
+        reset(self).await?;
+        self.sign_in(key).await
+    }
+
+    /// Makes sure the signed-in user's gallery shows at least one image, generating one when
+    /// it is empty (earlier scenarios usually left some), and waits until it is painted.
+    pub(crate) async fn gallery_has_content(&self) -> Outcome {
+        let empty = self
+            .client
+            .execute(
+                "return !document.querySelector('#gallery figure.image img');",
+                vec![],
+            )
+            .await?;
+        if empty == json!(true) {
+            self.generate(&format!("a bowl of pears, for {}", self.engine.name()))
+                .await?;
+        }
+        self.painted().await
+    }
+
+    /// Waits until every image in view has loaded and decoded, then two animation frames, so
+    /// a screenshot or a layout reading sees the page as a person would. (Gallery images
+    /// below the fold load lazily, when scrolled to; they are not waited for.)
+    pub(crate) async fn painted(&self) -> Outcome {
+        const IN_VIEW: &str = "const seen = Array.from(document.images).filter(i => {\
+               const r = i.getBoundingClientRect();\
+               return !i.hidden && r.width > 0 && r.top < window.innerHeight && r.bottom > 0;\
+             });";
+        self.wait_script(
+            "the images in view load",
+            &format!("{IN_VIEW} return seen.every(i => i.complete && i.naturalWidth > 0);"),
+        )
+        .await?;
+        self.client
+            .execute_async(
+                &format!(
+                    "const done = arguments[arguments.length - 1]; {IN_VIEW}\
+                     Promise.all(seen.map(i => i.decode().catch(() => null)))\
+                       .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));"
+                ),
+                vec![],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Opens the prompt form's "Advanced" `<details>` when it is closed.
+    pub(crate) async fn open_advanced(&self) -> Outcome {
+        let closed = self
+            .client
+            .execute(
+                "const d = document.querySelector('form#generate details');\
+                 return !!d && !d.open;",
+                vec![],
+            )
+            .await?;
+        if closed == json!(true) {
+            self.click_css("form#generate details > summary").await?;
+        }
+        Ok(())
     }
 }
 
@@ -242,11 +430,7 @@ async fn pick_size(ctx: &Ctx) -> Result<Asked, Box<dyn Error + Send + Sync>> {
         )
         .await?;
     if closed == json!(true) {
-        ctx.client
-            .find(Locator::Css("details:has(select#size) > summary"))
-            .await?
-            .click()
-            .await?;
+        ctx.click_css("details:has(select#size) > summary").await?;
     }
     let options = ctx
         .client
@@ -292,7 +476,7 @@ fn parse_size(text: &str) -> Option<(u32, u32)> {
 }
 
 /// Starts from no session: any page of the app, then no cookies.
-async fn reset(ctx: &Ctx) -> Outcome {
+pub(crate) async fn reset(ctx: &Ctx) -> Outcome {
     ctx.client.goto(&ctx.url("/sign-in")).await?;
     ctx.client.delete_all_cookies().await?;
     Ok(())
@@ -341,11 +525,7 @@ async fn sign_in_form(ctx: &Ctx) -> Outcome {
     input
         .send_keys("ag-test-this-key-does-not-exist-0000")
         .await?;
-    ctx.client
-        .find(Locator::Css("button#sign-in-submit"))
-        .await?
-        .click()
-        .await?;
+    ctx.click_css("button#sign-in-submit").await?;
     let error = ctx.wait_css("#error").await?;
     ensure!(
         error.attr("role").await?.as_deref() == Some("alert"),
@@ -518,7 +698,10 @@ async fn screenshot(ctx: &Ctx) -> Outcome {
 }
 
 /// Whether the pixels inside `(left, top, width, height)` are not all the same.
-fn varied(picture: &image::RgbaImage, (left, top, width, height): (u32, u32, u32, u32)) -> bool {
+pub(crate) fn varied(
+    picture: &image::RgbaImage,
+    (left, top, width, height): (u32, u32, u32, u32),
+) -> bool {
     let right = left.saturating_add(width).min(picture.width());
     let bottom = top.saturating_add(height).min(picture.height());
     let mut pixels = (top..bottom).flat_map(|y| (left..right).map(move |x| (x, y)));
@@ -560,11 +743,48 @@ async fn keyboard(ctx: &Ctx) -> Outcome {
     .into())
 }
 
+/// From landing on `/` signed in: click into the prompt, type it, click Generate, and the
+/// picture heads the gallery. Every click goes through [`Ctx::click`] and is counted.
+async fn few_clicks(ctx: &Ctx) -> Outcome {
+    ctx.sign_in(&ctx.app.user_key).await?;
+    let before = ctx.clicks();
+    let prompt = format!("three red kites over a field, for {}", ctx.engine.name());
+    ctx.click_css("form#generate textarea#prompt").await?;
+    ctx.keys(&prompt).await?;
+    ctx.click_css("form#generate button#generate-submit")
+        .await?;
+    ctx.newest_is(&prompt).await?;
+    ctx.wait_script(
+        "the new image loads",
+        "const i = document.querySelector('#gallery figure.image img');\
+         return !!i && i.complete && i.naturalWidth > 0;",
+    )
+    .await?;
+    let clicks = ctx.clicks() - before;
+    ensure!(
+        clicks < 3,
+        "from the prompt page to the image took {clicks} clicks, not fewer than three"
+    );
+    // The result is announced, not only shown: a status live region says it is done.
+    let announced = ctx
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('[role=status], [aria-live]'))\
+               .filter(e => e.id !== 'prompt-count' && e.id !== 'estimate')\
+               .map(e => e.textContent.trim()).filter(t => t.length > 0);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        announced.as_array().is_some_and(|said| !said.is_empty()),
+        "no live region announces the new image (role=status or aria-live): {announced}"
+    );
+    Ok(())
+}
+
 async fn sign_out(ctx: &Ctx) -> Outcome {
     ctx.sign_in(&ctx.app.user_key).await?;
-    ctx.wait_css("form#sign-out button#sign-out-submit")
-        .await?
-        .click()
+    ctx.click_css("form#sign-out button#sign-out-submit")
         .await?;
     ctx.wait_path("/sign-in").await?;
     ctx.client.goto(&ctx.url("/")).await?;

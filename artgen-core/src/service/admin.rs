@@ -187,6 +187,14 @@ impl Admin {
             .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such user").with_param("user"))
     }
 
+    /// Organisation `id`'s row, if it has one.
+    ///
+    /// # Errors
+    /// `internal_error` when the store fails.
+    pub async fn org(&self, id: &str) -> Result<Option<OrgRecord>> {
+        self.users.get_org(id).await
+    }
+
     /// Changes user `id`'s limits (making the row when missing).
     ///
     /// # Errors

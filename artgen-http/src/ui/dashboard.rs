@@ -65,26 +65,38 @@ fn tokens(summary: &UsageSummary) -> u64 {
     summary.input_tokens.saturating_add(summary.output_tokens)
 }
 
-fn totals_table(id: &str, caption: &str, label: &str, rows: &[UsageSummary]) -> Markup {
+/// A table that, on a screen narrower than itself (a phone), scrolls sideways inside its own
+/// region instead of making the whole page scroll; the region is labelled and focusable, so
+/// a keyboard can scroll it too.
+fn scroller(label: &str, table: Markup) -> Markup {
     html! {
-        table id=(id) {
-            caption { (caption) }
-            thead { tr {
-                th scope="col" { (label) } th scope="col" { "Requests" } th scope="col" { "Images" }
-                th scope="col" { "Tokens" } th scope="col" { "Cost" }
-            } }
-            tbody {
-                @for row in rows {
-                    tr {
-                        th scope="row" { (row.key.as_deref().unwrap_or("(none)")) }
-                        td { (row.requests) } td { (row.images) } td { (tokens(row)) }
-                        td { (dollars(row.cost)) }
-                    }
-                }
-                @if rows.is_empty() { tr { td colspan="5" { "No requests in this period." } } }
-            }
-        }
+        div.table-scroll role="region" aria-label=(label) tabindex="0" { (table) }
     }
+}
+
+fn totals_table(id: &str, caption: &str, label: &str, rows: &[UsageSummary]) -> Markup {
+    scroller(
+        caption,
+        html! {
+            table id=(id) {
+                caption { (caption) }
+                thead { tr {
+                    th scope="col" { (label) } th scope="col" { "Requests" } th scope="col" { "Images" }
+                    th scope="col" { "Tokens" } th scope="col" { "Cost" }
+                } }
+                tbody {
+                    @for row in rows {
+                        tr {
+                            th scope="row" { (row.key.as_deref().unwrap_or("(none)")) }
+                            td { (row.requests) } td { (row.images) } td { (tokens(row)) }
+                            td { (dollars(row.cost)) }
+                        }
+                    }
+                    @if rows.is_empty() { tr { td colspan="5" { "No requests in this period." } } }
+                }
+            }
+        },
+    )
 }
 
 /// Cost per day as bars, scaled to the most expensive day; the table below it carries the
@@ -187,7 +199,7 @@ pub fn dashboard(page: &Dashboard) -> Markup {
             }
             section.panel aria-labelledby="budgets-title" {
                 h2 #budgets-title { "Budgets this month" }
-                table #budgets {
+                (scroller("Budgets this month", html! { table #budgets {
                     thead { tr { th scope="col" { "User" } th scope="col" { "Monthly budget" } th scope="col" { "Spent" } th scope="col" { "Status" } } }
                     tbody {
                         @for user in &page.users {
@@ -214,26 +226,26 @@ pub fn dashboard(page: &Dashboard) -> Markup {
                         }
                         @if page.users.is_empty() { tr { td colspan="4" { "No user has limits of their own yet." } } }
                     }
-                }
+                } }))
             }
             section.panel aria-labelledby="upstream-title" {
                 h2 #upstream-title { "Upstream" }
-                table #queues {
+                (scroller("Queues per model", html! { table #queues {
                     caption { "Queues per model" }
                     thead { tr { th scope="col" { "Upstream / model" } th scope="col" { "Limit" } th scope="col" { "In flight" } th scope="col" { "Waiting" } } }
                     tbody {
                         @for q in &page.queues { tr { th scope="row" { (q.name) } td { (q.limit) } td { (q.in_flight) } td { (q.queued) } } }
                         @if page.queues.is_empty() { tr { td colspan="4" { "No upstream call yet." } } }
                     }
-                }
-                table #quota {
+                } }))
+                (scroller("Quota remaining", html! { table #quota {
                     caption { "Quota remaining (from the upstream's headers)" }
                     thead { tr { th scope="col" { "Model" } th scope="col" { "Kind" } th scope="col" { "Remaining" } } }
                     tbody {
                         @for (model, kind, remaining) in &page.quota { tr { th scope="row" { (model) } td { (kind) } td { (remaining) } } }
                         @if page.quota.is_empty() { tr { td colspan="3" { "Not reported yet." } } }
                     }
-                }
+                } }))
             }
             section.panel aria-labelledby="users-title" {
                 h2 #users-title { "Users and keys" }
@@ -265,7 +277,7 @@ pub fn dashboard(page: &Dashboard) -> Markup {
                     }
                     div.actions { button type="submit" { "Create key" } }
                 }
-                table #keys {
+                (scroller("Keys", html! { table #keys {
                     caption { "Keys" }
                     thead { tr { th scope="col" { "Key" } th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Last used" } th scope="col" { "State" } } }
                     tbody {
@@ -286,7 +298,7 @@ pub fn dashboard(page: &Dashboard) -> Markup {
                             }
                         }
                     }
-                }
+                } }))
             }
         },
     )

@@ -243,7 +243,7 @@ async fn derive(
             return show(&state, &ui, &session, &base, &form.image, outcome(toast)).await
         }
     };
-    let ctx = RequestContext::new(request_id, super::principal(&state, &session).await);
+    let ctx = RequestContext::new(request_id, session.principal());
     match state.service().execute(&ctx, params).await {
         Ok(generation) => super::made(&generation),
         Err(err) => {

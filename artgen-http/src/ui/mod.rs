@@ -158,8 +158,9 @@ fn now_secs(state: &AppState) -> u64 {
 
 /// The request's session: a cookie we sealed, not expired, whose key is still live and whose
 /// user is not disabled (checked on every page, so revoking the key or disabling the user
-/// ends the session at once). A session begun with SSO names no key; only its user row is
-/// checked. A failure to check counts as no session.
+/// ends the session at once), acting under the user's own rate limit and budget and their
+/// organisation's budget as the rows say now. A session begun with SSO names no key; only its
+/// user row is checked. A failure to check counts as no session.
 async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Session> {
     let session =
         session::cookie_value(headers).and_then(|value| ui.key.open(value, now_secs(state)))?;
@@ -177,24 +178,22 @@ async fn current(ui: &Ui, state: &AppState, headers: &HeaderMap) -> Option<Sessi
     }
     match admin.user(&session.user).await {
         Ok(row) if row.disabled => None,
-        Ok(_) => Some(session),
-        Err(err) if err.code() == ErrorCode::NotFound => Some(session),
+        Ok(row) => with_org_budget(admin, session.with_limits(&row.limits)).await,
+        Err(err) if err.code() == ErrorCode::NotFound => with_org_budget(admin, session).await,
         Err(_) => None,
     }
 }
 
-/// The principal the session's requests run as: the session's user under the limits of their
-/// row (budget, rate), read again on each request like the user's API keys have them applied,
-/// so the UI spends under the same budget. Without a row, or when it cannot be read, the
-/// server's defaults apply.
-async fn principal(state: &AppState, session: &Session) -> artgen_core::domain::Principal {
-    let principal = session.principal();
-    let Some(admin) = state.admin() else {
-        return principal;
+/// `session` under its organisation's own budget as the organisation's row says now; a
+/// failure to read the row counts as no session.
+async fn with_org_budget(admin: &artgen_core::service::Admin, session: Session) -> Option<Session> {
+    let Some(org) = session.org.clone() else {
+        return Some(session);
     };
-    match admin.user(&session.user).await {
-        Ok(row) => artgen_core::decorators::user_rows::apply_user_row(principal, &row),
-        Err(_) => principal,
+    match admin.org(&org).await {
+        Ok(Some(row)) => Some(session.with_org_limits(&row.limits)),
+        Ok(None) => Some(session),
+        Err(_) => None,
     }
 }
 
@@ -453,7 +452,7 @@ async fn generate(
             .await
         }
     };
-    let ctx = RequestContext::new(request_id, principal(&state, &session).await);
+    let ctx = RequestContext::new(request_id, session.principal());
     match state.service().generate(&ctx, params).await {
         Ok(generation) => made(&generation),
         Err(err) => failed(toast::of(&err)).await,
@@ -537,7 +536,7 @@ async fn stream(
     };
     params.stream = Some(true);
     params.partial_images = Some(2);
-    let ctx = RequestContext::new(request_id.clone(), principal(&state, &session).await);
+    let ctx = RequestContext::new(request_id.clone(), session.principal());
     match crate::sse::respond(
         state,
         ctx,
@@ -587,11 +586,7 @@ async fn estimate(
         return StatusCode::UNAUTHORIZED.into_response();
     };
     // What is left of the caller's money budget this month, where one applies.
-    let remaining = match state
-        .service()
-        .budget(&principal(&state, &session).await)
-        .await
-    {
+    let remaining = match state.service().budget(&session.principal()).await {
         Ok(view) => view
             .remaining_usd
             .map(|left| (left.as_usd(), rfc3339(view.period.end_ms))),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use artgen_core::domain::{Principal, Role};
+use artgen_core::domain::{BudgetLimits, Principal, PrincipalLimits, Role, UserLimits};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "artgen_session";
@@ -45,6 +45,14 @@ pub struct Session {
     /// Random, per session: what the CSRF token is made from.
     #[serde(rename = "n")]
     pub nonce: String,
+    /// The user's own rate limit and budget, read from their row on every request (never
+    /// kept in the cookie, so an admin's change applies to the user's next request, as it
+    /// does for their API keys).
+    #[serde(skip)]
+    pub limits: PrincipalLimits,
+    /// The organisation's own budget, read from its row on every request like `limits`.
+    #[serde(skip)]
+    pub org_budget: BudgetLimits,
 }
 
 impl Session {
@@ -58,7 +66,32 @@ impl Session {
             credential_id: principal.credential_id.clone(),
             expires,
             nonce: hex::encode(nonce),
+            limits: principal.limits,
+            org_budget: principal.org_budget,
         }
+    }
+
+    /// The session acting under the limits of the user's row.
+    #[must_use]
+    pub fn with_limits(mut self, row: &UserLimits) -> Self {
+        let mut limits = PrincipalLimits::default().with_budget(BudgetLimits {
+            usd: row.budget_usd_per_month,
+            tokens: row.budget_tokens_per_month,
+        });
+        limits.rate_per_minute = row.rate_limit_per_minute;
+        limits.rate_burst = row.rate_limit_burst;
+        self.limits = limits;
+        self
+    }
+
+    /// The session acting under the budget of its organisation's row.
+    #[must_use]
+    pub fn with_org_limits(mut self, row: &UserLimits) -> Self {
+        self.org_budget = BudgetLimits {
+            usd: row.budget_usd_per_month,
+            tokens: row.budget_tokens_per_month,
+        };
+        self
     }
 
     /// The principal the session acts as.
@@ -71,6 +104,8 @@ impl Session {
             principal = principal.with_credential_id(id.clone());
         }
         principal
+            .with_limits(self.limits)
+            .with_org_budget(self.org_budget)
     }
 }
 
