@@ -137,8 +137,15 @@ impl Replica {
             }
             seen.push(line);
         };
-        // Keep draining stdout so the replica never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
+        // Keep draining stdout so the replica never blocks on a full pipe; its errors go
+        // to the test's output, where a failure shows what went wrong inside.
+        std::thread::spawn(move || {
+            while let Ok(line) = rx.recv() {
+                if line.contains("\"level\":\"ERROR\"") {
+                    eprintln!("replica: {line}");
+                }
+            }
+        });
         Self { child, address }
     }
 }
