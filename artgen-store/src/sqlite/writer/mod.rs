@@ -241,16 +241,33 @@ impl Writer {
         let thread_error = |err: std::io::Error| {
             StoreError::Unavailable(format!("the usage writer's thread cannot start: {err}"))
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .thread_name(THREAD_NAME)
-            .build()
-            .map_err(thread_error)?;
+        // The runtime is built (and dropped) on the writer's thread: a runtime dropped on a
+        // caller's runtime thread would panic. The thread says whether it started.
+        let (started_tx, started) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
-            .spawn(move || runtime.block_on(task.run()))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .thread_name(THREAD_NAME)
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ignored = started_tx.send(Ok(()));
+                        runtime.block_on(task.run());
+                    }
+                    Err(err) => {
+                        let _ignored = started_tx.send(Err(err));
+                    }
+                }
+            })
             .map_err(thread_error)?;
-        Ok(Self { tx, shared })
+        // Waits the microseconds a runtime takes to build, once per store.
+        match started.recv() {
+            Ok(Ok(())) => Ok(Self { tx, shared }),
+            Ok(Err(err)) => Err(thread_error(err)),
+            Err(_) => Err(StoreError::WriterStopped),
+        }
     }
 
     /// Sends `op` and waits until it is committed or spooled.
