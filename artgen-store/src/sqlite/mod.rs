@@ -5,9 +5,9 @@
 //!
 //! Usage writes and key touches go through one writer task on its own thread with its own
 //! connection (rusqlite), which commits the writes of concurrent requests in one transaction
-//! (group commit) and keeps the
-//! writes the database refuses in a spool file next to it (`<database>-spool.jsonl`) until it
-//! takes them again. Everything else (reads, keys, idempotency records) uses the pool.
+//! (group commit) and keeps the writes the database refuses in a spool file next to it
+//! (`<database>-spool.jsonl`) until it takes them again. Everything else (reads, keys,
+//! idempotency records) uses the pool.
 //!
 //! The database holds prompts and key hashes, so on Unix it is private to its owner: the file
 //! is created with mode `0600` before SQLite opens it, and SQLite gives the `-wal`, `-shm` and
