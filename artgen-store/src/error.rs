@@ -13,6 +13,10 @@ pub enum StoreError {
     #[error("database query failed")]
     Database(#[from] sqlx::Error),
 
+    /// The SQLite usage writer's connection refused or failed a statement.
+    #[error("database write failed")]
+    Sqlite(#[from] rusqlite::Error),
+
     /// Redis refused or failed a command (or could not be reached).
     #[error("redis command failed")]
     Redis(#[from] redis::RedisError),

@@ -35,6 +35,17 @@ pub(crate) struct StandingRow {
 }
 
 impl StandingRow {
+    /// The row of the four columns [`push_standing`] selects, in their order.
+    pub(crate) fn of_columns(columns: [i64; 4]) -> Self {
+        let [spent_micros, spent_tokens, reserved_micros, reserved_tokens] = columns;
+        Self {
+            spent_micros,
+            spent_tokens,
+            reserved_micros,
+            reserved_tokens,
+        }
+    }
+
     /// The status of `scope` in `period` this row describes.
     pub(crate) fn into_status(
         self,

@@ -150,21 +150,35 @@ impl SqliteStore {
     }
 }
 
-/// Sets a key's `last_used_at_ms`, never moving it back; the rows changed.
+/// Sets a key's `last_used_at_ms`, never moving it back.
+const TOUCH: &str = "UPDATE api_keys SET last_used_at_ms = max(coalesce(last_used_at_ms, 0), ?) \
+    WHERE public_id = ?";
+
+/// Sets a key's `last_used_at_ms` (see [`TOUCH`]) on a pool connection; the rows changed.
 pub(super) async fn touch(
     conn: &mut SqliteConnection,
     public_id: &str,
     at_ms: i64,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE api_keys SET last_used_at_ms = max(coalesce(last_used_at_ms, 0), ?) \
-         WHERE public_id = ?",
-    )
-    .bind(at_ms)
-    .bind(public_id)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query(TOUCH)
+        .bind(at_ms)
+        .bind(public_id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
+}
+
+/// Sets a key's `last_used_at_ms` (see [`TOUCH`]) on the usage writer's connection; the rows
+/// changed.
+pub(super) fn write_touch(
+    conn: &rusqlite::Connection,
+    public_id: &str,
+    at_ms: i64,
+) -> Result<u64, StoreError> {
+    let changed = conn
+        .prepare_cached(TOUCH)?
+        .execute(rusqlite::params![at_ms, public_id])?;
+    Ok(super::writer::rows(changed))
 }
 
 #[async_trait]

@@ -1,5 +1,5 @@
 //! [`Ledger`] on SQLite. Reservations are written by the usage writer (see `writer/`), whose
-//! one connection serialises every write of the process, and whose `BEGIN IMMEDIATE`
+//! one connection (on its own thread) serialises every write of the process, and whose `BEGIN IMMEDIATE`
 //! transactions hold the database's write lock, so no other process can slip a write
 //! between a reservation's check and its insert. A reservation joins the batch of writes
 //! waiting with it (group commit). The finish of a usage row deletes its hold in the same
@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use artgen_core::domain::{BudgetPeriod, BudgetScope, BudgetStatus, Reservation, ReserveOutcome};
 use artgen_core::ports::Ledger;
 use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension as _};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::writer::{Op, Written};
+use super::writer::{rows, Op, Written};
 use super::SqliteStore;
 use crate::error::StoreError;
 use crate::ledger::{push_standing, refusal, ReservationRow, StandingRow};
@@ -27,8 +28,7 @@ const DELETE: &str = "DELETE FROM budget_reservations WHERE request_id = ?";
 
 const SWEEP: &str = "DELETE FROM budget_reservations WHERE expires_at_ms < ?";
 
-/// Where `scope` stands in `period`, read on `conn` (inside the writer's transaction, it
-/// sees the batch's earlier writes).
+/// Where `scope` stands in `period`, read on a pool connection.
 async fn standing(
     conn: &mut SqliteConnection,
     scope: &BudgetScope,
@@ -40,54 +40,70 @@ async fn standing(
     row.into_status(scope, period)
 }
 
-/// Checks every limited budget of `r` and holds it when all have room; on `conn`, inside
-/// the writer's transaction.
-pub(super) async fn reserve(
-    conn: &mut SqliteConnection,
-    r: &Reservation,
-) -> Result<ReserveOutcome, StoreError> {
-    let held: Option<(i64,)> = sqlx::query_as(HELD)
-        .bind(r.request_id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
+/// Where `scope` stands in `period`, read on the writer's connection (inside its transaction,
+/// it sees the batch's earlier writes): the statement [`push_standing`] builds, whose five
+/// binds are the scope's id, the period's start and end, the scope's id, the period's start.
+fn standing_for_writer(
+    conn: &Connection,
+    scope: &BudgetScope,
+    period: BudgetPeriod,
+) -> Result<BudgetStatus, StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new("");
+    push_standing(&mut sql, scope, period);
+    let mut statement = conn.prepare_cached(sql.sql())?;
+    let binds = statement.parameter_count();
+    if binds != 5 {
+        return Err(StoreError::Unavailable(format!(
+            "the budget standing statement takes {binds} values, not the 5 the writer binds"
+        )));
+    }
+    let id = scope.id();
+    let columns = statement.query_row(
+        rusqlite::params![id, period.start_ms, period.end_ms, id, period.start_ms],
+        |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
+    )?;
+    StandingRow::of_columns(columns).into_status(scope, period)
+}
+
+/// Checks every limited budget of `r` and holds it when all have room; on the writer's
+/// connection, inside its transaction.
+pub(super) fn reserve(conn: &Connection, r: &Reservation) -> Result<ReserveOutcome, StoreError> {
+    let held = conn
+        .prepare_cached(HELD)?
+        .query_row([r.request_id.as_str()], |_| Ok(()))
+        .optional()?;
     if held.is_some() {
         return Ok(ReserveOutcome::Reserved(Vec::new()));
     }
     let mut before = Vec::new();
     for check in r.checks.iter().filter(|c| !c.limits.is_unlimited()) {
-        let status = standing(conn, &check.scope, r.period).await?;
+        let status = standing_for_writer(conn, &check.scope, r.period)?;
         if let Some(refused) = refusal(r, &check.scope, &status) {
             return Ok(ReserveOutcome::Refused(refused));
         }
         before.push(status);
     }
     let row = ReservationRow::of(r)?;
-    sqlx::query(INSERT)
-        .bind(row.request_id)
-        .bind(row.user_id)
-        .bind(row.org)
-        .bind(row.period_start_ms)
-        .bind(row.amount_micros)
-        .bind(row.amount_tokens)
-        .bind(row.expires_at_ms)
-        .execute(conn)
-        .await?;
+    conn.prepare_cached(INSERT)?.execute(rusqlite::params![
+        row.request_id,
+        row.user_id,
+        row.org,
+        row.period_start_ms,
+        row.amount_micros,
+        row.amount_tokens,
+        row.expires_at_ms,
+    ])?;
     Ok(ReserveOutcome::Reserved(before))
 }
 
 /// Deletes the hold of `request_id` (a settle, a discard or a release); the rows removed.
-pub(super) async fn delete(
-    conn: &mut SqliteConnection,
-    request_id: &str,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(DELETE).bind(request_id).execute(conn).await?;
-    Ok(done.rows_affected())
+pub(super) fn delete(conn: &Connection, request_id: &str) -> Result<u64, StoreError> {
+    Ok(rows(conn.prepare_cached(DELETE)?.execute([request_id])?))
 }
 
 /// Deletes the holds whose lease ended before `now_ms`; how many.
-pub(super) async fn sweep(conn: &mut SqliteConnection, now_ms: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query(SWEEP).bind(now_ms).execute(conn).await?;
-    Ok(done.rows_affected())
+pub(super) fn sweep(conn: &Connection, now_ms: i64) -> Result<u64, StoreError> {
+    Ok(rows(conn.prepare_cached(SWEEP)?.execute([now_ms])?))
 }
 
 /// Where the writer leaves a reservation's outcome.

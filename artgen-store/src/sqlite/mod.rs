@@ -3,10 +3,11 @@
 //! Queries are runtime-checked (`sqlx::query` with binds, `QueryBuilder` for the dynamic
 //! listing) so the build needs no database; every query is covered by a test.
 //!
-//! Usage writes and key touches go through one writer task with its own connection, which
-//! commits the writes of concurrent requests in one transaction (group commit) and keeps the
-//! writes the database refuses in a spool file next to it (`<database>-spool.jsonl`) until it
-//! takes them again. Everything else (reads, keys, idempotency records) uses the pool.
+//! Usage writes and key touches go through one writer task on its own thread with its own
+//! connection (rusqlite), which commits the writes of concurrent requests in one transaction
+//! (group commit) and keeps the writes the database refuses in a spool file next to it
+//! (`<database>-spool.jsonl`) until it takes them again. Everything else (reads, keys,
+//! idempotency records) uses the pool.
 //!
 //! The database holds prompts and key hashes, so on Unix it is private to its owner: the file
 //! is created with mode `0600` before SQLite opens it, and SQLite gives the `-wal`, `-shm` and
@@ -25,6 +26,7 @@ mod writer;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,8 +64,6 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The usage writer's pool (the same pool for in-memory databases).
-    writer_pool: SqlitePool,
     writer: Writer,
     clock: Arc<dyn Clock>,
     key_lookups: Arc<AtomicU64>,
@@ -126,13 +126,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let writer_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.busy_timeout(config.lock_wait()))
-            .await?;
+        let conn = open_writer_connection(path, Some(config.durability), config)?;
         let spool = Spool::open(spool_path(path)).await?;
         if spool.is_none() {
             tracing::info!(
@@ -140,19 +134,27 @@ impl SqliteStore {
                 "another process holds the usage spool; this one writes without it"
             );
         }
-        let writer = Writer::spawn(writer_pool.clone(), spool, config);
-        Ok(Self::assemble(pool, writer_pool, writer, true))
+        let writer = Writer::spawn(conn, spool, config)?;
+        Ok(Self::assemble(pool, writer, true))
     }
 
-    /// A private in-memory database (tests, demos). It lives as long as the store's single
-    /// connection, i.e. until the last clone is dropped. It has no spool.
+    /// A private in-memory database (tests, demos). It lives as long as the store's
+    /// connections (the pool's one and the usage writer's), i.e. until the last clone is
+    /// dropped. It has no spool.
+    ///
+    /// It is a named in-memory database in SQLite's shared cache, private to this store
+    /// (the name is unique in the process), so the usage writer's connection sees it too.
     ///
     /// # Errors
     /// As [`SqliteStore::open`].
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .in_memory(true)
-            .foreign_keys(true);
+        static DATABASES: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "file:artgen-memory-{}-{}?mode=memory&cache=shared",
+            std::process::id(),
+            DATABASES.fetch_add(1, Ordering::Relaxed)
+        );
+        let options = SqliteConnectOptions::from_str(&format!("sqlite:{name}"))?.foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -160,29 +162,42 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Self::from_pool(pool).await
+        MIGRATOR.run(&pool).await?;
+        let config = DatabaseConfig::default();
+        let conn = open_writer_connection(Path::new(&name), None, &config)?;
+        let writer = Writer::spawn(conn, None, &config)?;
+        Ok(Self::assemble(pool, writer, false))
     }
 
-    /// Wraps an existing pool (e.g. one from `#[sqlx::test]`), applying pending migrations.
-    /// The usage writer shares the pool; there is no spool.
+    /// Wraps an existing pool of a database file (e.g. one from `#[sqlx::test]`), applying
+    /// pending migrations. The usage writer opens the same file; there is no spool.
     ///
     /// # Errors
-    /// [`StoreError::Migration`] when the schema cannot be brought up to date.
+    /// [`StoreError::Migration`] when the schema cannot be brought up to date,
+    /// [`StoreError::InvalidConfig`] when the pool's database is not a file (use
+    /// [`SqliteStore::in_memory`]), [`StoreError::Sqlite`] when the file cannot be opened.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
-        let writer = Writer::spawn(pool.clone(), None, &DatabaseConfig::default());
-        Ok(Self::assemble(pool.clone(), pool, writer, false))
+        let (file,): (String,) =
+            sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&pool)
+                .await?;
+        if file.is_empty() {
+            return Err(StoreError::InvalidConfig(
+                "the pool's database is in memory, which the usage writer's own connection \
+                 cannot open: use SqliteStore::in_memory"
+                    .into(),
+            ));
+        }
+        let config = DatabaseConfig::default();
+        let conn = open_writer_connection(Path::new(&file), None, &config)?;
+        let writer = Writer::spawn(conn, None, &config)?;
+        Ok(Self::assemble(pool, writer, false))
     }
 
-    fn assemble(
-        pool: SqlitePool,
-        writer_pool: SqlitePool,
-        writer: Writer,
-        file_backed: bool,
-    ) -> Self {
+    fn assemble(pool: SqlitePool, writer: Writer, file_backed: bool) -> Self {
         Self {
             pool,
-            writer_pool,
             writer,
             clock: Arc::new(SystemClock),
             key_lookups: Arc::new(AtomicU64::new(0)),
@@ -230,18 +245,44 @@ impl SqliteStore {
     }
 
     /// Stops the usage writer (after it has written everything queued and tried the spool
-    /// once), then closes the pools, waiting for connections to finish (call on shutdown).
+    /// once; its connection closes with its thread), then closes the pool, waiting for
+    /// connections to finish (call on shutdown).
     pub async fn close(&self) {
         if let Err(err) = self.writer.submit(Op::Close).await {
             tracing::debug!(error = %err, "the usage writer had stopped already");
         }
-        self.writer_pool.close().await;
         self.pool.close().await;
     }
 
     fn count_key_lookup(&self) {
         self.key_lookups.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Opens the usage writer's connection to the database at `path` (a file, or a `file:` URI
+/// of a shared in-memory database): the pool's settings (WAL, set when the pool opened it;
+/// `synchronous` for `durability` when given; foreign keys), waiting `config.lock_wait()` for
+/// the write lock.
+fn open_writer_connection(
+    path: &Path,
+    durability: Option<Durability>,
+    config: &DatabaseConfig,
+) -> Result<rusqlite::Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(config.lock_wait())?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    match durability {
+        Some(Durability::Crash) => conn.pragma_update(None, "synchronous", "NORMAL")?,
+        Some(Durability::PowerLoss) => conn.pragma_update(None, "synchronous", "FULL")?,
+        None => {}
+    }
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
 }
 
 /// The usage spool of the database at `path`.

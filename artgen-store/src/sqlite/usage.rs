@@ -1,16 +1,15 @@
 //! [`UsageStore`] on SQLite: one row per request, idempotent on `request_id`, written by the
-//! group-committing writer task (see `writer.rs`); reads go through the pool.
+//! group-committing writer on its own connection (see `writer/`); reads go through the pool.
 
 use artgen_core::domain::{
     RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery,
 };
 use artgen_core::ports::{ImageMeta, UsageStore};
 use async_trait::async_trait;
-use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::Connection;
+use sqlx::{QueryBuilder, Sqlite};
 
-use super::writer::{Op, Written};
+use super::writer::{rows, Op, Written};
 use super::SqliteStore;
 use crate::error::{to_db, StoreError};
 use crate::usage::{push_listing, SummaryRow, UsageRow, SUMMARY_TOTALS};
@@ -53,78 +52,63 @@ const SELECT: &str = "SELECT request_id, user_id, operation, model, provider, n,
     upstream_latency_ms, prompt, created_at_ms, unpriced, forwarded_params, svg_input_tokens, \
     svg_output_tokens, org FROM usage";
 
-/// Binds every column of `r`, in [`INSERT`]'s order.
-fn bind_record<'q>(
-    query: Query<'q, Sqlite, SqliteArguments<'q>>,
-    r: &'q UsageRecord,
-) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, StoreError> {
+/// Runs `sql` (an [`INSERT`] or a [`FINISH`]) with every column of `r` bound in their
+/// order, on the writer's connection; the rows changed.
+fn write_record(conn: &Connection, sql: &str, r: &UsageRecord) -> Result<u64, StoreError> {
     let tokens = &r.tokens;
-    Ok(query
-        .bind(r.request_id.as_str())
-        .bind(&r.user)
-        .bind(r.operation.as_str())
-        .bind(&r.model)
-        .bind(&r.provider)
-        .bind(i64::from(r.n))
-        .bind(&r.size)
-        .bind(&r.quality)
-        .bind(r.status.as_str())
-        .bind(r.error_code.as_deref())
-        .bind(i64::from(r.images))
-        .bind(to_db(tokens.input_text_tokens, "input_text_tokens")?)
-        .bind(to_db(tokens.input_image_tokens, "input_image_tokens")?)
-        .bind(to_db(tokens.output_image_tokens, "output_image_tokens")?)
-        .bind(to_db(tokens.output_text_tokens, "output_text_tokens")?)
-        .bind(to_db(r.estimated_cost.micros(), "estimated_cost_micros")?)
-        .bind(to_db(r.cost.micros(), "cost_micros")?)
-        .bind(to_db(r.latency_ms, "latency_ms")?)
-        .bind(to_db(r.upstream_latency_ms, "upstream_latency_ms")?)
-        .bind(&r.prompt)
-        .bind(r.created_at_ms)
-        .bind(r.unpriced)
-        .bind((!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(",")))
-        .bind(to_db(tokens.svg_input_tokens, "svg_input_tokens")?)
-        .bind(to_db(tokens.svg_output_tokens, "svg_output_tokens")?)
-        .bind(r.org.as_deref()))
+    let forwarded = (!r.forwarded_params.is_empty()).then(|| r.forwarded_params.join(","));
+    let mut statement = conn.prepare_cached(sql)?;
+    let changed = statement.execute(rusqlite::params![
+        r.request_id.as_str(),
+        r.user,
+        r.operation.as_str(),
+        r.model,
+        r.provider,
+        i64::from(r.n),
+        r.size,
+        r.quality,
+        r.status.as_str(),
+        r.error_code.as_deref(),
+        i64::from(r.images),
+        to_db(tokens.input_text_tokens, "input_text_tokens")?,
+        to_db(tokens.input_image_tokens, "input_image_tokens")?,
+        to_db(tokens.output_image_tokens, "output_image_tokens")?,
+        to_db(tokens.output_text_tokens, "output_text_tokens")?,
+        to_db(r.estimated_cost.micros(), "estimated_cost_micros")?,
+        to_db(r.cost.micros(), "cost_micros")?,
+        to_db(r.latency_ms, "latency_ms")?,
+        to_db(r.upstream_latency_ms, "upstream_latency_ms")?,
+        r.prompt,
+        r.created_at_ms,
+        r.unpriced,
+        forwarded,
+        to_db(tokens.svg_input_tokens, "svg_input_tokens")?,
+        to_db(tokens.svg_output_tokens, "svg_output_tokens")?,
+        r.org.as_deref(),
+    ])?;
+    Ok(rows(changed))
 }
 
 /// Inserts `r` unless its request already has a row; the rows changed.
-pub(super) async fn insert(
-    conn: &mut SqliteConnection,
-    r: &UsageRecord,
-) -> Result<u64, StoreError> {
-    let done = bind_record(sqlx::query(INSERT), r)?.execute(conn).await?;
-    Ok(done.rows_affected())
+pub(super) fn insert(conn: &Connection, r: &UsageRecord) -> Result<u64, StoreError> {
+    write_record(conn, INSERT, r)
 }
 
 /// Writes the outcome `r` (see [`FINISH`]); the rows changed.
-pub(super) async fn finish(
-    conn: &mut SqliteConnection,
-    r: &UsageRecord,
-) -> Result<u64, StoreError> {
-    let done = bind_record(sqlx::query(FINISH), r)?.execute(conn).await?;
-    Ok(done.rows_affected())
+pub(super) fn finish(conn: &Connection, r: &UsageRecord) -> Result<u64, StoreError> {
+    write_record(conn, FINISH, r)
 }
 
 /// Removes the started row of `request_id`; the rows removed.
-pub(super) async fn discard(
-    conn: &mut SqliteConnection,
-    request_id: &RequestId,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(DISCARD)
-        .bind(request_id.as_str())
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+pub(super) fn discard(conn: &Connection, request_id: &RequestId) -> Result<u64, StoreError> {
+    let mut statement = conn.prepare_cached(DISCARD)?;
+    Ok(rows(statement.execute([request_id.as_str()])?))
 }
 
 /// Marks rows started before `before_ms` unknown at their estimate; how many.
-pub(super) async fn recover(
-    conn: &mut SqliteConnection,
-    before_ms: i64,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(RECOVER).bind(before_ms).execute(conn).await?;
-    Ok(done.rows_affected())
+pub(super) fn recover(conn: &Connection, before_ms: i64) -> Result<u64, StoreError> {
+    let mut statement = conn.prepare_cached(RECOVER)?;
+    Ok(rows(statement.execute([before_ms])?))
 }
 
 impl SqliteStore {

@@ -1,10 +1,17 @@
-//! The usage writer: one task that owns the write connection and commits the writes of
-//! concurrent requests together (group commit).
+//! The usage writer: one task on a thread of its own that owns the write connection (rusqlite,
+//! over the same SQLite library as sqlx) and commits the writes of concurrent requests
+//! together (group commit).
 //!
 //! Callers send a [`Op`] over a bounded channel and (except for key touches) await its
 //! completion. The task takes every write waiting in the channel (up to [`MAX_BATCH`]), runs
 //! them in one `BEGIN IMMEDIATE` transaction, commits once and only then completes each
 //! caller: a caller that got `Ok` has its write committed (or spooled, see below).
+//!
+//! The statements run on the writer's thread itself, so a write costs one hand-off to that
+//! thread and one back to the caller, whatever the statements in its batch; through sqlx each
+//! statement (and `BEGIN`, `COMMIT`) was a round trip to the connection's worker thread. The
+//! thread runs a current-thread tokio runtime of its own for the channel, the pauses between
+//! attempts and the spool's file calls; it stops once every store is gone or one asks it to.
 //!
 //! When the database refuses a batch (locked past the lock wait, full, failing), the batch is
 //! retried with growing pauses; if it still fails, its writes go to the [`Spool`] (fsynced)
@@ -19,7 +26,7 @@ use std::time::Duration;
 
 use artgen_core::domain::{RequestId, Reservation, UsageRecord};
 use artgen_core::ports::ImageMeta;
-use sqlx::sqlite::SqlitePool;
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use self::task::Task;
@@ -44,6 +51,14 @@ const FIRST_PAUSE: Duration = Duration::from_millis(50);
 
 /// How often a database that keeps refusing writes is reported again.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// The writer thread's name (in `top -H`, profiles and errors).
+const THREAD_NAME: &str = "artgen-usage-writer";
+
+/// Rows a statement changed, as the writer reports them.
+pub(super) fn rows(changed: usize) -> u64 {
+    u64::try_from(changed).unwrap_or(u64::MAX)
+}
 
 /// One write (or a control message) for the task.
 #[derive(Debug)]
@@ -196,9 +211,16 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the task on the current runtime, writing through `pool` (whose connections wait
+    /// Starts the task on a thread of its own, writing on `conn` (which waits
     /// `config.lock_wait_ms` for the write lock) and spooling to `spool` when given.
-    pub(super) fn spawn(pool: SqlitePool, spool: Option<Spool>, config: &DatabaseConfig) -> Self {
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the thread or its runtime cannot be started.
+    pub(super) fn spawn(
+        conn: Connection,
+        spool: Option<Spool>,
+        config: &DatabaseConfig,
+    ) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared::default());
         {
             let mut budget = shared.budget();
@@ -211,13 +233,41 @@ impl Writer {
         shared.owns_spool.store(spool.is_some(), Ordering::Relaxed);
         let task = Task::new(
             rx,
-            pool,
+            conn,
             spool,
             shared.clone(),
             config.write_attempts.max(1),
         );
-        tokio::spawn(task.run());
-        Self { tx, shared }
+        let thread_error = |err: std::io::Error| {
+            StoreError::Unavailable(format!("the usage writer's thread cannot start: {err}"))
+        };
+        // The runtime is built (and dropped) on the writer's thread: a runtime dropped on a
+        // caller's runtime thread would panic. The thread says whether it started.
+        let (started_tx, started) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name(THREAD_NAME.to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .thread_name(THREAD_NAME)
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ignored = started_tx.send(Ok(()));
+                        runtime.block_on(task.run());
+                    }
+                    Err(err) => {
+                        let _ignored = started_tx.send(Err(err));
+                    }
+                }
+            })
+            .map_err(thread_error)?;
+        // Waits the microseconds a runtime takes to build, once per store.
+        match started.recv() {
+            Ok(Ok(())) => Ok(Self { tx, shared }),
+            Ok(Err(err)) => Err(thread_error(err)),
+            Err(_) => Err(StoreError::WriterStopped),
+        }
     }
 
     /// Sends `op` and waits until it is committed or spooled.
@@ -281,7 +331,13 @@ impl Writer {
 fn is_database_problem(err: &StoreError) -> bool {
     match err {
         StoreError::Database(sqlx::Error::Database(db)) => sqlite_code(db.as_ref()) != Some(19),
-        StoreError::Database(_) | StoreError::Io { .. } | StoreError::Unavailable(_) => true,
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+            primary_code(failure.extended_code) != 19
+        }
+        StoreError::Database(_)
+        | StoreError::Sqlite(_)
+        | StoreError::Io { .. }
+        | StoreError::Unavailable(_) => true,
         _ => false,
     }
 }
@@ -293,6 +349,9 @@ fn is_transient(err: &StoreError) -> bool {
             matches!(sqlite_code(db.as_ref()), Some(5 | 6))
         }
         StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+            matches!(primary_code(failure.extended_code), 5 | 6)
+        }
         _ => false,
     }
 }
@@ -301,23 +360,38 @@ fn is_transient(err: &StoreError) -> bool {
 fn sqlite_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
     db.code()
         .and_then(|code| code.parse::<i32>().ok())
-        .map(|code| code & 0xff)
+        .map(primary_code)
+}
+
+/// The primary result code of an extended SQLite result code.
+fn primary_code(extended: i32) -> i32 {
+    extended & 0xff
+}
+
+/// SQLite's name for a primary result code, and what it means here.
+fn code_name(code: Option<i32>) -> &'static str {
+    match code {
+        Some(5) => "SQLITE_BUSY: the database is locked by another connection",
+        Some(6) => "SQLITE_LOCKED: a table is locked",
+        Some(8) => "SQLITE_READONLY: the database is read-only",
+        Some(10) => "SQLITE_IOERR: the disk failed",
+        Some(13) => "SQLITE_FULL: the disk is full",
+        Some(14) => "SQLITE_CANTOPEN: the database file cannot be opened",
+        Some(19) => "SQLITE_CONSTRAINT: a row rule was broken",
+        _ => "SQLite error",
+    }
 }
 
 /// The cause of a failed write in words, naming SQLite's code where there is one.
 pub(super) fn describe(err: &StoreError) -> String {
     if let StoreError::Database(sqlx::Error::Database(db)) = err {
-        let name = match sqlite_code(db.as_ref()) {
-            Some(5) => "SQLITE_BUSY: the database is locked by another connection",
-            Some(6) => "SQLITE_LOCKED: a table is locked",
-            Some(8) => "SQLITE_READONLY: the database is read-only",
-            Some(10) => "SQLITE_IOERR: the disk failed",
-            Some(13) => "SQLITE_FULL: the disk is full",
-            Some(14) => "SQLITE_CANTOPEN: the database file cannot be opened",
-            Some(19) => "SQLITE_CONSTRAINT: a row rule was broken",
-            _ => "SQLite error",
-        };
+        let name = code_name(sqlite_code(db.as_ref()));
         return format!("{name} ({})", db.message());
+    }
+    if let StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, message)) = err {
+        let name = code_name(Some(primary_code(failure.extended_code)));
+        let message = message.clone().unwrap_or_else(|| failure.to_string());
+        return format!("{name} ({message})");
     }
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);

@@ -4,8 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use artgen_core::domain::RequestId;
-use sqlx::sqlite::SqlitePool;
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -17,11 +16,11 @@ use crate::error::StoreError;
 use crate::sqlite::spool::{Entry, Spool};
 use crate::sqlite::{images, keys, ledger, usage};
 
-/// One write against the open transaction; the rows it changed.
-async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<u64, StoreError> {
+/// One write against the open transaction (or alone, autocommitted); the rows it changed.
+fn apply(conn: &Connection, op: &Op) -> Result<u64, StoreError> {
     match op {
         Op::Start(record) | Op::Record(record) => {
-            let written = usage::insert(conn, record).await?;
+            let written = usage::insert(conn, record)?;
             if written == 0 {
                 // A second insert of one request id (a retried or replayed write): the row
                 // already there is kept, and the duplicate is reported, not dropped silently.
@@ -34,29 +33,29 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<u64, StoreError> 
             Ok(written)
         }
         Op::Finish(record, images) => {
-            let written = usage::finish(conn, record).await?;
-            images::insert(conn, images).await?;
+            let written = usage::finish(conn, record)?;
+            images::write(conn, images)?;
             // Settled: the row's cost counts now, in the transaction that wrote it.
-            ledger::delete(conn, record.request_id.as_str()).await?;
+            ledger::delete(conn, record.request_id.as_str())?;
             Ok(written)
         }
         Op::Discard(request_id) => {
-            let removed = usage::discard(conn, request_id).await?;
-            ledger::delete(conn, request_id.as_str()).await?;
+            let removed = usage::discard(conn, request_id)?;
+            ledger::delete(conn, request_id.as_str())?;
             Ok(removed)
         }
         Op::Reserve(reservation, outcome) => {
-            let decided = ledger::reserve(conn, reservation).await?;
+            let decided = ledger::reserve(conn, reservation)?;
             let held = u64::from(decided.is_reserved());
             *outcome
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(decided);
             Ok(held)
         }
-        Op::Release(request_id) => ledger::delete(conn, request_id.as_str()).await,
-        Op::Sweep { now_ms } => ledger::sweep(conn, *now_ms).await,
-        Op::Recover { before_ms } => usage::recover(conn, *before_ms).await,
-        Op::Touch { public_id, at_ms } => keys::touch(conn, public_id, *at_ms).await,
+        Op::Release(request_id) => ledger::delete(conn, request_id.as_str()),
+        Op::Sweep { now_ms } => ledger::sweep(conn, *now_ms),
+        Op::Recover { before_ms } => usage::recover(conn, *before_ms),
+        Op::Touch { public_id, at_ms } => keys::write_touch(conn, public_id, *at_ms),
         Op::Flush | Op::Close => Ok(0),
     }
 }
@@ -74,7 +73,7 @@ impl From<Entry> for Op {
 
 pub(super) struct Task {
     rx: mpsc::Receiver<Job>,
-    pool: SqlitePool,
+    conn: Connection,
     spool: Option<Spool>,
     shared: Arc<Shared>,
     attempts: u32,
@@ -88,14 +87,14 @@ pub(super) struct Task {
 impl Task {
     pub(super) fn new(
         rx: mpsc::Receiver<Job>,
-        pool: SqlitePool,
+        conn: Connection,
         spool: Option<Spool>,
         shared: Arc<Shared>,
         attempts: u32,
     ) -> Self {
         Self {
             rx,
-            pool,
+            conn,
             spool,
             shared,
             attempts,
@@ -233,7 +232,7 @@ impl Task {
         let mut pause = FIRST_PAUSE;
         let mut attempt = 1;
         loop {
-            match self.commit(ops).await {
+            match self.commit(ops) {
                 Ok(changed) => return Ok(changed),
                 Err(err) if is_transient(&err) && attempt < self.attempts => {
                     tracing::warn!(
@@ -251,32 +250,49 @@ impl Task {
         }
     }
 
-    async fn commit(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
+    fn commit(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
         if let [op] = ops {
-            if !op.is_one_statement() {
-                return self.commit_in_transaction(ops).await;
+            if op.is_one_statement() {
+                // A write of one statement is committed by SQLite on its own: no `BEGIN`
+                // and `COMMIT` when it comes alone.
+                let changed = apply(&self.conn, op)?;
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                return Ok(vec![changed]);
             }
-            // A write of one statement is committed by SQLite on its own: no BEGIN and
-            // COMMIT round trips to the connection's thread when it comes alone.
-            let mut conn = self.pool.acquire().await?;
-            let changed = apply(&mut conn, op).await?;
-            self.shared.commits.fetch_add(1, Ordering::Relaxed);
-            return Ok(vec![changed]);
         }
-        self.commit_in_transaction(ops).await
+        self.commit_in_transaction(ops)
     }
 
     /// Runs `ops` in one `BEGIN IMMEDIATE` transaction (the write lock taken at once, so a
-    /// reservation's check and insert see no other writer between them).
-    async fn commit_in_transaction(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut changed = Vec::with_capacity(ops.len());
-        for op in ops {
-            changed.push(apply(&mut tx, op).await?);
+    /// reservation's check and insert see no other writer between them); a failed one is
+    /// rolled back.
+    fn commit_in_transaction(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let written = (|| -> Result<Vec<u64>, StoreError> {
+            let mut changed = Vec::with_capacity(ops.len());
+            for op in ops {
+                changed.push(apply(&self.conn, op)?);
+            }
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(changed)
+        })();
+        match written {
+            Ok(changed) => {
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(changed)
+            }
+            Err(err) => {
+                if !self.conn.is_autocommit() {
+                    if let Err(rollback) = self.conn.execute_batch("ROLLBACK") {
+                        tracing::warn!(
+                            cause = %describe(&StoreError::from(rollback)),
+                            "a failed usage transaction could not be rolled back"
+                        );
+                    }
+                }
+                Err(err)
+            }
         }
-        tx.commit().await?;
-        self.shared.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(changed)
     }
 
     /// Keeps the writes of `jobs` in the spool and answers their callers; writes that cannot
@@ -371,7 +387,7 @@ impl Task {
         let ops: Vec<Op> = entries.into_iter().map(Op::from).collect();
         let refs: Vec<&Op> = ops.iter().collect();
         // One attempt: the next tick tries again.
-        let applied = match self.commit(&refs).await {
+        let applied = match self.commit(&refs) {
             Ok(_) => true,
             Err(err) if is_database_problem(&err) => {
                 let cause = describe(&err);
@@ -404,7 +420,7 @@ impl Task {
     /// row rule; `false` when the database refused one, so the spool must stay.
     async fn apply_one_by_one(&mut self, ops: &[&Op]) -> bool {
         for op in ops {
-            match self.commit(&[op]).await {
+            match self.commit(&[op]) {
                 Ok(_) => {}
                 Err(err) if is_database_problem(&err) => {
                     let cause = describe(&err);
