@@ -325,22 +325,29 @@ pub(crate) async fn sign_in(ctx: &Ctx) -> Outcome {
         at.host_str() == Some("localhost"),
         "the IdP's page is at {at}, not on localhost: the two would not be different sites"
     );
-    // What the browser says of the navigation to the IdP: Chromium sends `cross-site`;
-    // Firefox ESR sends `none` after the app's 303 (as for a navigation the user started),
-    // WebKit nothing. None of them may call it same-site; the Strict cookie check below is
-    // the evidence in every engine.
+    // What the browser says of the navigation to the IdP (a click on the app's link, then
+    // the app's 303): Chromium and WebKit send `cross-site`; Firefox ESR sends `none` after
+    // the redirect, as for a navigation the user started. None may call it same-site; the
+    // Strict cookie check below is the evidence in every engine.
     let authorize = setup.seen("authorize");
     let site = authorize.last().and_then(|s| s.fetch_site.clone());
+    eprintln!(
+        "{}: Sec-Fetch-Site on the way to the IdP: {}",
+        ctx.engine.name(),
+        site.as_deref().unwrap_or("(not sent)")
+    );
     ensure!(
         !matches!(site.as_deref(), Some("same-origin" | "same-site")),
         "the browser sent Sec-Fetch-Site: {site:?} to the IdP: it takes the two for one site"
     );
-    if ctx.engine == Engine::Chromium {
+    if matches!(ctx.engine, Engine::Chromium | Engine::WebKit) {
         ensure!(
             site.as_deref() == Some("cross-site"),
-            "chromium sent Sec-Fetch-Site: {site:?} to the IdP, not cross-site"
+            "{} sent Sec-Fetch-Site: {site:?} to the IdP, not cross-site",
+            ctx.engine.name()
         );
     }
+
     ctx.click(&back).await?;
     let deadline = std::time::Instant::now() + crate::scenarios::WAIT;
     loop {
