@@ -18,7 +18,7 @@ fn axe_file() -> PathBuf {
 }
 
 /// axe-core's source, or why the check cannot run: a skip outside CI, a failure in it.
-fn axe_source() -> Fallible<String> {
+pub(crate) fn axe_source() -> Fallible<String> {
     let file = axe_file();
     match std::fs::read_to_string(&file) {
         Ok(source) => Ok(source),
@@ -38,7 +38,7 @@ fn axe_source() -> Fallible<String> {
 
 /// Injects axe into the page shown (through WebDriver: the page's CSP allows no inline
 /// script, and a test must not weaken it) and runs the WCAG 2.1 AA rules on the document.
-async fn violations(ctx: &Ctx, source: &str, page: &str) -> Fallible<Vec<String>> {
+pub(crate) async fn violations(ctx: &Ctx, source: &str, page: &str) -> Fallible<Vec<String>> {
     let loaded = ctx
         .client
         .execute(

@@ -18,9 +18,11 @@ macro_rules! ensure {
 
 mod a11y;
 mod dashboard;
+mod derive;
 mod drivers;
 mod phones;
 mod scenarios;
+mod sso;
 mod toasts;
 
 use std::path::PathBuf;
@@ -58,6 +60,14 @@ async fn run_engine(engine: Engine) {
     let started = Instant::now();
     let app = spawn_app(TestOptions {
         upstream: Upstream::Mock,
+        // A DALL·E 2 model for the large view's variations (the mock provider serves it).
+        tweak: |settings| {
+            let like = toml::Table::from_iter([("like".to_owned(), "dall-e-2".into())]);
+            settings
+                .catalog
+                .models
+                .insert(derive::VARIATION_MODEL.into(), like);
+        },
         ..TestOptions::default()
     })
     .await;

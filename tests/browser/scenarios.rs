@@ -68,6 +68,9 @@ pub(crate) const ALL: &[&str] = &[
     "axe_finds_no_wcag_2_1_aa_violation",
     "phones_render_without_horizontal_scrolling",
     "sign_out_ends_the_session",
+    "sso_sign_in_lands_on_home_signed_in",
+    "a_custom_size_is_the_size_of_the_image",
+    "the_large_view_makes_an_edit_and_a_variation",
 ];
 
 /// Runs the scenario called `name`, from a browser with no session.
@@ -90,6 +93,11 @@ pub(crate) async fn run(ctx: &Ctx, name: &str) -> Outcome {
             crate::phones::no_sideways_scroll(ctx).await
         }
         "sign_out_ends_the_session" => sign_out(ctx).await,
+        "sso_sign_in_lands_on_home_signed_in" => crate::sso::sign_in(ctx).await,
+        "a_custom_size_is_the_size_of_the_image" => crate::derive::custom_size(ctx).await,
+        "the_large_view_makes_an_edit_and_a_variation" => {
+            crate::derive::edit_and_variations(ctx).await
+        }
         other => Err(format!("no scenario {other}").into()),
     }
 }
@@ -123,12 +131,19 @@ impl Ctx {
         &self,
         css: &str,
     ) -> Result<fantoccini::elements::Element, String> {
-        self.client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .map_err(|e| format!("`{css}` never appeared: {e}"))
+        // Looked for again until found: a search that meets a page being unloaded fails in
+        // WebKit ("Callback was not called before the unload event") rather than finding
+        // nothing, and that is no answer about the next page.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return Ok(element),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!("`{css}` never appeared: {e}"))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Runs `script` until it returns something truthy, and returns that.
@@ -581,37 +596,12 @@ async fn prompt_to_image(ctx: &Ctx) -> Outcome {
 
     let page = ctx.client.current_url().await?;
     let figure = ctx.wait_css("#gallery figure.image").await?;
-    let download = figure
-        .find(Locator::Css("a.download"))
-        .await
-        .map_err(|e| format!("the image has no a.download: {e}"))?
-        .attr("href")
-        .await?
-        .ok_or("a.download has no href")?;
-    let download = page.join(&download)?;
-    let answer = ctx
-        .app
-        .client
-        .get(download.as_str())
-        .header("cookie", ctx.cookie_header().await?)
-        .send()
-        .await?;
+    let downloaded = downloaded_size(ctx, &figure).await?;
     ensure!(
-        answer.status().is_success(),
-        "Download answered {}",
-        answer.status()
-    );
-    let bytes = answer.bytes().await?;
-    ensure!(
-        image::guess_format(&bytes).ok() == Some(image::ImageFormat::Png),
-        "Download is not a PNG"
-    );
-    let png = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)?;
-    ensure!(
-        (png.width(), png.height()) == (width, height),
+        downloaded == (width, height),
         "Download is {}x{}, asked for {width}x{height}",
-        png.width(),
-        png.height()
+        downloaded.0,
+        downloaded.1
     );
 
     let copy = figure
@@ -641,6 +631,39 @@ async fn prompt_to_image(ctx: &Ctx) -> Outcome {
         shared.height()
     );
     Ok(())
+}
+
+/// Fetches `figure`'s `a.download` with the browser's cookies and returns the PNG's size
+/// (failing when it is not a PNG).
+pub(crate) async fn downloaded_size(ctx: &Ctx, figure: &Element) -> Fallible<(u32, u32)> {
+    let page = ctx.client.current_url().await?;
+    let download = figure
+        .find(Locator::Css("a.download"))
+        .await
+        .map_err(|e| format!("the image has no a.download: {e}"))?
+        .attr("href")
+        .await?
+        .ok_or("a.download has no href")?;
+    let download = page.join(&download)?;
+    let answer = ctx
+        .app
+        .client
+        .get(download.as_str())
+        .header("cookie", ctx.cookie_header().await?)
+        .send()
+        .await?;
+    ensure!(
+        answer.status().is_success(),
+        "Download answered {}",
+        answer.status()
+    );
+    let bytes = answer.bytes().await?;
+    ensure!(
+        image::guess_format(&bytes).ok() == Some(image::ImageFormat::Png),
+        "Download is not a PNG"
+    );
+    let png = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)?;
+    Ok((png.width(), png.height()))
 }
 
 async fn screenshot(ctx: &Ctx) -> Outcome {

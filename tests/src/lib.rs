@@ -15,6 +15,7 @@ use artgen_core::ports::ImageProvider;
 use artgen_core::testing::MockProvider;
 use artgen_http::compose::{self, Upstreams};
 use artgen_http::metrics::Metrics;
+use artgen_http::oidc::OidcConfig;
 use artgen_http::server::ServerConfig;
 use artgen_http::settings::{OpenAiSettings, Settings};
 use artgen_store::{RateLimitConfig, SqliteStore};
@@ -48,6 +49,8 @@ pub struct TestOptions {
     pub mock_latency: Duration,
     /// A second wiremock upstream named `backup`, tried after the primary fails.
     pub backup: bool,
+    /// OIDC settings (an issuer and a client id turn the web UI's "Sign in with SSO" on).
+    pub oidc: OidcConfig,
     /// Last changes to the server settings (deadlines, concurrency, ...).
     pub tweak: fn(&mut Settings),
 }
@@ -65,6 +68,7 @@ impl Default for TestOptions {
             max_body_bytes: 64 * 1024,
             mock_latency: Duration::ZERO,
             backup: false,
+            oidc: OidcConfig::default(),
             tweak: |_| {},
         }
     }
@@ -115,6 +119,7 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
         rate_limit: options.rate_limit,
         retry: options.retry,
         max_body_bytes: options.max_body_bytes,
+        oidc: options.oidc,
         ..Settings::default()
     };
     let backup = if options.backup {
