@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::pages::{self, DeriveForm, DeriveModel, GalleryItem, ImageView};
 use super::session::Session;
 use super::toast::{self, Toast};
-use super::{controls, current, html, models, refuse_forged, to_sign_in, Ui};
+use super::{controls, html, models, posting, Ui};
 use crate::routes::images::{signed_url, BaseUrl};
 use crate::state::AppState;
 
@@ -225,13 +225,11 @@ async fn derive(
     form: Result<Form<DeriveRequest>, FormRejection>,
     variation: bool,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers).await else {
-        return to_sign_in();
-    };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if let Some(refused) = refuse_forged(&ui, &session, &form.csrf) {
-        return refused;
-    }
+    let session = match posting(&ui, &state, &headers, &form.csrf).await {
+        Ok(session) => session,
+        Err(refused) => return refused,
+    };
     let outcome = |toast: Toast| Outcome {
         toast: Some(toast),
         edit_prompt: form.prompt.clone(),

@@ -214,6 +214,21 @@ fn refuse_forged(ui: &Ui, session: &Session, token: &str) -> Option<Response> {
         .then(|| (StatusCode::FORBIDDEN, "invalid form token; reload the page").into_response())
 }
 
+/// The session a state-changing post acts in, or the answer that turns it away: back to the
+/// sign-in page without a session, 403 when `token` is not the session's CSRF token.
+async fn posting(
+    ui: &Ui,
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Session, Response> {
+    let session = current(ui, state, headers).await.ok_or_else(to_sign_in)?;
+    match refuse_forged(ui, &session, token) {
+        Some(refused) => Err(refused),
+        None => Ok(session),
+    }
+}
+
 fn to_sign_in() -> Response {
     Redirect::to("/sign-in").into_response()
 }
@@ -294,11 +309,8 @@ async fn sign_out(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers).await else {
-        return to_sign_in();
-    };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Some(refused) = refuse_forged(&ui, &session, &token) {
+    if let Err(refused) = posting(&ui, &state, &headers, &token).await {
         return refused;
     }
     let mut response = to_sign_in();
@@ -407,13 +419,11 @@ async fn generate(
     headers: HeaderMap,
     form: Result<Form<GenerateForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(session) = current(&ui, &state, &headers).await else {
-        return to_sign_in();
-    };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if let Some(refused) = refuse_forged(&ui, &session, &form.csrf) {
-        return refused;
-    }
+    let session = match posting(&ui, &state, &headers, &form.csrf).await {
+        Ok(session) => session,
+        Err(refused) => return refused,
+    };
     let failed = |toast: toast::Toast| {
         let state = state.clone();
         let ui = ui.clone();
