@@ -162,8 +162,8 @@ pub struct BudgetSettings {
     pub webhook_secret: Option<SecretString>,
 }
 
-/// Serialises a secret as `[redacted]` when set.
-fn redacted_secret<S: Serializer>(
+/// Serialises a secret as `[redacted]` when set (`artgen config` prints the settings).
+pub(crate) fn redacted_secret<S: Serializer>(
     secret: &Option<SecretString>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

@@ -2,7 +2,7 @@
 //! the web UI's browser sign-in (authorization-code flow with PKCE) when a client id is set.
 
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::OidcError;
 
@@ -94,7 +94,7 @@ pub struct OidcConfig {
     /// The client's secret, for an IdP that registers the UI as a confidential client (sent to
     /// the token endpoint with HTTP Basic, or in the body with `client_secret_post`); unset
     /// for a public client, which PKCE alone protects.
-    #[serde(serialize_with = "redacted_secret")]
+    #[serde(serialize_with = "crate::settings::redacted_secret")]
     pub client_secret: Option<SecretString>,
     /// How the client secret is sent to the token endpoint.
     pub client_auth: ClientAuth,
@@ -115,17 +115,6 @@ pub enum ClientAuth {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
-}
-
-/// Serialises a secret as `[redacted]` when set (`artgen config` prints the settings).
-fn redacted_secret<S: Serializer>(
-    secret: &Option<SecretString>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match secret {
-        Some(_) => serializer.serialize_some("[redacted]"),
-        None => serializer.serialize_none(),
-    }
 }
 
 impl Default for OidcConfig {

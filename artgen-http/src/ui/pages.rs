@@ -172,12 +172,27 @@ pub struct ImageView {
 }
 
 pub(crate) fn layout(title: &str, user: Option<(&str, &str)>, body: Markup) -> Markup {
+    document(title, user, None, body)
+}
+
+/// A page that moves on to `to` by itself (a meta refresh), e.g. after a sign-in.
+pub(crate) fn moving_on(title: &str, to: &str, body: Markup) -> Markup {
+    document(title, None, Some(to), body)
+}
+
+fn document(
+    title: &str,
+    user: Option<(&str, &str)>,
+    refresh: Option<&str>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(to) = refresh { meta http-equiv="refresh" content={ "0; url=" (to) }; }
                 title { (title) " · ArtGen" }
                 link rel="stylesheet" href={ "/ui/assets/" (CSS.name) };
                 script src={ "/ui/assets/" (JS.name) } defer {}

@@ -19,10 +19,9 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
-use super::assets::CSS;
 use super::session::{self, Session};
 use super::{current, html as page_of, https, now_secs, pages, Ui, SESSION_TTL};
 use crate::oidc::browser::error_code;
@@ -276,26 +275,15 @@ pub(super) async fn callback(
 /// browser sends no `SameSite=Strict` cookie on it, nor on the redirects that follow; a
 /// navigation this page starts is same-site, so `/` gets the new session.
 fn signed_in(user: &str) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta http-equiv="refresh" content="0; url=/";
-                title { "Signed in · ArtGen" }
-                link rel="stylesheet" href={ "/ui/assets/" (CSS.name) };
+    super::pages::moving_on(
+        "Signed in",
+        "/",
+        html! {
+            section.panel.sign-in aria-labelledby="signed-in-title" {
+                h2 #signed-in-title { "Signed in" }
+                p { "Signed in as " strong { (user) } "." }
+                div.actions { a #continue .button href="/" { "Continue" } }
             }
-            body {
-                header.top { h1 { "ArtGen" } }
-                main {
-                    section.panel.sign-in aria-labelledby="signed-in-title" {
-                        h2 #signed-in-title { "Signed in" }
-                        p { "Signed in as " strong { (user) } "." }
-                        div.actions { a #continue .button href="/" { "Continue" } }
-                    }
-                }
-            }
-        }
-    }
+        },
+    )
 }
