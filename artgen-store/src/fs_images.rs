@@ -16,8 +16,8 @@
 //! the process loses nothing (the kernel holds the written files), while a power loss may lose
 //! the files written just before it, leaving them missing or empty. Such an image is never
 //! served torn: every blob is checked against its length and SHA-256 when read (a damaged one
-//! ends its stream with an error) and a blob of the wrong length is written again when the same
-//! bytes come back. With [`Durability::PowerLoss`] each file and its folder are fsynced before
+//! ends its stream with an error), and every `put` writes its file again, so the same bytes coming
+//! back mend it. With [`Durability::PowerLoss`] each file and its folder are fsynced before
 //! `put` returns.
 //!
 //! `delete` removes a blob's file; the service calls it only once no image row names the
@@ -259,7 +259,7 @@ impl FsImageStore {
             .join(format!("{}.{}", blob.sha256, extension(blob.format)))
     }
 
-    /// Stores a blob: the whole write (hash, length check, file) is one task on the blocking
+    /// Stores a blob: the whole write (hash, file) is one task on the blocking
     /// pool, not one hand-off per file-system call. A small blob that is not fsynced (at most
     /// [`INLINE_MAX`] bytes, [`Durability::Crash`]) is written on the calling thread: its
     /// hash and page-cache write take a few tens of microseconds, less than the two thread
@@ -278,16 +278,14 @@ impl FsImageStore {
             len: bytes.len() as u64,
             format,
         };
-        let blob_path = self.blob_path(&blob);
-        // A blob of the wrong length was cut short by a power loss: write it again.
-        let blob_whole = match std::fs::metadata(&blob_path) {
-            Ok(found) => found.len() == blob.len,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
-            Err(err) => return Err(io_error(&blob_path)(err)),
-        };
-        if !blob_whole {
-            write_atomically(&blob_path, bytes, self.durability == Durability::PowerLoss)?;
-        }
+        // Written every time, even when the file is there: a rename over an identical file
+        // is harmless, a file a power loss cut short is mended on the way, and a new image
+        // (nearly every one) is not first looked up in vain.
+        write_atomically(
+            &self.blob_path(&blob),
+            bytes,
+            self.durability == Durability::PowerLoss,
+        )?;
         Ok(blob)
     }
 
