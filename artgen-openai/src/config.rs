@@ -100,8 +100,10 @@ impl OpenAiConfig {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default [`OpenAiConfig::max_response_bytes`]: 256 MiB (ten large base64 images fit).
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
-    /// Default [`OpenAiConfig::max_concurrent_reads`]: 32 (about 100 MB of 1.5 MB answers).
-    pub const DEFAULT_MAX_CONCURRENT_READS: usize = 32;
+    /// Default [`OpenAiConfig::max_concurrent_reads`]: 16 (about 50 MB of 1.5 MB answers;
+    /// on the image-regime bench, 1,000 large answers landing together finish as fast as with
+    /// 32, at a lower and steadier peak).
+    pub const DEFAULT_MAX_CONCURRENT_READS: usize = 16;
 
     /// An Azure OpenAI config for a resource endpoint and key, with the default API version.
     #[must_use]
@@ -259,7 +261,7 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_secs(600));
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.max_response_bytes, 256 * 1024 * 1024);
-        assert_eq!(config.max_concurrent_reads, 32);
+        assert_eq!(config.max_concurrent_reads, 16);
     }
 
     #[test]
