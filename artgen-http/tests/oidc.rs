@@ -8,7 +8,7 @@
 //! these tests.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use artgen_core::domain::{KeyEnv, Role};
 use artgen_core::mock::MockProvider;
@@ -19,70 +19,25 @@ use artgen_http::settings::Settings;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
-use jsonwebtoken::jwk::{Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[path = "support/signing_key.rs"]
+mod signing_key;
+use signing_key::{now, SigningKey};
 
 const AUDIENCE: &str = "artgen-api";
 const RSA_PEM: &[u8] = include_bytes!("fixtures/oidc-test-rsa-key.pem");
 /// The public half of [`RSA_PEM`], as an attacker would find it published.
 const RSA_PUBLIC_PEM: &[u8] = include_bytes!("fixtures/oidc-test-rsa-public.pem");
 
-/// A signing key of the test IdP and its public JWK.
-struct SigningKey {
-    kid: String,
-    alg: Algorithm,
-    key: EncodingKey,
-    jwk: Value,
-}
-
-impl SigningKey {
-    fn es256(kid: &str) -> Self {
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .expect("generates a P-256 key");
-        Self::new(
-            kid,
-            Algorithm::ES256,
-            EncodingKey::from_ec_der(pkcs8.as_ref()),
-        )
-    }
-
-    fn rs256(kid: &str) -> Self {
-        let key = EncodingKey::from_rsa_pem(RSA_PEM).expect("the fixture is an RSA key");
-        Self::new(kid, Algorithm::RS256, key)
-    }
-
-    fn new(kid: &str, alg: Algorithm, key: EncodingKey) -> Self {
-        let mut jwk = Jwk::from_encoding_key(&key, alg).expect("public JWK");
-        jwk.common.key_id = Some(kid.to_owned());
-        jwk.common.key_algorithm = Some(KeyAlgorithm::from(alg));
-        let jwk = serde_json::to_value(&jwk).expect("JWK serialises");
-        Self {
-            kid: kid.to_owned(),
-            alg,
-            key,
-            jwk,
-        }
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(self.alg);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).expect("signs")
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
+/// An RSA key of the test IdP, from the fixture.
+fn rs256(kid: &str) -> SigningKey {
+    let key = EncodingKey::from_rsa_pem(RSA_PEM).expect("the fixture is an RSA key");
+    SigningKey::new(kid, Algorithm::RS256, key)
 }
 
 /// The test IdP: discovery at `{issuer}/.well-known/openid-configuration`, keys at `/jwks`.
@@ -231,7 +186,7 @@ fn b64(value: &Value) -> String {
 #[tokio::test]
 async fn a_valid_token_and_an_api_key_both_pass() {
     let key = SigningKey::es256("ec-1");
-    let rsa = SigningKey::rs256("rsa-1");
+    let rsa = rs256("rsa-1");
     let idp = Idp::start(&[&key, &rsa]).await;
     let app = App::start(&idp.issuer(), |_| {}).await;
 
@@ -254,7 +209,7 @@ async fn a_valid_token_and_an_api_key_both_pass() {
 #[tokio::test]
 async fn every_bad_token_is_refused_with_the_same_401() {
     let key = SigningKey::es256("ec-1");
-    let rsa = SigningKey::rs256("rsa-1");
+    let rsa = rs256("rsa-1");
     let stranger = SigningKey::es256("ec-1");
     let idp = Idp::start(&[&key, &rsa]).await;
     let app = App::start(&idp.issuer(), |_| {}).await;

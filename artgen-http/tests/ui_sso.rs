@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use artgen_core::ports::UserStore;
 use artgen_http::compose;
@@ -22,56 +21,19 @@ use axum::routing::{get, post};
 use axum::Json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jsonwebtoken::jwk::{Jwk, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 use tower::ServiceExt as _;
+
+#[path = "support/signing_key.rs"]
+mod signing_key;
+use signing_key::{now, SigningKey};
 
 const CLIENT_ID: &str = "artgen-ui";
 const AUDIENCE: &str = "artgen-api";
 const PUBLIC_URL: &str = "http://artgen.test";
 const REDIRECT_URI: &str = "http://artgen.test/sign-in/sso/callback";
 const USER: &str = "sso-user";
-
-/// A signing key of the test IdP and its public JWK.
-struct SigningKey {
-    kid: String,
-    key: EncodingKey,
-    jwk: Value,
-}
-
-impl SigningKey {
-    fn es256(kid: &str) -> Self {
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .expect("generates a P-256 key");
-        let key = EncodingKey::from_ec_der(pkcs8.as_ref());
-        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).expect("public JWK");
-        jwk.common.key_id = Some(kid.to_owned());
-        jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
-        Self {
-            kid: kid.to_owned(),
-            key,
-            jwk: serde_json::to_value(&jwk).expect("JWK serialises"),
-        }
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).expect("signs")
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
 
 /// What the IdP does differently from a well-behaved one.
 #[derive(Default)]
