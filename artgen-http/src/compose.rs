@@ -21,7 +21,7 @@ use artgen_core::{ArtGen, Ports};
 use artgen_openai::{ApiFlavor, OpenAiConfig, OpenAiProvider, QuotaObserver, QuotaReading};
 use artgen_store::{
     FailoverLimiter, FsImageStore, GovernorRateLimiter, ImagesUrl, ObjectImageStore,
-    ObjectStoreConfig, RedisRateLimiter,
+    ObjectStoreConfig, RedisRateLimiter, TieredImageStore,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -32,7 +32,7 @@ use crate::oidc::{BearerChain, OidcAuthenticator, OidcError, SsoClient};
 use crate::settings::{OpenAiSettings, Settings};
 use crate::signing::UrlSigner;
 use crate::state::{AppState, HttpConfig, ProviderInfo, StorageInfo};
-use crate::storage::Stores;
+use crate::storage::{Backend, Stores};
 
 /// Most API keys a replica remembers at once (see [`CachingAuthenticator`]).
 const KEY_CACHE_ENTRIES: usize = 10_000;
@@ -440,6 +440,9 @@ async fn import_legacy(
 /// with the database's durability), or an S3, Google Cloud Storage or Azure bucket configured
 /// by the clouds' standard `AWS_*`, `GOOGLE_*` and `AZURE_*` environment, which must answer at
 /// start (a typo must not surface at the first image).
+/// With a local folder and the SQLite `backend`, images of at most
+/// [`Settings::images_inline_max_bytes`] are kept in the database instead
+/// ([`TieredImageStore`]).
 /// Metadata files a store from before the image index left are imported into `index` first.
 ///
 /// # Errors
@@ -447,6 +450,7 @@ async fn import_legacy(
 /// the old metadata cannot be imported.
 pub async fn image_store(
     settings: &Settings,
+    backend: &Backend,
     index: &dyn ImageIndex,
 ) -> Result<Arc<dyn ImageStore>, ComposeError> {
     let url = settings.images_url.as_deref();
@@ -463,7 +467,16 @@ pub async fn image_store(
                 .forget_legacy(imported)
                 .await
                 .map_err(ComposeError::Images)?;
-            Ok(Arc::new(store))
+            match backend {
+                Backend::Sqlite(database) if settings.images_inline_max_bytes > 0 => {
+                    Ok(Arc::new(TieredImageStore::new(
+                        Arc::new(database.clone()),
+                        Arc::new(store),
+                        settings.images_inline_max_bytes,
+                    )))
+                }
+                _ => Ok(Arc::new(store)),
+            }
         }
         ImagesUrl::S3 { .. } | ImagesUrl::Gcs { .. } | ImagesUrl::Azure { .. } => {
             let config = ObjectStoreConfig::new(url.unwrap_or_default().trim())
@@ -502,7 +515,7 @@ pub async fn build(
     let started_at_ms = SystemClock.now_ms();
     let stores = crate::storage::open(settings).await?;
     recover_unfinished(stores.usage.as_ref(), started_at_ms).await;
-    let images = image_store(settings, stores.image_index.as_ref()).await?;
+    let images = image_store(settings, &stores.backend, stores.image_index.as_ref()).await?;
     let limiter = Arc::new(GovernorRateLimiter::new(&settings.rate_limit)?);
     let rate_limiter = rate_limiter(settings, limiter.clone(), &metrics).await?;
     let mock = upstreams.primary.name() == "mock";

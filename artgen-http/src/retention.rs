@@ -44,7 +44,7 @@ impl PromptLogging {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
-    /// Images (rows and files) and the prompts of usage rows older than this many days are
+    /// Images (their rows and bytes) and the prompts of usage rows older than this many days are
     /// removed; usage counts, tokens and cost stay (0: keep everything).
     pub days: u32,
     /// How often the server purges, seconds (0: never; `artgen purge` still works).

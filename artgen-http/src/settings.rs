@@ -17,6 +17,10 @@ use crate::oidc::OidcConfig;
 use crate::retention::RetentionConfig;
 use artgen_store::{DatabaseConfig, RateLimitConfig, RedisFailure};
 use secrecy::{ExposeSecret as _, SecretString};
+
+/// The default [`Settings::images_inline_max_bytes`]: 64 KiB. Below about 100 KB, SQLite
+/// reads and writes a blob faster than the file system does a file of its own.
+pub const DEFAULT_IMAGES_INLINE_MAX_BYTES: u64 = 64 * 1024;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// Everything the server is configured by (the OpenAI keys excepted: each is read from the
@@ -37,6 +41,9 @@ pub struct Settings {
     /// store valid this long, seconds, instead of streaming the bytes through ArtGen (0: never
     /// redirect).
     pub images_redirect_secs: u64,
+    /// With the SQLite database and a local image folder: images of at most this many bytes
+    /// are kept as rows of the database instead of one file each (0: every image is a file).
+    pub images_inline_max_bytes: u64,
     /// Base of image URLs (default: the request's `Host`, with `X-Forwarded-Proto`).
     pub public_url: Option<String>,
     /// Serve `/metrics` without credentials.
@@ -229,6 +236,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./artgen-data"),
             images_url: None,
             images_redirect_secs: 0,
+            images_inline_max_bytes: DEFAULT_IMAGES_INLINE_MAX_BYTES,
             public_url: None,
             metrics_public: false,
             signed_url_ttl_secs: 3600,

@@ -306,7 +306,8 @@ async fn the_data_folder_and_everything_artgen_keeps_in_it_are_private_to_the_ow
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let config = dir.path().join("artgen.toml");
-    std::fs::write(&config, "").expect("config written");
+    // Every image a file of its own, to check its mode (small ones are rows by default).
+    std::fs::write(&config, "images_inline_max_bytes = 0\n").expect("config written");
 
     // A command creates the data folder and the database.
     let output = artgen(&data)

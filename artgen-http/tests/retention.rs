@@ -30,11 +30,13 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     found
 }
 
-fn purge(data_dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+/// Runs `artgen purge` on `data_dir`, small images kept in the database up to `inline` bytes.
+fn purge(data_dir: &Path, inline: u64, args: &[&str]) -> (Option<i32>, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_artgen"))
         .env_remove("OPENAI_API_KEY")
         .env_remove("ARTGEN_CONFIG")
         .env("ARTGEN_DATA_DIR", data_dir)
+        .env("ARTGEN_IMAGES_INLINE_MAX_BYTES", inline.to_string())
         .env("ARTGEN_LOG_FORMAT", "json")
         .arg("purge")
         .args(args)
@@ -47,11 +49,31 @@ fn purge(data_dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Blob rows in the database at `db`.
+async fn blob_rows(db: &sqlx::SqlitePool) -> usize {
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs")
+        .fetch_one(db)
+        .await
+        .expect("counts blobs");
+    usize::try_from(rows).expect("a count")
+}
+
 #[tokio::test]
 async fn purge_removes_images_and_prompts_past_the_period_and_keeps_the_spend() {
+    purge_case(0).await;
+}
+
+#[tokio::test]
+async fn purge_removes_the_rows_of_small_images_kept_in_the_database() {
+    purge_case(artgen_http::settings::DEFAULT_IMAGES_INLINE_MAX_BYTES).await;
+}
+
+/// Two images, one 40 days old, kept as files (`inline` 0) or as rows of the database.
+async fn purge_case(inline: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
+        images_inline_max_bytes: inline,
         ..Settings::default()
     };
     let metrics = Arc::new(Metrics::new());
@@ -74,8 +96,6 @@ async fn purge_removes_images_and_prompts_past_the_period_and_keeps_the_spend() 
     app.stores.backend.close().await;
     drop(app);
     let images_dir = dir.path().join("images");
-    assert_eq!(files(&images_dir).len(), 2, "one file per image");
-
     // The first request happened 40 days ago.
     let db = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",
@@ -83,6 +103,9 @@ async fn purge_removes_images_and_prompts_past_the_period_and_keeps_the_spend() 
     ))
     .await
     .expect("opens the database");
+    let (in_files, in_rows) = if inline == 0 { (2, 0) } else { (0, 2) };
+    assert_eq!(files(&images_dir).len(), in_files, "one blob per image");
+    assert_eq!(blob_rows(&db).await, in_rows, "one blob per image");
     let old = made[0].request_id.as_str();
     for table in ["usage", "images"] {
         sqlx::query(&format!(
@@ -95,13 +118,17 @@ async fn purge_removes_images_and_prompts_past_the_period_and_keeps_the_spend() 
         .expect("ages the rows");
     }
 
-    let (code, stdout, stderr) = purge(dir.path(), &[]);
+    let (code, stdout, stderr) = purge(dir.path(), inline, &[]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("Removed 1 images (1 files) and 1 prompts older than 30 days"),
+        stdout.contains("Removed 1 images (1 blobs) and 1 prompts older than 30 days"),
         "{stdout}"
     );
-    assert_eq!(files(&images_dir).len(), 1, "the old image's file is gone");
+    assert_eq!(
+        (files(&images_dir).len(), blob_rows(&db).await),
+        (in_files / 2, in_rows / 2),
+        "the old image's blob is gone"
+    );
     let rows: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT request_id, prompt, cost_micros FROM usage ORDER BY created_at_ms")
             .fetch_all(&db)
@@ -124,12 +151,12 @@ async fn purge_removes_images_and_prompts_past_the_period_and_keeps_the_spend() 
 
     // Nothing left to remove; a period shorter than the age of the recent one is refused
     // only when it is zero.
-    let (code, stdout, _) = purge(dir.path(), &[]);
+    let (code, stdout, _) = purge(dir.path(), inline, &[]);
     assert_eq!(code, Some(0));
     assert!(
-        stdout.contains("Removed 0 images (0 files) and 0 prompts"),
+        stdout.contains("Removed 0 images (0 blobs) and 0 prompts"),
         "{stdout}"
     );
-    let (code, _, stderr) = purge(dir.path(), &["--older-than-days", "0"]);
+    let (code, _, stderr) = purge(dir.path(), inline, &["--older-than-days", "0"]);
     assert_eq!(code, Some(2), "{stderr}");
 }

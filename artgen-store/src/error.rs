@@ -95,6 +95,14 @@ pub enum StoreError {
     /// The database refused a write that cannot wait in the spool.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+
+    /// Another blob already holds the database slot a blob's hash names (two hashes with the
+    /// same first 8 bytes); the blob belongs in another store.
+    #[error("another blob holds the database slot of blob {sha256}")]
+    BlobSlotTaken {
+        /// The blob that could not be kept.
+        sha256: String,
+    },
 }
 
 impl From<StoreError> for artgen_core::Error {

@@ -22,7 +22,10 @@
 //! - [`FsImageStore`]: a content-addressed [`ImageStore`](artgen_core::ports::ImageStore) on
 //!   local disk with atomic writes (fsynced only with [`Durability::PowerLoss`]);
 //! - [`ObjectImageStore`]: the same store on S3 or an S3-compatible server (same layout,
-//!   presigned `GET` links), selected by an [`ImagesUrl`].
+//!   presigned `GET` links), selected by an [`ImagesUrl`];
+//! - [`TieredImageStore`]: small blobs in one image store, the others in another; the
+//!   reference server keeps small images as rows of the [`SqliteStore`] (which is an
+//!   image store too) in front of the folder.
 //!
 //! Every adapter error is a [`StoreError`], which becomes `internal_error` in the core (the
 //! cause is kept for the logs). Backend-independent rules (key generation and hashing, listing
@@ -61,6 +64,7 @@ pub mod redis;
 mod retention;
 mod spool;
 pub mod sqlite;
+mod tiered_images;
 pub mod usage;
 mod users;
 mod verify;
@@ -74,4 +78,5 @@ pub use crate::object_images::{ImagesUrl, ObjectImageStore, ObjectStoreConfig};
 pub use crate::postgres::{redact_url, DatabaseUrl, PostgresConfig, PostgresStore};
 pub use crate::redis::{FailoverLimiter, RedisFailure, RedisRateLimiter};
 pub use crate::sqlite::SqliteStore;
+pub use crate::tiered_images::TieredImageStore;
 pub use crate::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};

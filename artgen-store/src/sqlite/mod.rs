@@ -14,6 +14,8 @@
 //! `-journal` files it creates the database file's mode. Leftovers from older versions are
 //! narrowed to the owner when the store opens.
 
+mod blobs;
+mod checkpoint;
 mod idempotency;
 mod images;
 mod keys;
@@ -37,6 +39,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use self::checkpoint::Checkpointer;
 use self::writer::{Op, Writer};
 use crate::config::{DatabaseConfig, Durability};
 use crate::error::StoreError;
@@ -127,6 +130,9 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let conn = open_writer_connection(path, Some(config.durability), config)?;
+        // The checkpointer copies the WAL into the file; the writer never stops for it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::spawn(path)?;
         let spool = Spool::open(spool_path(path)).await?;
         if spool.is_none() {
             tracing::info!(
@@ -134,7 +140,7 @@ impl SqliteStore {
                 "another process holds the usage spool; this one writes without it"
             );
         }
-        let writer = Writer::spawn(conn, spool, config)?;
+        let writer = Writer::spawn(conn, spool, config)?.with_checkpointer(checkpointer);
         Ok(Self::assemble(pool, writer, true))
     }
 

@@ -17,4 +17,5 @@ mod object_images;
 mod postgres;
 mod redis_limiter;
 mod sqlite;
+mod tiered_images;
 mod usage;

@@ -75,7 +75,7 @@ enum Command {
     },
     /// Bring the database schema up to date (the server also does it at start).
     Migrate,
-    /// Remove images (rows and files) and the prompts of usage rows older than the retention
+    /// Remove images (their rows and bytes) and the prompts of usage rows older than the retention
     /// period, as the server does every `retention.purge_interval_secs`; usage counts,
     /// tokens and cost stay.
     Purge {
@@ -131,12 +131,12 @@ impl Cli {
                 app.stores.backend.close().await;
                 let report = report?;
                 out(&format!(
-                    "Removed {} images ({} files) and {} prompts older than {} days.",
+                    "Removed {} images ({} blobs) and {} prompts older than {} days.",
                     report.images, report.blobs, report.prompts, settings.retention.days
                 ));
                 if report.blob_failures > 0 {
                     anyhow::bail!(
-                        "{} image files could not be removed (their rows are gone; see the log)",
+                        "{} image blobs could not be removed (their rows are gone; see the log)",
                         report.blob_failures
                     );
                 }

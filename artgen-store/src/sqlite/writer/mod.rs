@@ -30,6 +30,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use self::task::Task;
+use super::checkpoint::Checkpointer;
 use super::ledger::Outcome;
 use super::spool::{Budget, Entry, Spool};
 use crate::config::DatabaseConfig;
@@ -93,6 +94,22 @@ pub(super) enum Op {
         /// Unix ms.
         before_ms: i64,
     },
+    /// Store an image blob's row (see `blobs::write`; never spooled: a refused one fails).
+    PutBlob {
+        /// The row key (the hash's first 8 bytes).
+        id: i64,
+        /// Lower-case hex SHA-256 of `bytes`.
+        sha256: String,
+        /// The blob.
+        bytes: bytes::Bytes,
+    },
+    /// Remove an image blob's row (never spooled).
+    DeleteBlob {
+        /// The row key.
+        id: i64,
+        /// The blob the row must hold.
+        sha256: String,
+    },
     /// Wait for everything queued before, then try to apply the spool.
     Flush,
     /// As `Flush`, then stop.
@@ -122,6 +139,8 @@ impl Op {
                 | Op::Sweep { .. }
                 | Op::Touch { .. }
                 | Op::Recover { .. }
+                | Op::PutBlob { .. }
+                | Op::DeleteBlob { .. }
                 | Op::Flush
                 | Op::Close
         )
@@ -156,6 +175,8 @@ impl Op {
             | Op::Sweep { .. }
             | Op::Touch { .. }
             | Op::Recover { .. }
+            | Op::PutBlob { .. }
+            | Op::DeleteBlob { .. }
             | Op::Flush
             | Op::Close => None,
         }
@@ -208,6 +229,8 @@ impl Shared {
 pub(super) struct Writer {
     tx: mpsc::Sender<Job>,
     shared: Arc<Shared>,
+    /// Runs as long as a handle does (file databases only).
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl Writer {
@@ -264,10 +287,21 @@ impl Writer {
             .map_err(thread_error)?;
         // Waits the microseconds a runtime takes to build, once per store.
         match started.recv() {
-            Ok(Ok(())) => Ok(Self { tx, shared }),
+            Ok(Ok(())) => Ok(Self {
+                tx,
+                shared,
+                checkpointer: None,
+            }),
             Ok(Err(err)) => Err(thread_error(err)),
             Err(_) => Err(StoreError::WriterStopped),
         }
+    }
+
+    /// Keeps `checkpointer` running as long as a handle on this writer is.
+    #[must_use]
+    pub(super) fn with_checkpointer(mut self, checkpointer: Checkpointer) -> Self {
+        self.checkpointer = Some(Arc::new(checkpointer));
+        self
     }
 
     /// Sends `op` and waits until it is committed or spooled.

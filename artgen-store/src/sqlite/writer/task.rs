@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::sqlite::spool::{Entry, Spool};
-use crate::sqlite::{images, keys, ledger, usage};
+use crate::sqlite::{blobs, images, keys, ledger, usage};
 
 /// One write against the open transaction (or alone, autocommitted); the rows it changed.
 fn apply(conn: &Connection, op: &Op) -> Result<u64, StoreError> {
@@ -56,6 +56,8 @@ fn apply(conn: &Connection, op: &Op) -> Result<u64, StoreError> {
         Op::Sweep { now_ms } => ledger::sweep(conn, *now_ms),
         Op::Recover { before_ms } => usage::recover(conn, *before_ms),
         Op::Touch { public_id, at_ms } => keys::write_touch(conn, public_id, *at_ms),
+        Op::PutBlob { id, sha256, bytes } => blobs::write(conn, *id, sha256, bytes),
+        Op::DeleteBlob { id, sha256 } => blobs::delete(conn, *id, sha256),
         Op::Flush | Op::Close => Ok(0),
     }
 }
