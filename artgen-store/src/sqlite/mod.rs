@@ -130,9 +130,11 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let conn = open_writer_connection(path, Some(config.durability), config)?;
-        // The checkpointer copies the WAL into the file; the writer never stops for it.
+        // The checkpointer copies the WAL into the file (the writer only finishes the copy
+        // now and then); a WAL a long reader let grow is cut back to 128 MiB when it starts
+        // over.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = Checkpointer::spawn(path)?;
+        conn.pragma_update(None, "journal_size_limit", 128 * 1024 * 1024)?;
         let spool = Spool::open(spool_path(path)).await?;
         if spool.is_none() {
             tracing::info!(
@@ -140,7 +142,9 @@ impl SqliteStore {
                 "another process holds the usage spool; this one writes without it"
             );
         }
-        let writer = Writer::spawn(conn, spool, config)?.with_checkpointer(checkpointer);
+        let writer = Writer::spawn(conn, spool, config)?;
+        let checkpointer = Checkpointer::spawn(path, writer.restart_flag())?;
+        let writer = writer.with_checkpointer(checkpointer);
         Ok(Self::assemble(pool, writer, true))
     }
 

@@ -1,6 +1,6 @@
 //! Small images as rows of the SQLite database, in front of the folder: the blob port's
 //! conformance suite for the database alone and for the two tiers, then where each blob goes,
-//! what is found where, and what survives a restart.
+//! what is found where, what survives a restart, and the WAL that carries them staying bounded.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -238,4 +238,33 @@ async fn the_wal_is_copied_into_the_database_file_while_the_store_runs() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn the_wal_starts_over_while_writes_keep_coming() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("artgen.db");
+    let database = SqliteStore::open(&path).await.expect("database opens");
+    let wal = dir.path().join("artgen.db-wal");
+    // 192 MB through the WAL from 8 writers at once, leaving the writer no pause to catch up
+    // in; the WAL starts over once it holds 64 MiB.
+    let writers = (0..8).map(|_| {
+        let database = database.clone();
+        tokio::spawn(async move {
+            for _ in 0..400 {
+                database
+                    .put(OutputFormat::Png, sample_bytes(60_000))
+                    .await
+                    .expect("put succeeds");
+            }
+        })
+    });
+    for writer in futures_util::future::join_all(writers).await {
+        writer.expect("the writer ends");
+    }
+    let size = std::fs::metadata(&wal).expect("the WAL").len();
+    assert!(
+        size < 140_000_000,
+        "the WAL grew to {size} bytes for 192 MB written: it is never started over"
+    );
 }

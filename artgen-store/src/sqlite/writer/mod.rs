@@ -213,6 +213,8 @@ impl Job {
 #[derive(Debug, Default)]
 struct Shared {
     commits: AtomicU64,
+    /// Raised by the checkpointer: the writer should finish a checkpoint between batches.
+    restart_due: Arc<AtomicBool>,
     /// Whether this store holds the spool file's lock (it is the database's owner).
     owns_spool: AtomicBool,
     budget: Mutex<Budget>,
@@ -295,6 +297,11 @@ impl Writer {
             Ok(Err(err)) => Err(thread_error(err)),
             Err(_) => Err(StoreError::WriterStopped),
         }
+    }
+
+    /// The flag the checkpointer raises when the writer should finish a checkpoint.
+    pub(super) fn restart_flag(&self) -> Arc<AtomicBool> {
+        self.shared.restart_due.clone()
     }
 
     /// Keeps `checkpointer` running as long as a handle on this writer is.

@@ -136,9 +136,20 @@ impl Task {
             if self.process(batch).await {
                 return;
             }
+            if self.shared.restart_due.swap(false, Ordering::Relaxed) {
+                self.finish_checkpoint();
+            }
         }
         // Every store is gone: one last try at the spool.
         self.flush_spool().await;
+    }
+
+    /// Copies what the checkpointer left of the WAL, between two batches, so that the next
+    /// transaction writes the WAL from its beginning again (see `sqlite::checkpoint`).
+    fn finish_checkpoint(&self) {
+        if let Err(err) = crate::sqlite::checkpoint::passive(&self.conn) {
+            tracing::debug!(cause = %describe(&err), "the writer's checkpoint failed");
+        }
     }
 
     fn spool_pending(&self) -> bool {
