@@ -11,8 +11,8 @@ use artgen_core::ErrorCode;
 use artgen_store::{Durability, FsImageStore};
 use bytes::Bytes;
 
-/// Every file below `dir`, recursively.
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+/// Every file below `dir`, recursively (also the tiered store's tests).
+pub(crate) fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {

@@ -2,7 +2,7 @@
 //! conformance suite for the database alone and for the two tiers, then where each blob goes,
 //! what is found where, what survives a restart, and the WAL that carries them staying bounded.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use artgen_core::domain::OutputFormat;
@@ -11,24 +11,10 @@ use artgen_core::testing::{image_store_conformance, sample_bytes, Presign};
 use artgen_store::{Durability, FsImageStore, SqliteStore, TieredImageStore};
 use bytes::Bytes;
 
+use crate::images::files;
+
 /// The threshold these tests use: 16 KiB.
 const SMALL_MAX: u64 = 16 * 1024;
-
-/// Every file below `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(files(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
 
 async fn read(store: &dyn ImageStore, blob: &BlobRef) -> Option<Bytes> {
     let body = store.open(blob).await.expect("open succeeds")?;
