@@ -1,13 +1,16 @@
-//! The SQLite backend: usage rows and API keys in one database file.
+//! The SQLite backend: usage rows and API keys in one database file, and small image blobs
+//! (the store is an [`ImageStore`](artgen_core::ports::ImageStore) too, for the tiered image
+//! store).
 //!
 //! Queries are runtime-checked (`sqlx::query` with binds, `QueryBuilder` for the dynamic
 //! listing) so the build needs no database; every query is covered by a test.
 //!
-//! Usage writes and key touches go through one writer task on its own thread with its own
-//! connection (rusqlite), which commits the writes of concurrent requests in one transaction
-//! (group commit) and keeps the writes the database refuses in a spool file next to it
-//! (`<database>-spool.jsonl`) until it takes them again. Everything else (reads, keys,
-//! idempotency records) uses the pool.
+//! Usage writes, key touches and blob writes go through one writer task on its own thread
+//! with its own connection (rusqlite), which commits the writes of concurrent requests in one
+//! transaction (group commit) and keeps the writes the database refuses in a spool file next
+//! to it (`<database>-spool.jsonl`) until it takes them again. Everything else (reads, keys,
+//! idempotency records) uses the pool. A file database's WAL is copied into the file by a
+//! checkpointer thread of its own (see `checkpoint`), not by the writer.
 //!
 //! The database holds prompts and key hashes, so on Unix it is private to its owner: the file
 //! is created with mode `0600` before SQLite opens it, and SQLite gives the `-wal`, `-shm` and
