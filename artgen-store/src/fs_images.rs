@@ -35,13 +35,12 @@ use artgen_core::domain::{ImageId, OutputFormat};
 use artgen_core::ports::{BlobRef, ImageBody, ImageMeta, ImageStore};
 use async_trait::async_trait;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt as _;
 
 use crate::config::Durability;
 use crate::error::StoreError;
 use crate::image_layout::{extension, LegacyMeta};
-use crate::verify::VerifiedBody;
+use crate::verify::{blob_ref, VerifiedBody};
 
 /// The largest blob written on the calling thread rather than the blocking pool (when not
 /// fsynced): a small image's hash and write cost less than the hand-off.
@@ -273,11 +272,7 @@ impl FsImageStore {
     }
 
     fn put_blocking(&self, format: OutputFormat, bytes: &[u8]) -> Result<BlobRef, StoreError> {
-        let blob = BlobRef {
-            sha256: hex::encode(Sha256::digest(bytes)),
-            len: bytes.len() as u64,
-            format,
-        };
+        let blob = blob_ref(format, bytes);
         // Written every time, even when the file is there: a rename over an identical file
         // is harmless, a file a power loss cut short is mended on the way, and a new image
         // (nearly every one) is not first looked up in vain.
@@ -439,6 +434,8 @@ const READ_CHUNK: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
 
     #[test]

@@ -3,11 +3,23 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use artgen_core::domain::OutputFormat;
+use artgen_core::ports::BlobRef;
 use bytes::Bytes;
 use futures_core::Stream;
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
+
+/// The reference `bytes` are stored under, whichever store keeps them: their SHA-256 in
+/// lower-case hex, their length and their encoding.
+pub(crate) fn blob_ref(format: OutputFormat, bytes: &[u8]) -> BlobRef {
+    BlobRef {
+        sha256: hex::encode(Sha256::digest(bytes)),
+        len: bytes.len() as u64,
+        format,
+    }
+}
 
 /// Chunks from a backend, before checking.
 pub(crate) type RawBody = Pin<Box<dyn Stream<Item = Result<Bytes, StoreError>> + Send>>;

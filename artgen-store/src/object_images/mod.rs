@@ -39,11 +39,10 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, PutPayload, RetryConfig};
-use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
 use crate::image_layout::{extension, LegacyMeta};
-use crate::verify::VerifiedBody;
+use crate::verify::{blob_ref, VerifiedBody};
 
 /// Images in an object store, content-addressed by SHA-256.
 #[derive(Clone)]
@@ -230,11 +229,7 @@ impl ObjectImageStore {
     }
 
     async fn put_blob(&self, format: OutputFormat, bytes: Bytes) -> Result<BlobRef, StoreError> {
-        let blob = BlobRef {
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            len: bytes.len() as u64,
-            format,
-        };
+        let blob = blob_ref(format, &bytes);
         let blob_key = self.blob_key(&blob);
         let blob_whole = match self.store.head(&blob_key).await {
             Ok(found) => found.size == blob.len,
@@ -390,6 +385,7 @@ mod tests {
     use artgen_core::testing::{image_store_conformance, sample_bytes, Presign};
     use artgen_core::ErrorCode;
     use object_store::memory::InMemory;
+    use sha2::{Digest, Sha256};
 
     use super::*;
 

@@ -16,12 +16,11 @@ use artgen_core::domain::OutputFormat;
 use artgen_core::ports::{BlobRef, ImageBody, ImageStore};
 use async_trait::async_trait;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
 use super::writer::{Op, Written};
 use super::SqliteStore;
 use crate::error::StoreError;
-use crate::verify::VerifiedBody;
+use crate::verify::{blob_ref, VerifiedBody};
 
 /// The row key of a well-formed blob: its hash's first 8 bytes, as SQLite's signed rowid.
 fn slot(sha256: &str) -> Option<i64> {
@@ -63,11 +62,7 @@ pub(super) fn delete(
 
 impl SqliteStore {
     async fn put_blob(&self, format: OutputFormat, bytes: Bytes) -> Result<BlobRef, StoreError> {
-        let blob = BlobRef {
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            len: bytes.len() as u64,
-            format,
-        };
+        let blob = blob_ref(format, &bytes);
         let Some(id) = slot(&blob.sha256) else {
             // A hash this function computed always has a slot.
             return Err(StoreError::BlobSlotTaken {
