@@ -10,6 +10,7 @@ use artgen_core::ports::{read_body, BlobRef, ImageStore};
 use artgen_core::testing::{image_store_conformance, sample_bytes, Presign};
 use artgen_store::{Durability, FsImageStore, SqliteStore, TieredImageStore};
 use bytes::Bytes;
+use sqlx::Connection as _;
 
 use crate::images::files;
 
@@ -180,20 +181,41 @@ async fn a_small_image_survives_closing_and_reopening_the_database() {
     assert_eq!(read(&tiered, &blob).await, Some(bytes));
 }
 
-#[tokio::test]
-async fn concurrent_small_images_share_commits() {
+#[tokio::test(flavor = "multi_thread")]
+async fn small_images_queued_behind_a_commit_share_the_next_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database, _folder, tiered) = tiers(dir.path()).await;
-    let before = database.usage_commits();
-    let puts = (0..64).map(|_| tiered.put(OutputFormat::Png, sample_bytes(1_000)));
-    let blobs: Vec<BlobRef> = futures_util::future::join_all(puts)
+    // Another connection holds the write lock (as a long write of another process would):
+    // the puts queue at the writer, and once it is free they are committed together.
+    let path = dir.path().join("artgen.db");
+    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
-        .into_iter()
-        .map(|put| put.expect("put succeeds"))
-        .collect();
+        .expect("second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut locker)
+        .await
+        .expect("write lock taken");
+    let before = database.usage_commits();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let tiered = tiered.clone();
+        tasks.spawn(async move { tiered.put(OutputFormat::Png, sample_bytes(1_000)).await });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .expect("lock released");
+    let mut blobs: Vec<BlobRef> = Vec::new();
+    while let Some(put) = tasks.join_next().await {
+        blobs.push(put.expect("task").expect("put succeeds"));
+    }
     let commits = database.usage_commits() - before;
     assert_eq!(blob_rows(&database).await, 64);
-    assert!(commits < 64, "64 puts at once took {commits} commits");
+    assert!(
+        commits <= 2,
+        "the first put's commit, then one for the 63 that waited: {commits}"
+    );
     for blob in &blobs {
         assert!(read(&tiered, blob).await.is_some());
     }

@@ -13,6 +13,16 @@
 //! thread runs a current-thread tokio runtime of its own for the channel, the pauses between
 //! attempts and the spool's file calls; it stops once every store is gone or one asks it to.
 //!
+//! A write that is alone (no other in flight, none lately beside another: see [`SHARE_FOR`])
+//! and finds the task idle (nothing queued, the connection free, no spool, no checkpoint to
+//! finish) is committed on the caller's own thread instead, without the two hand-offs: with
+//! `synchronous = NORMAL` a commit is a few `pwrite`s into the page cache, tens of
+//! microseconds, cheaper than waking a thread and being woken back. It never waits
+//! for the database there: SQLite's lock wait is zero for it, and a write the database
+//! refuses at once goes to the task as any other, which waits, retries and spools. With
+//! [`Durability::PowerLoss`](crate::Durability::PowerLoss) (an `fsync` per commit) every write
+//! goes to the task.
+//!
 //! When the database refuses a batch (locked past the lock wait, full, failing), the batch is
 //! retried with growing pauses; if it still fails, its writes go to the [`Spool`] (fsynced)
 //! and the cause is logged by name. While the spool holds writes, later writes join it too
@@ -20,8 +30,8 @@
 //! the spool is emptied. A write that breaks a row rule (a constraint) fails alone: the batch
 //! is then replayed one write per transaction.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use artgen_core::domain::{RequestId, Reservation, UsageRecord};
@@ -29,11 +39,11 @@ use artgen_core::ports::ImageMeta;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use self::task::Task;
+use self::task::{SharedConn, Task};
 use super::checkpoint::Checkpointer;
 use super::ledger::Outcome;
 use super::spool::{Budget, Entry, Spool};
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, Durability};
 use crate::error::StoreError;
 
 mod task;
@@ -209,10 +219,90 @@ impl Job {
     }
 }
 
+/// Counts a write in flight from its submission to its answer (or its caller going away).
+struct InFlight<'a> {
+    shared: &'a Shared,
+    /// Whether no other write was in flight when this one was submitted, nor lately beside
+    /// another.
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    /// Counts a write; `alone` when no other was in flight and none lately was beside another.
+    fn enter(shared: &'a Shared) -> Self {
+        let before = shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        let now = shared.epoch.now_us();
+        let alone = if before == 0 {
+            now >= shared.shared_until_us.load(Ordering::Relaxed)
+        } else {
+            let window = u64::try_from(SHARE_FOR.as_micros()).unwrap_or(u64::MAX);
+            shared
+                .shared_until_us
+                .store(now.saturating_add(window), Ordering::Relaxed);
+            false
+        };
+        Self { shared, alone }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What a caller needs to commit on its own thread.
+#[derive(Clone)]
+struct Inline {
+    conn: SharedConn,
+    /// The connection's lock wait, restored after a write that ran without one.
+    lock_wait: Duration,
+}
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inline")
+            .field("lock_wait", &self.lock_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When the store was made: the origin of its timestamps in microseconds.
+#[derive(Debug)]
+struct Epoch(std::time::Instant);
+
+impl Default for Epoch {
+    fn default() -> Self {
+        Self(std::time::Instant::now())
+    }
+}
+
+impl Epoch {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+/// How long writes keep going to the task after one was submitted while another was in
+/// flight: under concurrent load they share its commits, which costs less than committing
+/// each on its own thread.
+const SHARE_FOR: Duration = Duration::from_millis(10);
+
 /// What the store and the task share.
 #[derive(Debug, Default)]
 struct Shared {
     commits: AtomicU64,
+    /// Whether the database is refusing writes (the task retries and spools them).
+    refusing: AtomicBool,
+    /// Whether the task was asked to stop: writes fail from then on.
+    closed: AtomicBool,
+    /// Writes submitted and not yet answered.
+    in_flight: AtomicUsize,
+    /// Until when (µs after `epoch`) writes go to the task even when alone: writes were
+    /// lately submitted while others were in flight, so they can share its commits.
+    shared_until_us: AtomicU64,
+    /// The origin of `shared_until_us`.
+    epoch: Epoch,
     /// Raised by the checkpointer: the writer should finish a checkpoint between batches.
     restart_due: Arc<AtomicBool>,
     /// Whether this store holds the spool file's lock (it is the database's owner).
@@ -231,6 +321,9 @@ impl Shared {
 pub(super) struct Writer {
     tx: mpsc::Sender<Job>,
     shared: Arc<Shared>,
+    /// The write connection, for writes committed on the caller's thread; `None` when every
+    /// write goes to the task.
+    inline: Option<Inline>,
     /// Runs as long as a handle does (file databases only).
     checkpointer: Option<Arc<Checkpointer>>,
 }
@@ -256,6 +349,12 @@ impl Writer {
         let (tx, rx) = mpsc::channel(CHANNEL);
         // Kept (and locked) even with no room: writes an earlier process spooled are applied.
         shared.owns_spool.store(spool.is_some(), Ordering::Relaxed);
+        let conn: SharedConn = Arc::new(Mutex::new(conn));
+        // A commit that waits for an `fsync` is not made on a caller's thread.
+        let inline = (config.durability == Durability::Crash).then(|| Inline {
+            conn: conn.clone(),
+            lock_wait: config.lock_wait(),
+        });
         let task = Task::new(
             rx,
             conn,
@@ -292,6 +391,7 @@ impl Writer {
             Ok(Ok(())) => Ok(Self {
                 tx,
                 shared,
+                inline,
                 checkpointer: None,
             }),
             Ok(Err(err)) => Err(thread_error(err)),
@@ -316,6 +416,10 @@ impl Writer {
     /// # Errors
     /// [`StoreError::WriterStopped`] when the task is gone; the write's own failure otherwise.
     pub(super) async fn submit(&self, op: Op) -> Result<Written, StoreError> {
+        let in_flight = InFlight::enter(&self.shared);
+        if let Some(written) = self.commit_here(&op, in_flight.alone) {
+            return written;
+        }
         let (reply, done) = oneshot::channel();
         let job = Job {
             op,
@@ -326,6 +430,65 @@ impl Writer {
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         done.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Commits `op` on this thread when it is the only write in flight and the task is idle
+    /// (see the module's notes); `None` when it is for the task: other writes are in
+    /// flight (they share the task's next commit), the task is busy, the database
+    /// refuses writes or the spool holds some, a checkpoint is due, or the database refused
+    /// this one at once.
+    fn commit_here(&self, op: &Op, alone: bool) -> Option<Result<Written, StoreError>> {
+        let inline = self.inline.as_ref()?;
+        let idle = alone
+            && self.tx.capacity() == self.tx.max_capacity()
+            && !self.shared.closed.load(Ordering::Relaxed)
+            && !self.shared.refusing.load(Ordering::Relaxed)
+            && !self.shared.restart_due.load(Ordering::Relaxed)
+            && !matches!(op, Op::Flush | Op::Close | Op::Touch { .. });
+        if !idle || self.shared.budget().spooled > 0 {
+            return None;
+        }
+        let conn = match inline.conn.try_lock() {
+            Ok(conn) => conn,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        if conn.busy_timeout(Duration::ZERO).is_err() {
+            return None;
+        }
+        let result = task::commit(&conn, &self.shared, &[op]);
+        let restored = conn.busy_timeout(inline.lock_wait);
+        drop(conn);
+        if let Err(err) = restored {
+            // The task still retries a locked database, with its pauses, without the wait.
+            tracing::error!(
+                cause = %describe(&StoreError::from(err)),
+                "the write connection's lock wait cannot be restored"
+            );
+        }
+        match result {
+            Ok(changed) => {
+                if let Some(id) = op.reserved_by() {
+                    self.shared.budget().reserved.remove(id);
+                }
+                Some(Ok(Written::Committed(
+                    changed.first().copied().unwrap_or(0),
+                )))
+            }
+            // Locked, busy or failing: the task waits, retries and spools.
+            Err(err) if is_database_problem(&err) => None,
+            Err(err) => {
+                if let Some(id) = op.reserved_by() {
+                    self.shared.budget().reserved.remove(id);
+                }
+                tracing::error!(
+                    cause = %describe(&err),
+                    request_id = op.request_id().map(RequestId::as_str),
+                    "a usage write failed"
+                );
+                Some(Err(err))
+            }
+        }
     }
 
     /// Queues `op` without waiting (key touches); dropped when the channel is full.

@@ -1,7 +1,7 @@
 //! The writer task itself: batches, commits, retries, the spool.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use artgen_core::domain::RequestId;
 use rusqlite::Connection;
@@ -73,9 +73,72 @@ impl From<Entry> for Op {
     }
 }
 
+/// The write connection, shared by the task and the callers that commit on their own thread
+/// while the task is idle (see `Writer::submit`).
+pub(super) type SharedConn = Arc<Mutex<Connection>>;
+
+/// The connection, even after a panic while it was held (SQLite rolled back what that left).
+pub(super) fn hold(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `ops` on `conn`: one transaction, or a lone one-statement write autocommitted.
+pub(super) fn commit(
+    conn: &Connection,
+    shared: &Shared,
+    ops: &[&Op],
+) -> Result<Vec<u64>, StoreError> {
+    if let [op] = ops {
+        if op.is_one_statement() {
+            // A write of one statement is committed by SQLite on its own: no `BEGIN`
+            // and `COMMIT` when it comes alone.
+            let changed = apply(conn, op)?;
+            shared.commits.fetch_add(1, Ordering::Relaxed);
+            return Ok(vec![changed]);
+        }
+    }
+    commit_in_transaction(conn, shared, ops)
+}
+
+/// Runs `ops` in one `BEGIN IMMEDIATE` transaction (the write lock taken at once, so a
+/// reservation's check and insert see no other writer between them); a failed one is
+/// rolled back.
+fn commit_in_transaction(
+    conn: &Connection,
+    shared: &Shared,
+    ops: &[&Op],
+) -> Result<Vec<u64>, StoreError> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let written = (|| -> Result<Vec<u64>, StoreError> {
+        let mut changed = Vec::with_capacity(ops.len());
+        for op in ops {
+            changed.push(apply(conn, op)?);
+        }
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(changed)
+    })();
+    match written {
+        Ok(changed) => {
+            shared.commits.fetch_add(1, Ordering::Relaxed);
+            Ok(changed)
+        }
+        Err(err) => {
+            if !conn.is_autocommit() {
+                if let Err(rollback) = conn.execute_batch("ROLLBACK") {
+                    tracing::warn!(
+                        cause = %describe(&StoreError::from(rollback)),
+                        "a failed usage transaction could not be rolled back"
+                    );
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
 pub(super) struct Task {
     rx: mpsc::Receiver<Job>,
-    conn: Connection,
+    conn: SharedConn,
     spool: Option<Spool>,
     shared: Arc<Shared>,
     attempts: u32,
@@ -89,7 +152,7 @@ pub(super) struct Task {
 impl Task {
     pub(super) fn new(
         rx: mpsc::Receiver<Job>,
-        conn: Connection,
+        conn: SharedConn,
         spool: Option<Spool>,
         shared: Arc<Shared>,
         attempts: u32,
@@ -147,7 +210,7 @@ impl Task {
     /// Copies what the checkpointer left of the WAL, between two batches, so that the next
     /// transaction writes the WAL from its beginning again (see `sqlite::checkpoint`).
     fn finish_checkpoint(&self) {
-        if let Err(err) = crate::sqlite::checkpoint::passive(&self.conn) {
+        if let Err(err) = crate::sqlite::checkpoint::passive(&hold(&self.conn)) {
             tracing::debug!(cause = %describe(&err), "the writer's checkpoint failed");
         }
     }
@@ -166,6 +229,10 @@ impl Task {
         }
         let mut stop = false;
         for job in control {
+            if matches!(job.op, Op::Close) {
+                // Writes on the callers' threads end here too.
+                self.shared.closed.store(true, Ordering::Relaxed);
+            }
             self.flush_spool().await;
             stop |= matches!(job.op, Op::Close);
             job.answer(Ok(Written::Committed(0)));
@@ -264,48 +331,7 @@ impl Task {
     }
 
     fn commit(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
-        if let [op] = ops {
-            if op.is_one_statement() {
-                // A write of one statement is committed by SQLite on its own: no `BEGIN`
-                // and `COMMIT` when it comes alone.
-                let changed = apply(&self.conn, op)?;
-                self.shared.commits.fetch_add(1, Ordering::Relaxed);
-                return Ok(vec![changed]);
-            }
-        }
-        self.commit_in_transaction(ops)
-    }
-
-    /// Runs `ops` in one `BEGIN IMMEDIATE` transaction (the write lock taken at once, so a
-    /// reservation's check and insert see no other writer between them); a failed one is
-    /// rolled back.
-    fn commit_in_transaction(&self, ops: &[&Op]) -> Result<Vec<u64>, StoreError> {
-        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let written = (|| -> Result<Vec<u64>, StoreError> {
-            let mut changed = Vec::with_capacity(ops.len());
-            for op in ops {
-                changed.push(apply(&self.conn, op)?);
-            }
-            self.conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(changed)
-        })();
-        match written {
-            Ok(changed) => {
-                self.shared.commits.fetch_add(1, Ordering::Relaxed);
-                Ok(changed)
-            }
-            Err(err) => {
-                if !self.conn.is_autocommit() {
-                    if let Err(rollback) = self.conn.execute_batch("ROLLBACK") {
-                        tracing::warn!(
-                            cause = %describe(&StoreError::from(rollback)),
-                            "a failed usage transaction could not be rolled back"
-                        );
-                    }
-                }
-                Err(err)
-            }
-        }
+        commit(&hold(&self.conn), &self.shared, ops)
     }
 
     /// Keeps the writes of `jobs` in the spool and answers their callers; writes that cannot
@@ -453,6 +479,7 @@ impl Task {
     /// Logs that the database refuses writes: at once, then every [`REPORT_EVERY`].
     fn report_refusal(&mut self, cause: &str, writes: usize) {
         let now = Instant::now();
+        self.shared.refusing.store(true, Ordering::Relaxed);
         let since = *self.refusing_since.get_or_insert(now);
         let due = self
             .last_report
@@ -470,6 +497,7 @@ impl Task {
     }
 
     fn recovered(&mut self) {
+        self.shared.refusing.store(false, Ordering::Relaxed);
         if let Some(since) = self.refusing_since.take() {
             self.last_report = None;
             tracing::info!(
