@@ -75,7 +75,7 @@ async fn open(path: &Path, config: &DatabaseConfig) -> SqliteStore {
 }
 
 /// Another connection holding the write lock, as a long write from another process would.
-async fn lock(path: &Path) -> SqliteConnection {
+pub(crate) async fn lock(path: &Path) -> SqliteConnection {
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("second connection");
@@ -86,7 +86,8 @@ async fn lock(path: &Path) -> SqliteConnection {
     conn
 }
 
-async fn unlock(mut conn: SqliteConnection) {
+/// Releases a [`lock`].
+pub(crate) async fn unlock(mut conn: SqliteConnection) {
     sqlx::query("ROLLBACK")
         .execute(&mut conn)
         .await

@@ -7,7 +7,7 @@ use artgen_core::domain::{ApiKey, KeyEnv, Role};
 use artgen_core::ports::{Authenticator, Clock, FixedClock};
 use artgen_core::{Error, ErrorCode};
 use artgen_store::{DatabaseConfig, KeyInfo, SqliteStore, INVALID_KEY_MESSAGE};
-use sqlx::{Connection as _, Row, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
 const PREFIX_LEN: usize = "ag_live_".len();
 const CHECKSUM_LEN: usize = 6;
@@ -269,13 +269,7 @@ async fn authentication_does_not_wait_for_a_locked_database() {
         .create_key("ann", Role::User, KeyEnv::Live)
         .await
         .expect("key issued");
-    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("second connection");
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut locker)
-        .await
-        .expect("write lock taken");
+    let locker = crate::durability::lock(&path).await;
 
     let started = std::time::Instant::now();
     let principal = store
@@ -289,10 +283,7 @@ async fn authentication_does_not_wait_for_a_locked_database() {
         "the last-use write is off the response path: {:?}",
         started.elapsed()
     );
-    sqlx::query("ROLLBACK")
-        .execute(&mut locker)
-        .await
-        .expect("lock released");
+    crate::durability::unlock(locker).await;
 }
 
 #[sqlx::test(migrations = false)]

@@ -10,8 +10,8 @@ use artgen_core::ports::{read_body, BlobRef, ImageStore};
 use artgen_core::testing::{image_store_conformance, sample_bytes, Presign};
 use artgen_store::{Durability, FsImageStore, SqliteStore, TieredImageStore};
 use bytes::Bytes;
-use sqlx::Connection as _;
 
+use crate::durability::{lock, unlock};
 use crate::images::files;
 
 /// The threshold these tests use: 16 KiB.
@@ -187,14 +187,7 @@ async fn small_images_queued_behind_a_commit_share_the_next_one() {
     let (database, _folder, tiered) = tiers(dir.path()).await;
     // Another connection holds the write lock (as a long write of another process would):
     // the puts queue at the writer, and once it is free they are committed together.
-    let path = dir.path().join("artgen.db");
-    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("second connection");
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut locker)
-        .await
-        .expect("write lock taken");
+    let locker = lock(&dir.path().join("artgen.db")).await;
     let before = database.usage_commits();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..64 {
@@ -202,10 +195,7 @@ async fn small_images_queued_behind_a_commit_share_the_next_one() {
         tasks.spawn(async move { tiered.put(OutputFormat::Png, sample_bytes(1_000)).await });
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    sqlx::query("ROLLBACK")
-        .execute(&mut locker)
-        .await
-        .expect("lock released");
+    unlock(locker).await;
     let mut blobs: Vec<BlobRef> = Vec::new();
     while let Some(put) = tasks.join_next().await {
         blobs.push(put.expect("task").expect("put succeeds"));
