@@ -252,19 +252,11 @@ impl Drop for InFlight<'_> {
 }
 
 /// What a caller needs to commit on its own thread.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct Inline {
     conn: SharedConn,
     /// The connection's lock wait, restored after a write that ran without one.
     lock_wait: Duration,
-}
-
-impl std::fmt::Debug for Inline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inline")
-            .field("lock_wait", &self.lock_wait)
-            .finish_non_exhaustive()
-    }
 }
 
 /// When the store was made: the origin of its timestamps in microseconds.
