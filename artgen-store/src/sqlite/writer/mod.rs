@@ -306,6 +306,22 @@ impl Shared {
     fn budget(&self) -> MutexGuard<'_, Budget> {
         self.budget.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Gives back the spool room `op` held for its finish, once it is committed or failed.
+    fn settle(&self, op: &Op) {
+        if let Some(id) = op.reserved_by() {
+            self.budget().reserved.remove(id);
+        }
+    }
+}
+
+/// Logs a write that failed for good, naming its request (never its row: it holds a prompt).
+fn log_failure(op: &Op, err: &StoreError) {
+    tracing::error!(
+        cause = %describe(err),
+        request_id = op.request_id().map(RequestId::as_str),
+        "a usage write failed"
+    );
 }
 
 /// The store's handle on the writer task. Cheap to clone.
@@ -459,25 +475,17 @@ impl Writer {
             );
         }
         match result {
+            // Locked, busy or failing: the task waits, retries and spools.
+            Err(err) if is_database_problem(&err) => None,
             Ok(changed) => {
-                if let Some(id) = op.reserved_by() {
-                    self.shared.budget().reserved.remove(id);
-                }
+                self.shared.settle(op);
                 Some(Ok(Written::Committed(
                     changed.first().copied().unwrap_or(0),
                 )))
             }
-            // Locked, busy or failing: the task waits, retries and spools.
-            Err(err) if is_database_problem(&err) => None,
             Err(err) => {
-                if let Some(id) = op.reserved_by() {
-                    self.shared.budget().reserved.remove(id);
-                }
-                tracing::error!(
-                    cause = %describe(&err),
-                    request_id = op.request_id().map(RequestId::as_str),
-                    "a usage write failed"
-                );
+                self.shared.settle(op);
+                log_failure(op, &err);
                 Some(Err(err))
             }
         }

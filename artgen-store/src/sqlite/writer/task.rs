@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{
-    describe, is_database_problem, is_transient, Job, Op, Shared, Written, FIRST_PAUSE, MAX_BATCH,
-    REPORT_EVERY, SPOOL_RETRY,
+    describe, is_database_problem, is_transient, log_failure, Job, Op, Shared, Written,
+    FIRST_PAUSE, MAX_BATCH, REPORT_EVERY, SPOOL_RETRY,
 };
 use crate::error::StoreError;
 use crate::sqlite::spool::{Entry, Spool};
@@ -288,21 +288,13 @@ impl Task {
     }
 
     fn committed(&self, job: Job, rows: u64) {
-        if let Some(id) = job.op.reserved_by() {
-            self.shared.budget().reserved.remove(id);
-        }
+        self.shared.settle(&job.op);
         job.answer(Ok(Written::Committed(rows)));
     }
 
     fn failed(&self, job: Job, err: StoreError) {
-        if let Some(id) = job.op.reserved_by() {
-            self.shared.budget().reserved.remove(id);
-        }
-        tracing::error!(
-            cause = %describe(&err),
-            request_id = job.op.request_id().map(RequestId::as_str),
-            "a usage write failed"
-        );
+        self.shared.settle(&job.op);
+        log_failure(&job.op, &err);
         job.answer(Err(err));
     }
 
@@ -401,9 +393,7 @@ impl Task {
     }
 
     fn failed_quietly(&self, job: Job, err: StoreError) {
-        if let Some(id) = job.op.reserved_by() {
-            self.shared.budget().reserved.remove(id);
-        }
+        self.shared.settle(&job.op);
         job.answer(Err(err));
     }
 
