@@ -182,3 +182,35 @@ async fn sqlite_keeps_the_image_index_contract() {
     })
     .await;
 }
+
+/// The gallery's page query reads its index backwards (migration 0014 made the index
+/// ascending, so that a new image's entry is appended): no table scan and no sort.
+#[tokio::test]
+async fn the_gallery_query_walks_its_index_without_sorting() {
+    let store = SqliteStore::in_memory().await.expect("opens");
+    for keyset in ["", " AND (created_at_ms, id) < (?, ?)"] {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT * FROM images WHERE owner = ?{keyset} \
+             ORDER BY created_at_ms DESC, id DESC LIMIT 50"
+        );
+        let mut query = sqlx::query_as(&sql).bind("ann");
+        if !keyset.is_empty() {
+            query = query.bind(1_i64).bind("img_x");
+        }
+        let plan: Vec<(i64, i64, i64, String)> = query
+            .fetch_all(store.pool())
+            .await
+            .expect("plan query runs");
+        let details: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains("USING INDEX images_owner_created_idx")),
+            "{details:?}"
+        );
+        assert!(
+            !details.iter().any(|d| d.contains("TEMP B-TREE")),
+            "the rows come out of the index in order: {details:?}"
+        );
+    }
+}
