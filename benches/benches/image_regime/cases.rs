@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::load::{self, percentile_ms, Run, Target};
 use crate::mock::{Answer, Mock};
-use crate::server::{Options, Server};
+use crate::server::{BareProxy, Options, Server};
 
 /// How long each measurement runs.
 #[derive(Debug, Clone, Copy)]
@@ -63,11 +63,13 @@ impl Cell {
     }
 }
 
-/// Both sides of a cell, rounds pooled; and another artgen binary's, when one is compared.
+/// Both sides of a cell, rounds pooled; the bare proxy's and another artgen binary's, when
+/// they are measured.
 #[derive(Debug, Clone)]
 pub(crate) struct CellResult {
     pub(crate) direct: Run,
     pub(crate) artgen: Run,
+    pub(crate) bare: Option<Run>,
     pub(crate) versus: Option<Run>,
 }
 
@@ -84,25 +86,41 @@ impl CellResult {
     }
 }
 
+/// The servers a throughput cell measures besides the mock itself.
+#[derive(Clone, Copy)]
+pub(crate) struct Sides<'a> {
+    /// ArtGen.
+    pub(crate) server: &'a Server,
+    /// The bare proxy: the floor of any proxy on ArtGen's HTTP stack.
+    pub(crate) bare: Option<&'a BareProxy>,
+    /// Another artgen binary (before/after a change).
+    pub(crate) versus: Option<&'a Server>,
+}
+
 /// Measures one cell: a warm-up of each side, then `rounds` rounds, the order of the sides
-/// rotating from round to round. `versus` (another artgen binary) is a third side.
+/// rotating from round to round. The bare proxy and `versus` are further sides.
 pub(crate) async fn throughput(
     mock: &Mock,
     mock_addr: SocketAddr,
-    server: &Server,
-    versus: Option<&Server>,
+    servers: Sides<'_>,
     plan: Plan,
     cell: Cell,
 ) -> CellResult {
     mock.set(cell.answer, Duration::ZERO);
     let client = load::client(cell.concurrency);
+    let server = servers.server;
     let mut sides = vec![
         Target::direct(mock_addr),
         Target::artgen(server.addr, &server.key),
     ];
-    if let Some(other) = versus {
+    let bare_at = servers.bare.map(|bare| {
+        sides.push(Target::bare(bare.addr));
+        sides.len() - 1
+    });
+    let versus_at = servers.versus.map(|other| {
         sides.push(Target::artgen(other.addr, &other.key));
-    }
+        sides.len() - 1
+    });
     let c = cell.concurrency;
     for side in &sides {
         load::closed_loop(&client, side, c, plan.warmup).await;
@@ -114,11 +132,12 @@ pub(crate) async fn throughput(
             runs[i].absorb(load::closed_loop(&client, &sides[i], c, plan.per_side).await);
         }
     }
-    let versus = (runs.len() > 2).then(|| runs.remove(2));
-    let artgen = runs.remove(1);
+    let mut take = |at: Option<usize>| at.map(|i| std::mem::take(&mut runs[i]));
+    let (bare, versus) = (take(bare_at), take(versus_at));
     CellResult {
-        direct: runs.remove(0),
-        artgen,
+        direct: std::mem::take(&mut runs[0]),
+        artgen: std::mem::take(&mut runs[1]),
+        bare,
         versus,
     }
 }

@@ -29,6 +29,11 @@ impl Target {
         }
     }
 
+    /// The bare proxy's `POST /v1/images/generations` (no key: it checks none).
+    pub(crate) fn bare(addr: SocketAddr) -> Self {
+        Self::direct(addr)
+    }
+
     /// ArtGen's `POST /v1/images/generations` with a user key.
     pub(crate) fn artgen(addr: SocketAddr, key: &str) -> Self {
         Self {

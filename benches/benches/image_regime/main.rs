@@ -18,8 +18,10 @@
 //! `IMAGE_REGIME_SECS` (per side and round, default 2) and `IMAGE_REGIME_ROUNDS` (default 3)
 //! size the throughput cells; `IMAGE_REGIME_DATA_DIR` puts the data folders elsewhere (a tmpfs
 //! shows what durable writes cost); `IMAGE_REGIME_ARTGEN` runs another binary, and
-//! `IMAGE_REGIME_VERSUS` adds one as a third side of every throughput cell (before/after a
-//! change, in the same rounds). See docs/performance.md for results.
+//! `IMAGE_REGIME_VERSUS` adds one as a further side of every throughput cell (before/after a
+//! change, in the same rounds). Every throughput cell also measures a bare proxy on ArtGen's
+//! HTTP stack (`src/bin/bare_proxy.rs`: axum in, reqwest out, nothing else), the floor any
+//! proxy reaches here; `IMAGE_REGIME_BARE=0` leaves it out. See docs/performance.md for results.
 #![expect(clippy::print_stdout, reason = "benches print their results")]
 #![expect(
     clippy::cast_precision_loss,
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use cases::{Cell, Plan};
 use mock::Answer;
-use server::{Options, Server};
+use server::{BareProxy, Options, Server};
 
 const CELLS: [&str; 6] = [
     "small-1", "small-16", "small-64", "large-1", "large-16", "large-64",
@@ -149,12 +151,19 @@ async fn main() {
         };
         let server = Server::start(&binary, mock_addr, defaults);
         println!("throughput: artgen pid {} on {}", server.pid, server.addr);
-        // Another build to compare with, measured as a third side in the same rounds.
+        // The floor of any proxy on the same HTTP stack, unless IMAGE_REGIME_BARE=0.
+        let bare = (std::env::var("IMAGE_REGIME_BARE").as_deref() != Ok("0"))
+            .then(|| BareProxy::start(mock_addr));
+        // Another build to compare with, measured as a further side in the same rounds.
         let versus = std::env::var_os("IMAGE_REGIME_VERSUS")
             .map(|path| Server::start(std::path::Path::new(&path), mock_addr, defaults));
+        let sides = cases::Sides {
+            server: &server,
+            bare: bare.as_ref(),
+            versus: versus.as_ref(),
+        };
         for cell in cells {
-            let result =
-                cases::throughput(&mock, mock_addr, &server, versus.as_ref(), plan, cell).await;
+            let result = cases::throughput(&mock, mock_addr, sides, plan, cell).await;
             let expected = mock.b64_len(cell.answer);
             if result.artgen.min_len < expected || result.direct.min_len < expected {
                 println!(

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::cases::{BurstResult, Cell, CellResult, PeakResult, WaitResult};
+use crate::load::percentile_ms;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -16,6 +17,7 @@ struct Row {
 #[derive(Default)]
 pub(crate) struct Table {
     throughput: Vec<Row>,
+    bare: Vec<Vec<String>>,
     versus: Vec<Vec<String>>,
     others: Vec<Row>,
 }
@@ -54,6 +56,26 @@ impl Table {
             ],
             pass: pass && errors == 0,
         });
+        if let Some(bare) = &result.bare {
+            let mut p50 = bare.latencies_us.clone();
+            let mut direct = result.direct.latencies_us.clone();
+            self.bare.push(vec![
+                format!("{} answers, c={}", cell.answer.label(), cell.concurrency),
+                format!("{:.0}", bare.per_second()),
+                format!(
+                    "{:.0}%",
+                    bare.per_second() / result.direct.per_second().max(1e-9) * 100.0
+                ),
+                format!(
+                    "{:.3} ms",
+                    percentile_ms(&mut p50, 50.0) - percentile_ms(&mut direct, 50.0)
+                ),
+                format!(
+                    "{:.2}",
+                    result.artgen.per_second() / bare.per_second().max(1e-9)
+                ),
+            ]);
+        }
         if let Some(versus) = &result.versus {
             self.versus.push(vec![
                 format!("{} answers, c={}", cell.answer.label(), cell.concurrency),
@@ -159,6 +181,17 @@ impl fmt::Display for Table {
             writeln!(f, "|---|---:|---:|---:|---:|---:|---|---|")?;
             for row in &self.throughput {
                 writeln!(f, "| {} | {} |", row.cells.join(" | "), verdict(row.pass))?;
+            }
+        }
+        if !self.bare.is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "| cell | bare proxy req/s | bare / direct | bare added p50 | artgen / bare |"
+            )?;
+            writeln!(f, "|---|---:|---:|---:|---:|")?;
+            for row in &self.bare {
+                writeln!(f, "| {} |", row.join(" | "))?;
             }
         }
         if !self.versus.is_empty() {

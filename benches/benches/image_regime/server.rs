@@ -214,3 +214,43 @@ pub(crate) fn memory(pid: u32) -> Memory {
         hwm: field("VmHWM:"),
     }
 }
+
+/// The bare proxy (`src/bin/bare_proxy.rs`, built with this bench) as a child process: the
+/// floor of any proxy on ArtGen's HTTP stack; killed on drop.
+pub(crate) struct BareProxy {
+    child: Child,
+    pub(crate) addr: SocketAddr,
+}
+
+impl BareProxy {
+    /// Starts it in front of `upstream` and reads its bound address.
+    pub(crate) fn start(upstream: SocketAddr) -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bare_proxy"))
+            .arg(upstream.to_string())
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("bare-proxy starts");
+        let stdout = child.stdout.take().expect("bare-proxy's stdout is piped");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("bare-proxy prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("bare-proxy printed {line:?}, not its address"));
+        Self { child, addr }
+    }
+}
+
+impl Drop for BareProxy {
+    fn drop(&mut self) {
+        let _ignored = self.child.kill();
+        let _ignored = self.child.wait();
+    }
+}
