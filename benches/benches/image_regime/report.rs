@@ -183,28 +183,16 @@ impl fmt::Display for Table {
                 writeln!(f, "| {} | {} |", row.cells.join(" | "), verdict(row.pass))?;
             }
         }
-        if !self.bare.is_empty() {
-            writeln!(f)?;
-            writeln!(
-                f,
-                "| cell | bare proxy req/s | bare / direct | bare added p50 | artgen / bare |"
-            )?;
-            writeln!(f, "|---|---:|---:|---:|---:|")?;
-            for row in &self.bare {
-                writeln!(f, "| {} |", row.join(" | "))?;
-            }
-        }
-        if !self.versus.is_empty() {
-            writeln!(f)?;
-            writeln!(
-                f,
-                "| cell | IMAGE_REGIME_VERSUS req/s | artgen req/s | artgen / versus |"
-            )?;
-            writeln!(f, "|---|---:|---:|---:|")?;
-            for row in &self.versus {
-                writeln!(f, "| {} |", row.join(" | "))?;
-            }
-        }
+        comparison(
+            f,
+            "| cell | bare proxy req/s | bare / direct | bare added p50 | artgen / bare |",
+            &self.bare,
+        )?;
+        comparison(
+            f,
+            "| cell | IMAGE_REGIME_VERSUS req/s | artgen req/s | artgen / versus |",
+            &self.versus,
+        )?;
         if !self.others.is_empty() {
             writeln!(f)?;
             writeln!(f, "| case | measured | target | pass/fail |")?;
@@ -215,6 +203,22 @@ impl fmt::Display for Table {
         }
         Ok(())
     }
+}
+
+/// A table of unjudged rows under `header` (a Markdown header line, all columns but the first
+/// right-aligned), after a blank line; nothing when there are no rows.
+fn comparison(f: &mut fmt::Formatter<'_>, header: &str, rows: &[Vec<String>]) -> fmt::Result {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns = header.matches('|').count().saturating_sub(1);
+    writeln!(f)?;
+    writeln!(f, "{header}")?;
+    writeln!(f, "|---|{}", "---:|".repeat(columns.saturating_sub(1)))?;
+    for row in rows {
+        writeln!(f, "| {} |", row.join(" | "))?;
+    }
+    Ok(())
 }
 
 /// Processors, memory, kernel and CPU model, as `/proc` tells them.
