@@ -80,7 +80,12 @@ impl CellResult {
 
     /// ArtGen's `p`-th percentile latency minus the mock's, milliseconds.
     pub(crate) fn added_ms(&self, p: f64) -> f64 {
-        let mut a = self.artgen.latencies_us.clone();
+        self.added_by(&self.artgen, p)
+    }
+
+    /// `side`'s `p`-th percentile latency minus the mock's, milliseconds.
+    pub(crate) fn added_by(&self, side: &Run, p: f64) -> f64 {
+        let mut a = side.latencies_us.clone();
         let mut d = self.direct.latencies_us.clone();
         percentile_ms(&mut a, p) - percentile_ms(&mut d, p)
     }

@@ -3,7 +3,6 @@
 use std::fmt;
 
 use crate::cases::{BurstResult, Cell, CellResult, PeakResult, WaitResult};
-use crate::load::percentile_ms;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -57,8 +56,6 @@ impl Table {
             pass: pass && errors == 0,
         });
         if let Some(bare) = &result.bare {
-            let mut p50 = bare.latencies_us.clone();
-            let mut direct = result.direct.latencies_us.clone();
             self.bare.push(vec![
                 format!("{} answers, c={}", cell.answer.label(), cell.concurrency),
                 format!("{:.0}", bare.per_second()),
@@ -66,10 +63,7 @@ impl Table {
                     "{:.0}%",
                     bare.per_second() / result.direct.per_second().max(1e-9) * 100.0
                 ),
-                format!(
-                    "{:.3} ms",
-                    percentile_ms(&mut p50, 50.0) - percentile_ms(&mut direct, 50.0)
-                ),
+                format!("{:.3} ms", result.added_by(bare, 50.0)),
                 format!(
                     "{:.2}",
                     result.artgen.per_second() / bare.per_second().max(1e-9)
