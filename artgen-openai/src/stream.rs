@@ -11,6 +11,8 @@
 //!
 //! A stream that ends before any completed image yields one `upstream_error` item.
 
+use std::borrow::Cow;
+
 use artgen_core::ports::{ImageEventStream, StreamEvent};
 use futures_util::stream::{self, unfold};
 use reqwest::Response;
@@ -22,7 +24,7 @@ use crate::error::OpenAiError;
 use crate::headers;
 use crate::slots::Slot;
 use crate::sse::{SseDecoder, SseEvent};
-use crate::types::{decode_base64, parse_images, usage, WireError};
+use crate::types::{decode_base64, parse_images, usage, Base64Text, WireError};
 
 /// The events of a `text/event-stream` answer, reading at most `limit` bytes per event.
 pub(crate) fn sse_events(response: Response, model: String, limit: usize) -> ImageEventStream {
@@ -120,6 +122,38 @@ impl Events {
         if name == "keepalive" || data.is_empty() {
             return Step::Skip;
         }
+        match serde_json::from_str::<TypedEvent<'_>>(data) {
+            Ok(event) => self.typed(name, data, event),
+            // A field of an unexpected type, or data that is not an object: read as a value,
+            // field by field, which says which.
+            Err(_) => self.loose(name, data),
+        }
+    }
+
+    /// An event read in one pass, its base64 borrowed from the event's data.
+    fn typed(&self, name: &str, data: &str, event: TypedEvent<'_>) -> Step {
+        if let Some(error) = &event.error {
+            return self.error(WireError::from_value(error));
+        }
+        let kind = event.kind.as_deref().unwrap_or(name);
+        if name == "error" || kind == "error" {
+            // The whole data is the error object; error events are small.
+            let root = serde_json::from_str::<Value>(data).unwrap_or_default();
+            return self.error(WireError::from_value(&root));
+        }
+        let Some(partial) = image_kind(kind) else {
+            return Step::Skip;
+        };
+        self.image(
+            partial,
+            event.partial_image_index,
+            event.b64_json.map(|text| text.0),
+            event.usage,
+        )
+    }
+
+    /// An event the typed reading refused, read as a value first.
+    fn loose(&self, name: &str, data: &str) -> Step {
         let root: Value = match serde_json::from_str(data) {
             Ok(root) => root,
             Err(err) => return Step::Fail(OpenAiError::Decode(err)),
@@ -131,22 +165,36 @@ impl Events {
         if name == "error" || kind == "error" {
             return self.error(WireError::from_value(&root));
         }
-        let partial = kind.ends_with(".partial_image");
-        if !partial && !kind.ends_with(".completed") {
-            tracing::debug!(event = kind, "skipping an unknown stream event");
+        let Some(partial) = image_kind(kind) else {
             return Step::Skip;
-        }
-        let wire: WireEvent = match serde_json::from_value(root) {
-            Ok(wire) => wire,
+        };
+        let fields = match ImageFields::deserialize(root) {
+            Ok(fields) => fields,
             Err(err) => return Step::Fail(OpenAiError::Decode(err)),
         };
-        let index = wire.partial_image_index.unwrap_or(0);
+        self.image(
+            partial,
+            fields.partial_image_index,
+            fields.b64_json.map(|text| text.0),
+            fields.usage,
+        )
+    }
+
+    /// The image of a partial (`partial`) or completed event.
+    fn image(
+        &self,
+        partial: bool,
+        index: Option<u32>,
+        b64: Option<Cow<'_, str>>,
+        usage_block: Option<Value>,
+    ) -> Step {
+        let index = index.unwrap_or(0);
         let position = if partial {
             usize::try_from(index).unwrap_or(usize::MAX)
         } else {
             self.completed
         };
-        let Some(b64) = wire.b64_json else {
+        let Some(b64) = b64 else {
             return Step::Fail(OpenAiError::EmptyImage { index: position });
         };
         let image = match decode_base64(&b64) {
@@ -163,7 +211,7 @@ impl Events {
         } else {
             StreamEvent::Completed {
                 image,
-                usage: usage(wire.usage),
+                usage: usage(usage_block),
             }
         })
     }
@@ -174,15 +222,78 @@ impl Events {
     }
 }
 
+/// Whether an event of `kind` carries a partial image (`Some(true)`), a completed one
+/// (`Some(false)`), or none (skipped).
+fn image_kind(kind: &str) -> Option<bool> {
+    if kind.ends_with(".partial_image") {
+        Some(true)
+    } else if kind.ends_with(".completed") {
+        Some(false)
+    } else {
+        tracing::debug!(event = kind, "skipping an unknown stream event");
+        None
+    }
+}
+
 /// The fields ArtGen reads from a partial or completed event (`ImageGen*Event`,
-/// `ImageEdit*Event`); the echo fields are ignored.
+/// `ImageEdit*Event`); the echo fields are ignored. The base64 is borrowed from the event's
+/// data where it can be (see [`Base64Text`]): an event's image is then held twice while it is
+/// decoded (the data and the image), not three times.
 #[derive(Debug, Deserialize)]
-struct WireEvent {
-    #[serde(default)]
-    b64_json: Option<String>,
+struct ImageFields<'a> {
+    #[serde(default, borrow)]
+    b64_json: Option<Base64Text<'a>>,
     #[serde(default)]
     partial_image_index: Option<u32>,
     /// Kept raw: a usage block that does not parse must not lose the image.
     #[serde(default)]
     usage: Option<Value>,
+}
+
+/// An event's data read in one pass: what decides how it is read, and [`ImageFields`]'s
+/// fields.
+#[derive(Debug, Deserialize)]
+struct TypedEvent<'a> {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    /// Present (even as `null`) when the data has an `error` key.
+    #[serde(default, deserialize_with = "present")]
+    error: Option<Value>,
+    #[serde(default, borrow)]
+    b64_json: Option<Base64Text<'a>>,
+    #[serde(default)]
+    partial_image_index: Option<u32>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+/// `Some` for a key that is there, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_base64_is_borrowed_from_its_data() {
+        let data = r#"{"type":"image_generation.completed","b64_json":"aGk=","usage":null}"#;
+
+        let event: TypedEvent<'_> = serde_json::from_str(data).expect("parses");
+
+        assert!(matches!(
+            event.b64_json,
+            Some(Base64Text(Cow::Borrowed("aGk=")))
+        ));
+        assert_eq!(event.kind.as_deref(), Some("image_generation.completed"));
+        assert_eq!(event.error, None);
+    }
+
+    #[test]
+    fn an_error_key_is_present_even_when_null() {
+        let event: TypedEvent<'_> = serde_json::from_str(r#"{"error":null}"#).expect("parses");
+
+        assert_eq!(event.error, Some(Value::Null));
+    }
 }

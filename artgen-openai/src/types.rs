@@ -66,12 +66,19 @@ fn text(value: Option<Value>) -> Option<String> {
 #[derive(Debug, Deserialize)]
 struct Image<'a> {
     #[serde(default, borrow)]
-    b64_json: Option<Cow<'a, str>>,
+    b64_json: Option<Base64Text<'a>>,
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
     revised_prompt: Option<String>,
 }
+
+/// An image's base64 text, borrowed from the body when it has no escape. A newtype because
+/// serde borrows only a field that is a `Cow<str>` itself: an `Option<Cow<str>>` is always
+/// deserialised into a `String` of its own, a third copy of a 1.5 MB image's text.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Base64Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
 
 /// `usage` (`ImageGenUsage`); every count optional.
 #[derive(Debug, Default, Deserialize)]
@@ -217,7 +224,7 @@ fn decode_image(index: usize, image: Image<'_>, slot: &Slot) -> Result<ProviderI
             None => OpenAiError::EmptyImage { index },
         });
     };
-    let decoded = decode_base64_vec(b64.as_bytes())
+    let decoded = decode_base64_vec(b64.0.as_bytes())
         .map_err(|source| OpenAiError::Base64 { index, source })?;
     let bytes = slot.keep(decoded);
     Ok(ProviderImage {
@@ -318,6 +325,22 @@ mod tests {
 
         assert_eq!(answer.images[0].bytes, Bytes::from_static(b"hi"));
         assert_eq!(answer.usage, None);
+    }
+
+    #[test]
+    fn base64_is_borrowed_from_the_body_unless_escaped() {
+        let plain: Image<'_> = serde_json::from_slice(br#"{"b64_json":"aGk="}"#).expect("parses");
+        let escaped: Image<'_> =
+            serde_json::from_slice(br#"{"b64_json":"aGk\u003d"}"#).expect("parses");
+
+        let borrowed =
+            |image: &Image<'_>| matches!(image.b64_json, Some(Base64Text(Cow::Borrowed(_))));
+        assert!(borrowed(&plain), "{plain:?}");
+        assert!(!borrowed(&escaped), "{escaped:?}");
+        assert_eq!(
+            escaped.b64_json.map(|t| t.0.into_owned()).as_deref(),
+            Some("aGk=")
+        );
     }
 
     #[test]
