@@ -168,7 +168,12 @@ impl Events {
         let Some(partial) = image_kind(kind) else {
             return Step::Skip;
         };
-        let fields = match ImageFields::deserialize(root) {
+        let mut root = root;
+        if let Some(object) = root.as_object_mut() {
+            // Already read above, leniently.
+            object.remove("type");
+        }
+        let fields = match TypedEvent::deserialize(root) {
             Ok(fields) => fields,
             Err(err) => return Step::Fail(OpenAiError::Decode(err)),
         };
@@ -235,23 +240,11 @@ fn image_kind(kind: &str) -> Option<bool> {
     }
 }
 
-/// The fields ArtGen reads from a partial or completed event (`ImageGen*Event`,
-/// `ImageEdit*Event`); the echo fields are ignored. The base64 is borrowed from the event's
-/// data where it can be (see [`Base64Text`]): an event's image is then held twice while it is
-/// decoded (the data and the image), not three times.
-#[derive(Debug, Deserialize)]
-struct ImageFields<'a> {
-    #[serde(default, borrow)]
-    b64_json: Option<Base64Text<'a>>,
-    #[serde(default)]
-    partial_image_index: Option<u32>,
-    /// Kept raw: a usage block that does not parse must not lose the image.
-    #[serde(default)]
-    usage: Option<Value>,
-}
-
-/// An event's data read in one pass: what decides how it is read, and [`ImageFields`]'s
-/// fields.
+/// An event's data read in one pass: what decides how it is read, and the fields ArtGen reads
+/// from a partial or completed event (`ImageGen*Event`, `ImageEdit*Event`; the echo fields are
+/// ignored). The base64 is borrowed from the event's data where it can be (see
+/// [`Base64Text`]): an event's image is then held twice while it is decoded (the data and the
+/// image), not three times.
 #[derive(Debug, Deserialize)]
 struct TypedEvent<'a> {
     #[serde(rename = "type", default)]
@@ -263,6 +256,7 @@ struct TypedEvent<'a> {
     b64_json: Option<Base64Text<'a>>,
     #[serde(default)]
     partial_image_index: Option<u32>,
+    /// Kept raw: a usage block that does not parse must not lose the image.
     #[serde(default)]
     usage: Option<Value>,
 }
