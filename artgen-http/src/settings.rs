@@ -72,6 +72,9 @@ pub struct Settings {
     pub header_read_timeout_secs: u64,
     /// An idle keep-alive connection is closed after this long, seconds (0: never).
     pub keep_alive_timeout_secs: u64,
+    /// A connection whose writes have been blocked this long (the client stopped reading its
+    /// answer) is closed, seconds (0: never).
+    pub send_timeout_secs: u64,
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before their
     /// connections are dropped, seconds.
     pub shutdown_grace_secs: u64,
@@ -249,6 +252,7 @@ impl Default for Settings {
             max_connections: 4096,
             header_read_timeout_secs: 10,
             keep_alive_timeout_secs: 75,
+            send_timeout_secs: 60,
             shutdown_grace_secs: 25,
             key_cache_secs: 5,
             oidc: OidcConfig::default(),

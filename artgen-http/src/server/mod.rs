@@ -8,6 +8,9 @@
 //!   `connection.rs`) that closes it when a request head takes longer than the header timeout
 //!   (counted from the accept, or from the head's first byte on a reused connection), or when it
 //!   sits idle between requests longer than the keep-alive timeout.
+//! - **Send timeout**: the same watchdog closes a connection whose writes have been blocked
+//!   longer than the send timeout (a client that stopped reading its answer), so such an
+//!   answer's memory is given back.
 //! - **Accept errors**: when the process is out of file descriptors (`EMFILE`, `ENFILE`) or
 //!   memory, accepting again at once would spin, and giving up would take the server down; the
 //!   loop waits 50 ms and tries again, while open connections finish and free descriptors.
@@ -49,6 +52,9 @@ pub struct ServerConfig {
     pub header_read_timeout: Option<Duration>,
     /// How long a connection may sit idle between requests (`None`: no limit).
     pub keep_alive_timeout: Option<Duration>,
+    /// How long a write to a client may stay blocked before the connection is closed
+    /// (`None`: no limit).
+    pub send_timeout: Option<Duration>,
     /// How long in-flight requests may take to finish after the shutdown signal.
     pub shutdown_grace: Duration,
 }
@@ -67,6 +73,7 @@ impl ServerConfig {
             max_connections: settings.max_connections.max(1),
             header_read_timeout: secs(settings.header_read_timeout_secs),
             keep_alive_timeout: secs(settings.keep_alive_timeout_secs),
+            send_timeout: secs(settings.send_timeout_secs),
             shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
         }
     }
@@ -84,6 +91,7 @@ pub async fn serve(
     let timeouts = Timeouts {
         header: config.header_read_timeout,
         idle: config.keep_alive_timeout,
+        send: config.send_timeout,
     };
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();

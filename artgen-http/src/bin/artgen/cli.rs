@@ -486,6 +486,7 @@ mod tests {
             ("ARTGEN_MAX_UPLOADS_PER_USER", "2"),
             ("ARTGEN_HEADER_READ_TIMEOUT_SECS", "5"),
             ("ARTGEN_KEEP_ALIVE_TIMEOUT_SECS", "0"),
+            ("ARTGEN_SEND_TIMEOUT_SECS", "7"),
             ("ARTGEN_SHUTDOWN_GRACE_SECS", "8"),
             ("ARTGEN_BODY_READ_TIMEOUT_SECS", "12"),
             ("ARTGEN_BIND", "[::1]:8081"),
@@ -497,6 +498,7 @@ mod tests {
             assert_eq!(settings.uploads_per_user(), 2);
             assert_eq!(settings.header_read_timeout_secs, 5);
             assert_eq!(settings.keep_alive_timeout_secs, 0);
+            assert_eq!(settings.send_timeout_secs, 7);
             assert_eq!(settings.shutdown_grace_secs, 8);
             assert_eq!(settings.body_read_timeout_secs, 12);
             assert_eq!(settings.bind.port(), 8081);
