@@ -59,6 +59,16 @@ async fn each_new_image_is_one_file_named_by_its_hash_and_twins_share_it() {
         .put(OutputFormat::Png, twin)
         .await
         .expect("put succeeds");
+    // Past the size written on the calling thread: hashed while it is written elsewhere.
+    let large = sample_bytes(300 * 1024);
+    let big = store
+        .put(OutputFormat::Webp, large.clone())
+        .await
+        .expect("put succeeds");
+    let big_again = store
+        .put(OutputFormat::Webp, large.clone())
+        .await
+        .expect("put succeeds");
 
     let mut written: Vec<String> = files(dir.path())
         .iter()
@@ -73,13 +83,17 @@ async fn each_new_image_is_one_file_named_by_its_hash_and_twins_share_it() {
     let mut expected = vec![
         format!("blobs/{}/{}.png", &first.sha256[..2], first.sha256),
         format!("blobs/{}/{}.jpg", &other.sha256[..2], other.sha256),
+        format!("blobs/{}/{}.webp", &big.sha256[..2], big.sha256),
     ];
     expected.sort();
     assert_eq!(
         written, expected,
-        "one file per distinct image, nothing else"
+        "one file per distinct image, nothing else (no temporary file left)"
     );
     assert_eq!(first, again);
+    assert_eq!(big, big_again);
+    assert_eq!(big.len, 300 * 1024);
+    assert_eq!(read(&store, &big).await.expect("read succeeds"), large);
 }
 
 #[tokio::test]
