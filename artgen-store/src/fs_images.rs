@@ -174,9 +174,9 @@ fn write_temp(dir: &Path, contents: &[u8], sync: bool) -> Result<PathBuf, StoreE
         }
         Err(err) => return Err(io_error(&temp)(err)),
     };
-    let written =
-        file.write_all(contents)
-            .and_then(|()| if sync { file.sync_all() } else { Ok(()) });
+    let written = file
+        .write_all(contents)
+        .and_then(|()| if sync { file.sync_all() } else { Ok(()) });
     drop(file);
     match written {
         Ok(()) => Ok(temp),
