@@ -47,28 +47,17 @@ async fn each_new_image_is_one_file_named_by_its_hash_and_twins_share_it() {
     let store = FsImageStore::new(dir.path());
     let twin = sample_bytes(2048);
 
-    let first = store
-        .put(OutputFormat::Png, twin.clone())
-        .await
-        .expect("put succeeds");
-    let other = store
-        .put(OutputFormat::Jpeg, sample_bytes(100))
-        .await
-        .expect("put succeeds");
-    let again = store
-        .put(OutputFormat::Png, twin)
-        .await
-        .expect("put succeeds");
+    let put = |format, bytes: Bytes| {
+        let store = &store;
+        async move { store.put(format, bytes).await.expect("put succeeds") }
+    };
+    let first = put(OutputFormat::Png, twin.clone()).await;
+    let other = put(OutputFormat::Jpeg, sample_bytes(100)).await;
+    let again = put(OutputFormat::Png, twin).await;
     // Past the size written on the calling thread: hashed while it is written elsewhere.
     let large = sample_bytes(300 * 1024);
-    let big = store
-        .put(OutputFormat::Webp, large.clone())
-        .await
-        .expect("put succeeds");
-    let big_again = store
-        .put(OutputFormat::Webp, large.clone())
-        .await
-        .expect("put succeeds");
+    let big = put(OutputFormat::Webp, large.clone()).await;
+    let big_again = put(OutputFormat::Webp, large.clone()).await;
 
     let mut written: Vec<String> = files(dir.path())
         .iter()
