@@ -10,8 +10,8 @@
 //!
 //! Every blob is written to a temporary file (in its final folder, or in `blobs/` for one
 //! written while it is hashed), then renamed into place, so a reader sees either nothing or
-//! the whole file. Paths are only ever built from hashes this
-//! store computed or that are 64 lower-case hex digits.
+//! the whole file. Paths are only ever built from hashes this store computed or that are 64
+//! lower-case hex digits.
 //!
 //! With the default [`Durability::Crash`] nothing is fsynced on the response path: a crash of
 //! the process loses nothing (the kernel holds the written files), while a power loss may lose

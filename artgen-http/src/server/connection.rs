@@ -225,10 +225,7 @@ impl Activity {
             .blocked_since
             .zip(timeouts.send)
             .map(|(since, limit)| since + limit);
-        match (phase, stall) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        phase.into_iter().chain(stall).min()
     }
 }
 
@@ -447,9 +444,8 @@ mod tests {
             }),
         );
         let timeouts = Timeouts {
-            header: Some(Duration::from_secs(10)),
-            idle: Some(Duration::from_secs(75)),
             send: Some(send),
+            ..LIMITS
         };
         let task = tokio::spawn(async move {
             let (keep, stop) = watch::channel(false);
