@@ -80,6 +80,9 @@ pub(super) enum Op {
     Finish(UsageRecord, Vec<ImageMeta>),
     /// Insert a finished row (ignored when the row exists).
     Record(UsageRecord),
+    /// Insert rows of the started-row journal, `started` or `unknown` (each ignored when its
+    /// row exists; never spooled: the journal keeps them meanwhile).
+    Fold(Vec<UsageRecord>),
     /// Remove a started row.
     Discard(RequestId),
     /// Set a key's `last_used_at_ms` (no caller waits; dropped when the database refuses it).
@@ -181,6 +184,7 @@ impl Op {
                 request_id: request_id.clone(),
             }),
             Op::Reserve(..)
+            | Op::Fold(_)
             | Op::Release(_)
             | Op::Sweep { .. }
             | Op::Touch { .. }

@@ -32,6 +32,9 @@ fn apply(conn: &Connection, op: &Op) -> Result<u64, StoreError> {
             }
             Ok(written)
         }
+        Op::Fold(records) => records.iter().try_fold(0, |changed, record| {
+            Ok(changed + usage::insert(conn, record)?)
+        }),
         Op::Finish(record, images) => {
             let written = usage::finish(conn, record)?;
             images::write(conn, images)?;
