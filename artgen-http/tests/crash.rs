@@ -134,6 +134,30 @@ async fn usage_rows(db: &Path) -> HashMap<String, (String, i64, i64)> {
         .collect()
 }
 
+/// The requests the started-row journal beside `db` holds as in flight: started, not
+/// discarded.
+fn journaled_starts(db: &Path) -> Vec<String> {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-started.jsonl");
+    let text = std::fs::read_to_string(Path::new(&name)).unwrap_or_default();
+    let mut started = Vec::new();
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a whole line");
+        match entry["op"].as_str() {
+            Some("start") => {
+                let id = entry["record"]["request_id"].as_str().expect("an id");
+                started.push(id.to_owned());
+            }
+            Some("discard") => {
+                let id = entry["request_id"].as_str().expect("an id");
+                started.retain(|s| s != id);
+            }
+            other => panic!("unexpected journal line {other:?}"),
+        }
+    }
+    started
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_9_mid_load_loses_no_answered_row_and_counts_the_unanswered_at_their_estimate() {
@@ -204,7 +228,16 @@ async fn a_kill_9_mid_load_loses_no_answered_row_and_counts_the_unanswered_at_th
             .unwrap_or_else(|| panic!("answered {id} has no row"));
         assert_eq!(row.0, "succeeded", "{id}");
     }
-    let in_flight = before.values().filter(|r| r.0 == "started").count();
+    // In flight: a start in the journal beside the database without a row yet.
+    let journaled: Vec<String> = journaled_starts(&db)
+        .into_iter()
+        .filter(|id| !before.contains_key(id))
+        .collect();
+    assert!(
+        before.values().all(|r| r.0 != "started"),
+        "on the defaults no start is a table row: {before:?}"
+    );
+    let in_flight = journaled.len();
     assert!(
         in_flight > 0,
         "requests were in flight at the kill: {before:?}"
@@ -213,7 +246,17 @@ async fn a_kill_9_mid_load_loses_no_answered_row_and_counts_the_unanswered_at_th
     // Restart on the same folder: the interrupted rows are counted at their estimate.
     let mut again = Server::start(&data, &config);
     let after = usage_rows(&db).await;
-    assert_eq!(after.len(), before.len(), "no row lost or added");
+    assert_eq!(
+        after.len(),
+        before.len() + journaled.len(),
+        "no row lost; the journal's starts are rows now"
+    );
+    for id in &journaled {
+        assert!(
+            after.contains_key(id),
+            "{id} was recovered from the journal"
+        );
+    }
     for (id, (status, cost, estimate)) in &after {
         match status.as_str() {
             "succeeded" => assert!(*cost > 0, "{id}"),
@@ -238,5 +281,5 @@ async fn a_kill_9_mid_load_loses_no_answered_row_and_counts_the_unanswered_at_th
     assert!(again.terminate().success(), "exits cleanly");
     let spool = std::fs::read_to_string(data.join("artgen.db-spool.jsonl")).unwrap_or_default();
     assert!(spool.is_empty(), "nothing left spooled: {spool}");
-    assert_eq!(usage_rows(&db).await.len(), before.len() + 1);
+    assert_eq!(usage_rows(&db).await.len(), after.len() + 1);
 }

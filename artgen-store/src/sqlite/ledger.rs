@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::started::Owner;
 use super::writer::{rows, Op, Written};
 use super::SqliteStore;
 use crate::error::StoreError;
@@ -63,6 +64,14 @@ fn standing_for_writer(
         |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
     )?;
     StandingRow::of_columns(columns).into_status(scope, period)
+}
+
+/// Whether a request of `owner` counts against the budget of `scope`.
+fn counts(scope: &BudgetScope, owner: Owner<'_>) -> bool {
+    match scope {
+        BudgetScope::User(user) => owner.user == user,
+        BudgetScope::Org(org) => owner.org == Some(org.as_str()),
+    }
 }
 
 /// Checks every limited budget of `r` and holds it when all have room; on the writer's
@@ -120,6 +129,15 @@ fn take(outcome: &Outcome) -> Option<ReserveOutcome> {
 #[async_trait]
 impl Ledger for SqliteStore {
     async fn reserve(&self, reservation: &Reservation) -> artgen_core::Result<ReserveOutcome> {
+        // The standing counts the started rows of the budgets' requests in flight.
+        let limited: Vec<&BudgetScope> = reservation
+            .checks
+            .iter()
+            .filter(|check| !check.limits.is_unlimited())
+            .map(|check| &check.scope)
+            .collect();
+        self.fold_started(|row| limited.iter().any(|scope| counts(scope, row)), false)
+            .await?;
         let outcome = Outcome::default();
         let op = Op::Reserve(reservation.clone(), outcome.clone());
         match self.writer.submit(op).await? {
@@ -145,11 +163,15 @@ impl Ledger for SqliteStore {
         scope: &BudgetScope,
         period: BudgetPeriod,
     ) -> artgen_core::Result<BudgetStatus> {
+        self.fold_started(|row| counts(scope, row), false).await?;
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
         Ok(standing(&mut conn, scope, period).await?)
     }
 
     async fn sweep(&self, now_ms: i64) -> artgen_core::Result<u64> {
+        // A request whose hold ends counts by its started row from then on: the rows of the
+        // requests in flight are written to the table first.
+        self.fold_in_flight().await?;
         match self.writer.submit(Op::Sweep { now_ms }).await? {
             Written::Committed(swept) => Ok(swept),
             Written::Spooled => Ok(0),

@@ -8,7 +8,9 @@
 //! Usage writes, key touches and blob writes go through one writer task on its own thread
 //! with its own connection (rusqlite), which commits the writes of concurrent requests in one
 //! transaction (group commit) and keeps the writes the database refuses in a spool file next
-//! to it (`<database>-spool.jsonl`) until it takes them again. Everything else (reads, keys,
+//! to it (`<database>-spool.jsonl`) until it takes them again. The database's owner keeps
+//! requests' started rows in a journal beside it (`<database>-started.jsonl`, see `started`)
+//! rather than in the table, until they finish. Everything else (reads, keys,
 //! idempotency records) uses the pool. A file database's WAL is copied into the file by a
 //! checkpointer thread of its own (see `checkpoint`), not by the writer.
 //!
@@ -24,6 +26,7 @@ mod images;
 mod keys;
 mod ledger;
 mod retention;
+mod started;
 mod usage;
 mod users;
 mod writer;
@@ -43,6 +46,7 @@ use sqlx::sqlite::{
 };
 
 use self::checkpoint::Checkpointer;
+use self::started::Journal;
 use self::writer::{Op, Writer};
 use crate::config::{DatabaseConfig, Durability};
 use crate::error::StoreError;
@@ -58,6 +62,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The suffix of the usage spool's file name, after the database's.
 const SPOOL_SUFFIX: &str = "-spool.jsonl";
+
+/// The suffix of the started-row journal's file name, after the database's.
+const STARTED_SUFFIX: &str = "-started.jsonl";
 
 /// Connections in the pool of a file database (SQLite has one writer; readers run in WAL).
 const MAX_CONNECTIONS: u32 = 8;
@@ -77,6 +84,9 @@ pub struct SqliteStore {
     touched: Arc<Mutex<HashMap<String, i64>>>,
     /// Whether the database is a file (other processes may open it).
     file_backed: bool,
+    /// Where started rows go (see `started`): a file database's owner, with crash
+    /// durability; `None` writes them to the table.
+    started: Option<Arc<Journal>>,
 }
 
 impl SqliteStore {
@@ -98,10 +108,12 @@ impl SqliteStore {
     /// `<path>-spool.jsonl` is locked by this store; writes an earlier process spooled are
     /// applied first. If another process holds the spool (a server runs on this database),
     /// this store runs without one and leaves that process's rows alone in
-    /// [`recover_unfinished`](artgen_core::ports::UsageStore::recover_unfinished).
+    /// [`recover_unfinished`](artgen_core::ports::UsageStore::recover_unfinished). The owner,
+    /// with [`Durability::Crash`] and a spool with room, also opens the started-row journal `<path>-started.jsonl`,
+    /// taking in the starts an earlier process left in flight.
     ///
-    /// On Unix a new folder gets mode `0700`, the file and its `-wal`/`-shm`/`-journal`/spool
-    /// companions `0600`; existing ones lose their group and other bits.
+    /// On Unix a new folder gets mode `0700`, the file and its `-wal`/`-shm`/`-journal`/spool/
+    /// started-row journal companions `0600`; existing ones lose their group and other bits.
     ///
     /// # Errors
     /// [`StoreError::InvalidConfig`] for an unusable configuration, [`StoreError::Io`] when
@@ -145,10 +157,28 @@ impl SqliteStore {
                 "another process holds the usage spool; this one writes without it"
             );
         }
+        // A journaled start proves nothing about the database: it is used only where the
+        // finish has a place whatever the database does, the spool room `start` reserves.
+        let journaled = spool.is_some()
+            && config.spool_max_records > 0
+            && config.durability == Durability::Crash;
+        let journal = if journaled {
+            let journal_path = side_path(path, STARTED_SUFFIX);
+            let opened = tokio::task::spawn_blocking(move || {
+                Journal::open(journal_path, started::ROTATE_AT)
+            })
+            .await
+            .map_err(|join| StoreError::Unavailable(format!("opening the journal: {join}")))??;
+            Some(Arc::new(opened))
+        } else {
+            None
+        };
         let writer = Writer::spawn(conn, spool, config)?;
         let checkpointer = Checkpointer::spawn(path, writer.restart_flag())?;
         let writer = writer.with_checkpointer(checkpointer);
-        Ok(Self::assemble(pool, writer, true))
+        let mut store = Self::assemble(pool, writer, true);
+        store.started = journal;
+        Ok(store)
     }
 
     /// A private in-memory database (tests, demos). It lives as long as the store's
@@ -216,6 +246,7 @@ impl SqliteStore {
             key_lookups: Arc::new(AtomicU64::new(0)),
             touched: Arc::new(Mutex::new(HashMap::new())),
             file_backed,
+            started: None,
         }
     }
 
@@ -300,8 +331,13 @@ fn open_writer_connection(
 
 /// The usage spool of the database at `path`.
 fn spool_path(path: &Path) -> PathBuf {
+    side_path(path, SPOOL_SUFFIX)
+}
+
+/// The file beside the database at `path` whose name ends in `suffix`.
+fn side_path(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(SPOOL_SUFFIX);
+    name.push(suffix);
     PathBuf::from(name)
 }
 
@@ -318,7 +354,7 @@ async fn secure_database_files(path: &Path) -> Result<(), StoreError> {
     if !create_private_file(path).await? {
         restrict_to_owner(path).await;
     }
-    for suffix in ["-wal", "-shm", "-journal", SPOOL_SUFFIX] {
+    for suffix in ["-wal", "-shm", "-journal", SPOOL_SUFFIX, STARTED_SUFFIX] {
         let mut side = path.as_os_str().to_owned();
         side.push(suffix);
         restrict_to_owner(Path::new(&side)).await;

@@ -2,13 +2,14 @@
 //! group-committing writer on its own connection (see `writer/`); reads go through the pool.
 
 use artgen_core::domain::{
-    RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageSummary, UsageSummaryQuery,
+    RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageStatus, UsageSummary, UsageSummaryQuery,
 };
 use artgen_core::ports::{ImageMeta, UsageStore};
 use async_trait::async_trait;
 use rusqlite::Connection;
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::started::Owner;
 use super::writer::{rows, Op, Written};
 use super::SqliteStore;
 use crate::error::{to_db, StoreError};
@@ -153,6 +154,55 @@ impl SqliteStore {
         rows.into_iter().map(UsageSummary::try_from).collect()
     }
 
+    /// Folds the started rows of the journal that `keep` selects into the table, as
+    /// `unknown` at their estimate when `unknown`, else as `started`; the rows inserted.
+    pub(super) async fn fold_started(
+        &self,
+        keep: impl Fn(Owner<'_>) -> bool,
+        unknown: bool,
+    ) -> Result<u64, StoreError> {
+        let Some(journal) = &self.started else {
+            return Ok(0);
+        };
+        let records = journal.pending(keep);
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<UsageRecord> = records
+            .iter()
+            .cloned()
+            .map(|mut record| {
+                if unknown {
+                    record.status = UsageStatus::Unknown;
+                    record.cost = record.estimated_cost;
+                }
+                record
+            })
+            .collect();
+        let written = self.writer.submit(Op::Fold(rows)).await?;
+        journal.folded(&records);
+        Ok(match written {
+            Written::Committed(inserted) => inserted,
+            Written::Spooled => 0,
+        })
+    }
+
+    /// Writes the started rows of the requests in flight to the table (see `started`).
+    pub(super) async fn fold_in_flight(&self) -> Result<u64, StoreError> {
+        self.fold_started(|_| true, false).await
+    }
+
+    /// Makes the requests in flight rows of the table before it is read (see `started`).
+    /// A database that refuses the write leaves them out of this reading, logged.
+    async fn read_barrier(&self) {
+        if let Err(err) = self.fold_in_flight().await {
+            tracing::warn!(
+                cause = %super::writer::describe(&err),
+                "the requests in flight are left out of this usage reading"
+            );
+        }
+    }
+
     /// Writes the finish (or discard) of a request holding a spool reservation.
     async fn write_reserved(&self, op: Op, request_id: &RequestId) -> Result<(), StoreError> {
         let written = self.writer.submit(op).await;
@@ -182,6 +232,16 @@ impl UsageStore for SqliteStore {
             );
             return Err(StoreError::SpoolFull { capacity }.into());
         }
+        if let Some(journal) = &self.started {
+            match journal.start(record) {
+                Ok(()) => return Ok(()),
+                Err(err) => tracing::warn!(
+                    request_id = %id,
+                    cause = %super::writer::describe(&err),
+                    "the started-row journal cannot be written; the row goes to the table"
+                ),
+            }
+        }
         match self.writer.submit(Op::Start(record.clone())).await {
             Ok(Written::Committed(_) | Written::Spooled) => Ok(()),
             Err(err) => {
@@ -193,10 +253,27 @@ impl UsageStore for SqliteStore {
 
     async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> artgen_core::Result<()> {
         let op = Op::Finish(record.clone(), images.to_vec());
-        Ok(self.write_reserved(op, &record.request_id).await?)
+        self.write_reserved(op, &record.request_id).await?;
+        // Durable (committed or spooled): a crash no longer needs the start.
+        if let Some(journal) = &self.started {
+            journal.finished(&record.request_id);
+        }
+        Ok(())
     }
 
     async fn discard(&self, request_id: &RequestId) -> artgen_core::Result<()> {
+        if let Some(journal) = &self.started {
+            if let Err(err) = journal.discard(request_id) {
+                // Only a crash before the next rewrite would count the request, at its
+                // estimate: more, never less.
+                tracing::warn!(
+                    request_id = %request_id,
+                    cause = %super::writer::describe(&err),
+                    "the started-row journal cannot record a discard"
+                );
+            }
+        }
+        // Also a row a reading folded into the table meanwhile.
         let op = Op::Discard(request_id.clone());
         Ok(self.write_reserved(op, request_id).await?)
     }
@@ -209,10 +286,14 @@ impl UsageStore for SqliteStore {
             );
             return Ok(0);
         }
-        match self.writer.submit(Op::Recover { before_ms }).await? {
-            Written::Committed(marked) => Ok(marked),
-            Written::Spooled => Ok(0),
-        }
+        let in_table = match self.writer.submit(Op::Recover { before_ms }).await? {
+            Written::Committed(marked) => marked,
+            Written::Spooled => 0,
+        };
+        let in_journal = self
+            .fold_started(|owner| owner.created_at_ms < before_ms, true)
+            .await?;
+        Ok(in_table + in_journal)
     }
 
     async fn forget_prompts(&self, before_ms: i64) -> artgen_core::Result<u64> {
@@ -220,14 +301,24 @@ impl UsageStore for SqliteStore {
     }
 
     async fn list(&self, query: &UsageQuery) -> artgen_core::Result<Vec<UsageRecord>> {
+        self.read_barrier().await;
         Ok(self.select_usage(query).await?)
     }
 
     async fn get(&self, request_id: &RequestId) -> artgen_core::Result<Option<UsageRecord>> {
+        if let Some(record) = self.started.as_ref().and_then(|j| j.get(request_id)) {
+            // In flight (or left by a crash): its row is not in the table yet, or still
+            // `started` there.
+            if let Some(row) = self.select_one(request_id).await? {
+                return Ok(Some(row));
+            }
+            return Ok(Some(record));
+        }
         Ok(self.select_one(request_id).await?)
     }
 
     async fn summarize(&self, query: &UsageSummaryQuery) -> artgen_core::Result<Vec<UsageSummary>> {
+        self.read_barrier().await;
         Ok(self.summarize_usage(query).await?)
     }
 }

@@ -245,10 +245,16 @@ async fn a_write_locked_database_spools_writes_and_applies_them_once_the_lock_is
         "two attempts of 100 ms, then the spool: {:?}",
         began.elapsed()
     );
-    assert_eq!(store.spooled_writes(), 2);
+    // The start went to the started-row journal, which the lock does not touch; the
+    // finish, refused by the database, to the spool.
+    assert_eq!(store.spooled_writes(), 1);
     let spool = std::fs::read_to_string(db.path.with_file_name("artgen.db-spool.jsonl"))
         .expect("spool file");
-    assert_eq!(spool.lines().count(), 2, "{spool}");
+    assert_eq!(spool.lines().count(), 1, "{spool}");
+    assert!(spool.contains(r#""op":"finish""#), "{spool}");
+    let journal = std::fs::read_to_string(db.path.with_file_name("artgen.db-started.jsonl"))
+        .expect("journal file");
+    assert!(journal.contains(start.request_id.as_str()), "{journal}");
     assert!(rows(&store).await.is_empty(), "not in the database yet");
 
     unlock(locker).await;
@@ -271,35 +277,48 @@ async fn a_write_locked_database_spools_writes_and_applies_them_once_the_lock_is
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_spool_refuses_new_starts_but_keeps_room_for_the_finishes_in_flight() {
     let db = db();
-    let store = open(&db.path, &quick().with_spool_max_records(3)).await;
-    let first = started("ann");
-    let (second, third) = (started("bob"), started("carl"));
+    let store = open(&db.path, &quick().with_spool_max_records(2)).await;
+    let (first, second) = (started("ann"), started("bob"));
+    let (third, fourth) = (started("carl"), started("dana"));
     let locker = lock(&db.path).await;
 
-    store
-        .start(&first)
-        .await
-        .expect("spooled, with room for its finish");
+    // A start goes to the started-row journal, not the spool, but holds the spool room its
+    // finish may need.
+    store.start(&first).await.expect("room for its finish");
+    store.start(&second).await.expect("room for its finish");
     let refused = store
-        .start(&second)
+        .start(&third)
         .await
-        .expect_err("no room for a second request");
+        .expect_err("no room for a third request's finish");
     store
         .finish(&succeeded(&first), &[])
         .await
         .expect("the finish had its room reserved");
-    let still_refused = store.start(&third).await.expect_err("the spool is full");
+    let still_refused = store.start(&fourth).await.expect_err("the spool is full");
 
     for err in [&refused, &still_refused] {
         assert_eq!(err.code(), ErrorCode::StorageUnavailable, "{err}");
         assert!(err.retry_after().is_some());
     }
+    assert_eq!(store.spooled_writes(), 1, "the first finish");
     unlock(locker).await;
     store.flush_writes().await.expect("writes flushed");
-    let rows = rows(&store).await;
-    assert_eq!(rows, vec![succeeded(&first)]);
     store
-        .start(&started("dana"))
+        .finish(&succeeded(&second), &[])
+        .await
+        .expect("the second finish is committed");
+    let rows = rows(&store).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        status_of(&rows, &first.request_id),
+        Some(UsageStatus::Succeeded)
+    );
+    assert_eq!(
+        status_of(&rows, &second.request_id),
+        Some(UsageStatus::Succeeded)
+    );
+    store
+        .start(&started("erin"))
         .await
         .expect("room again once the spool is applied");
 }
@@ -309,12 +328,18 @@ async fn rows_a_crash_left_started_are_marked_unknown_at_the_next_start_which_is
     let db = db();
     let store = open(&db.path, &DatabaseConfig::default()).await;
     let (interrupted, answered) = (started("ann"), started("bob"));
+    let refused = started("cy");
     store.start(&interrupted).await.expect("start succeeds");
     store.start(&answered).await.expect("start succeeds");
+    store.start(&refused).await.expect("start succeeds");
     store
         .finish(&succeeded(&answered), &[])
         .await
         .expect("finish succeeds");
+    store
+        .discard(&refused.request_id)
+        .await
+        .expect("discard succeeds");
     // The process dies with `interrupted` in flight (closing finishes nothing; it only
     // releases the spool's lock at once, as the end of a process does).
     store.close().await;
@@ -337,6 +362,8 @@ async fn rows_a_crash_left_started_are_marked_unknown_at_the_next_start_which_is
         status_of(&rows, &answered.request_id),
         Some(UsageStatus::Succeeded)
     );
+    assert_eq!(status_of(&rows, &refused.request_id), None, "discarded");
+    assert_eq!(rows.len(), 2);
     restarted.close().await;
 
     let again = open(&db.path, &DatabaseConfig::default()).await;

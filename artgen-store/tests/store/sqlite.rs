@@ -150,6 +150,30 @@ async fn sqlite_keeps_the_usage_store_contract() {
     .await;
 }
 
+/// A database file's owner writes started rows to its journal (see `sqlite::started`), not
+/// the table: the contract holds all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_keeps_the_usage_store_contract_through_its_started_row_journal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut n = 0;
+    artgen_core::testing::conformance::usage::usage_store_suite(|| {
+        n += 1;
+        let path = dir.path().join(format!("usage-{n}.db"));
+        async move {
+            let store = SqliteStore::open(&path)
+                .await
+                .expect("the database file opens");
+            assert!(
+                path.with_file_name(format!("usage-{n}.db-started.jsonl"))
+                    .exists(),
+                "the store keeps a journal"
+            );
+            Arc::new(store) as Arc<dyn artgen_core::ports::UsageStore>
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sqlite_keeps_the_key_store_contract() {
     artgen_core::testing::conformance::keys::key_store_suite(|| async {
