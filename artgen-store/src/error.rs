@@ -119,6 +119,14 @@ impl From<StoreError> for artgen_core::Error {
     }
 }
 
+/// Turns an I/O error on `path` into [`StoreError::Io`] naming it (for `map_err`).
+pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Converts a `u64` into the `i64` SQL integers hold, refusing values that do not fit.
 pub(crate) fn to_db(value: u64, field: &'static str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::OutOfRange { field })

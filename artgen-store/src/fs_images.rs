@@ -39,7 +39,7 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt as _;
 
 use crate::config::Durability;
-use crate::error::StoreError;
+use crate::error::{io_error, StoreError};
 use crate::image_layout::{extension, LegacyMeta};
 use crate::verify::{blob_ref, VerifiedBody};
 
@@ -52,13 +52,6 @@ const INLINE_MAX: usize = 64 * 1024;
 pub struct FsImageStore {
     root: PathBuf,
     durability: Durability,
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Mode of the folders this crate creates: owner only.

@@ -21,7 +21,7 @@ use artgen_core::ports::ImageMeta;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::error::StoreError;
+use crate::error::{io_error, StoreError};
 
 /// One spooled write.
 /// Room in a spool: what it holds plus what is reserved for the finishes of requests in
@@ -94,13 +94,6 @@ pub(crate) enum Entry {
         /// Its request.
         request_id: RequestId,
     },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// The spool file, locked by this store.

@@ -32,7 +32,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use artgen_core::domain::{RequestId, UsageRecord};
 
-use crate::error::StoreError;
+use crate::error::{io_error, StoreError};
 use crate::spool::Entry;
 
 /// Bytes the file may grow to before it is rewritten with the entries in flight.
@@ -87,13 +87,6 @@ pub(super) struct Owner<'a> {
     pub(super) org: Option<&'a str>,
     /// When the request started (Unix ms).
     pub(super) created_at_ms: i64,
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Opens a file for appending, creating it private to its owner on Unix.
