@@ -129,14 +129,9 @@ impl Journal {
     /// # Errors
     /// [`StoreError::Io`] when the file cannot be read or rewritten.
     pub(super) fn open(path: PathBuf, rotate_at: u64) -> Result<Self, StoreError> {
+        let mut file = open_append(&path, false)?;
         let mut text = Vec::new();
-        match File::open(&path) {
-            Ok(mut file) => {
-                file.read_to_end(&mut text).map_err(io_error(&path))?;
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io_error(&path)(err)),
-        }
+        file.read_to_end(&mut text).map_err(io_error(&path))?;
         let mut pending = HashMap::new();
         for (number, line) in text.split(|b| *b == b'\n').enumerate() {
             if line.is_empty() {
@@ -162,7 +157,6 @@ impl Journal {
                 ),
             }
         }
-        let file = open_append(&path, false)?;
         let journal = Self {
             path,
             rotate_at,
@@ -252,11 +246,11 @@ impl Journal {
         lines.iter().filter_map(|line| record_of(line)).collect()
     }
 
-    /// Forgets the starts of `records`: they are rows of the table now.
-    pub(super) fn folded(&self, records: &[UsageRecord]) {
+    /// Forgets the starts of `requests`: they are rows of the table now.
+    pub(super) fn folded(&self, requests: &[RequestId]) {
         let mut state = self.state();
-        for record in records {
-            state.pending.remove(&record.request_id);
+        for request_id in requests {
+            state.pending.remove(request_id);
         }
     }
 

@@ -164,23 +164,19 @@ impl SqliteStore {
         let Some(journal) = &self.started else {
             return Ok(0);
         };
-        let records = journal.pending(keep);
-        if records.is_empty() {
+        let mut rows = journal.pending(keep);
+        if rows.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<UsageRecord> = records
-            .iter()
-            .cloned()
-            .map(|mut record| {
-                if unknown {
-                    record.status = UsageStatus::Unknown;
-                    record.cost = record.estimated_cost;
-                }
-                record
-            })
-            .collect();
+        if unknown {
+            for row in &mut rows {
+                row.status = UsageStatus::Unknown;
+                row.cost = row.estimated_cost;
+            }
+        }
+        let ids: Vec<RequestId> = rows.iter().map(|row| row.request_id.clone()).collect();
         let written = self.writer.submit(Op::Fold(rows)).await?;
-        journal.folded(&records);
+        journal.folded(&ids);
         Ok(match written {
             Written::Committed(inserted) => inserted,
             Written::Spooled => 0,
@@ -306,15 +302,10 @@ impl UsageStore for SqliteStore {
     }
 
     async fn get(&self, request_id: &RequestId) -> artgen_core::Result<Option<UsageRecord>> {
-        if let Some(record) = self.started.as_ref().and_then(|j| j.get(request_id)) {
-            // In flight (or left by a crash): its row is not in the table yet, or still
-            // `started` there.
-            if let Some(row) = self.select_one(request_id).await? {
-                return Ok(Some(row));
-            }
-            return Ok(Some(record));
-        }
-        Ok(self.select_one(request_id).await?)
+        // The entry is read first: a finish or a fold between the two readings leaves the
+        // row in the table, which wins.
+        let in_flight = self.started.as_ref().and_then(|j| j.get(request_id));
+        Ok(self.select_one(request_id).await?.or(in_flight))
     }
 
     async fn summarize(&self, query: &UsageSummaryQuery) -> artgen_core::Result<Vec<UsageSummary>> {
