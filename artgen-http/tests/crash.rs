@@ -134,19 +134,26 @@ async fn usage_rows(db: &Path) -> HashMap<String, (String, i64, i64)> {
         .collect()
 }
 
-/// The requests the started-row journal beside `db` holds as in flight: started, not
-/// discarded.
-fn journaled_starts(db: &Path) -> Vec<String> {
+/// What the usage journal beside `db` holds: the requests in flight (started, neither
+/// finished nor discarded) and those answered whose finish may not be a row yet (request id →
+/// status).
+fn journal(db: &Path) -> (Vec<String>, HashMap<String, String>) {
     let mut name = db.as_os_str().to_owned();
     name.push("-started.jsonl");
     let text = std::fs::read_to_string(Path::new(&name)).unwrap_or_default();
-    let mut started = Vec::new();
+    let (mut started, mut finished) = (Vec::new(), HashMap::new());
     for line in text.lines() {
         let entry: serde_json::Value = serde_json::from_str(line).expect("a whole line");
         match entry["op"].as_str() {
             Some("start") => {
                 let id = entry["record"]["request_id"].as_str().expect("an id");
                 started.push(id.to_owned());
+            }
+            Some("finish") => {
+                let id = entry["record"]["request_id"].as_str().expect("an id");
+                let status = entry["record"]["status"].as_str().expect("a status");
+                started.retain(|s| s != id);
+                finished.insert(id.to_owned(), status.to_owned());
             }
             Some("discard") => {
                 let id = entry["request_id"].as_str().expect("an id");
@@ -155,7 +162,7 @@ fn journaled_starts(db: &Path) -> Vec<String> {
             other => panic!("unexpected journal line {other:?}"),
         }
     }
-    started
+    (started, finished)
 }
 
 #[cfg(unix)]
@@ -219,17 +226,21 @@ async fn a_kill_9_mid_load_loses_no_answered_row_and_counts_the_unanswered_at_th
         answered.len()
     );
 
-    // Dead: every answered request has its row, committed before its answer left.
+    // Dead: every answered request has its row, or its finish in the journal beside the
+    // database (written before its answer left, applied by the next start).
     let db = data.join("artgen.db");
     let before = usage_rows(&db).await;
+    let (started, finished) = journal(&db);
     for id in &answered {
-        let row = before
+        let status = before
             .get(id)
-            .unwrap_or_else(|| panic!("answered {id} has no row"));
-        assert_eq!(row.0, "succeeded", "{id}");
+            .map(|row| row.0.as_str())
+            .or_else(|| finished.get(id).map(String::as_str))
+            .unwrap_or_else(|| panic!("answered {id} has neither a row nor a journaled finish"));
+        assert_eq!(status, "succeeded", "{id}");
     }
-    // In flight: a start in the journal beside the database without a row yet.
-    let journaled: Vec<String> = journaled_starts(&db)
+    // In flight: a start in the journal without a row yet.
+    let journaled: Vec<String> = started
         .into_iter()
         .filter(|id| !before.contains_key(id))
         .collect();
@@ -242,15 +253,26 @@ async fn a_kill_9_mid_load_loses_no_answered_row_and_counts_the_unanswered_at_th
         in_flight > 0,
         "requests were in flight at the kill: {before:?}"
     );
+    let mut expected: std::collections::HashSet<&String> = before.keys().collect();
+    expected.extend(finished.keys());
+    expected.extend(&journaled);
 
-    // Restart on the same folder: the interrupted rows are counted at their estimate.
+    // Restart on the same folder: the journaled finishes are applied, the interrupted rows
+    // counted at their estimate.
     let mut again = Server::start(&data, &config);
     let after = usage_rows(&db).await;
     assert_eq!(
         after.len(),
-        before.len() + journaled.len(),
-        "no row lost; the journal's starts are rows now"
+        expected.len(),
+        "no row lost; the journal's starts and finishes are rows now"
     );
+    for id in &answered {
+        assert_eq!(
+            after.get(id).map(|row| row.0.as_str()),
+            Some("succeeded"),
+            "{id} was answered"
+        );
+    }
     for id in &journaled {
         assert!(
             after.contains_key(id),

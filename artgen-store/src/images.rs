@@ -68,7 +68,8 @@ impl TryFrom<ImageRow> for ImageMeta {
 }
 
 /// The image index of one SQL backend: `insert` (for the backend's finish, inside its
-/// transaction) and `impl ImageIndex` for its store. Both backends keep the same table and
+/// transaction) and `impl ImageIndex` for its store, which calls the store's
+/// `before_image_access` first (the writes it must see committed first). Both backends keep the same table and
 /// run the same statements (built with `QueryBuilder`, which writes each backend's bind
 /// markers, `?` or `$1`), so they share one definition; invoked as
 /// `sql_image_index!(Store, Database, Connection)` in each backend's `images` module.
@@ -184,6 +185,7 @@ macro_rules! sql_image_index {
         #[async_trait]
         impl ImageIndex for $store {
             async fn get_image(&self, id: &ImageId) -> artgen_core::Result<Option<ImageMeta>> {
+                self.before_image_access().await;
                 Ok(self.select_image(id).await?)
             }
 
@@ -193,14 +195,17 @@ macro_rules! sql_image_index {
                 after: Option<&ImageCursor>,
                 limit: u32,
             ) -> artgen_core::Result<Vec<ImageMeta>> {
+                self.before_image_access().await;
                 Ok(self.select_images(owner, after, limit).await?)
             }
 
             async fn delete_image(&self, id: &ImageId) -> artgen_core::Result<bool> {
+                self.before_image_access().await;
                 Ok(self.delete_row(id).await?)
             }
 
             async fn blob_in_use(&self, sha256: &str) -> artgen_core::Result<bool> {
+                self.before_image_access().await;
                 Ok(self.names_blob(sha256).await?)
             }
 
@@ -209,6 +214,7 @@ macro_rules! sql_image_index {
                 before_ms: i64,
                 limit: u32,
             ) -> artgen_core::Result<Vec<ImageMeta>> {
+                self.before_image_access().await;
                 Ok(self.select_expired(before_ms, limit).await?)
             }
 

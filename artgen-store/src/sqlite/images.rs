@@ -5,6 +5,14 @@
 
 crate::images::sql_image_index!(super::SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 
+impl super::SqliteStore {
+    /// Commits the deferred finishes (and the image rows they carry) before the index is
+    /// read or changed: an answer's image is in the index as soon as the answer is out.
+    async fn before_image_access(&self) {
+        self.commit_deferred().await;
+    }
+}
+
 /// The statement of [`crate::images::sql_image_index`]'s `insert`, in SQLite's bind markers.
 static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let marks = vec!["?"; IMAGE_COLUMNS.split(',').count()].join(", ");

@@ -10,7 +10,8 @@
 //! transaction (group commit) and keeps the writes the database refuses in a spool file next
 //! to it (`<database>-spool.jsonl`) until it takes them again. The database's owner keeps
 //! requests' started rows in a journal beside it (`<database>-started.jsonl`, see `started`)
-//! rather than in the table, until they finish. Everything else (reads, keys,
+//! rather than in the table, until they finish, and journals each finish before the answer,
+//! leaving its commit to the writer's next batch. Everything else (reads, keys,
 //! idempotency records) uses the pool. A file database's WAL is copied into the file by a
 //! checkpointer thread of its own (see `checkpoint`), not by the writer.
 //!
@@ -109,8 +110,9 @@ impl SqliteStore {
     /// applied first. If another process holds the spool (a server runs on this database),
     /// this store runs without one and leaves that process's rows alone in
     /// [`recover_unfinished`](artgen_core::ports::UsageStore::recover_unfinished). The owner,
-    /// with [`Durability::Crash`] and a spool with room, also opens the started-row journal `<path>-started.jsonl`,
-    /// taking in the starts an earlier process left in flight.
+    /// with [`Durability::Crash`] and a spool with room, also opens the usage journal
+    /// `<path>-started.jsonl`, taking in the starts an earlier process left in flight and
+    /// applying the finishes it journaled.
     ///
     /// On Unix a new folder gets mode `0700`, the file and its `-wal`/`-shm`/`-journal`/spool/
     /// started-row journal companions `0600`; existing ones lose their group and other bits.
@@ -177,6 +179,32 @@ impl SqliteStore {
         let checkpointer = Checkpointer::spawn(path, writer.restart_flag())?;
         let writer = writer.with_checkpointer(checkpointer);
         let mut store = Self::assemble(pool, writer, true);
+        if let Some(journal) = &journal {
+            // Finishes an earlier process answered and may not have written: applied again
+            // (a finish is idempotent) with the first transaction.
+            let finishes = journal.finishes();
+            if !finishes.is_empty() {
+                tracing::info!(
+                    finishes = finishes.len(),
+                    database = %path.display(),
+                    "journaled usage finishes are applied again"
+                );
+            }
+            let replayed = !finishes.is_empty();
+            for (record, images) in finishes {
+                store.defer_finish(journal, record, images);
+            }
+            if replayed {
+                // Written (or spooled) now, so that the file is rewritten without them.
+                store.writer.submit(Op::Flush).await?;
+                let journal = Arc::clone(journal);
+                tokio::task::spawn_blocking(move || journal.compact())
+                    .await
+                    .map_err(|join| {
+                        StoreError::Unavailable(format!("rewriting the journal: {join}"))
+                    })??;
+            }
+        }
         store.started = journal;
         Ok(store)
     }

@@ -1,28 +1,33 @@
-//! The started-row journal: where a request's `started` usage row goes before the upstream
-//! call, instead of a SQLite transaction of its own.
+//! The usage journal (`<database>-started.jsonl`, named for what it first held): where a
+//! request's `started` usage row goes before the upstream call, and its finished row before
+//! the answer, instead of SQLite transactions on the response path.
 //!
 //! A started row is read back only when the request never finishes (a crash) or when
 //! somebody lists usage while the request is in flight. Committing it to the `usage` table
 //! cost a transaction's worth of B-tree pages per request (the row and its six indexes),
 //! which the finish then rewrote a few milliseconds later. Here it is one line appended to
-//! `<database>-started.jsonl` (one `write`, into the page cache: it survives a crash of the
-//! process as a commit with `synchronous = NORMAL` does) and an entry in memory; the finish
-//! writes the whole row in one transaction and forgets the entry.
+//! the file (one `write`, into the page cache: it survives a crash of the process as a
+//! commit with `synchronous = NORMAL` does) and an entry in memory. The finish is a line too
+//! (the whole row and its images' rows); the store then hands it to the usage writer as a
+//! deferred write, which the writer's thread commits with its next batch, and the entry is
+//! forgotten once that is durable. At open, the finishes an earlier process left are applied
+//! again (a finish is idempotent).
 //!
 //! The table stays the truth for readers: before usage is listed or summarised, the store
-//! folds the entries still in flight into the table as `started` rows (one group commit);
-//! before a budget is checked, those of the budget's user or organisation; before expired
-//! holds are swept, all of them. Recovery folds those of a process that died as `unknown` at
-//! their estimate. A lookup of one request reads the entry directly. Discards are appended
-//! too, so that a crash does not bring a refused request back.
+//! folds the entries still in flight into the table as `started` rows, with the deferred
+//! finishes (one group commit); before a budget is checked, those of the budget's user or
+//! organisation; before expired holds are swept, all of them; before the image index is
+//! read, the deferred finishes. Recovery folds the starts of a process that died as
+//! `unknown` at their estimate. A lookup of one request reads the entry directly. Discards
+//! are appended too, so that a crash does not bring a refused request back.
 //!
 //! The file only grows between rotations: past [`ROTATE_AT`] bytes it is rewritten with the
 //! entries still in flight (a temporary file renamed over it, so a crash during the rewrite
 //! leaves one whole file or the other). It is used only by the store that owns the spool
 //! (the spool's lock makes it the one writer), only with crash durability (with power-loss
-//! durability a start is a committed, fsynced row as before) and only with the spool on: a
-//! journaled start proves nothing about the database, so the request goes upstream on the
-//! spool room its start reserved for the finish.
+//! durability a start and a finish are committed, fsynced rows as before) and only with the
+//! spool on: a journaled start proves nothing about the database, so the request goes
+//! upstream on the spool room its start reserved for the finish.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -31,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use artgen_core::domain::{RequestId, UsageRecord};
+use artgen_core::ports::ImageMeta;
 
 use crate::error::{io_error, StoreError};
 use crate::spool::Entry;
@@ -57,24 +63,37 @@ struct State {
     pending: HashMap<RequestId, Pending>,
 }
 
-/// A start in flight: what selects it without decoding it, and its line.
+/// A request in flight: what selects it without decoding it, and its latest line.
 #[derive(Debug, Clone)]
 struct Pending {
     user: Box<str>,
     org: Option<Box<str>>,
     created_at_ms: i64,
-    /// `Entry::Start` as JSON, with its newline.
-    line: Box<[u8]>,
+    /// `Entry::Start` as JSON, with its newline, while the request runs and its started row
+    /// is not in the table.
+    start: Option<Box<[u8]>>,
+    /// `Entry::Finish` as JSON, with its newline, from the finish until its write is
+    /// committed or spooled.
+    finish: Option<Box<[u8]>>,
 }
 
 impl Pending {
-    fn new(record: &UsageRecord, line: Box<[u8]>) -> Self {
+    fn new(record: &UsageRecord) -> Self {
         Self {
             user: record.user.as_str().into(),
             org: record.org.as_deref().map(Into::into),
             created_at_ms: record.created_at_ms,
-            line,
+            start: None,
+            finish: None,
         }
+    }
+
+    /// The line a rewrite keeps.
+    fn line(&self) -> &[u8] {
+        self.finish
+            .as_deref()
+            .or(self.start.as_deref())
+            .unwrap_or_default()
     }
 }
 
@@ -106,17 +125,16 @@ fn open_append(path: &Path, truncate: bool) -> Result<File, StoreError> {
     options.open(path).map_err(io_error(path))
 }
 
-fn start_line(record: &UsageRecord) -> Result<Box<[u8]>, StoreError> {
-    let mut line = serde_json::to_vec(&Entry::Start {
-        record: record.clone(),
-    })?;
+fn line_of(entry: &Entry) -> Result<Box<[u8]>, StoreError> {
+    let mut line = serde_json::to_vec(entry)?;
     line.push(b'\n');
     Ok(line.into_boxed_slice())
 }
 
+/// The row of a start or a finish line.
 fn record_of(line: &[u8]) -> Option<UsageRecord> {
     match serde_json::from_slice(line) {
-        Ok(Entry::Start { record }) => Some(record),
+        Ok(Entry::Start { record } | Entry::Finish { record, .. }) => Some(record),
         _ => None,
     }
 }
@@ -137,17 +155,32 @@ impl Journal {
             if line.is_empty() {
                 continue;
             }
+            let kept = || {
+                let mut kept = line.to_vec();
+                kept.push(b'\n');
+                Some(kept.into_boxed_slice())
+            };
             match serde_json::from_slice::<Entry>(line) {
                 Ok(Entry::Start { record }) => {
-                    let mut kept = line.to_vec();
-                    kept.push(b'\n');
-                    let entry = Pending::new(&record, kept.into_boxed_slice());
-                    pending.insert(record.request_id, entry);
+                    let entry = pending
+                        .entry(record.request_id.clone())
+                        .or_insert_with(|| Pending::new(&record));
+                    if entry.finish.is_none() {
+                        entry.start = kept();
+                    }
+                }
+                // Applied again after the restart: a finish is idempotent.
+                Ok(Entry::Finish { record, .. }) => {
+                    let entry = pending
+                        .entry(record.request_id.clone())
+                        .or_insert_with(|| Pending::new(&record));
+                    entry.start = None;
+                    entry.finish = kept();
                 }
                 Ok(Entry::Discard { request_id }) => {
                     pending.remove(&request_id);
                 }
-                Ok(Entry::Finish { .. } | Entry::Record { .. }) => {}
+                Ok(Entry::Record { .. }) => {}
                 // A line a crash tore was never acknowledged: its request was not sent.
                 Err(err) => tracing::warn!(
                     journal = %path.display(),
@@ -184,26 +217,76 @@ impl Journal {
     /// [`StoreError::Json`] when the row cannot be encoded, [`StoreError::Io`] when the file
     /// cannot be written (the entry is then not kept).
     pub(super) fn start(&self, record: &UsageRecord) -> Result<(), StoreError> {
-        let entry = Pending::new(record, start_line(record)?);
+        let line = line_of(&Entry::Start {
+            record: record.clone(),
+        })?;
         let mut state = self.state();
-        append(&self.path, &mut state, &entry.line)?;
-        state.pending.insert(record.request_id.clone(), entry);
-        if state.len > state.rotate_past {
-            if let Err(err) = self.rotate(&mut state) {
-                // Appending goes on; the next try is one rotation's worth of bytes later.
-                state.rotate_past = state.len.saturating_add(self.rotate_at);
-                tracing::warn!(
-                    journal = %self.path.display(),
-                    error = %super::writer::describe(&err),
-                    "the started-row journal cannot be rewritten; it keeps growing"
-                );
-            }
-        }
+        append(&self.path, &mut state, &line)?;
+        let entry = state
+            .pending
+            .entry(record.request_id.clone())
+            .or_insert_with(|| Pending::new(record));
+        entry.start = Some(line);
+        self.rotate_when_due(&mut state);
         Ok(())
     }
 
-    /// Forgets the start of `request_id`: its finished row is durable (committed or spooled).
-    pub(super) fn finished(&self, request_id: &RequestId) {
+    /// Records the outcome `record` of a request and the rows of its images: once this
+    /// returns, a crash leaves it to be applied at the next start. The caller then writes it
+    /// to the database and calls [`Journal::settled`] once that is durable.
+    ///
+    /// # Errors
+    /// [`StoreError::Json`] when the row cannot be encoded, [`StoreError::Io`] when the file
+    /// cannot be written (the entry is then as before).
+    pub(super) fn finish(
+        &self,
+        record: &UsageRecord,
+        images: &[ImageMeta],
+    ) -> Result<(), StoreError> {
+        let line = line_of(&Entry::Finish {
+            record: record.clone(),
+            images: images.to_vec(),
+        })?;
+        let mut state = self.state();
+        append(&self.path, &mut state, &line)?;
+        let entry = state
+            .pending
+            .entry(record.request_id.clone())
+            .or_insert_with(|| Pending::new(record));
+        entry.start = None;
+        entry.finish = Some(line);
+        self.rotate_when_due(&mut state);
+        Ok(())
+    }
+
+    /// Rewrites the file with only the entries in flight. Blocking.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the file cannot be rewritten.
+    pub(super) fn compact(&self) -> Result<(), StoreError> {
+        let mut state = self.state();
+        self.rotate(&mut state)
+    }
+
+    /// Rewrites the file when it grew past its limit; a failure is logged and appending goes
+    /// on, the next try one rotation's worth of bytes later.
+    fn rotate_when_due(&self, state: &mut State) {
+        if state.len <= state.rotate_past {
+            return;
+        }
+        if let Err(err) = self.rotate(state) {
+            state.rotate_past = state.len.saturating_add(self.rotate_at);
+            tracing::warn!(
+                journal = %self.path.display(),
+                error = %super::writer::describe(&err),
+                "the usage journal cannot be rewritten; it keeps growing"
+            );
+        }
+    }
+
+    /// Forgets `request_id`: its finished row is durable in the database (committed or
+    /// spooled).
+    pub(super) fn settled(&self, request_id: &RequestId) {
         self.state().pending.remove(request_id);
     }
 
@@ -213,22 +296,27 @@ impl Journal {
     /// # Errors
     /// [`StoreError::Io`] when the file cannot be written.
     pub(super) fn discard(&self, request_id: &RequestId) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(&Entry::Discard {
+        let line = line_of(&Entry::Discard {
             request_id: request_id.clone(),
         })?;
-        line.push(b'\n');
         let mut state = self.state();
         state.pending.remove(request_id);
         append(&self.path, &mut state, &line)
     }
 
-    /// The started row of `request_id`, if it is in flight here.
-    pub(super) fn get(&self, request_id: &RequestId) -> Option<UsageRecord> {
-        let line = self.state().pending.get(request_id)?.line.clone();
-        record_of(&line)
+    /// The row of `request_id` if it is in flight here, and whether it is its outcome
+    /// (finished) rather than its start.
+    pub(super) fn get(&self, request_id: &RequestId) -> Option<(UsageRecord, bool)> {
+        let (line, finished) = {
+            let state = self.state();
+            let entry = state.pending.get(request_id)?;
+            (entry.line().to_vec(), entry.finish.is_some())
+        };
+        record_of(&line).map(|record| (record, finished))
     }
 
-    /// The started rows in flight that `keep` selects (only those are decoded).
+    /// The started rows in flight (not finished, not in the table) that `keep` selects
+    /// (only those are decoded).
     pub(super) fn pending(&self, keep: impl Fn(Owner<'_>) -> bool) -> Vec<UsageRecord> {
         let lines: Vec<Box<[u8]>> = self
             .state()
@@ -241,16 +329,41 @@ impl Journal {
                     created_at_ms: entry.created_at_ms,
                 })
             })
-            .map(|entry| entry.line.clone())
+            .filter_map(|entry| entry.start.clone())
             .collect();
         lines.iter().filter_map(|line| record_of(line)).collect()
     }
 
-    /// Forgets the starts of `requests`: they are rows of the table now.
+    /// The finishes an earlier process journaled and may not have written: each with the
+    /// rows of its images, to be applied again.
+    pub(super) fn finishes(&self) -> Vec<(UsageRecord, Vec<ImageMeta>)> {
+        let lines: Vec<Box<[u8]>> = self
+            .state()
+            .pending
+            .values()
+            .filter_map(|entry| entry.finish.clone())
+            .collect();
+        lines
+            .iter()
+            .filter_map(|line| match serde_json::from_slice(line) {
+                Ok(Entry::Finish { record, images }) => Some((record, images)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Forgets the starts of `requests`: they are rows of the table now (a request that
+    /// finished meanwhile keeps its finish until that is written).
     pub(super) fn folded(&self, requests: &[RequestId]) {
         let mut state = self.state();
         for request_id in requests {
-            state.pending.remove(request_id);
+            if state
+                .pending
+                .get(request_id)
+                .is_some_and(|entry| entry.finish.is_none())
+            {
+                state.pending.remove(request_id);
+            }
         }
     }
 
@@ -267,9 +380,9 @@ impl Journal {
         temporary.push(".tmp");
         let temporary = PathBuf::from(temporary);
         let mut file = open_append(&temporary, true)?;
-        let mut text = Vec::with_capacity(state.pending.values().map(|e| e.line.len()).sum());
+        let mut text = Vec::with_capacity(state.pending.values().map(|e| e.line().len()).sum());
         for entry in state.pending.values() {
-            text.extend_from_slice(&entry.line);
+            text.extend_from_slice(entry.line());
         }
         file.write_all(&text).map_err(io_error(&temporary))?;
         std::fs::rename(&temporary, &self.path).map_err(io_error(&self.path))?;
@@ -317,14 +430,17 @@ mod tests {
             for record in [&running, &done, &refused] {
                 journal.start(record).expect("appends");
             }
-            journal.finished(&done.request_id);
+            journal.settled(&done.request_id);
             journal.discard(&refused.request_id).expect("appends");
-            assert_eq!(journal.get(&running.request_id), Some(running.clone()));
+            assert_eq!(
+                journal.get(&running.request_id),
+                Some((running.clone(), false))
+            );
             assert_eq!(journal.get(&done.request_id), None);
             assert_eq!(journal.len(), 1);
         }
-        // The finish left no line (its row is in the table); a reopen keeps `done` in
-        // flight, for recovery to find its row there.
+        // A finish committed at once left no line (its row is in the table); a reopen keeps
+        // `done` in flight, for recovery to find its row there.
         let reopened = Journal::open(path.clone(), ROTATE_AT).expect("reopens");
 
         let mut ids: Vec<_> = reopened
@@ -354,12 +470,12 @@ mod tests {
         for at in 0..200 {
             let record = started("bo", at);
             journal.start(&record).expect("appends");
-            journal.finished(&record.request_id);
+            journal.settled(&record.request_id);
             most = most.max(std::fs::metadata(&path).expect("exists").len());
         }
 
         assert!(most < 8192, "the file stays near its limit: {most} bytes");
-        assert_eq!(journal.get(&kept.request_id), Some(kept.clone()));
+        assert_eq!(journal.get(&kept.request_id), Some((kept.clone(), false)));
         drop(journal);
         let reopened = Journal::open(path, 4096).expect("reopens");
         assert!(
@@ -373,6 +489,39 @@ mod tests {
             !dir.path().join("db-started.jsonl.tmp").exists(),
             "no temporary file is left"
         );
+    }
+
+    #[test]
+    fn a_journaled_finish_outlives_a_reopen_until_it_is_settled() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("db-started.jsonl");
+        let record = started("ann", 1_000);
+        let mut outcome = record.clone();
+        outcome.status = artgen_core::domain::UsageStatus::Succeeded;
+        outcome.images = 1;
+        {
+            let journal = Journal::open(path.clone(), ROTATE_AT).expect("opens");
+            journal.start(&record).expect("appends");
+            journal.finish(&outcome, &[]).expect("appends");
+            assert!(
+                journal.pending(|_| true).is_empty(),
+                "no longer a start to fold"
+            );
+            journal.folded(std::slice::from_ref(&record.request_id));
+            assert_eq!(
+                journal.get(&record.request_id),
+                Some((outcome.clone(), true)),
+                "a fold of its start keeps the finish"
+            );
+        }
+        let reopened = Journal::open(path.clone(), ROTATE_AT).expect("reopens");
+        assert_eq!(reopened.finishes(), vec![(outcome.clone(), Vec::new())]);
+        assert!(reopened.pending(|_| true).is_empty());
+        assert_eq!(lines(&path), 1, "only the finish is kept");
+
+        reopened.settled(&record.request_id);
+        assert!(reopened.finishes().is_empty());
+        assert_eq!(reopened.get(&record.request_id), None);
     }
 
     #[test]

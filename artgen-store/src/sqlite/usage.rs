@@ -5,12 +5,14 @@ use artgen_core::domain::{
     RequestId, UsageGroupBy, UsageQuery, UsageRecord, UsageStatus, UsageSummary, UsageSummaryQuery,
 };
 use artgen_core::ports::{ImageMeta, UsageStore};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rusqlite::Connection;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::started::Owner;
-use super::writer::{rows, Op, Written};
+use super::started::{Journal, Owner};
+use super::writer::{rows, Op, Then, Written};
 use super::SqliteStore;
 use crate::error::{to_db, StoreError};
 use crate::usage::{push_listing, SummaryRow, UsageRow, SUMMARY_TOTALS};
@@ -155,7 +157,8 @@ impl SqliteStore {
     }
 
     /// Folds the started rows of the journal that `keep` selects into the table, as
-    /// `unknown` at their estimate when `unknown`, else as `started`; the rows inserted.
+    /// `unknown` at their estimate when `unknown`, else as `started`, in one transaction with
+    /// every deferred finish; the rows inserted.
     pub(super) async fn fold_started(
         &self,
         keep: impl Fn(Owner<'_>) -> bool,
@@ -165,7 +168,7 @@ impl SqliteStore {
             return Ok(0);
         };
         let mut rows = journal.pending(keep);
-        if rows.is_empty() {
+        if rows.is_empty() && !self.writer.has_deferred() {
             return Ok(0);
         }
         if unknown {
@@ -188,13 +191,52 @@ impl SqliteStore {
         self.fold_started(|_| true, false).await
     }
 
-    /// Makes the requests in flight rows of the table before it is read (see `started`).
+    /// Makes the requests in flight and the deferred finishes rows of the table before it
+    /// is read (see `started`).
     /// A database that refuses the write leaves them out of this reading, logged.
     async fn read_barrier(&self) {
         if let Err(err) = self.fold_in_flight().await {
             tracing::warn!(
                 cause = %super::writer::describe(&err),
                 "the requests in flight are left out of this usage reading"
+            );
+        }
+    }
+
+    /// Hands a journaled finish to the writer, which commits it with the next transaction
+    /// (see `started`); the journal forgets it once it is committed or spooled. A finish the
+    /// writer can no longer take (it is stopping) stays in the journal for the next start.
+    pub(super) fn defer_finish(
+        &self,
+        journal: &Arc<Journal>,
+        record: UsageRecord,
+        images: Vec<ImageMeta>,
+    ) {
+        let journal = Arc::clone(journal);
+        let request_id = record.request_id.clone();
+        let then: Then = Box::new(move |written| match written {
+            // Kept neither in the database nor in the spool: the journal keeps it for the
+            // next start.
+            Err(StoreError::SpoolFull { .. } | StoreError::Unavailable(_)) => {}
+            // Durable, or failed for good (the writer logged it, by its request).
+            _ => journal.settled(&request_id),
+        });
+        if !self.writer.defer(Op::Finish(record, images), then) {
+            tracing::debug!("a journaled finish waits for the next start");
+        }
+    }
+
+    /// Commits the deferred finishes now (an empty fold carries them), for a reading through
+    /// the pool that must see them. A database that refuses the write leaves them out of this
+    /// reading, logged.
+    pub(super) async fn commit_deferred(&self) {
+        if !self.writer.has_deferred() {
+            return;
+        }
+        if let Err(err) = self.writer.submit(Op::Fold(Vec::new())).await {
+            tracing::warn!(
+                cause = %super::writer::describe(&err),
+                "the finishes just answered are left out of this reading"
             );
         }
     }
@@ -248,11 +290,24 @@ impl UsageStore for SqliteStore {
     }
 
     async fn finish(&self, record: &UsageRecord, images: &[ImageMeta]) -> artgen_core::Result<()> {
+        if let Some(journal) = &self.started {
+            match journal.finish(record, images) {
+                Ok(()) => {
+                    self.defer_finish(journal, record.clone(), images.to_vec());
+                    return Ok(());
+                }
+                Err(err) => tracing::warn!(
+                    request_id = %record.request_id,
+                    cause = %super::writer::describe(&err),
+                    "the usage journal cannot be written; the finish is committed at once"
+                ),
+            }
+        }
         let op = Op::Finish(record.clone(), images.to_vec());
         self.write_reserved(op, &record.request_id).await?;
         // Durable (committed or spooled): a crash no longer needs the start.
         if let Some(journal) = &self.started {
-            journal.finished(&record.request_id);
+            journal.settled(&record.request_id);
         }
         Ok(())
     }
@@ -293,6 +348,7 @@ impl UsageStore for SqliteStore {
     }
 
     async fn forget_prompts(&self, before_ms: i64) -> artgen_core::Result<u64> {
+        self.read_barrier().await;
         Ok(self.forget_old_prompts(before_ms).await?)
     }
 
@@ -302,9 +358,14 @@ impl UsageStore for SqliteStore {
     }
 
     async fn get(&self, request_id: &RequestId) -> artgen_core::Result<Option<UsageRecord>> {
-        // The entry is read first: a finish or a fold between the two readings leaves the
-        // row in the table, which wins.
-        let in_flight = self.started.as_ref().and_then(|j| j.get(request_id));
+        // The entry is read first. A finish there is the outcome, wherever its write is; a
+        // finish or a fold between the two readings of a start leaves the row in the table,
+        // which then wins.
+        let in_flight = match self.started.as_ref().and_then(|j| j.get(request_id)) {
+            Some((finished, true)) => return Ok(Some(finished)),
+            Some((started, false)) => Some(started),
+            None => None,
+        };
         Ok(self.select_one(request_id).await?.or(in_flight))
     }
 

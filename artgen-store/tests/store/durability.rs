@@ -238,24 +238,26 @@ async fn a_write_locked_database_spools_writes_and_applies_them_once_the_lock_is
     store
         .finish(&succeeded(&start), &[])
         .await
-        .expect("finish is spooled");
+        .expect("finish is journaled");
 
+    // Both went to the usage journal, which the lock does not touch.
     assert!(
-        began.elapsed() < Duration::from_secs(2),
-        "two attempts of 100 ms, then the spool: {:?}",
+        began.elapsed() < Duration::from_secs(1),
+        "neither waits for the database: {:?}",
         began.elapsed()
     );
-    // The start went to the started-row journal, which the lock does not touch; the
-    // finish, refused by the database, to the spool.
+    let journal = std::fs::read_to_string(db.path.with_file_name("artgen.db-started.jsonl"))
+        .expect("journal file");
+    assert!(journal.contains(start.request_id.as_str()), "{journal}");
+    assert!(journal.contains(r#""op":"finish""#), "{journal}");
+    // The reading's barrier offers the finish to the database: refused (two attempts of
+    // 100 ms), it goes to the spool.
+    assert!(rows(&store).await.is_empty(), "not in the database yet");
     assert_eq!(store.spooled_writes(), 1);
     let spool = std::fs::read_to_string(db.path.with_file_name("artgen.db-spool.jsonl"))
         .expect("spool file");
     assert_eq!(spool.lines().count(), 1, "{spool}");
     assert!(spool.contains(r#""op":"finish""#), "{spool}");
-    let journal = std::fs::read_to_string(db.path.with_file_name("artgen.db-started.jsonl"))
-        .expect("journal file");
-    assert!(journal.contains(start.request_id.as_str()), "{journal}");
-    assert!(rows(&store).await.is_empty(), "not in the database yet");
 
     unlock(locker).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -300,6 +302,8 @@ async fn a_full_spool_refuses_new_starts_but_keeps_room_for_the_finishes_in_flig
         assert_eq!(err.code(), ErrorCode::StorageUnavailable, "{err}");
         assert!(err.retry_after().is_some());
     }
+    // The journaled finish reaches the spool once the writer has tried the database.
+    store.flush_writes().await.expect("writes tried");
     assert_eq!(store.spooled_writes(), 1, "the first finish");
     unlock(locker).await;
     store.flush_writes().await.expect("writes flushed");
@@ -376,6 +380,55 @@ async fn rows_a_crash_left_started_are_marked_unknown_at_the_next_start_which_is
         "nothing left to recover"
     );
     assert_eq!(again.spooled_writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finish_answered_but_not_yet_written_is_applied_at_the_next_start() {
+    let (db, crashed) = (db(), db());
+    let store = open(&db.path, &DatabaseConfig::default()).await;
+    let start = started("ann");
+    let image = artgen_core::testing::conformance::images::image("ann", &start.request_id, 7);
+    store.start(&start).await.expect("journaled");
+    store
+        .finish(&succeeded(&start), std::slice::from_ref(&image))
+        .await
+        .expect("journaled");
+    // What a `kill -9` leaves now: the journal's lines, in the page cache, and a database
+    // without the row (the finish waits for the writer's next transaction).
+    let journal =
+        std::fs::read(db.path.with_file_name("artgen.db-started.jsonl")).expect("journal file");
+    std::fs::create_dir_all(crashed.path.parent().expect("a folder")).expect("folder");
+    std::fs::write(
+        crashed.path.with_file_name("artgen.db-started.jsonl"),
+        &journal,
+    )
+    .expect("journal copied");
+    store.close().await;
+
+    let restarted = open(&crashed.path, &DatabaseConfig::default()).await;
+    let marked = restarted
+        .recover_unfinished(i64::MAX)
+        .await
+        .expect("recovery runs");
+
+    assert_eq!(marked, 0, "the finish is applied, not recovered as unknown");
+    assert_eq!(rows(&restarted).await, vec![succeeded(&start)]);
+    assert_eq!(
+        artgen_core::ports::ImageIndex::get_image(&restarted, &image.id)
+            .await
+            .expect("get succeeds"),
+        Some(image),
+        "with its image row"
+    );
+    restarted.close().await;
+    let again = open(&crashed.path, &DatabaseConfig::default()).await;
+    assert_eq!(rows(&again).await, vec![succeeded(&start)], "applied once");
+    let left = std::fs::read_to_string(crashed.path.with_file_name("artgen.db-started.jsonl"))
+        .expect("journal file");
+    assert!(
+        left.is_empty(),
+        "the journal is rewritten without it: {left}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -23,6 +23,13 @@
 //! [`Durability::PowerLoss`](crate::Durability::PowerLoss) (an `fsync` per commit) every write
 //! goes to the task.
 //!
+//! A write the caller already made durable elsewhere (a finish in the usage journal, see
+//! `started`) is *deferred* ([`Writer::defer`]): nobody waits for it, and it starts no
+//! transaction of its own. The task commits the deferred writes ahead of its next batch, or
+//! on their own within [`DEFER_FOR`]; a reading's fold takes them too. On a lightly loaded
+//! server that moves the finish's commit off the response path onto the writer's thread
+//! (the other processor), and under load many finishes share one transaction.
+//!
 //! When the database refuses a batch (locked past the lock wait, full, failing), the batch is
 //! retried with growing pauses; if it still fails, its writes go to the [`Spool`] (fsynced)
 //! and the cause is logged by name. While the spool holds writes, later writes join it too
@@ -206,19 +213,44 @@ pub(super) enum Written {
     Spooled,
 }
 
-type Reply = oneshot::Sender<Result<Written, StoreError>>;
+/// What a deferred write runs once it is durable (committed or spooled) or failed.
+pub(super) type Then = Box<dyn FnOnce(Result<Written, StoreError>) + Send>;
+
+/// Who hears how a write ended.
+enum Reply {
+    /// Nobody (key touches).
+    None,
+    /// A caller awaiting it.
+    Wait(oneshot::Sender<Result<Written, StoreError>>),
+    /// A deferred write's follow-up (see [`Writer::defer`]).
+    Then(Then),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "None",
+            Self::Wait(_) => "Wait",
+            Self::Then(_) => "Then",
+        })
+    }
+}
 
 #[derive(Debug)]
 struct Job {
     op: Op,
-    reply: Option<Reply>,
+    reply: Reply,
 }
 
 impl Job {
     fn answer(self, result: Result<Written, StoreError>) {
-        if let Some(reply) = self.reply {
+        match self.reply {
+            Reply::None => {}
             // The caller may have gone away; the write stands either way.
-            let _ignored = reply.send(result);
+            Reply::Wait(reply) => {
+                let _ignored = reply.send(result);
+            }
+            Reply::Then(then) => then(result),
         }
     }
 }
@@ -284,6 +316,10 @@ impl Epoch {
 /// each on its own thread.
 const SHARE_FOR: Duration = Duration::from_millis(10);
 
+/// How long a deferred write waits at most for the task's next batch before the task
+/// commits it on its own.
+pub(super) const DEFER_FOR: Duration = Duration::from_millis(20);
+
 /// What the store and the task share.
 #[derive(Debug, Default)]
 struct Shared {
@@ -304,11 +340,34 @@ struct Shared {
     /// Whether this store holds the spool file's lock (it is the database's owner).
     owns_spool: AtomicBool,
     budget: Mutex<Budget>,
+    /// Writes made durable elsewhere first (the usage journal), committed by the task with
+    /// its next batch or within [`DEFER_FOR`], or with a reading's fold.
+    deferred: Mutex<Vec<Job>>,
 }
 
 impl Shared {
     fn budget(&self) -> MutexGuard<'_, Budget> {
         self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn deferred(&self) -> MutexGuard<'_, Vec<Job>> {
+        self.deferred.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The deferred writes, to commit ahead of the writes of the transaction taking them.
+    fn take_deferred(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.deferred())
+    }
+
+    /// Gives back deferred writes a transaction took and did not commit, ahead of those
+    /// deferred since.
+    fn put_back(&self, mut jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut deferred = self.deferred();
+        jobs.append(&mut deferred);
+        *deferred = jobs;
     }
 
     /// Gives back the spool room `op` held for its finish, once it is committed or failed.
@@ -435,7 +494,7 @@ impl Writer {
         let (reply, done) = oneshot::channel();
         let job = Job {
             op,
-            reply: Some(reply),
+            reply: Reply::Wait(reply),
         };
         self.tx
             .send(job)
@@ -468,7 +527,16 @@ impl Writer {
         if conn.busy_timeout(Duration::ZERO).is_err() {
             return None;
         }
-        let result = task::commit(&conn, &self.shared, &[op]);
+        // Deferred writes stay off the caller's thread, except for a reading's fold, which
+        // must see them committed.
+        let deferred = if matches!(op, Op::Fold(_)) {
+            self.shared.take_deferred()
+        } else {
+            Vec::new()
+        };
+        let mut ops: Vec<&Op> = deferred.iter().map(|job| &job.op).collect();
+        ops.push(op);
+        let result = task::commit(&conn, &self.shared, &ops);
         let restored = conn.busy_timeout(inline.lock_wait);
         drop(conn);
         if let Err(err) = restored {
@@ -479,13 +547,20 @@ impl Writer {
             );
         }
         match result {
-            // Locked, busy or failing: the task waits, retries and spools.
-            Err(err) if is_database_problem(&err) => None,
+            // Locked, busy or failing: the task waits, retries and spools (and with deferred
+            // writes beside it, finds which of them breaks a rule).
+            Err(err) if is_database_problem(&err) || !deferred.is_empty() => {
+                self.shared.put_back(deferred);
+                None
+            }
             Ok(changed) => {
+                let mut changed = changed.into_iter();
+                for job in deferred {
+                    self.shared.settle(&job.op);
+                    job.answer(Ok(Written::Committed(changed.next().unwrap_or(0))));
+                }
                 self.shared.settle(op);
-                Some(Ok(Written::Committed(
-                    changed.first().copied().unwrap_or(0),
-                )))
+                Some(Ok(Written::Committed(changed.next().unwrap_or(0))))
             }
             Err(err) => {
                 self.shared.settle(op);
@@ -495,9 +570,33 @@ impl Writer {
         }
     }
 
+    /// Defers `op`, which the caller made durable elsewhere first (the usage journal): the
+    /// task commits it ahead of the writes of its next batch, or within [`DEFER_FOR`] (a
+    /// reading's fold takes it too, on whichever thread commits), and `then` is run once it
+    /// is committed, spooled or failed. `false` (and
+    /// `then` dropped unrun) when the task was asked to stop: the caller's own copy stands.
+    pub(super) fn defer(&self, op: Op, then: Then) -> bool {
+        if self.shared.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.shared.deferred().push(Job {
+            op,
+            reply: Reply::Then(then),
+        });
+        true
+    }
+
+    /// Whether writes are deferred: a reading through the pool commits them first.
+    pub(super) fn has_deferred(&self) -> bool {
+        !self.shared.deferred().is_empty()
+    }
+
     /// Queues `op` without waiting (key touches); dropped when the channel is full.
     pub(super) fn send_and_forget(&self, op: Op) {
-        if let Err(err) = self.tx.try_send(Job { op, reply: None }) {
+        if let Err(err) = self.tx.try_send(Job {
+            op,
+            reply: Reply::None,
+        }) {
             tracing::debug!(error = %err, "a best-effort write was dropped");
         }
     }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{
-    describe, is_database_problem, is_transient, log_failure, Job, Op, Shared, Written,
+    describe, is_database_problem, is_transient, log_failure, Job, Op, Shared, Written, DEFER_FOR,
     FIRST_PAUSE, MAX_BATCH, REPORT_EVERY, SPOOL_RETRY,
 };
 use crate::error::StoreError;
@@ -178,6 +178,8 @@ impl Task {
         self.flush_spool().await;
         let mut tick = tokio::time::interval(SPOOL_RETRY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut deferred_tick = tokio::time::interval(DEFER_FOR);
+        deferred_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let first = tokio::select! {
                 biased;
@@ -185,6 +187,13 @@ impl Task {
                     Some(job) => job,
                     None => break,
                 },
+                _ = deferred_tick.tick() => {
+                    // Deferred writes no other transaction took lately.
+                    if self.process(Vec::new()).await {
+                        return;
+                    }
+                    continue;
+                }
                 _ = tick.tick() => {
                     if self.spool_pending() {
                         self.flush_spool().await;
@@ -206,7 +215,8 @@ impl Task {
                 self.finish_checkpoint();
             }
         }
-        // Every store is gone: one last try at the spool.
+        // Every store is gone: what is deferred, and one last try at the spool.
+        self.process(Vec::new()).await;
         self.flush_spool().await;
     }
 
@@ -222,11 +232,14 @@ impl Task {
         self.spool.as_ref().is_some_and(|s| !s.is_empty())
     }
 
-    /// Writes a batch, then answers its control messages; `true` when asked to stop.
+    /// Writes the deferred writes and a batch, then answers the batch's control messages;
+    /// `true` when asked to stop.
     async fn process(&mut self, batch: Vec<Job>) -> bool {
-        let (control, writes): (Vec<Job>, Vec<Job>) = batch
+        let mut writes = self.shared.take_deferred();
+        let (control, queued): (Vec<Job>, Vec<Job>) = batch
             .into_iter()
             .partition(|job| matches!(job.op, Op::Flush | Op::Close));
+        writes.extend(queued);
         if !writes.is_empty() {
             self.write(writes).await;
         }
