@@ -220,15 +220,7 @@ impl Journal {
         let line = line_of(&Entry::Start {
             record: record.clone(),
         })?;
-        let mut state = self.state();
-        append(&self.path, &mut state, &line)?;
-        let entry = state
-            .pending
-            .entry(record.request_id.clone())
-            .or_insert_with(|| Pending::new(record));
-        entry.start = Some(line);
-        self.rotate_when_due(&mut state);
-        Ok(())
+        self.append_for(record, line, |entry, line| entry.start = Some(line))
     }
 
     /// Records the outcome `record` of a request and the rows of its images: once this
@@ -247,14 +239,27 @@ impl Journal {
             record: record.clone(),
             images: images.to_vec(),
         })?;
+        self.append_for(record, line, |entry, line| {
+            entry.start = None;
+            entry.finish = Some(line);
+        })
+    }
+
+    /// Appends `line` about the request of `record`, lets `keep` put it in the request's
+    /// entry (made if missing), and rewrites the file when due.
+    fn append_for(
+        &self,
+        record: &UsageRecord,
+        line: Box<[u8]>,
+        keep: impl FnOnce(&mut Pending, Box<[u8]>),
+    ) -> Result<(), StoreError> {
         let mut state = self.state();
         append(&self.path, &mut state, &line)?;
         let entry = state
             .pending
             .entry(record.request_id.clone())
             .or_insert_with(|| Pending::new(record));
-        entry.start = None;
-        entry.finish = Some(line);
+        keep(entry, line);
         self.rotate_when_due(&mut state);
         Ok(())
     }
