@@ -382,6 +382,57 @@ async fn rows_a_crash_left_started_are_marked_unknown_at_the_next_start_which_is
     assert_eq!(again.spooled_writes(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answers_image_and_row_are_read_back_at_once_while_the_writer_commits_finishes() {
+    let db = db();
+    let store = std::sync::Arc::new(open(&db.path, &DatabaseConfig::default()).await);
+    // Many requests finishing at once keep the writer committing deferred finishes while
+    // each reads its own image and row back, as a browser does right after the answer.
+    let requests = (0..16_u8).map(|worker| {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            for n in 1..=25_i64 {
+                let start = started(&format!("user{worker}"));
+                let image = artgen_core::testing::conformance::images::image(
+                    &start.user,
+                    &start.request_id,
+                    n,
+                );
+                store.start(&start).await.expect("journaled");
+                store
+                    .finish(&succeeded(&start), std::slice::from_ref(&image))
+                    .await
+                    .expect("journaled");
+                let listed = artgen_core::ports::ImageIndex::list_images(
+                    store.as_ref(),
+                    &start.user,
+                    None,
+                    1,
+                )
+                .await
+                .expect("listing runs");
+                assert_eq!(
+                    listed.first().map(|i| &i.id),
+                    Some(&image.id),
+                    "the answer's image heads its owner's gallery"
+                );
+                let got = artgen_core::ports::UsageStore::get(store.as_ref(), &start.request_id)
+                    .await
+                    .expect("get runs");
+                assert_eq!(got.map(|r| r.status), Some(UsageStatus::Succeeded));
+            }
+        })
+    });
+    for request in requests.collect::<Vec<_>>() {
+        request.await.expect("no reader missed a finish");
+    }
+    let all = UsageQuery {
+        limit: Some(1000),
+        ..UsageQuery::default()
+    };
+    assert_eq!(store.list(&all).await.expect("listing runs").len(), 16 * 25);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finish_answered_but_not_yet_written_is_applied_at_the_next_start() {
     let (db, crashed) = (db(), db());

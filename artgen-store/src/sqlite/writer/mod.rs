@@ -26,7 +26,8 @@
 //! A write the caller already made durable elsewhere (a finish in the usage journal, see
 //! `started`) is *deferred* ([`Writer::defer`]): nobody waits for it, and it starts no
 //! transaction of its own. The task commits the deferred writes ahead of its next batch, or
-//! on their own within [`DEFER_FOR`]; a reading's fold takes them too. On a lightly loaded
+//! on their own within [`DEFER_FOR`]; a reading's fold goes to the task while any is
+//! unanswered, so that it is answered after them. On a lightly loaded
 //! server that moves the finish's commit off the response path onto the writer's thread
 //! (the other processor), and under load many finishes share one transaction.
 //!
@@ -341,8 +342,11 @@ struct Shared {
     owns_spool: AtomicBool,
     budget: Mutex<Budget>,
     /// Writes made durable elsewhere first (the usage journal), committed by the task with
-    /// its next batch or within [`DEFER_FOR`], or with a reading's fold.
+    /// its next batch or within [`DEFER_FOR`].
     deferred: Mutex<Vec<Job>>,
+    /// Deferred writes not answered yet: queued, or taken by a transaction that has not
+    /// committed (a reading must wait for those too).
+    unsettled: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -357,17 +361,6 @@ impl Shared {
     /// The deferred writes, to commit ahead of the writes of the transaction taking them.
     fn take_deferred(&self) -> Vec<Job> {
         std::mem::take(&mut *self.deferred())
-    }
-
-    /// Gives back deferred writes a transaction took and did not commit, ahead of those
-    /// deferred since.
-    fn put_back(&self, mut jobs: Vec<Job>) {
-        if jobs.is_empty() {
-            return;
-        }
-        let mut deferred = self.deferred();
-        jobs.append(&mut deferred);
-        *deferred = jobs;
     }
 
     /// Gives back the spool room `op` held for its finish, once it is committed or failed.
@@ -515,7 +508,10 @@ impl Writer {
             && !self.shared.closed.load(Ordering::Relaxed)
             && !self.shared.refusing.load(Ordering::Relaxed)
             && !self.shared.restart_due.load(Ordering::Relaxed)
-            && !matches!(op, Op::Flush | Op::Close | Op::Touch { .. });
+            && !matches!(op, Op::Flush | Op::Close | Op::Touch { .. })
+            // A reading's fold waits behind the deferred writes: the task takes them in
+            // order, even those a transaction of its own is committing now.
+            && !(matches!(op, Op::Fold(_)) && self.has_deferred());
         if !idle || self.shared.budget().spooled > 0 {
             return None;
         }
@@ -527,16 +523,7 @@ impl Writer {
         if conn.busy_timeout(Duration::ZERO).is_err() {
             return None;
         }
-        // Deferred writes stay off the caller's thread, except for a reading's fold, which
-        // must see them committed.
-        let deferred = if matches!(op, Op::Fold(_)) {
-            self.shared.take_deferred()
-        } else {
-            Vec::new()
-        };
-        let mut ops: Vec<&Op> = deferred.iter().map(|job| &job.op).collect();
-        ops.push(op);
-        let result = task::commit(&conn, &self.shared, &ops);
+        let result = task::commit(&conn, &self.shared, &[op]);
         let restored = conn.busy_timeout(inline.lock_wait);
         drop(conn);
         if let Err(err) = restored {
@@ -547,20 +534,13 @@ impl Writer {
             );
         }
         match result {
-            // Locked, busy or failing: the task waits, retries and spools (and with deferred
-            // writes beside it, finds which of them breaks a rule).
-            Err(err) if is_database_problem(&err) || !deferred.is_empty() => {
-                self.shared.put_back(deferred);
-                None
-            }
+            // Locked, busy or failing: the task waits, retries and spools.
+            Err(err) if is_database_problem(&err) => None,
             Ok(changed) => {
-                let mut changed = changed.into_iter();
-                for job in deferred {
-                    self.shared.settle(&job.op);
-                    job.answer(Ok(Written::Committed(changed.next().unwrap_or(0))));
-                }
                 self.shared.settle(op);
-                Some(Ok(Written::Committed(changed.next().unwrap_or(0))))
+                Some(Ok(Written::Committed(
+                    changed.first().copied().unwrap_or(0),
+                )))
             }
             Err(err) => {
                 self.shared.settle(op);
@@ -571,14 +551,20 @@ impl Writer {
     }
 
     /// Defers `op`, which the caller made durable elsewhere first (the usage journal): the
-    /// task commits it ahead of the writes of its next batch, or within [`DEFER_FOR`] (a
-    /// reading's fold takes it too, on whichever thread commits), and `then` is run once it
-    /// is committed, spooled or failed. `false` (and
+    /// task commits it ahead of the writes of its next batch, or within [`DEFER_FOR`], and
+    /// `then` is run once it is committed, spooled or failed. `false` (and
     /// `then` dropped unrun) when the task was asked to stop: the caller's own copy stands.
     pub(super) fn defer(&self, op: Op, then: Then) -> bool {
         if self.shared.closed.load(Ordering::Relaxed) {
             return false;
         }
+        let unsettled = Arc::clone(&self.shared.unsettled);
+        unsettled.fetch_add(1, Ordering::AcqRel);
+        let then: Then = Box::new(move |written| {
+            // Answered after its transaction committed (or the spool took it).
+            unsettled.fetch_sub(1, Ordering::AcqRel);
+            then(written);
+        });
         self.shared.deferred().push(Job {
             op,
             reply: Reply::Then(then),
@@ -586,9 +572,11 @@ impl Writer {
         true
     }
 
-    /// Whether writes are deferred: a reading through the pool commits them first.
+    /// Whether deferred writes are not committed yet (queued, or in a transaction still
+    /// running): a reading through the pool has them committed first, by a write queued
+    /// behind them.
     pub(super) fn has_deferred(&self) -> bool {
-        !self.shared.deferred().is_empty()
+        self.shared.unsettled.load(Ordering::Acquire) > 0
     }
 
     /// Queues `op` without waiting (key touches); dropped when the channel is full.
