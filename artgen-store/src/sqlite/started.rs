@@ -125,10 +125,27 @@ fn open_append(path: &Path, truncate: bool) -> Result<File, StoreError> {
     options.open(path).map_err(io_error(path))
 }
 
-fn line_of(entry: &Entry) -> Result<Box<[u8]>, StoreError> {
+/// A journal line as JSON, with its newline.
+fn line_of(entry: &impl serde::Serialize) -> Result<Box<[u8]>, StoreError> {
     let mut line = serde_json::to_vec(entry)?;
     line.push(b'\n');
     Ok(line.into_boxed_slice())
+}
+
+/// [`Entry::Start`], written from a borrowed row (read back as an [`Entry`]).
+#[derive(serde::Serialize)]
+#[serde(tag = "op", rename = "start")]
+struct StartLine<'a> {
+    record: &'a UsageRecord,
+}
+
+/// [`Entry::Finish`], written from borrowed rows (read back as an [`Entry`]).
+#[derive(serde::Serialize)]
+#[serde(tag = "op", rename = "finish")]
+struct FinishLine<'a> {
+    record: &'a UsageRecord,
+    #[serde(skip_serializing_if = "<[ImageMeta]>::is_empty")]
+    images: &'a [ImageMeta],
 }
 
 /// The row of a start or a finish line.
@@ -217,9 +234,7 @@ impl Journal {
     /// [`StoreError::Json`] when the row cannot be encoded, [`StoreError::Io`] when the file
     /// cannot be written (the entry is then not kept).
     pub(super) fn start(&self, record: &UsageRecord) -> Result<(), StoreError> {
-        let line = line_of(&Entry::Start {
-            record: record.clone(),
-        })?;
+        let line = line_of(&StartLine { record })?;
         self.append_for(record, line, |entry, line| entry.start = Some(line))
     }
 
@@ -235,10 +250,7 @@ impl Journal {
         record: &UsageRecord,
         images: &[ImageMeta],
     ) -> Result<(), StoreError> {
-        let line = line_of(&Entry::Finish {
-            record: record.clone(),
-            images: images.to_vec(),
-        })?;
+        let line = line_of(&FinishLine { record, images })?;
         self.append_for(record, line, |entry, line| {
             entry.start = None;
             entry.finish = Some(line);

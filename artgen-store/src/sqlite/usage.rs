@@ -226,14 +226,11 @@ impl SqliteStore {
         }
     }
 
-    /// Commits the deferred finishes now (an empty fold carries them), for a reading through
+    /// Commits the deferred finishes now (a fold selecting no start carries them), for a reading through
     /// the pool that must see them. A database that refuses the write leaves them out of this
     /// reading, logged.
     pub(super) async fn commit_deferred(&self) {
-        if !self.writer.has_deferred() {
-            return;
-        }
-        if let Err(err) = self.writer.submit(Op::Fold(Vec::new())).await {
+        if let Err(err) = self.fold_started(|_| false, false).await {
             tracing::warn!(
                 cause = %super::writer::describe(&err),
                 "the finishes just answered are left out of this reading"

@@ -223,8 +223,9 @@ enum Reply {
     None,
     /// A caller awaiting it.
     Wait(oneshot::Sender<Result<Written, StoreError>>),
-    /// A deferred write's follow-up (see [`Writer::defer`]).
-    Then(Then),
+    /// A deferred write's follow-up (see [`Writer::defer`]), and the count of deferred
+    /// writes not answered yet, which the answer lowers.
+    Then(Then, Arc<AtomicUsize>),
 }
 
 impl std::fmt::Debug for Reply {
@@ -232,7 +233,7 @@ impl std::fmt::Debug for Reply {
         f.write_str(match self {
             Self::None => "None",
             Self::Wait(_) => "Wait",
-            Self::Then(_) => "Then",
+            Self::Then(..) => "Then",
         })
     }
 }
@@ -251,7 +252,11 @@ impl Job {
             Reply::Wait(reply) => {
                 let _ignored = reply.send(result);
             }
-            Reply::Then(then) => then(result),
+            Reply::Then(then, unsettled) => {
+                // Answered after its transaction committed (or the spool took it).
+                unsettled.fetch_sub(1, Ordering::AcqRel);
+                then(result);
+            }
         }
     }
 }
@@ -558,16 +563,10 @@ impl Writer {
         if self.shared.closed.load(Ordering::Relaxed) {
             return false;
         }
-        let unsettled = Arc::clone(&self.shared.unsettled);
-        unsettled.fetch_add(1, Ordering::AcqRel);
-        let then: Then = Box::new(move |written| {
-            // Answered after its transaction committed (or the spool took it).
-            unsettled.fetch_sub(1, Ordering::AcqRel);
-            then(written);
-        });
+        self.shared.unsettled.fetch_add(1, Ordering::AcqRel);
         self.shared.deferred().push(Job {
             op,
-            reply: Reply::Then(then),
+            reply: Reply::Then(then, Arc::clone(&self.shared.unsettled)),
         });
         true
     }
